@@ -1,0 +1,5 @@
+import sys
+
+from swaplab.cli import main
+
+sys.exit(main())

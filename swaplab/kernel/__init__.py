@@ -1,0 +1,1 @@
+"""Kernel checks: find a kernel's config and judge it for the swap-over-NFS suite."""
