@@ -41,7 +41,9 @@ def _cmd_scan_log(args: argparse.Namespace) -> int:
             print(f"{f['source']}:{f['line']}: {f['severity']} {f['kind']}: {f['text']}")
         s = report["summary"]
         lines = sum(i["lines"] for i in report["inputs"])
-        print(f"{lines} lines, {len(report['findings'])} findings: {s['fail']} fail, {s['warn']} warn, {s['info']} info")
+        print(
+            f"{lines} lines, {len(report['findings'])} findings: {s['fail']} fail, {s['warn']} warn, {s['info']} info"
+        )
     return EXIT_FAIL if report["summary"]["fail"] else EXIT_OK
 
 
@@ -78,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_scan_log)
 
     k = sub.add_parser("check-kernel", help="judge whether a kernel can run the swap-over-NFS suite")
-    k.add_argument("path", help="a kernel .deb, a config file, an IKCONFIG bzImage, or a tree with boot/ and lib/modules/")
+    k.add_argument(
+        "path", help="a kernel .deb, a config file, an IKCONFIG bzImage, or a tree with boot/ and lib/modules/"
+    )
     k.add_argument("--release", help="the release to check in a tree that holds several")
     k.add_argument("--json", action="store_true", help="print the verdict as JSON")
     k.set_defaults(func=_cmd_check_kernel)

@@ -104,9 +104,7 @@ class Detector:
                 out.append(finding)
             return
 
-    def _apply(
-        self, rule: Rule, m: re.Match[str], text: str, lineno: int, ts: float | None
-    ) -> Finding | None:
+    def _apply(self, rule: Rule, m: re.Match[str], text: str, lineno: int, ts: float | None) -> Finding | None:
         fields = _fields(m)
         if ts is not None:
             fields["timestamp"] = ts
@@ -122,11 +120,10 @@ class Detector:
             self._oops_open_line = lineno
         elif rule.role == "nfs_down":
             self._nfs_down_since.setdefault(fields["server"], ts)
-        elif rule.role == "nfs_up":
-            if fields["server"] in self._nfs_down_since:
-                since = self._nfs_down_since.pop(fields["server"])
-                if since is not None and ts is not None:
-                    fields["outage_seconds"] = round(ts - since, 3)
+        elif rule.role == "nfs_up" and fields["server"] in self._nfs_down_since:
+            since = self._nfs_down_since.pop(fields["server"])
+            if since is not None and ts is not None:
+                fields["outage_seconds"] = round(ts - since, 3)
         if rule.kind == "oom_kill" and self._oom_header is not None:
             header = self._oom_header
             self._oom_header = None

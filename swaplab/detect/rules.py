@@ -62,7 +62,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "oom_kill",
         "info",
-        "invoked oom-killer",
+        "oom-killer",
         _r(
             r"(?P<invoker>.+?) invoked oom-killer: gfp_mask=(?P<gfp_mask>0x[0-9a-f]+)(?:\([^)]*\))?,"
             r"(?: nodemask=\S+,)?\s+order=(?P<order>-?\d+), oom_score_adj=(?P<oom_score_adj>-?\d+)"
@@ -83,13 +83,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "hung_task",
         "fail",
-        "blocked for more than",
+        "blocked for more",
         _r(r"INFO: task (?P<comm>.+):(?P<pid>\d+) blocked for more than (?P<seconds>\d+) seconds\."),
     ),
     Rule(
         "soft_lockup",
         "fail",
-        "soft lockup",
+        "BUG",
         _r(
             r"(?:(?:NMI )?watchdog: )?BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for (?P<seconds>\d+)s!"
             r"(?: \[(?P<comm>.+):(?P<pid>\d+)\])?"
@@ -98,7 +98,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "hard_lockup",
         "fail",
-        "ard LOCKUP",
+        "LOCKUP",
         _r(
             r"(?:(?:NMI )?watchdog: (?:CPU ?\d+: )?)?(?:Watchdog detected hard LOCKUP on cpu (?P<cpu>\d+)"
             r"|Watchdog CPU:(?P<cpu2>\d+) Hard LOCKUP)"
@@ -117,7 +117,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "page_alloc_failure",
         "warn",
-        "page allocation failure",
+        "allocation failure",
         _r(
             r"(?:(?P<comm>.+?): )?page allocation failure[:.] order:(?P<order>\d+), "
             r"mode:(?P<mode>0x[0-9a-f]+)(?:\((?P<gfp_flags>[^)]*)\))?"
@@ -126,13 +126,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "swap_io_error",
         "fail",
-        "-error on swap-device",
+        "swap-device",
         _r(r"(?P<op>Write|Read)-error on swap-device \((?P<major>\d+):(?P<minor>\d+):(?P<offset>\d+)\)"),
     ),
     Rule(
         "swap_io_error",
         "fail",
-        "on dio swapfile",
+        "dio swapfile",
         _r(r"(?P<op>Write|Read) error (?:(?P<error>-?\d+) )?on dio swapfile \((?P<offset>\d+)\)"),
     ),
     Rule(
@@ -162,7 +162,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "oops",
         "fail",
-        "BUG: ",
+        "BUG",
         _r(
             r"BUG: (?P<what>kernel NULL pointer dereference|unable to handle kernel NULL pointer dereference"
             r"|unable to handle page fault|unable to handle kernel paging request)(?:,| at| for)"
@@ -173,14 +173,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "kernel_bug",
         "fail",
-        "kernel BUG at",
+        "BUG",
         _r(r"kernel BUG at (?P<file>[^:\s]+):(?P<lineno>\d+)!"),
         role="oops_header",
     ),
     Rule(
         "kernel_bug",
         "fail",
-        "BUG: ",
+        "BUG",
         _r(
             r"BUG: (?P<what>Bad page state|Bad page map|Bad rss-counter state|scheduling while atomic"
             r"|sleeping function called from invalid context|KASAN: [\w-]+|KFENCE: [\w-]+|workqueue lockup)"
@@ -210,7 +210,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "panic",
         "fail",
-        "Kernel panic - not syncing",
+        "Kernel panic",
         _r(r"Kernel panic - not syncing: ?(?P<reason>.*)"),
     ),
     # --- informational -------------------------------------------------------

@@ -1,18 +1,28 @@
 """File front end of the detector: scan whole logs fast.
 
-A log is read in large binary chunks.  One regex built from the rules'
-keywords finds the few lines that could match any rule; only those lines are
-decoded and fed to the same ``Detector`` the live path uses, with their true
-line numbers.  Every rule's keyword is a literal its matches contain, so the
-findings are the ones a line-by-line feed would give (a unit test holds the
-two paths to that on every golden log).
+A log is read in large binary chunks of whole lines.  The rules' keywords are
+looked up in each chunk with ``bytes.find`` (memchr speed; one regex
+alternation of the same keywords runs ten times slower), which finds the few
+lines that could match any rule.  Only those lines are decoded and fed, with
+their true line numbers, to the same ``Detector`` the live path uses.  Every
+rule's keyword is a literal its matches contain, so the findings are the ones
+a line-by-line feed gives (a unit test holds the two paths to that on every
+golden log).
+
+Large regular files are split between worker processes, which only look for
+candidate lines; this process still feeds one Detector in file order, so the
+result is the same as the sequential scan.
 """
 
 from __future__ import annotations
 
-import re
+import itertools
+import multiprocessing
+import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -21,8 +31,11 @@ from swaplab.detect.lines import ANSI_RE_BYTES, Format, sniff_format
 from swaplab.detect.rules import KEYWORDS
 
 CHUNK_BYTES = 32 << 20
+PARALLEL_BYTES = 128 << 20  # larger regular files are scanned by worker processes
 SNIFF_LINES = 50
-_PREFILTER = re.compile(b"|".join(re.escape(k.encode()) for k in KEYWORDS))
+_KEYWORDS_B = tuple(k.encode() for k in KEYWORDS)
+
+Candidates = list[tuple[int, bytes]]
 
 
 @dataclass
@@ -33,63 +46,132 @@ class ScanResult:
     findings: list[Finding] = field(default_factory=list)
 
 
-def _sniff(head: bytes) -> Format:
-    lines = head.decode("utf-8", "replace").splitlines()[:SNIFF_LINES]
-    return sniff_format(lines)
+def _resolve(fmt: str, head: bytes) -> Format:
+    if fmt == "auto":
+        lines = head[: 1 << 16].decode("utf-8", "replace").splitlines()[:SNIFF_LINES]
+        return sniff_format(lines)
+    return "dmesg" if fmt == "console" else fmt  # type: ignore[return-value]
+
+
+def candidates(body: bytes) -> tuple[Candidates, int]:
+    """The lines of ``body`` that hold a rule keyword, each with its 0-based line
+    index in ``body``; and the number of newlines in ``body``."""
+    if b"\x1b" in body:
+        body = ANSI_RE_BYTES.sub(b"", body)
+    find = body.find
+    starts: set[int] = set()
+    for kw in _KEYWORDS_B:
+        hit = find(kw)
+        while hit >= 0:
+            starts.add(body.rfind(b"\n", 0, hit) + 1)
+            end = find(b"\n", hit)
+            if end < 0:
+                break
+            hit = find(kw, end)
+    out: Candidates = []
+    lineno = pos = 0
+    for start in sorted(starts):
+        end = find(b"\n", start)
+        if end < 0:
+            end = len(body)
+        lineno += body.count(b"\n", pos, start)
+        pos = start
+        out.append((lineno, body[start:end]))
+    return out, lineno + body.count(b"\n", pos)
+
+
+def _feed(det: Detector, found: Candidates, base: int) -> None:
+    for index, raw in found:
+        det.feed(raw.decode("utf-8", "replace"), base + index + 1)
+
+
+def _chunks(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
+    """Whole-line chunks of a stream (the last one may lack its newline)."""
+    pending = b""
+    chunk = first
+    while chunk:
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield data[:cut]
+        pending = data[cut:]
+        chunk = stream.read(CHUNK_BYTES)
+    if pending:
+        yield pending
+
+
+def _result(det: Detector, fmt: str, lines: int) -> ScanResult:
+    det.lines = lines
+    return ScanResult(det.source, "console" if fmt == "console" else det.fmt, lines, det.findings)
 
 
 def scan_stream(stream: IO[bytes], source: str, fmt: str = "auto") -> ScanResult:
     """Scan a binary stream; ``fmt`` is auto, dmesg, console, kmsg or syslog."""
     first = stream.read(CHUNK_BYTES)
-    resolved: Format = _sniff(first[: 1 << 16]) if fmt == "auto" else ("dmesg" if fmt == "console" else fmt)  # type: ignore[assignment]
-    det = Detector(source, resolved)
-    lineno = 0  # lines completed before the current chunk
-    pending = b""
-    chunk = first
-    while True:
-        data = pending + chunk
-        if not chunk:
-            if not data:
+    det = Detector(source, _resolve(fmt, first))
+    lineno = 0
+    unterminated = False
+    for body in _chunks(stream, first):
+        found, newlines = candidates(body)
+        _feed(det, found, lineno)
+        lineno += newlines
+        unterminated = not body.endswith(b"\n")
+    return _result(det, fmt, lineno + unterminated)
+
+
+def _read_candidates(job: tuple[str, int, int]) -> tuple[Candidates, int]:
+    path, start, end = job
+    with open(path, "rb") as f:
+        f.seek(start)
+        return candidates(f.read(end - start))
+
+
+def _line_aligned_bounds(f: IO[bytes], size: int) -> list[int]:
+    """Chunk boundaries near every CHUNK_BYTES, each just after a newline."""
+    bounds = [0]
+    pos = CHUNK_BYTES
+    while pos < size:
+        f.seek(pos)
+        while True:
+            block = f.read(1 << 16)
+            nl = block.find(b"\n")
+            if nl >= 0:
+                pos += nl + 1
                 break
-            body, pending = data, b""
-            lineno = _scan_chunk(det, body, lineno, final=True)
-            break
-        cut = data.rfind(b"\n") + 1
-        body, pending = data[:cut], data[cut:]
-        lineno = _scan_chunk(det, body, lineno, final=False)
-        chunk = stream.read(CHUNK_BYTES)
-    det.lines = lineno
-    return ScanResult(source, "console" if fmt == "console" else resolved, lineno, det.findings)
+            if not block:
+                pos = size
+                break
+            pos += len(block)
+        if pos < size:
+            bounds.append(pos)
+        pos += CHUNK_BYTES
+    bounds.append(size)
+    return bounds
 
 
-def _scan_chunk(det: Detector, body: bytes, lineno: int, final: bool) -> int:
-    """Feed the candidate lines of ``body`` (whole lines); return the new line count."""
-    if not body:
-        return lineno
-    if b"\x1b" in body:
-        body = ANSI_RE_BYTES.sub(b"", body)
-    pos = 0  # position up to which newlines have been counted
-    search = _PREFILTER.search
-    m = search(body)
-    while m is not None:
-        start = body.rfind(b"\n", 0, m.start()) + 1
-        end = body.find(b"\n", m.end())
-        if end < 0:
-            end = len(body)
-        lineno += body.count(b"\n", pos, start)
-        pos = start
-        det.feed(body[start:end].decode("utf-8", "replace"), lineno + 1)
-        m = search(body, end)
-    lineno += body.count(b"\n", pos)
-    if final and not body.endswith(b"\n"):
-        lineno += 1
-    return lineno
+def scan_file_parallel(path: str, fmt: str = "auto", workers: int = 2) -> ScanResult:
+    """Scan a large regular file with worker processes finding candidate lines."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        det = Detector(path, _resolve(fmt, f.read(1 << 16)))
+        bounds = _line_aligned_bounds(f, size)
+        f.seek(max(size - 1, 0))
+        unterminated = size > 0 and f.read(1) != b"\n"
+    jobs = [(path, a, b) for a, b in itertools.pairwise(bounds)]
+    lineno = 0
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for found, newlines in pool.map(_read_candidates, jobs):
+            _feed(det, found, lineno)
+            lineno += newlines
+    return _result(det, fmt, lineno + unterminated)
 
 
 def scan_path(path: str, fmt: str = "auto") -> ScanResult:
     """Scan a file by path; ``-`` is standard input. Raises OSError if unreadable."""
     if path == "-":
         return scan_stream(sys.stdin.buffer, "-", fmt)
+    if os.path.isfile(path) and os.path.getsize(path) > PARALLEL_BYTES and (os.cpu_count() or 1) > 1:
+        return scan_file_parallel(path, fmt)
     with open(path, "rb") as f:
         return scan_stream(f, path, fmt)
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-_MODULE_RE = re.compile(r"(?:^|/)lib/modules/(?P<rel>[^/]+)/(?:kernel|updates|extra)/.*?(?P<name>[^/]+)\.ko(?:\.(?:xz|zst|gz))?$")
+_MODULE_RE = re.compile(
+    r"(?:^|/)lib/modules/(?P<rel>[^/]+)/(?:kernel|updates|extra)/.*?(?P<name>[^/]+)\.ko(?:\.(?:xz|zst|gz))?$"
+)
 _CONFIG_NAME_RE = re.compile(r"(?:^|/)boot/config-(?P<rel>[^/]+)$")
 _VMLINUZ_NAME_RE = re.compile(r"(?:^|/)boot/vmlinuz-(?P<rel>[^/]+)$")
 _CONFIG_HEADER_RE = re.compile(r"^# Linux/\S+ (?P<version>\d+\.\d+(?:\.\d+)?\S*) Kernel Configuration", re.M)
@@ -81,7 +83,7 @@ def _open_member(f: IO[bytes], offset: int, size: int, name: str) -> IO[bytes]:
             import zstandard
         except ImportError as e:  # pragma: no cover - zstandard is a dependency
             raise KernelUnreadable("zstd-compressed package: install the zstandard module") from e
-        return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().stream_reader(raw)
     return raw
 
 
@@ -132,7 +134,9 @@ def load_deb(path: str) -> KernelInfo:
     if len(configs) > 1:
         raise KernelUnreadable(f"{path}: package {pkg} holds several kernels: {', '.join(sorted(configs))}")
     rel, text = next(iter(configs.items()))
-    return KernelInfo(path, "deb", rel, text, modules.get(rel, set()), [f"package {pkg} {control.get('Version', '')}".strip()])
+    return KernelInfo(
+        path, "deb", rel, text, modules.get(rel, set()), [f"package {pkg} {control.get('Version', '')}".strip()]
+    )
 
 
 # --- bzImage with IKCONFIG -------------------------------------------------------
@@ -174,7 +178,7 @@ def _decompress_at(data: bytes, offset: int, algo: str, limit: int = 512 << 20) 
         if algo == "zstd":
             import zstandard
 
-            return zstandard.ZstdDecompressor().decompressobj().decompress(blob)  # type: ignore[no-any-return]
+            return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
     except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError, ImportError):
         return b""
     return b""
@@ -219,7 +223,9 @@ def load_bzimage(path: str, data: bytes) -> KernelInfo:
             f"{path}: kernel image {release or ''} carries no configuration (built without CONFIG_IKCONFIG): "
             "pass its config file, its .deb, or a tree with boot/config-<release>".replace("  ", " ")
         )
-    return KernelInfo(path, "bzimage", release, config, None, ["module presence not checked: a bare image has no modules"])
+    return KernelInfo(
+        path, "bzimage", release, config, None, ["module presence not checked: a bare image has no modules"]
+    )
 
 
 # --- directory tree ------------------------------------------------------------
@@ -283,13 +289,17 @@ def load_kernel(path: str, release: str | None = None) -> KernelInfo:
             data = gzip.decompress(data)
         except (OSError, EOFError) as e:
             raise KernelUnreadable(f"{path}: corrupt gzip file: {e}") from e
-    text = data[:4 << 20].decode("utf-8", "replace") if b"\0" not in data[:4096] else ""
+    text = data[: 4 << 20].decode("utf-8", "replace") if b"\0" not in data[:4096] else ""
     if text and looks_like_config(text):
         m = _CONFIG_HEADER_RE.search(text)
-        return KernelInfo(path, "config", m.group("version") if m else None, text, None,
-                          ["module presence not checked: a config file has no modules"])
+        return KernelInfo(
+            path,
+            "config",
+            m.group("version") if m else None,
+            text,
+            None,
+            ["module presence not checked: a config file has no modules"],
+        )
     if _bzimage_release(data) is not None or extract_ikconfig(data) is not None:
         return load_bzimage(path, data)
-    raise KernelUnreadable(
-        f"{path}: not a kernel .deb, config file, IKCONFIG bzImage or kernel tree"
-    )
+    raise KernelUnreadable(f"{path}: not a kernel .deb, config file, IKCONFIG bzImage or kernel tree")

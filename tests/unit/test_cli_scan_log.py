@@ -56,7 +56,11 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
 
 
 def test_console_script_entry_point() -> None:
-    r = subprocess.run([sys.executable, "-m", "swaplab", "scan-log", str(LOGS / "bugreports.syslog.log")],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "swaplab", "scan-log", str(LOGS / "bugreports.syslog.log")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 1
     assert "hard_lockup" in r.stdout

@@ -26,19 +26,23 @@ def test_every_kind_appears_in_some_golden_log() -> None:
 
 
 def test_oops_header_and_die_line_are_one_event() -> None:
-    got = feed_all([
-        "[   51.149709] BUG: kernel NULL pointer dereference, address: 0000000000000000",
-        "[   51.150000] #PF: supervisor write access in kernel mode",
-        "[   51.151320] Oops: 0002 [#1] PREEMPT SMP NOPTI",
-    ])
+    got = feed_all(
+        [
+            "[   51.149709] BUG: kernel NULL pointer dereference, address: 0000000000000000",
+            "[   51.150000] #PF: supervisor write access in kernel mode",
+            "[   51.151320] Oops: 0002 [#1] PREEMPT SMP NOPTI",
+        ]
+    )
     assert got == [("oops", 1)]
 
 
 def test_kernel_bug_and_invalid_opcode_are_one_event() -> None:
-    got = feed_all([
-        "[   53.181170] kernel BUG at mm/swapfile.c:1234!",
-        "[   53.181916] invalid opcode: 0000 [#2] PREEMPT SMP NOPTI",
-    ])
+    got = feed_all(
+        [
+            "[   53.181170] kernel BUG at mm/swapfile.c:1234!",
+            "[   53.181916] invalid opcode: 0000 [#2] PREEMPT SMP NOPTI",
+        ]
+    )
     assert got == [("kernel_bug", 1)]
 
 
@@ -50,33 +54,48 @@ def test_die_line_without_header_is_an_oops_and_far_die_line_is_new() -> None:
 
 
 def test_panic_trailer_is_not_a_second_panic() -> None:
-    got = feed_all([
-        "[   54.536938] Kernel panic - not syncing: sysrq triggered crash",
-        "[   54.546000] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---",
-    ])
+    got = feed_all(
+        [
+            "[   54.536938] Kernel panic - not syncing: sysrq triggered crash",
+            "[   54.546000] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---",
+        ]
+    )
     assert got == [("panic", 1)]
 
 
 def test_mitigation_notice_and_lockdep_are_not_warn_splats() -> None:
-    assert feed_all([
-        "[0.1] RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed attacks, data leaks possible!",
-        "[0.2] WARNING: possible circular locking dependency detected",
-    ]) == []
+    assert (
+        feed_all(
+            [
+                "[0.1] RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed attacks, "
+                "data leaks possible!",
+                "[0.2] WARNING: possible circular locking dependency detected",
+            ]
+        )
+        == []
+    )
 
 
 def test_hung_task_hint_and_blocked_state_dump_are_not_hung_tasks() -> None:
-    assert feed_all([
-        '[ 16.5] "echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',
-        "[ 20.0] sysrq: Show Blocked State",
-        "[ 20.0] task:swaplab_hang    state:D stack:0     pid:90    ppid:2      flags:0x00004000",
-    ]) == []
+    assert (
+        feed_all(
+            [
+                '[ 16.5] "echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',
+                "[ 20.0] sysrq: Show Blocked State",
+                "[ 20.0] task:swaplab_hang    state:D stack:0     pid:90    ppid:2      flags:0x00004000",
+            ]
+        )
+        == []
+    )
 
 
 def test_oom_header_fields_join_the_kill() -> None:
     det = Detector("t")
     det.feed("[4.7] hog invoked oom-killer: gfp_mask=0x400dc0(GFP_KERNEL_ACCOUNT|__GFP_ZERO), order=0, oom_score_adj=0")
     det.feed("[4.7] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name")
-    (kill,) = det.feed("[4.8] Out of memory: Killed process 83 (hog) total-vm:180880kB, anon-rss:178140kB, file-rss:4kB")
+    (kill,) = det.feed(
+        "[4.8] Out of memory: Killed process 83 (hog) total-vm:180880kB, anon-rss:178140kB, file-rss:4kB"
+    )
     assert kill.fields["invoker"] == "hog"
     assert kill.fields["pid"] == 83
     assert kill.fields["comm"] == "hog"

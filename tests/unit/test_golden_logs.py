@@ -48,3 +48,18 @@ def test_fast_scan_equals_line_by_line_feed(log: Path) -> None:
         det.feed(line)
     live = [dict(f.to_dict(), source=log.name) for f in det.findings]
     assert live == _findings(log)
+
+
+@pytest.mark.parametrize(
+    "log", [p for p in GOLDEN if "console" in p.name or "bugreports" in p.name], ids=lambda p: p.name
+)
+def test_parallel_scan_equals_sequential(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small chunks force many chunk boundaries: the parallel path must not notice."""
+    from swaplab.detect import scan
+
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 1000)
+    par = scan.scan_file_parallel(str(log))
+    with log.open("rb") as f:
+        seq = scan.scan_stream(f, str(log))
+    assert par.lines == seq.lines
+    assert [f.to_dict() for f in par.findings] == [f.to_dict() for f in seq.findings]
