@@ -66,6 +66,50 @@ def _cmd_check_kernel(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict.fit else EXIT_FAIL
 
 
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from swaplab.lab import images, machines
+    from swaplab.lab.paths import LabPaths
+
+    paths = LabPaths.default()
+    try:
+        if args.lab_command == "build":
+            images.build(paths, _log, force=args.force)
+        elif args.lab_command == "up":
+            machines.up(paths, args.blades, args.blade_memory, _log)
+        elif args.lab_command == "down":
+            machines.down(paths, _log)
+        elif args.lab_command == "status":
+            rows = machines.status(paths)
+            if not rows:
+                print("no lab is up")
+            for name, power, addr in rows:
+                print(f"{name:10} {power:8} {addr}")
+    except (images.BuildError, machines.LabError) as e:
+        print(f"swaplab lab {args.lab_command}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    from swaplab.lab.paths import ROOT
+    from swaplab.provision import ProvisionError, provision
+
+    inventory = args.inventory or str(ROOT / "inventories" / "virtual" / "hosts.yml")
+    try:
+        res = provision(inventory, args.kernel, _log, playbook=args.playbook)
+    except ProvisionError as e:
+        print(f"swaplab provision: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    if not res.ok:
+        print("swaplab provision: failed:\n  " + "\n  ".join(res.failures), file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swaplab", description="Swap-over-NFS fleet testing for diskless Linux blades.")
     p.add_argument("--version", action="version", version=f"swaplab {__version__}")
@@ -86,6 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--release", help="the release to check in a tree that holds several")
     k.add_argument("--json", action="store_true", help="print the verdict as JSON")
     k.set_defaults(func=_cmd_check_kernel)
+
+    lab = sub.add_parser("lab", help="the virtual lab: build its images, bring it up or down")
+    lsub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+    b = lsub.add_parser("build", help="build (or reuse) the NAS disk and the blade image")
+    b.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
+    u.add_argument("--blades", type=int, default=1, help="number of blades (default 1)")
+    u.add_argument("--blade-memory", type=int, default=384, metavar="MiB", help="memory per blade (default 384)")
+    lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
+    lsub.add_parser("status", help="power state and address of each machine")
+    lab.set_defaults(func=_cmd_lab)
+
+    pr = sub.add_parser("provision", help="provision NAS, kernel, blades and swap with the playbooks")
+    pr.add_argument("-i", "--inventory", help="inventory (default: the virtual lab's)")
+    pr.add_argument("--kernel", help="kernel under test: .deb or bzImage (default: Debian 12's stock kernel)")
+    pr.add_argument("--playbook", default="site.yml", help="playbook under playbooks/ (default site.yml)")
+    pr.set_defaults(func=_cmd_provision)
     return p
 
 

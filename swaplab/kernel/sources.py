@@ -42,6 +42,8 @@ class KernelInfo:
     config_text: str
     modules: set[str] | None = None  # None: this kind of input cannot tell
     notes: list[str] = field(default_factory=list)
+    package: str | None = None  # Debian package name and version, for a .deb
+    package_version: str | None = None
 
     @property
     def version(self) -> tuple[int, int, int] | None:
@@ -134,8 +136,9 @@ def load_deb(path: str) -> KernelInfo:
     if len(configs) > 1:
         raise KernelUnreadable(f"{path}: package {pkg} holds several kernels: {', '.join(sorted(configs))}")
     rel, text = next(iter(configs.items()))
+    version = control.get("Version", "")
     return KernelInfo(
-        path, "deb", rel, text, modules.get(rel, set()), [f"package {pkg} {control.get('Version', '')}".strip()]
+        path, "deb", rel, text, modules.get(rel, set()), [f"package {pkg} {version}".strip()], pkg, version or None
     )
 
 

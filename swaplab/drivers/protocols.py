@@ -1,0 +1,31 @@
+"""The protocols every power and console driver implements."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class PowerState(enum.Enum):
+    ON = "on"
+    OFF = "off"
+    PAUSED = "paused"  # frozen in place (fault injection); not a rack state
+    UNKNOWN = "unknown"
+
+
+class PowerProtocol(Protocol):
+    def on(self) -> None: ...
+    def off(self) -> None: ...
+    def cycle(self) -> None: ...
+    def status(self) -> PowerState: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+
+
+class ConsoleProtocol(Protocol):
+    def follow(self, timeout: float, from_start: bool = False) -> Iterator[str]:
+        """Yield console lines as they arrive, for at most ``timeout`` seconds."""
+        ...
+
+    def send_sysrq(self, key: str) -> None: ...

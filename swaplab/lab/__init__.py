@@ -1,0 +1,1 @@
+"""The virtual lab: the rack on one machine (images, switch, NAS and blade VMs, power, consoles)."""

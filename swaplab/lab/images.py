@@ -1,0 +1,248 @@
+"""`swaplab lab build`: the virtual lab's disks, made with debootstrap from the host's mirror.
+
+What is built is *hardware*, not configuration: a NAS disk with Debian 12 and
+the server packages installed (the VMs reach no package registry), and the
+blades' golden root filesystem (with Debian's stock kernel and a netboot
+initramfs) stored on that disk as ``/srv/images/blade-root.tar``, where a lab
+team would keep its images. Exports, dnsmasq, NBD, per-blade roots and swap
+are Ansible's job (``roles/``), exactly as on a physical lab.
+
+Rebuilt only when an input changes: the inputs are hashed into a stamp.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from swaplab.lab.paths import LabPaths
+
+SUITE = "bookworm"
+NAS_PACKAGES = [
+    "systemd-sysv", "udev", "kmod", "ifupdown", "isc-dhcp-client", "iproute2", "procps", "openssh-server",
+    "python3", "python3-apt", "nfs-kernel-server", "nbd-server", "dnsmasq", "ipxe", "e2fsprogs", "linux-image-amd64",
+]  # fmt: skip
+BLADE_PACKAGES = [
+    "systemd-sysv", "udev", "kmod", "iproute2", "procps", "openssh-server", "python3", "nfs-common", "nbd-client",
+    "fio", "stress-ng", "initramfs-tools", "linux-image-amd64", "gawk",
+]  # fmt: skip
+# Units that cost boot time or fail without hardware (prototype: e2scrub_reap alone took 27 s).
+MASKED_UNITS = ["e2scrub_reap.service", "e2scrub_all.timer", "apt-daily.timer", "apt-daily-upgrade.timer",
+                "man-db.timer", "fstrim.timer", "systemd-timesyncd.service"]  # fmt: skip
+NAS_IMAGE_SIZE = "8G"
+LAB_NET = "10.0.0"
+
+Log = Callable[[str], None]
+
+
+class BuildError(Exception):
+    pass
+
+
+def host_mirror() -> str:
+    """The Debian mirror the host's apt uses (deb822 or one-line format)."""
+    candidates = [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]
+    for path in candidates:
+        if not path.exists():
+            continue
+        text = path.read_text()
+        m = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M) or re.search(
+            r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s+\S+", text, re.M
+        )
+        if m:
+            return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def _security_mirror(mirror: str) -> str:
+    return mirror + "-security"
+
+
+def _recipe(mirror: str) -> dict[str, object]:
+    return {
+        "suite": SUITE,
+        "mirror": mirror,
+        "nas": NAS_PACKAGES,
+        "blade": BLADE_PACKAGES,
+        "masked": MASKED_UNITS,
+        "builder": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+    }
+
+
+def recipe_hash(mirror: str) -> str:
+    return hashlib.sha256(json.dumps(_recipe(mirror), sort_keys=True).encode()).hexdigest()
+
+
+def up_to_date(paths: LabPaths, mirror: str) -> bool:
+    outputs = [paths.nas_image, paths.nas_kernel, paths.nas_initrd, paths.key, paths.nas_host_key_pub]
+    return (
+        paths.stamp.exists()
+        and paths.stamp.read_text().strip() == recipe_hash(mirror)
+        and all(p.exists() for p in outputs)
+    )
+
+
+def _run(cmd: list[str], log_file: Path, **kw: object) -> None:
+    with log_file.open("a") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        r = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False, **kw)  # type: ignore[call-overload]
+    if r.returncode != 0:
+        raise BuildError(f"{cmd[0]} failed (exit {r.returncode}); see {log_file}")
+
+
+def _chroot(root: Path, script: str, log_file: Path) -> None:
+    """Run a shell script in a chroot with /proc, /sys and /dev mounted, no service starts."""
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    mounts = [("proc", "proc", ["-t", "proc"]), ("sys", "sys", ["-t", "sysfs"]), ("dev", "dev", ["--bind"])]
+    done: list[Path] = []
+    try:
+        for src, dst, opts in mounts:
+            target = root / dst
+            subprocess.run(["mount", *opts, "/" + src if opts == ["--bind"] else src, str(target)], check=True)
+            done.append(target)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+        _run(["chroot", str(root), "/bin/sh", "-ec", script], log_file, env=env)
+    finally:
+        for target in reversed(done):
+            subprocess.run(["umount", "-l", str(target)], check=False)
+        policy.unlink(missing_ok=True)
+
+
+def _debootstrap(root: Path, packages: list[str], mirror: str, cache: Path, log_file: Path) -> None:
+    base = [p for p in packages if p != "linux-image-amd64"]
+    cache.mkdir(parents=True, exist_ok=True)
+    _run(
+        ["debootstrap", "--variant=minbase", f"--include={','.join(base)}", f"--cache-dir={cache}", SUITE,
+         str(root), mirror],
+        log_file,
+    )  # fmt: skip
+    # Stable + updates + security: the same kernel `apt-get download linux-image-amd64` gives the host.
+    (root / "etc/apt/sources.list").write_text(
+        f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n"
+        f"deb {_security_mirror(mirror)} {SUITE}-security main\n"
+    )
+
+
+def _common_config(root: Path, hostname: str, pubkey: str) -> None:
+    (root / "etc/hostname").write_text(hostname + "\n")
+    ssh = root / "root/.ssh"
+    ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (ssh / "authorized_keys").write_text(pubkey)
+    (ssh / "authorized_keys").chmod(0o600)
+    for unit in MASKED_UNITS:
+        link = root / "etc/systemd/system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    # Identity is per machine: never ship one in an image.
+    (root / "etc/machine-id").write_text("")
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+
+
+def _build_blade_root(root: Path, mirror: str, cache: Path, pubkey: str, log_file: Path) -> None:
+    _debootstrap(root, BLADE_PACKAGES, mirror, cache, log_file)
+    _common_config(root, "blade", pubkey)
+    # The netboot initramfs must be configured before the kernel is installed.
+    conf = root / "etc/initramfs-tools/initramfs.conf"
+    text = re.sub(r"^MODULES=.*$", "MODULES=netboot", conf.read_text(), flags=re.M)
+    conf.write_text(text + "BOOT=nfs\n")
+    (root / "etc/network").mkdir(exist_ok=True)
+    # eth0 is configured by the initramfs; if ifupdown touched it, the NFS root would be lost.
+    (root / "etc/network/interfaces").write_text("auto lo\niface lo inet loopback\n")
+    (root / "etc/fstab").write_text("tmpfs /tmp tmpfs defaults,size=64m 0 0\n")
+    (root / "etc/modules-load.d/nbd.conf").write_text("nbd\n")
+    _chroot(root, "apt-get update -q && apt-get install -y -q --no-install-recommends linux-image-amd64 "
+                  "&& apt-get clean && rm -rf /var/lib/apt/lists/*", log_file)  # fmt: skip
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+
+
+def _build_nas_root(root: Path, mirror: str, cache: Path, pubkey: str, host_key: Path, log_file: Path) -> None:
+    _debootstrap(root, NAS_PACKAGES, mirror, cache, log_file)
+    _common_config(root, "nas", pubkey)
+    _chroot(root, "apt-get update -q && apt-get install -y -q --no-install-recommends linux-image-amd64 "
+                  "&& apt-get clean && rm -rf /var/lib/apt/lists/*", log_file)  # fmt: skip
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    shutil.copy(host_key, root / "etc/ssh/ssh_host_ed25519_key")
+    shutil.copy(host_key.with_suffix(".pub"), root / "etc/ssh/ssh_host_ed25519_key.pub")
+    (root / "etc/ssh/ssh_host_ed25519_key").chmod(0o600)
+    (root / "etc/ssh/sshd_config.d").mkdir(exist_ok=True)
+    (root / "etc/ssh/sshd_config.d/swaplab.conf").write_text(
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nUseDNS no\n"
+    )
+    (root / "etc/network/interfaces").write_text(
+        "auto lo\niface lo inet loopback\n\n"
+        f"# lab network (vde switch)\nauto eth0\niface eth0 inet static\n    address {LAB_NET}.1/24\n"
+        # An IPv6 address + router advertisements cut iPXE's 13 s IPv6 autoconfiguration stall.
+        "iface eth0 inet6 static\n    address fd00:10::1/64\n\n"
+        "# management (QEMU user network, forwarded to 127.0.0.1 only)\nauto eth1\niface eth1 inet dhcp\n"
+    )
+    (root / "etc/fstab").write_text("/dev/vda / ext4 defaults,noatime 0 1\n")
+    (root / "srv/images").mkdir(parents=True, exist_ok=True)
+
+
+def build(paths: LabPaths, log: Log, force: bool = False) -> bool:
+    """Build the lab's images; return False when they were already up to date."""
+    mirror = host_mirror()
+    if not force and up_to_date(paths, mirror):
+        log(f"lab images up to date ({paths.images})")
+        return False
+    for tool in ("debootstrap", "mkfs.ext4", "ssh-keygen", "chroot", "tar"):
+        if shutil.which(tool) is None:
+            raise BuildError(f"{tool} is not installed: run `make lab-deps` (apt-get install debootstrap e2fsprogs ...)")
+    paths.images.mkdir(parents=True, exist_ok=True)
+    work = paths.images / "work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
+    log_file = paths.images / "build.log"
+    log_file.write_text("")
+    t0 = time.monotonic()
+    if not paths.key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "swaplab-lab", "-f", str(paths.key)],
+                       check=True)  # fmt: skip
+    host_key = work / "nas_host_ed25519_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "nas", "-f", str(host_key)], check=True)
+    pubkey = paths.key.with_suffix(".pub").read_text()
+    nas_root, blade_root = work / "nas-root", work / "blade-root"
+    log(f"debootstrap {SUITE} from {mirror}: NAS and blade roots in parallel (log: {log_file})")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futs = [
+            pool.submit(_build_nas_root, nas_root, mirror, paths.images / "apt-nas", pubkey, host_key,
+                        work / "nas.log"),
+            pool.submit(_build_blade_root, blade_root, mirror, paths.images / "apt-blade", pubkey, work / "blade.log"),
+        ]  # fmt: skip
+        for f in futs:
+            f.result()
+    log(f"roots ready after {time.monotonic() - t0:.0f} s; packing the blade image onto the NAS disk")
+    _run(["tar", "-C", str(blade_root), "--numeric-owner", "-cf", str(nas_root / "srv/images/blade-root.tar"), "."],
+         log_file)  # fmt: skip
+    kernels = sorted((nas_root / "boot").glob("vmlinuz-*"))
+    initrds = sorted((nas_root / "boot").glob("initrd.img-*"))
+    if not kernels or not initrds:
+        raise BuildError("the NAS root has no kernel or initrd")
+    shutil.copy(kernels[-1], paths.nas_kernel)
+    shutil.copy(initrds[-1], paths.nas_initrd)
+    tmp_img = paths.images / "nas.img.tmp"
+    tmp_img.unlink(missing_ok=True)
+    _run(["truncate", "-s", NAS_IMAGE_SIZE, str(tmp_img)], log_file)
+    _run(["mkfs.ext4", "-q", "-F", "-L", "nasroot", "-d", str(nas_root), str(tmp_img)], log_file)
+    os.replace(tmp_img, paths.nas_image)
+    shutil.copy(host_key.with_suffix(".pub"), paths.nas_host_key_pub)
+    shutil.rmtree(work)
+    paths.stamp.write_text(recipe_hash(mirror) + "\n")
+    log(f"lab images built in {time.monotonic() - t0:.0f} s: {paths.nas_image}")
+    return True

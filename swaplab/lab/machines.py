@@ -1,0 +1,263 @@
+"""`swaplab lab up / down / status`: the virtual rack's switch, NAS and blades.
+
+Everything runs from one run directory (pidfiles, QMP and console sockets,
+console logs, the NAS's copy-on-write disk, the lab's known_hosts). `down`
+stops exactly the processes `up` started, by the PIDs in their pidfiles, and
+is idempotent. The host reaches the lab only through 127.0.0.1: the NAS's
+management NIC is QEMU user networking with ``restrict=on`` and one port
+forwarded to 127.0.0.1; the blades sit on a userspace vde switch behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from swaplab.drivers.qmpdriver import QMPPowerDriver
+from swaplab.lab.images import LAB_NET
+from swaplab.lab.paths import ROOT, LabPaths
+
+Log = Callable[[str], None]
+NAS_MEMORY_MIB = 1536
+DEFAULT_BLADE_MEMORY_MIB = 384
+TCG = "tcg,thread=multi,tb-size=256"
+
+
+class LabError(Exception):
+    pass
+
+
+@dataclass
+class Blade:
+    name: str
+    mac: str
+    address: str
+    memory_mib: int
+    qmp: str
+    console_log: str
+    console_sock: str
+    pidfile: str
+
+
+@dataclass
+class LabState:
+    run: str
+    nas_port: int
+    nas_address: str
+    key: str
+    known_hosts: str
+    blades: list[Blade] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> LabState:
+        d = json.loads(path.read_text())
+        d["blades"] = [Blade(**b) for b in d["blades"]]
+        return cls(**d)
+
+
+def _free_port(preferred: int = 12222) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise LabError("no free TCP port on 127.0.0.1")
+
+
+def _pid(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
+    """Stop the process in ``pidfile`` (TERM, then KILL). True if one was running."""
+    pid = _pid(pidfile)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid(pidfile) is not None:
+        time.sleep(0.1)
+    if _pid(pidfile) is not None:
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def _wait_ssh_banner(port: int, timeout: float) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.settimeout(10)
+            if s.recv(64).startswith(b"SSH-"):
+                return time.monotonic() - t0
+        time.sleep(1)
+    raise LabError(f"the NAS did not answer ssh on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def _qemu_common(name: str, run: Path, memory: int) -> list[str]:
+    return [
+        "qemu-system-x86_64", "-name", name, "-accel", TCG, "-cpu", "max", "-smp", "1", "-m", str(memory),
+        "-display", "none", "-monitor", "none",
+        "-chardev", f"socket,id=ser0,path={run / (name + '-console.sock')},server=on,wait=off,"
+                    f"logfile={run / (name + '-console.log')},logappend=on",
+        "-serial", "chardev:ser0",
+        "-qmp", f"unix:{run / (name + '.qmp')},server=on,wait=off",
+        "-pidfile", str(run / (name + ".pid")), "-daemonize",
+    ]  # fmt: skip
+
+
+def blade_name(i: int) -> str:
+    return f"blade{i}"
+
+
+def up(paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300) -> LabState:
+    if not paths.stamp.exists():
+        raise LabError("no lab images: run `swaplab lab build` first")
+    if not 1 <= blades <= 8:
+        raise LabError(f"--blades {blades}: choose 1 to 8 blades")
+    if not 128 <= blade_memory <= 4096:
+        raise LabError(f"--blade-memory {blade_memory}: choose 128 to 4096 MiB")
+    run = paths.run
+    if run.exists() and any(_pid(p) for p in run.glob("*.pid")):
+        raise LabError(f"a lab is already up in {run}: run `swaplab lab down` first")
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    port = _free_port()
+    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts))
+    try:
+        subprocess.run(
+            ["vde_switch", "-s", str(run / "vde.ctl"), "-M", str(run / "vde.mgmt"), "-p", str(run / "switch.pid"),
+             "-d"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(paths.nas_image),
+                        str(run / "nas.qcow2")], check=True)  # fmt: skip
+        t0 = time.monotonic()
+        nas = [
+            *_qemu_common("nas", run, NAS_MEMORY_MIB),
+            "-kernel", str(paths.nas_kernel), "-initrd", str(paths.nas_initrd),
+            "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=10",
+            "-drive", f"file={run / 'nas.qcow2'},format=qcow2,if=virtio,cache=unsafe",
+            "-netdev", f"vde,id=lab,sock={run / 'vde.ctl'}",
+            "-device", "virtio-net-pci,netdev=lab,mac=52:54:00:00:00:01,addr=0x3",
+            "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
+            "-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:01:01,addr=0x4",
+        ]  # fmt: skip
+        subprocess.run(nas, check=True, capture_output=True)
+        for i in range(1, blades + 1):
+            name = blade_name(i)
+            b = Blade(name, f"52:54:00:00:00:{0x10 + i:02x}", f"{LAB_NET}.{10 + i}", blade_memory,
+                      str(run / f"{name}.qmp"), str(run / f"{name}-console.log"),
+                      str(run / f"{name}-console.sock"), str(run / f"{name}.pid"))  # fmt: skip
+            cmd = [
+                *_qemu_common(name, run, blade_memory), "-S", "-boot", "n",
+                "-netdev", f"vde,id=lab,sock={run / 'vde.ctl'}",
+                "-device", f"virtio-net-pci,netdev=lab,mac={b.mac},addr=0x3",
+            ]  # fmt: skip
+            subprocess.run(cmd, check=True, capture_output=True)
+            QMPPowerDriver(b.qmp).off()  # a rack's blades start powered off
+            state.blades.append(b)
+        state.save(run / "lab.json")
+        host_key = paths.nas_host_key_pub.read_text().split()[:2]
+        paths.known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
+        log(f"switch and {blades} blade(s) (powered off) started; NAS booting, ssh on 127.0.0.1:{port}")
+        took = _wait_ssh_banner(port, ssh_timeout)
+        log(f"NAS up: ssh answered {took + (time.monotonic() - t0 - took):.0f} s after QEMU start")
+        write_inventory(state, ROOT / "inventories" / "virtual" / "hosts.yml")
+    except (subprocess.CalledProcessError, LabError, OSError) as e:
+        detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else ""
+        down(paths, lambda _m: None)
+        raise LabError(f"lab up failed: {e} {detail}".strip()) from e
+    return state
+
+
+def down(paths: LabPaths, log: Log) -> int:
+    """Stop every process of the lab by its pidfile; return how many were running."""
+    run = paths.run
+    if not run.exists():
+        log("no lab is up")
+        return 0
+    stopped = 0
+    for pidfile in sorted(run.glob("blade*.pid")) + [run / "nas.pid", run / "switch.pid"]:
+        if _stop(pidfile):
+            stopped += 1
+    log(f"lab down: {stopped} process(es) stopped")
+    return stopped
+
+
+def status(paths: LabPaths) -> list[tuple[str, str, str]]:
+    state_file = paths.run / "lab.json"
+    if not state_file.exists():
+        return []
+    st = LabState.load(state_file)
+    rows = [("switch", "on" if _pid(paths.run / "switch.pid") else "off", "-")]
+    nas_on = _pid(paths.run / "nas.pid") is not None
+    rows.append(("nas", "on" if nas_on else "off", f"{st.nas_address} (ssh 127.0.0.1:{st.nas_port})"))
+    for b in st.blades:
+        power = QMPPowerDriver(b.qmp).status().value if _pid(Path(b.pidfile)) else "absent"
+        rows.append((b.name, power, b.address))
+    return rows
+
+
+def write_inventory(state: LabState, path: Path) -> None:
+    """The virtual lab's inventory: same groups and variables a physical lab's has."""
+    ssh_base = (
+        f"-o UserKnownHostsFile={state.known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
+        "-o ConnectTimeout=20"
+    )
+    proxy = f"ssh -i {state.key} {ssh_base} -p {state.nas_port} -W %h:%p root@127.0.0.1"
+    lines = [
+        "# Generated by `swaplab lab up`: the virtual lab. Do not edit; see inventories/lab.example/ for a real lab.",
+        "all:",
+        "  vars:",
+        "    ansible_user: root",
+        f"    ansible_ssh_private_key_file: {state.key}",
+        f'    ansible_ssh_common_args: "{ssh_base}"',
+        f"    swaplab_known_hosts: {state.known_hosts}",
+        "    swaplab_lab: virtual",
+        "  children:",
+        "    nas:",
+        "      hosts:",
+        "        nas:",
+        "          ansible_host: 127.0.0.1",
+        f"          ansible_port: {state.nas_port}",
+        f"          swaplab_lab_address: {state.nas_address}",
+        "          swaplab_nas_managed: true",
+        "    blades:",
+        "      vars:",
+        f"        ansible_ssh_common_args: '{ssh_base} -o ProxyCommand=\"{proxy}\"'",
+        "      hosts:",
+    ]
+    for b in state.blades:
+        lines += [
+            f"        {b.name}:",
+            f"          ansible_host: {b.address}",
+            f'          swaplab_mac: "{b.mac}"',
+            f"          swaplab_memory_mib: {b.memory_mib}",
+            f"          swaplab_power: {{driver: qmp, socket: {b.qmp}}}",
+            f"          swaplab_console: {{driver: serial_file, path: {b.console_log}}}",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")

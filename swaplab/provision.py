@@ -1,0 +1,143 @@
+"""`swaplab provision`: validate, check the kernel, then run the playbooks through ansible-runner.
+
+One progress line per task; failures and unreachable hosts are reported with
+their host and message. Nothing runs before the inventory and the kernel have
+passed validation.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swaplab.inventory import InventoryError, load_and_validate
+from swaplab.kernel.check import judge
+from swaplab.kernel.sources import KernelUnreadable, load_kernel
+from swaplab.lab.paths import ROOT
+
+Log = Callable[[str], None]
+KERNEL_CACHE = ROOT / ".cache" / "kernel"
+
+
+class ProvisionError(Exception):
+    """swaplab could not do its job (exit 2)."""
+
+
+@dataclass
+class ProvisionResult:
+    ok: bool
+    seconds: float
+    changed: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def total_changed(self) -> int:
+        return sum(self.changed.values())
+
+
+def stock_kernel_deb(log: Log) -> Path:
+    """Debian 12's stock kernel image package, fetched once with apt-get download."""
+    found = sorted(KERNEL_CACHE.glob("linux-image-*.deb"))
+    if found:
+        return found[-1]
+    KERNEL_CACHE.mkdir(parents=True, exist_ok=True)
+    dep = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True, text=True, check=False)
+    pkg = next((w.split()[-1] for w in dep.stdout.splitlines() if "Depends: linux-image-" in w), None)
+    if pkg is None:
+        raise ProvisionError("cannot find Debian's stock kernel package: run `apt-get update`, or pass --kernel")
+    log(f"fetching Debian's stock kernel package {pkg}")
+    r = subprocess.run(["apt-get", "download", pkg], cwd=KERNEL_CACHE, capture_output=True, text=True, check=False)
+    found = sorted(KERNEL_CACHE.glob("linux-image-*.deb"))
+    if r.returncode != 0 or not found:
+        raise ProvisionError(f"apt-get download {pkg} failed: {r.stderr.strip()[:300]}")
+    return found[-1]
+
+
+def kernel_vars(path: str) -> dict[str, Any]:
+    """Check the kernel under test; return the ``swaplab_kernel`` variables, or raise (exit 2)."""
+    try:
+        info = load_kernel(path)
+    except KernelUnreadable as e:
+        raise ProvisionError(f"kernel under test: {e}") from e
+    verdict = judge(info)
+    if not verdict.fit:
+        missing = "; ".join(f"{c.name}: {c.detail} -> {c.fix}" for c in verdict.checks if c.status == "fail")
+        raise ProvisionError(f"kernel under test {path} is unfit for swap over NFS: {missing}")
+    out: dict[str, Any] = {"kind": info.kind, "path": str(Path(path).resolve()), "release": info.release}
+    if info.kind == "deb":
+        out["package"], out["version"] = info.package, info.package_version
+    if info.kind not in ("deb", "bzimage"):
+        raise ProvisionError(f"kernel under test {path}: pass a .deb or a bzImage (plus --modules), not a {info.kind}")
+    return out
+
+
+def run_playbook(
+    playbook: str, inventory: str, extravars: dict[str, Any], log: Log, limit: str | None = None
+) -> ProvisionResult:
+    import ansible_runner
+
+    t0 = time.monotonic()
+    result = ProvisionResult(ok=False, seconds=0.0)
+
+    def on_event(ev: dict[str, Any]) -> bool:
+        kind = ev.get("event")
+        data = ev.get("event_data", {})
+        if kind == "playbook_on_task_start":
+            log(f"[{time.monotonic() - t0:6.1f}s] {data.get('play', '')}: {data.get('task', '')}")
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            res = data.get("res", {})
+            if kind == "runner_on_unreachable" and data.get("ignore_unreachable"):
+                return True
+            msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+            line = f"{data.get('host')}: {data.get('task')}: {'UNREACHABLE' if 'unreach' in kind else 'FAILED'}: "
+            result.failures.append(line + str(msg).strip()[:500])
+            log("    " + result.failures[-1])
+        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+            result.changed[data.get("host", "?")] += 1
+        return True
+
+    venv_bin = str(Path(sys.executable).parent)
+    with tempfile.TemporaryDirectory(prefix="swaplab-ansible-") as pdd:
+        r = ansible_runner.run(
+            private_data_dir=pdd,
+            playbook=str(ROOT / "playbooks" / playbook),
+            inventory=str(Path(inventory).resolve()),
+            extravars=extravars,
+            limit=limit,
+            envvars={
+                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+                "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+                "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),
+            },
+            event_handler=on_event,
+            quiet=True,
+            timeout=3600,
+        )
+    result.ok = r.rc == 0 and r.status == "successful"
+    result.seconds = time.monotonic() - t0
+    if not result.ok and not result.failures:
+        result.failures.append(f"ansible-playbook ended {r.status} (rc {r.rc})")
+    return result
+
+
+def provision(inventory: str, kernel: str | None, log: Log, playbook: str = "site.yml") -> ProvisionResult:
+    try:
+        load_and_validate(inventory, kernel)
+    except InventoryError as e:
+        raise ProvisionError("inventory problems:\n  " + "\n  ".join(e.problems)) from e
+    kpath = kernel or str(stock_kernel_deb(log))
+    kvars = kernel_vars(kpath)
+    log(f"kernel under test: {kvars['release']} ({Path(kpath).name})")
+    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars}, log)
+    log(f"provision {'ok' if res.ok else 'FAILED'} in {res.seconds:.0f} s; changed={res.total_changed} "
+        + " ".join(f"{h}={n}" for h, n in sorted(res.changed.items())))  # fmt: skip
+    return res
