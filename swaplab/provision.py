@@ -92,11 +92,15 @@ def run_playbook(
         data = ev.get("event_data", {})
         if kind == "playbook_on_task_start":
             log(f"[{time.monotonic() - t0:6.1f}s] {data.get('play', '')}: {data.get('task', '')}")
-        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+        elif kind in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed") and not data.get(
+            "ignore_errors"
+        ):
             res = data.get("res", {})
             if kind == "runner_on_unreachable" and data.get("ignore_unreachable"):
                 return True
-            msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+            if kind == "runner_on_failed" and res.get("results"):
+                return True  # a loop: its items were reported one by one
+            msg = res.get("stderr") or res.get("msg") or res.get("module_stderr") or ""
             line = f"{data.get('host')}: {data.get('task')}: {'UNREACHABLE' if 'unreach' in kind else 'FAILED'}: "
             result.failures.append(line + str(msg).strip()[:500])
             log("    " + result.failures[-1])

@@ -27,11 +27,11 @@ from swaplab.lab.paths import LabPaths
 
 SUITE = "bookworm"
 NAS_PACKAGES = [
-    "systemd-sysv", "udev", "kmod", "ifupdown", "isc-dhcp-client", "iproute2", "procps", "openssh-server",
+    "systemd-sysv", "udev", "kmod", "netbase", "ifupdown", "isc-dhcp-client", "iproute2", "procps", "openssh-server",
     "python3", "python3-apt", "nfs-kernel-server", "nbd-server", "dnsmasq", "ipxe", "e2fsprogs", "linux-image-amd64",
 ]  # fmt: skip
 BLADE_PACKAGES = [
-    "systemd-sysv", "udev", "kmod", "iproute2", "procps", "openssh-server", "python3", "nfs-common", "nbd-client",
+    "systemd-sysv", "udev", "kmod", "netbase", "iproute2", "procps", "openssh-server", "python3", "nfs-common", "nbd-client",
     "fio", "stress-ng", "initramfs-tools", "linux-image-amd64", "gawk",
 ]  # fmt: skip
 # Units that cost boot time or fail without hardware (prototype: e2scrub_reap alone took 27 s).

@@ -29,7 +29,7 @@ from swaplab.lab.paths import ROOT, LabPaths
 Log = Callable[[str], None]
 NAS_MEMORY_MIB = 1536
 DEFAULT_BLADE_MEMORY_MIB = 384
-TCG = "tcg,thread=multi,tb-size=256"
+TCG = "tcg,thread=multi"
 
 
 class LabError(Exception):
@@ -120,7 +120,7 @@ def _wait_ssh_banner(port: int, timeout: float) -> float:
 def _qemu_common(name: str, run: Path, memory: int) -> list[str]:
     return [
         "qemu-system-x86_64", "-name", name, "-accel", TCG, "-cpu", "max", "-smp", "1", "-m", str(memory),
-        "-display", "none", "-monitor", "none",
+        "-nodefaults", "-vga", "none", "-display", "none", "-monitor", "none",
         "-chardev", f"socket,id=ser0,path={run / (name + '-console.sock')},server=on,wait=off,"
                     f"logfile={run / (name + '-console.log')},logappend=on",
         "-serial", "chardev:ser0",
