@@ -5,11 +5,21 @@ VENV := .venv
 CACHE := .cache
 KERNEL_DEB = $$(ls $(CURDIR)/$(CACHE)/kernel/linux-image-*.deb | head -n1)
 
-.PHONY: test lint unit deps venv kernel-deb clean
+LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux
 
-## test: everything CI runs: lint, unit tests (with Debian 12's real kernel package)
-test: venv kernel-deb
+.PHONY: test lint unit integration deps lab-deps venv kernel-deb lab-images clean
+
+## test: everything CI runs: lint, unit tests, then the virtual lab end to end on one blade
+test: venv kernel-deb lab-deps
 	SWAPLAB_KERNEL_DEB=$(KERNEL_DEB) $(VENV)/bin/tox -e lint,unit
+	$(MAKE) integration
+
+## integration: build the lab images (needs the Debian mirror), then run the lab tests in a
+## network namespace that has only loopback
+integration: venv kernel-deb lab-deps
+	$(VENV)/bin/tox -e integration --notest
+	.tox/integration/bin/swaplab lab build
+	$(VENV)/bin/tox -e integration
 
 lint: venv
 	$(VENV)/bin/tox -e lint
@@ -21,6 +31,11 @@ unit: venv kernel-deb
 deps:
 	@command -v apt-get >/dev/null || { echo "swaplab: needs Debian 12 (apt-get)"; exit 2; }
 	@missing=$$(for p in python3-venv git; do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
+
+## lab-deps: Debian packages the virtual lab needs (idempotent)
+lab-deps: deps
+	@missing=$$(for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
 
 venv: deps

@@ -102,8 +102,10 @@ def _validate_power(host: str, power: Any) -> list[str]:
         return [f"{host}: swaplab_power driver {driver!r} is unknown: use one of {', '.join(POWER_SETTINGS)}"]
     missing = [k for k in POWER_SETTINGS[driver] if not power.get(k)]
     if missing:
-        return [f"{host}: swaplab_power driver {driver} lacks {', '.join(missing)}"
-                + (" (take passwords from Ansible Vault or the environment)" if "password" in missing else "")]
+        return [
+            f"{host}: swaplab_power driver {driver} lacks {', '.join(missing)}"
+            + (" (take passwords from Ansible Vault or the environment)" if "password" in missing else "")
+        ]
     return []
 
 

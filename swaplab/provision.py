@@ -92,18 +92,14 @@ def run_playbook(
         data = ev.get("event_data", {})
         if kind == "playbook_on_task_start":
             log(f"[{time.monotonic() - t0:6.1f}s] {data.get('play', '')}: {data.get('task', '')}")
-        elif kind in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed") and not data.get(
-            "ignore_errors"
-        ):
+        elif kind in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed"):
+            if data.get("ignore_errors") or (kind == "runner_on_failed" and data.get("res", {}).get("results")):
+                return True  # expected (ignore_errors), or a loop whose items were reported one by one
             res = data.get("res", {})
-            if kind == "runner_on_unreachable" and data.get("ignore_unreachable"):
-                return True
-            if kind == "runner_on_failed" and res.get("results"):
-                return True  # a loop: its items were reported one by one
             msg = res.get("stderr") or res.get("msg") or res.get("module_stderr") or ""
-            line = f"{data.get('host')}: {data.get('task')}: {'UNREACHABLE' if 'unreach' in kind else 'FAILED'}: "
-            result.failures.append(line + str(msg).strip()[:500])
-            log("    " + result.failures[-1])
+            what = "UNREACHABLE" if "unreach" in kind else "FAILED"
+            result.failures.append(f"{data.get('host')}: {data.get('task')}: {what}: {str(msg).strip()[:500]}")
+            log("    ! " + result.failures[-1])
         elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
             result.changed[data.get("host", "?")] += 1
         return True

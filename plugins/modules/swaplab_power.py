@@ -38,15 +38,18 @@ power:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules put DOCUMENTATION first
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "settings": {"type": "dict", "required": True},
-            "state": {"type": "str", "required": True,
-                      "choices": ["on", "off", "cycled", "paused", "resumed", "status"]},
+            "state": {
+                "type": "str",
+                "required": True,
+                "choices": ["on", "off", "cycled", "paused", "resumed", "status"],
+            },
         },
         supports_check_mode=True,
     )
@@ -67,11 +70,12 @@ def main() -> None:
             "status": False,
         }[want]
         if changed and not module.check_mode:
-            action = {"on": drv.on, "off": drv.off, "cycled": drv.cycle, "paused": drv.pause,
-                      "resumed": drv.resume}[want]
+            action = {"on": drv.on, "off": drv.off, "cycled": drv.cycle, "paused": drv.pause, "resumed": drv.resume}[
+                want
+            ]
             action()
         module.exit_json(changed=changed, power=drv.status().value, before=before)
-    except Exception as e:  # noqa: BLE001 - every driver error is this task's failure, with its text
+    except Exception as e:  # every driver error becomes this task's failure, with its text
         module.fail_json(msg=f"power driver error: {e}")
 
 

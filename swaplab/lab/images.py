@@ -31,8 +31,8 @@ NAS_PACKAGES = [
     "python3", "python3-apt", "nfs-kernel-server", "nbd-server", "dnsmasq", "ipxe", "e2fsprogs", "linux-image-amd64",
 ]  # fmt: skip
 BLADE_PACKAGES = [
-    "systemd-sysv", "udev", "kmod", "netbase", "iproute2", "procps", "openssh-server", "python3", "nfs-common", "nbd-client",
-    "fio", "stress-ng", "initramfs-tools", "linux-image-amd64", "gawk",
+    "systemd-sysv", "udev", "kmod", "netbase", "iproute2", "procps", "openssh-server", "python3", "nfs-common",
+    "nbd-client", "fio", "stress-ng", "initramfs-tools", "linux-image-amd64", "gawk",
 ]  # fmt: skip
 # Units that cost boot time or fail without hardware (prototype: e2scrub_reap alone took 27 s).
 MASKED_UNITS = ["e2scrub_reap.service", "e2scrub_all.timer", "apt-daily.timer", "apt-daily-upgrade.timer",
@@ -202,7 +202,7 @@ def build(paths: LabPaths, log: Log, force: bool = False) -> bool:
         return False
     for tool in ("debootstrap", "mkfs.ext4", "ssh-keygen", "chroot", "tar"):
         if shutil.which(tool) is None:
-            raise BuildError(f"{tool} is not installed: run `make lab-deps` (apt-get install debootstrap e2fsprogs ...)")
+            raise BuildError(f"{tool} is not installed: run `make lab-deps` (it installs debootstrap, QEMU, vde2...)")
     paths.images.mkdir(parents=True, exist_ok=True)
     work = paths.images / "work"
     if work.exists():

@@ -200,7 +200,7 @@ def down(paths: LabPaths, log: Log) -> int:
         log("no lab is up")
         return 0
     stopped = 0
-    for pidfile in sorted(run.glob("blade*.pid")) + [run / "nas.pid", run / "switch.pid"]:
+    for pidfile in [*sorted(run.glob("blade*.pid")), run / "nas.pid", run / "switch.pid"]:
         if _stop(pidfile):
             stopped += 1
     log(f"lab down: {stopped} process(es) stopped")

@@ -1,0 +1,20 @@
+#!/bin/sh
+# nbd_server: one export file per blade and an allow-list per export.
+# Idempotent: prints one "changed: ..." line per change. Usage: nbd_server.sh DIR SIZE_MIB BLADE=ADDRESS...
+set -eu
+dir=$1 mib=$2
+shift 2
+[ -d "$dir" ] || { install -d -m 0750 -o root -g nbd "$dir"; echo "changed: created $dir"; }
+[ -d /etc/nbd-server/allow ] || { install -d -m 0755 /etc/nbd-server/allow; echo "changed: created /etc/nbd-server/allow"; }
+for pair in "$@"; do
+  blade=${pair%%=*} address=${pair#*=}
+  img="$dir/$blade.img"
+  # Fully allocated, not sparse: the baseline must not pay for block allocation the NFS swapfile does not.
+  [ -f "$img" ] || { fallocate -l "${mib}MiB" "$img"; echo "changed: allocated $img ($mib MiB)"; }
+  [ "$(stat -c %U:%G:%a "$img")" = nbd:nbd:600 ] || { chown nbd:nbd "$img"; chmod 0600 "$img"; echo "changed: $img now nbd:nbd 0600"; }
+  allow="/etc/nbd-server/allow/$blade"
+  if [ "$(cat "$allow" 2>/dev/null)" != "$address/32" ]; then
+    printf '%s/32\n' "$address" > "$allow"
+    echo "changed: $allow allows only $address"
+  fi
+done

@@ -1,0 +1,25 @@
+#!/bin/sh
+# nfs_server: per-blade swap directories and swapfiles, and the NFS server enabled.
+# Idempotent: prints one "changed: ..." line per change, nothing when all is in place.
+# Usage: nfs_server.sh ROOT_DIR SWAP_DIR SWAPFILE_MIB BLADE...
+set -eu
+root_dir=$1 swap_dir=$2 mib=$3
+shift 3
+for d in "$root_dir" "$swap_dir" /etc/exports.d; do
+  [ -d "$d" ] || { install -d -m 0755 -o root -g root "$d"; echo "changed: created $d"; }
+done
+for blade in "$@"; do
+  dir="$swap_dir/$blade"
+  [ -d "$dir" ] || { install -d -m 0700 -o root -g root "$dir"; echo "changed: created $dir"; }
+  f="$dir/swapfile"
+  if [ ! -f "$f" ]; then
+    # From a non-zero source: no holes (swapon refuses them), nothing a NAS could dedupe or compress away.
+    yes swaplab | dd of="$f.tmp" bs=1M count="$mib" iflag=fullblock conv=fsync status=none
+    [ "$(stat -c %s "$f.tmp")" -eq $((mib * 1048576)) ] || { echo "short swapfile $f.tmp" >&2; exit 1; }
+    mv "$f.tmp" "$f"
+    echo "changed: wrote $f ($mib MiB)"
+  fi
+  [ "$(stat -c %U:%G:%a "$f")" = root:root:600 ] || { chown root:root "$f"; chmod 0600 "$f"; echo "changed: $f now root:root 0600"; }
+done
+systemctl is-enabled -q nfs-server || { systemctl enable -q nfs-server; echo "changed: enabled nfs-server"; }
+systemctl is-active -q nfs-server || { systemctl start nfs-server; echo "changed: started nfs-server"; }

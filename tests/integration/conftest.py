@@ -1,0 +1,30 @@
+"""Virtual-lab integration tests: they start real QEMU VMs and must run in a loopback-only
+network namespace (`make integration` does: unshare --net), so that no mistake can send a
+packet anywhere but 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_only_namespace() -> None:
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    names = [line.split(":")[1].strip() for line in links.splitlines()]
+    if names != ["lo"] and not os.environ.get("SWAPLAB_ALLOW_HOST_NETWORK"):
+        pytest.fail(f"integration tests need a loopback-only network namespace (found {names}): run `make integration`")
+
+
+def swaplab(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    """Run the swaplab CLI as a user would; its output is echoed for the log."""
+    r = subprocess.run([str(BIN / "swaplab"), *args], capture_output=True, text=True, timeout=timeout, check=False)
+    sys.stdout.write(f"$ swaplab {' '.join(args)}  -> {r.returncode}\n{r.stdout}{r.stderr}\n")
+    return r
