@@ -1,7 +1,19 @@
 #!/bin/sh
 # nbd_server: one export file per blade and an allow-list per export.
 # Idempotent: prints one "changed: ..." line per change. Usage: nbd_server.sh DIR SIZE_MIB BLADE=ADDRESS...
+# (environment: CONFIG, the nbd-server configuration)
 set -eu
+restart=no
+# put FILE MODE CONTENT: write FILE only when its content differs; say so.
+put() {
+  if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
+    printf '%s\n' "$3" > "$1.swaplab" && chmod "$2" "$1.swaplab" && mv "$1.swaplab" "$1"
+    echo "changed: wrote $1"
+    return 0
+  fi
+  return 1
+}
+
 dir=$1 mib=$2
 shift 2
 [ -d "$dir" ] || { install -d -m 0750 -o root -g nbd "$dir"; echo "changed: created $dir"; }
@@ -16,5 +28,11 @@ for pair in "$@"; do
   if [ "$(cat "$allow" 2>/dev/null)" != "$address/32" ]; then
     printf '%s/32\n' "$address" > "$allow"
     echo "changed: $allow allows only $address"
+    restart=yes
   fi
 done
+put /etc/nbd-server/config 0644 "$CONFIG" && restart=yes
+systemctl is-enabled -q nbd-server || { systemctl enable -q nbd-server; echo "changed: enabled nbd-server"; }
+if [ "$restart" = yes ] || ! systemctl is-active -q nbd-server; then
+  systemctl restart nbd-server; echo "changed: restarted nbd-server"
+fi

@@ -1,8 +1,18 @@
 #!/bin/sh
 # nfs_server: per-blade swap directories and swapfiles, and the NFS server enabled.
 # Idempotent: prints one "changed: ..." line per change, nothing when all is in place.
-# Usage: nfs_server.sh ROOT_DIR SWAP_DIR SWAPFILE_MIB BLADE...
+# Usage: nfs_server.sh ROOT_DIR SWAP_DIR SWAPFILE_MIB BLADE...  (environment: EXPORTS, the exports file)
 set -eu
+# put FILE MODE CONTENT: write FILE only when its content differs; say so.
+put() {
+  if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
+    printf '%s\n' "$3" > "$1.swaplab" && chmod "$2" "$1.swaplab" && mv "$1.swaplab" "$1"
+    echo "changed: wrote $1"
+    return 0
+  fi
+  return 1
+}
+
 root_dir=$1 swap_dir=$2 mib=$3
 shift 3
 for d in "$root_dir" "$swap_dir" /etc/exports.d; do
@@ -21,5 +31,6 @@ for blade in "$@"; do
   fi
   [ "$(stat -c %U:%G:%a "$f")" = root:root:600 ] || { chown root:root "$f"; chmod 0600 "$f"; echo "changed: $f now root:root 0600"; }
 done
+if put /etc/exports.d/swaplab.exports 0644 "$EXPORTS"; then exportfs -ra; echo "changed: re-exported"; fi
 systemctl is-enabled -q nfs-server || { systemctl enable -q nfs-server; echo "changed: enabled nfs-server"; }
 systemctl is-active -q nfs-server || { systemctl start nfs-server; echo "changed: started nfs-server"; }

@@ -1,10 +1,28 @@
 #!/bin/sh
 # pxe_server: the TFTP tree and iPXE for machines whose firmware is not iPXE.
 # Idempotent: prints one "changed: ..." line per change. Usage: pxe_server.sh TFTP_ROOT
+# (environment: BOOT_IPXE, the iPXE script; DNSMASQ_CONF, the dnsmasq configuration)
 set -eu
+# put FILE MODE CONTENT: write FILE only when its content differs; say so.
+put() {
+  if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
+    printf '%s\n' "$3" > "$1.swaplab" && chmod "$2" "$1.swaplab" && mv "$1.swaplab" "$1"
+    echo "changed: wrote $1"
+    return 0
+  fi
+  return 1
+}
+
 tftp=$1
 for d in "$tftp" "$tftp/kernels"; do
   [ -d "$d" ] || { install -d -m 0755 "$d"; echo "changed: created $d"; }
 done
 cmp -s /usr/lib/ipxe/undionly.kpxe "$tftp/undionly.kpxe" || {
   install -m 0644 /usr/lib/ipxe/undionly.kpxe "$tftp/undionly.kpxe"; echo "changed: installed undionly.kpxe"; }
+put "$tftp/boot.ipxe" 0644 "$BOOT_IPXE" || true
+restart=no
+put /etc/dnsmasq.d/swaplab.conf 0644 "$DNSMASQ_CONF" && restart=yes
+systemctl is-enabled -q dnsmasq || { systemctl enable -q dnsmasq; echo "changed: enabled dnsmasq"; }
+if [ "$restart" = yes ] || ! systemctl is-active -q dnsmasq; then
+  systemctl restart dnsmasq; echo "changed: restarted dnsmasq"
+fi
