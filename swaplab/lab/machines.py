@@ -90,18 +90,31 @@ def _pid(pidfile: Path) -> int | None:
     return pid
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
-    """Stop the process in ``pidfile`` (TERM, then KILL). True if one was running."""
+    """Stop the process in ``pidfile`` (TERM, then KILL) and wait until it is gone.
+
+    The PID is read once: QEMU removes its own pidfile while it exits, so the
+    file cannot tell whether the process is still there."""
     pid = _pid(pidfile)
     if pid is None:
         pidfile.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid(pidfile) is not None:
+    while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.1)
-    if _pid(pidfile) is not None:
+    if _alive(pid):
         os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.1)
     pidfile.unlink(missing_ok=True)
     return True
 
