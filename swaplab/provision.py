@@ -97,6 +97,9 @@ def run_playbook(
                 return True  # expected (ignore_errors), or a loop whose items were reported one by one
             res = data.get("res", {})
             msg = res.get("stderr") or res.get("msg") or res.get("module_stderr") or ""
+            if str(msg).strip().startswith("Shared connection to") or not str(msg).strip():
+                # A script's own error is on its stdout/stderr lines; ssh's closing notice says nothing.
+                msg = " | ".join([*res.get("stderr_lines", [])[-3:], *res.get("stdout_lines", [])[-3:]]) or msg
             what = "UNREACHABLE" if "unreach" in kind else "FAILED"
             result.failures.append(f"{data.get('host')}: {data.get('task')}: {what}: {str(msg).strip()[:500]}")
             log("    ! " + result.failures[-1])

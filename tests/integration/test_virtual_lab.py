@@ -13,7 +13,8 @@ import pytest
 
 from tests.integration.conftest import BIN, ROOT, swaplab
 
-pytestmark = pytest.mark.integration
+# A cold provision under TCG takes minutes: every test may take up to 40 minutes, bounded.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 RUN = ROOT / ".cache" / "lab" / "run"
 

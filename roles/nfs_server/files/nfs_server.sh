@@ -19,6 +19,8 @@ for d in "$root_dir" "$swap_dir" /etc/exports.d; do
   [ -d "$d" ] || { install -d -m 0755 -o root -g root "$d"; echo "changed: created $d"; }
 done
 for blade in "$@"; do
+  # The exported root directory must exist before exportfs (the nfsroot role fills it).
+  [ -d "$root_dir/$blade" ] || { install -d -m 0755 -o root -g root "$root_dir/$blade"; echo "changed: created $root_dir/$blade"; }
   dir="$swap_dir/$blade"
   [ -d "$dir" ] || { install -d -m 0700 -o root -g root "$dir"; echo "changed: created $dir"; }
   f="$dir/swapfile"
