@@ -28,6 +28,10 @@ from swaplab.lab.paths import ROOT, LabPaths
 
 Log = Callable[[str], None]
 NAS_MEMORY_MIB = 1536
+# Two vCPUs for the NAS: while it provisions, the blades are off and the host's second core is
+# free, so per-blade work (swapfiles, root unpacks) runs in parallel; under swap load the NAS
+# serves several blades at once.
+NAS_CPUS = 2
 DEFAULT_BLADE_MEMORY_MIB = 384
 TCG = "tcg,thread=multi"
 
@@ -130,9 +134,9 @@ def _wait_ssh_banner(port: int, timeout: float) -> float:
     raise LabError(f"the NAS did not answer ssh on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
-def _qemu_common(name: str, run: Path, memory: int) -> list[str]:
+def _qemu_common(name: str, run: Path, memory: int, cpus: int = 1) -> list[str]:
     return [
-        "qemu-system-x86_64", "-name", name, "-accel", TCG, "-cpu", "max", "-smp", "1", "-m", str(memory),
+        "qemu-system-x86_64", "-name", name, "-accel", TCG, "-cpu", "max", "-smp", str(cpus), "-m", str(memory),
         "-nodefaults", "-vga", "none", "-display", "none", "-monitor", "none",
         "-chardev", f"socket,id=ser0,path={run / (name + '-console.sock')},server=on,wait=off,"
                     f"logfile={run / (name + '-console.log')},logappend=on",
@@ -169,7 +173,7 @@ def up(paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: f
                         str(run / "nas.qcow2")], check=True)  # fmt: skip
         t0 = time.monotonic()
         nas = [
-            *_qemu_common("nas", run, NAS_MEMORY_MIB),
+            *_qemu_common("nas", run, NAS_MEMORY_MIB, NAS_CPUS),
             "-kernel", str(paths.nas_kernel), "-initrd", str(paths.nas_initrd),
             "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=10",
             "-drive", f"file={run / 'nas.qcow2'},format=qcow2,if=virtio,cache=unsafe",
