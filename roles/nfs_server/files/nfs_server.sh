@@ -18,6 +18,7 @@ shift 3
 for d in "$root_dir" "$swap_dir" /etc/exports.d; do
   [ -d "$d" ] || { install -d -m 0755 -o root -g root "$d"; echo "changed: created $d"; }
 done
+pids=""
 for blade in "$@"; do
   # The exported root directory must exist before exportfs (the nfsroot role fills it).
   [ -d "$root_dir/$blade" ] || { install -d -m 0755 -o root -g root "$root_dir/$blade"; echo "changed: created $root_dir/$blade"; }
@@ -26,11 +27,19 @@ for blade in "$@"; do
   f="$dir/swapfile"
   if [ ! -f "$f" ]; then
     # From a non-zero source: no holes (swapon refuses them), nothing a NAS could dedupe or compress away.
-    yes swaplab | dd of="$f.tmp" bs=1M count="$mib" iflag=fullblock conv=fsync status=none
-    [ "$(stat -c %s "$f.tmp")" -eq $((mib * 1048576)) ] || { echo "short swapfile $f.tmp" >&2; exit 1; }
-    mv "$f.tmp" "$f"
+    # One writer per blade, in parallel.
+    (
+      yes swaplab | dd of="$f.tmp" bs=1M count="$mib" iflag=fullblock conv=fsync status=none
+      [ "$(stat -c %s "$f.tmp")" -eq $((mib * 1048576)) ] || { echo "short swapfile $f.tmp" >&2; exit 1; }
+      mv "$f.tmp" "$f"
+    ) &
+    pids="$pids $!"
     echo "changed: wrote $f ($mib MiB)"
   fi
+done
+for pid in $pids; do wait "$pid" || { echo "writing a swapfile failed" >&2; exit 1; }; done
+for blade in "$@"; do
+  f="$swap_dir/$blade/swapfile"
   [ "$(stat -c %U:%G:%a "$f")" = root:root:600 ] || { chown root:root "$f"; chmod 0600 "$f"; echo "changed: $f now root:root 0600"; }
 done
 if put /etc/exports.d/swaplab.exports 0644 "$EXPORTS"; then exportfs -ra; echo "changed: re-exported"; fi

@@ -6,13 +6,19 @@ set -eu
 image=$1 dir=$2
 shift 2
 [ -f "$image" ] || { echo "golden image $image is missing on the NAS" >&2; exit 3; }
+pids=""
 for blade in "$@"; do
   r="$dir/$blade"
   [ -d "$r" ] || { install -d -m 0755 "$r"; echo "changed: created $r"; }
   if [ ! -f "$r/etc/os-release" ]; then
-    tar -C "$r" --numeric-owner -xf "$image"
+    tar -C "$r" --numeric-owner -xf "$image" &  # one unpack per blade, in parallel
+    pids="$pids $!"
     echo "changed: unpacked $image into $r"
   fi
+done
+for pid in $pids; do wait "$pid" || { echo "unpacking $image failed" >&2; exit 1; }; done
+for blade in "$@"; do
+  r="$dir/$blade"
   [ "$(cat "$r/etc/hostname")" = "$blade" ] || { echo "$blade" > "$r/etc/hostname"; echo "changed: hostname $blade"; }
   if [ ! -s "$r/etc/machine-id" ]; then
     tr -d '-' < /proc/sys/kernel/random/uuid > "$r/etc/machine-id"
