@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ class InventoryError(Exception):
         self.problems = problems
 
 
-def load(path: str, ansible_inventory: str = "ansible-inventory") -> dict[str, Any]:
+def load(path: str, ansible_inventory: str = str(Path(sys.executable).parent / "ansible-inventory")) -> dict[str, Any]:
     """What ``ansible-inventory -i PATH --list`` sees (vault values stay encrypted)."""
     if not os.path.exists(path):
         raise InventoryError([f"inventory {path}: no such file or directory"])
@@ -110,14 +111,8 @@ def _validate_power(host: str, power: Any) -> list[str]:
 
 
 def load_and_validate(path: str, kernel: str | None = None) -> dict[str, Any]:
-    inv = load(path, str(Path(_venv_bin()) / "ansible-inventory"))
+    inv = load(path)
     problems = validate(inv, kernel)
     if problems:
         raise InventoryError(problems)
     return inv
-
-
-def _venv_bin() -> str:
-    import sys
-
-    return str(Path(sys.executable).parent)

@@ -152,6 +152,14 @@ def _common_config(root: Path, hostname: str, pubkey: str) -> None:
         key.unlink()
 
 
+def _install_kernel(root: Path, log_file: Path) -> None:
+    """Debian's stock kernel from stable + updates + security; no host keys left behind."""
+    _chroot(root, "apt-get update -q && apt-get install -y -q --no-install-recommends linux-image-amd64 "
+                  "&& apt-get clean && rm -rf /var/lib/apt/lists/*", log_file)  # fmt: skip
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+
+
 def _build_blade_root(root: Path, mirror: str, cache: Path, pubkey: str, log_file: Path) -> None:
     _debootstrap(root, BLADE_PACKAGES, mirror, cache, log_file)
     _common_config(root, "blade", pubkey)
@@ -164,19 +172,13 @@ def _build_blade_root(root: Path, mirror: str, cache: Path, pubkey: str, log_fil
     (root / "etc/network/interfaces").write_text("auto lo\niface lo inet loopback\n")
     (root / "etc/fstab").write_text("tmpfs /tmp tmpfs defaults,size=64m 0 0\n")
     (root / "etc/modules-load.d/nbd.conf").write_text("nbd\n")
-    _chroot(root, "apt-get update -q && apt-get install -y -q --no-install-recommends linux-image-amd64 "
-                  "&& apt-get clean && rm -rf /var/lib/apt/lists/*", log_file)  # fmt: skip
-    for key in (root / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()
+    _install_kernel(root, log_file)
 
 
 def _build_nas_root(root: Path, mirror: str, cache: Path, pubkey: str, host_key: Path, log_file: Path) -> None:
     _debootstrap(root, NAS_PACKAGES, mirror, cache, log_file)
     _common_config(root, "nas", pubkey)
-    _chroot(root, "apt-get update -q && apt-get install -y -q --no-install-recommends linux-image-amd64 "
-                  "&& apt-get clean && rm -rf /var/lib/apt/lists/*", log_file)  # fmt: skip
-    for key in (root / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()
+    _install_kernel(root, log_file)
     shutil.copy(host_key, root / "etc/ssh/ssh_host_ed25519_key")
     shutil.copy(host_key.with_suffix(".pub"), root / "etc/ssh/ssh_host_ed25519_key.pub")
     (root / "etc/ssh/ssh_host_ed25519_key").chmod(0o600)

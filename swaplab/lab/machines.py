@@ -82,24 +82,21 @@ def _free_port(preferred: int = 12222) -> int:
     raise LabError("no free TCP port on 127.0.0.1")
 
 
-def _pid(pidfile: Path) -> int | None:
-    try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     return True
+
+
+def _pid(pidfile: Path) -> int | None:
+    """The PID in ``pidfile`` if that process is alive."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
 
 
 def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
@@ -123,13 +120,13 @@ def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
     return True
 
 
-def _wait_ssh_banner(port: int, timeout: float) -> float:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+def _wait_ssh_banner(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.settimeout(10)
             if s.recv(64).startswith(b"SSH-"):
-                return time.monotonic() - t0
+                return
         time.sleep(1)
     raise LabError(f"the NAS did not answer ssh on 127.0.0.1:{port} within {timeout:.0f} s")
 
@@ -200,8 +197,8 @@ def up(paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: f
         host_key = paths.nas_host_key_pub.read_text().split()[:2]
         paths.known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
         log(f"switch and {blades} blade(s) (powered off) started; NAS booting, ssh on 127.0.0.1:{port}")
-        took = _wait_ssh_banner(port, ssh_timeout)
-        log(f"NAS up: ssh answered {took + (time.monotonic() - t0 - took):.0f} s after QEMU start")
+        _wait_ssh_banner(port, ssh_timeout)
+        log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after QEMU start")
         write_inventory(state, ROOT / "inventories" / "virtual" / "hosts.yml")
     except (subprocess.CalledProcessError, LabError, OSError) as e:
         detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else ""
