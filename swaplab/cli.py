@@ -110,6 +110,18 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from swaplab.run import RunOptions, main
+
+    opts = RunOptions(
+        inventory=args.inventory, kernel=args.kernel, blades=args.blades, blade_memory=args.blade_memory,
+        trials=args.trials, working_set=args.working_set, ratio_gate=args.ratio_gate, fio_size_mib=args.fio_size,
+        fio_runtime_s=args.fio_runtime, keep=args.keep, limit=args.limit, provision=not args.no_provision,
+        suites=[s.strip() for s in args.suite.split(",") if s.strip()],
+    )  # fmt: skip
+    return main(opts, _log)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swaplab", description="Swap-over-NFS fleet testing for diskless Linux blades.")
     p.add_argument("--version", action="version", version=f"swaplab {__version__}")
@@ -147,6 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--kernel", help="kernel under test: .deb or bzImage (default: Debian 12's stock kernel)")
     pr.add_argument("--playbook", default="site.yml", help="playbook under playbooks/ (default site.yml)")
     pr.set_defaults(func=_cmd_provision)
+
+    r = sub.add_parser("run", help="the main job: (virtual lab,) provision, suites, JUnit/JSON/HTML report")
+    r.add_argument("-i", "--inventory", help="a lab's inventory (default: bring up the virtual lab)")
+    r.add_argument("--kernel", help="kernel under test: .deb or bzImage (default: Debian 12's stock kernel)")
+    r.add_argument("--trials", type=int, default=3, help="interleaved NFS/NBD hog trials (default 3)")
+    r.add_argument("--working-set", default="2x", help="hog working set: a multiple of RAM (2x) or MiB (400M)")
+    r.add_argument("--ratio-gate", type=float, default=2.5, help="fail if NFS time / NBD time exceeds this (2.5)")
+    r.add_argument("--fio-size", type=int, default=64, metavar="MiB", help="fio file/region size (default 64)")
+    r.add_argument("--fio-runtime", type=int, default=10, metavar="S", help="seconds per fio job (default 10)")
+    r.add_argument(
+        "--suite", default="config,fio,hog,verdict", help="suites to run (default all: config,fio,hog,verdict)"
+    )
+    r.add_argument("--limit", help="only blades matching these comma-separated patterns (fnmatch)")
+    r.add_argument("--blades", type=int, default=1, help="virtual lab: number of blades (default 1)")
+    r.add_argument("--blade-memory", type=int, default=256, metavar="MiB", help="virtual lab: MiB per blade (256)")
+    r.add_argument("--keep", action="store_true", help="virtual lab: leave it up at the end")
+    r.add_argument("--no-provision", action="store_true", help="with -i: test the lab as it is, without the playbooks")
+    r.set_defaults(func=_cmd_run)
     return p
 
 

@@ -37,6 +37,8 @@ class ProvisionResult:
     seconds: float
     changed: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    failed_hosts: dict[str, str] = field(default_factory=dict)  # host -> its first failure
+    task_seconds: dict[str, float] = field(default_factory=dict)  # "play: task" -> wall time (serial plays)
 
     @property
     def total_changed(self) -> int:
@@ -86,11 +88,13 @@ def run_playbook(
 
     t0 = time.monotonic()
     result = ProvisionResult(ok=False, seconds=0.0)
+    starts: list[tuple[str, float]] = []
 
     def on_event(ev: dict[str, Any]) -> bool:
         kind = ev.get("event")
         data = ev.get("event_data", {})
         if kind == "playbook_on_task_start":
+            starts.append((f"{data.get('play', '')}: {data.get('task', '')}", time.monotonic() - t0))
             log(f"[{time.monotonic() - t0:6.1f}s] {data.get('play', '')}: {data.get('task', '')}")
         elif kind in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed"):
             if data.get("ignore_errors") or (kind == "runner_on_failed" and data.get("res", {}).get("results")):
@@ -102,6 +106,7 @@ def run_playbook(
                 msg = " | ".join([*res.get("stderr_lines", [])[-3:], *res.get("stdout_lines", [])[-3:]]) or msg
             what = "UNREACHABLE" if "unreach" in kind else "FAILED"
             result.failures.append(f"{data.get('host')}: {data.get('task')}: {what}: {str(msg).strip()[:500]}")
+            result.failed_hosts.setdefault(str(data.get("host")), result.failures[-1])
             log("    ! " + result.failures[-1])
         elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
             result.changed[data.get("host", "?")] += 1
@@ -127,20 +132,28 @@ def run_playbook(
         )
     result.ok = r.rc == 0 and r.status == "successful"
     result.seconds = time.monotonic() - t0
+    ends = [t for _, t in starts[1:]] + [result.seconds]
+    for (task, start), end in zip(starts, ends, strict=True):
+        result.task_seconds[task] = result.task_seconds.get(task, 0.0) + end - start
     if not result.ok and not result.failures:
         result.failures.append(f"ansible-playbook ended {r.status} (rc {r.rc})")
     return result
 
 
-def provision(inventory: str, kernel: str | None, log: Log, playbook: str = "site.yml") -> ProvisionResult:
+def provision(
+    inventory: str, kernel: str | None, log: Log, playbook: str = "site.yml", kvars: dict[str, Any] | None = None,
+    limit: str | None = None,
+) -> ProvisionResult:  # fmt: skip
+    """Validate, check the kernel (unless ``kvars`` holds a verdict already), run ``playbook``."""
     try:
         load_and_validate(inventory, kernel)
     except InventoryError as e:
         raise ProvisionError("inventory problems:\n  " + "\n  ".join(e.problems)) from e
-    kpath = kernel or str(stock_kernel_deb(log))
-    kvars = kernel_vars(kpath)
-    log(f"kernel under test: {kvars['release']} ({Path(kpath).name})")
-    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars}, log)
+    if kvars is None:
+        kpath = kernel or str(stock_kernel_deb(log))
+        kvars = kernel_vars(kpath)
+        log(f"kernel under test: {kvars['release']} ({Path(kpath).name})")
+    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars}, log, limit=limit)
     log(f"provision {'ok' if res.ok else 'FAILED'} in {res.seconds:.0f} s; changed={res.total_changed} "
         + " ".join(f"{h}={n}" for h, n in sorted(res.changed.items())))  # fmt: skip
     return res

@@ -1,0 +1,6 @@
+"""Programs swaplab ships to the blades (standard library only; they run there, not here)."""
+
+from pathlib import Path
+
+AGENT_DIR = Path(__file__).resolve().parent
+HOG = AGENT_DIR / "hog.py"

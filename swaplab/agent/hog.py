@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""swaplab's memory hog. It runs on the blade (Python 3 standard library only).
+
+It fills a working set larger than RAM with page-unique, non-zero content,
+reads every page back, verifies it, and writes one JSON result:
+
+- every page holds a 16-byte stamp (magic, run number, page index) repeated
+  over the whole page, so no page is zero, no two pages are alike, and a page
+  that comes back from swap wrong (or from the wrong slot) is named;
+- throughput is the swap traffic (pswpin + pswpout deltas from /proc/vmstat)
+  over the wall time, next to the working set over the wall time;
+- the hog makes itself the OOM killer's first choice (oom_score_adj 1000), so
+  that under OOM it is the hog that dies, not sshd or the NBD client.
+
+The controller starts it detached with a hard time limit and reads the result
+file; progress is rewritten every few seconds so that a blade that stops
+answering still shows how far it got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import sys
+import time
+from typing import Any
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MAGIC = b"SWPL"
+STAMP = struct.Struct("<4sIQ")  # 16 bytes
+REPEAT = PAGE // STAMP.size
+MIB = 1 << 20
+COUNTERS = ("pswpin", "pswpout", "oom_kill", "pgscan_direct_throttle", "pgmajfault", "allocstall_normal")
+MAX_BAD_LISTED = 32
+PROGRESS_EVERY_S = 5.0
+
+
+def meminfo() -> dict[str, int]:
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            out[key] = int(rest.split()[0])
+    return out
+
+
+def vmstat() -> dict[str, int]:
+    out = {}
+    with open("/proc/vmstat") as f:
+        for line in f:
+            key, value = line.split()
+            out[key] = int(value)
+    return out
+
+
+def page_content(run: int, index: int) -> bytes:
+    return STAMP.pack(MAGIC, run, index) * REPEAT
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Progress:
+    def __init__(self, path: str | None, pages: int) -> None:
+        self.path = path
+        self.pages = pages
+        self.next_at = 0.0
+
+    def __call__(self, phase: str, done: int, t0: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.path and (force or now >= self.next_at):
+            self.next_at = now + PROGRESS_EVERY_S
+            write_json(self.path, {"phase": phase, "pages_done": done, "pages": self.pages, "seconds": now - t0})
+
+
+def fill(buf: bytearray, run: int, progress: Progress) -> float:
+    """Write every page's content; the seconds it took."""
+    t0 = time.monotonic()
+    for i in range(len(buf) // PAGE):
+        o = i * PAGE
+        buf[o : o + PAGE] = page_content(run, i)
+        if not i & 1023:
+            progress("write", i, t0)
+    return time.monotonic() - t0
+
+
+def verify(buf: bytearray, run: int, passes: int, progress: Progress) -> dict[str, Any]:
+    """Read every page back ``passes`` times; count and name the pages that differ."""
+    bad = 0
+    listed: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    for p in range(passes):
+        for i in range(len(buf) // PAGE):
+            o = i * PAGE
+            if buf[o : o + PAGE] != page_content(run, i):
+                bad += 1
+                if len(listed) < MAX_BAD_LISTED:
+                    listed.append({"pass": p, "page": i, "found": bytes(buf[o : o + STAMP.size]).hex()})
+            if not i & 1023:
+                progress(f"verify{p + 1}", i, t0)
+    return {"verify_s": time.monotonic() - t0, "bad_pages": bad, "first_bad": listed}
+
+
+def hog(pages: int, run: int, passes: int, progress: Progress) -> dict[str, Any]:
+    buf = bytearray(pages * PAGE)
+    t_write = fill(buf, run, progress)
+    return {"write_s": t_write, **verify(buf, run, passes, progress)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    size = ap.add_mutually_exclusive_group(required=True)
+    size.add_argument("--mib", type=int, help="working set in MiB")
+    size.add_argument("--times-ram", type=float, help="working set as a multiple of MemTotal")
+    ap.add_argument("--passes", type=int, default=1, help="verify passes (default 1)")
+    ap.add_argument("--run", type=int, default=os.getpid(), help="run number stamped into every page")
+    ap.add_argument("--out", required=True, help="result JSON file")
+    ap.add_argument("--progress", help="progress JSON file, rewritten every few seconds")
+    args = ap.parse_args(argv)
+
+    mem = meminfo()
+    mib = args.mib if args.mib else int(mem["MemTotal"] * args.times_ram / 1024)
+    pages = mib * MIB // PAGE
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    before = vmstat()
+    t0 = time.monotonic()
+    result: dict[str, Any] = {
+        "schema": 1,
+        "mib": mib,
+        "pages": pages,
+        "page_size": PAGE,
+        "passes": args.passes,
+        "mem_total_kib": mem["MemTotal"],
+        "swap_total_kib": mem.get("SwapTotal", 0),
+        "pid": os.getpid(),
+    }
+    try:
+        result.update(hog(pages, args.run, args.passes, Progress(args.progress, pages)))
+        result["status"] = "done"
+    except MemoryError:
+        result["status"] = "memory_error"
+    total = time.monotonic() - t0
+    after = vmstat()
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in COUNTERS}
+    swapped_mib = (delta["pswpin"] + delta["pswpout"]) * PAGE / MIB
+    result.update(
+        total_s=total,
+        vmstat_delta=delta,
+        swapped_mib=swapped_mib,
+        swap_mib_per_s=swapped_mib / total if total > 0 else 0.0,
+        working_set_mib_per_s=mib * (1 + args.passes) / total if total > 0 else 0.0,
+    )
+    write_json(args.out, result)
+    return 0 if result["status"] == "done" and not result.get("bad_pages") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

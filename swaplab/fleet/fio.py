@@ -1,0 +1,60 @@
+"""fio on the blade: the job line (pure) and its JSON output parsed (pure)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+# Sequential 64k and random 4k, write then read, one after another (stonewall).
+JOBS: tuple[tuple[str, str, str], ...] = (
+    ("seq-write-64k", "write", "64k"),
+    ("seq-read-64k", "read", "64k"),
+    ("rand-write-4k", "randwrite", "4k"),
+    ("rand-read-4k", "randread", "4k"),
+)
+
+
+def command(
+    target: str, size_mib: int, runtime_s: int, output: str, ioengine: str = "psync", loop: bool = False
+) -> str:
+    """The fio command line for ``target`` (a file or a block device), direct I/O, JSON out.
+
+    ``loop`` repeats the job set for the whole runtime (the run beside the memory hog).
+    """
+    args = [
+        "fio", "--output-format=json", f"--output={output}", f"--filename={target}", "--direct=1",
+        f"--ioengine={ioengine}", f"--size={size_mib}M", f"--runtime={runtime_s}",
+    ]  # fmt: skip
+    if loop:
+        args.append("--time_based")
+    for name, rw, bs in JOBS:
+        args += [f"--name={name}", f"--rw={rw}", f"--bs={bs}", "--stonewall"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def parse(text: str) -> dict[str, dict[str, Any]]:
+    """fio's JSON output -> {job: {rw, bw_mib_s, iops, p99_ms, runtime_s}}; raises ValueError."""
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON in fio's output")
+    data = json.loads(text[start:])
+    out: dict[str, dict[str, Any]] = {}
+    for job in data.get("jobs", []):
+        for direction in ("read", "write"):
+            d = job.get(direction, {})
+            if not d.get("io_bytes"):
+                continue
+            pct = d.get("clat_ns", {}).get("percentile", {})
+            p99 = pct.get("99.000000")
+            out[job["jobname"]] = {
+                "rw": direction,
+                "bw_mib_s": d["bw_bytes"] / (1 << 20),
+                "iops": d["iops"],
+                "p99_ms": p99 / 1e6 if p99 is not None else None,
+                "runtime_s": d["runtime"] / 1000,
+                "io_mib": d["io_bytes"] / (1 << 20),
+            }
+    if not out:
+        raise ValueError("fio reported no I/O")
+    return out

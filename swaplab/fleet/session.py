@@ -1,0 +1,259 @@
+"""One run's view of the fleet: its settings, and per blade a session that runs loads and judges them.
+
+The suites in ``tests/fleet/`` stay thin: they ask a ``BladeSession`` to run a
+load and assert on the ``LoadReport`` it returns. Kernel trouble is a test
+failure; a blade that cannot be reached, or a load that does not come back
+within its budget with nothing in the kernel log to explain it, is an
+``InfraError`` (JUnit ``<error>``), and every later test of that blade errors at
+once instead of waiting again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swaplab.agent import HOG
+from swaplab.detect import Finding, scan_stream
+from swaplab.fleet.judge import Verdict, in_window, judge
+from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
+from swaplab.fleet.remote import Remote, RemoteError
+
+CONTEXT_SCHEMA = 1
+
+
+class InfraError(Exception):
+    """swaplab could not test this blade (unreachable, no answer within budget): a JUnit <error>."""
+
+
+@dataclass
+class Settings:
+    """What a run does; written by ``swaplab run`` into the run directory for the suites."""
+
+    run_dir: str
+    inventory: str
+    ssh_config: str
+    control_dir: str
+    blades: dict[str, dict[str, Any]]  # name -> {"console": path | None, "nas": name}
+    kernel: dict[str, Any] = field(default_factory=dict)
+    trials: int = 3
+    working_set_times_ram: float = 2.0
+    working_set_mib: int | None = None
+    ratio_gate: float = 2.5
+    fio_size_mib: int = 64
+    fio_runtime_s: int = 10
+    # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
+    budget_base_s: int = 180
+    budget_s_per_mib: float = 2.5
+    schema: int = CONTEXT_SCHEMA
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=1, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        data = json.loads(path.read_text())
+        if data.get("schema") != CONTEXT_SCHEMA:
+            raise ValueError(f"{path}: context schema {data.get('schema')} is not {CONTEXT_SCHEMA}")
+        return cls(**data)
+
+
+@dataclass
+class LoadReport:
+    outcome: LoadOutcome
+    verdict: Verdict
+    findings: list[Finding]
+    attachments: list[str]
+
+    def json_file(self, name: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(self.outcome.files[name])
+            return data
+        except (KeyError, ValueError):
+            return None
+
+
+class BladeSession:
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+        self.dir = Path(settings.run_dir) / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.remote = Remote(name, Path(settings.ssh_config), Path(settings.control_dir))
+        self.runner = LoadRunner(self.remote, self.dir / "loads")
+        console = settings.blades[name].get("console")
+        self.console = Path(console) if console else None
+        self.console_start = self._console_size()
+        self.down: str | None = None
+        self.start: dict[str, Any] = {}
+        self._hog_pids: set[int] = set()
+        self._areas: list[SwapArea] | None = None
+        self._agent = False
+        self.records: dict[str, Any] = {"hog": [], "fio": {}, "fio_under_pressure": {}}
+
+    # -- reachability ------------------------------------------------------
+    def check_up(self) -> None:
+        if self.down:
+            raise InfraError(f"{self.name} is down since {self.down}")
+
+    def sh(self, command: str, timeout: float = 60) -> str:
+        """Run a short command; its stdout. Unreachable or non-zero exit is an InfraError."""
+        self.check_up()
+        try:
+            r = self.remote.run(command, timeout)
+        except RemoteError as e:
+            raise InfraError(str(e)) from e
+        if r.rc != 0:
+            raise InfraError(f"{self.name}: `{command}` exited {r.rc}: {(r.stderr or r.stdout).strip()[-400:]}")
+        return r.stdout
+
+    @staticmethod
+    def q(value: str) -> str:
+        return shlex.quote(value)
+
+    def counters(self) -> dict[str, int]:
+        out = self.sh(
+            "grep -E '^(oom_kill|pgscan_direct_throttle|pswpin|pswpout) ' /proc/vmstat; "
+            "echo tainted $(cat /proc/sys/kernel/tainted)"
+        )
+        return {k: int(v) for k, v in (line.split() for line in out.splitlines() if line.strip())}
+
+    def baseline(self) -> dict[str, Any]:
+        """What the blade looks like at first contact (kept for the health suite)."""
+        if not self.start:
+            self.start = {"release": self.sh("uname -r").strip(), **self.counters()}
+        return self.start
+
+    # -- swap areas ------------------------------------------------------------
+    def swap_areas(self) -> list[SwapArea]:
+        """The active swap areas, told apart by what backs them (NFS file or NBD device)."""
+        if self._areas is None:
+            out = self.sh(
+                "tail -n +2 /proc/swaps | while read -r p t s u prio; do "
+                'fs=$(stat -f -c %T "$p" 2>/dev/null); echo "$p $prio $fs"; done'
+            )
+            areas = []
+            for line in out.splitlines():
+                path, prio, fs = ([*line.split(), "", "", ""])[:3]
+                kind = "nbd" if path.startswith("/dev/nbd") else "nfs" if fs == "nfs" else "other"
+                areas.append(SwapArea(path, int(prio), kind))
+            self._areas = areas
+        return self._areas
+
+    def area(self, kind: str) -> SwapArea:
+        found = [a for a in self.swap_areas() if a.kind == kind]
+        if not found:
+            raise InfraError(f"{self.name}: no active {kind.upper()} swap area (was `swaplab provision` run?)")
+        return found[0]
+
+    # -- loads -----------------------------------------------------------------
+    def ship_agent(self) -> None:
+        if self._agent:
+            return
+        self.check_up()
+        try:
+            r = self.remote.run(
+                f"mkdir -p {AGENT_DIR} && cat > {AGENT_DIR}/hog.py.tmp && mv {AGENT_DIR}/hog.py.tmp {AGENT_DIR}/hog.py",
+                timeout=60,
+                stdin=HOG.read_bytes(),
+            )
+        except RemoteError as e:
+            raise InfraError(str(e)) from e
+        if r.rc != 0:
+            raise InfraError(f"{self.name}: cannot install the hog in {AGENT_DIR}: {r.stderr.strip()}")
+        self._agent = True
+
+    def working_set_args(self, times_ram: float | None = None) -> tuple[str, float]:
+        """hog.py's size argument, and the working set in MiB it will mean (for the budget)."""
+        s = self.settings
+        if s.working_set_mib and times_ram is None:
+            return f"--mib {int(s.working_set_mib)}", float(s.working_set_mib)
+        t = times_ram if times_ram is not None else s.working_set_times_ram
+        mem_kib = int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip())
+        return f"--times-ram {t}", mem_kib * t / 1024
+
+    def hog_command(self, size_arg: str) -> str:
+        return f"echo $$ > hog.pid; exec python3 {AGENT_DIR}/hog.py {size_arg} --out hog.json --progress progress.json"
+
+    def budget(self, mib: float) -> int:
+        return int(self.settings.budget_base_s + self.settings.budget_s_per_mib * mib)
+
+    def load(
+        self, load_id: str, command: str, budget_s: int, use: str = "all", mkswap: list[str] | None = None,
+        hog_oom_expected: bool = False,
+    ) -> LoadReport:  # fmt: skip
+        """Run one load with swap on ``use`` ("nfs", "nbd" or "all"); judge its console and kernel log."""
+        self.ship_agent()
+        areas = self.swap_areas()
+        targets = areas if use == "all" else [self.area(use)]
+        console_from = self._console_size()
+        try:
+            outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap)
+        except RemoteError as e:
+            self.down = f"{load_id} (could not start the load: {e})"
+            raise InfraError(str(e)) from e
+        console_text = self._console_slice(console_from, outcome.local_dir / "console.log")
+        findings = self._scan(console_text.encode(), f"{self.name}:console", "console")
+        window = outcome.uptime_window()
+        dmesg = outcome.files.get("dmesg.txt", b"")
+        if dmesg and window:
+            findings += in_window(self._scan(dmesg, f"{self.name}:dmesg", "dmesg"), window[0], window[1] + 1)
+        hog_pids = {int(p) for name in ("hog.pid",) for p in outcome.text(name).split() if p.isdigit()}
+        self._hog_pids |= hog_pids
+        verdict = judge(findings, hog_pids, hog_oom_expected)
+        attachments = [str(p) for p in sorted(outcome.local_dir.glob("*")) if p.is_file()]
+        report = LoadReport(outcome, verdict, findings, attachments)
+        if outcome.status != "done":
+            tail = console_text[-1500:]
+            if verdict.failures:
+                self.down = f"{load_id} (kernel failure: {verdict.failures[0][:200]})"
+            else:
+                self.down = f"{load_id} (no answer within {budget_s} s)"
+                raise InfraError(
+                    f"{self.name}: load {load_id} did not come back within its budget of {budget_s} s "
+                    f"(+{int(outcome.seconds - budget_s)} s grace); last ssh error: {outcome.last_error or 'none'}; "
+                    f"console tail:\n{tail}"
+                )
+        return report
+
+    def hog_pids(self) -> set[int]:
+        """The PIDs every hog of this run had (their OOM kills are judged by the test that ran them)."""
+        return set(self._hog_pids)
+
+    # -- console ---------------------------------------------------------------
+    def _console_size(self) -> int:
+        try:
+            return self.console.stat().st_size if self.console else 0
+        except OSError:
+            return 0
+
+    def _console_slice(self, start: int, save_to: Path) -> str:
+        if self.console is None:
+            return ""
+        try:
+            with self.console.open("rb") as f:
+                f.seek(start)
+                data = f.read()
+        except OSError:
+            return ""
+        save_to.parent.mkdir(parents=True, exist_ok=True)
+        save_to.write_bytes(data)
+        return data.decode(errors="replace")
+
+    def console_since_start(self) -> bytes:
+        if self.console is None:
+            return b""
+        try:
+            with self.console.open("rb") as f:
+                f.seek(self.console_start)
+                return f.read()
+        except OSError:
+            return b""
+
+    @staticmethod
+    def _scan(data: bytes, source: str, fmt: str) -> list[Finding]:
+        return list(scan_stream(io.BytesIO(data), source, fmt).findings)

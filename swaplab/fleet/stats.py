@@ -1,0 +1,68 @@
+"""The NFS/NBD ratio and its confidence interval (pure).
+
+Trials are interleaved (NFS, NBD, NFS, NBD, ...), so trial *i* of each store
+ran under the same conditions; the ratio is taken per pair and averaged on the
+log scale (a ratio's natural scale), and the 95% interval is Student's t on the
+log ratios, mapped back. One pair gives a point estimate and no interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Two-sided 95% Student t quantiles, by degrees of freedom (1..30); normal beyond.
+_T95 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t95(df: int) -> float:
+    if df < 1:
+        raise ValueError("a t interval needs at least 2 samples")
+    return _T95[df - 1] if df <= len(_T95) else 1.960
+
+
+@dataclass(frozen=True)
+class Ratio:
+    ratio: float
+    low: float | None
+    high: float | None
+    pairs: int
+    per_pair: tuple[float, ...]
+
+    @property
+    def half_width_pct(self) -> float | None:
+        """Half the interval's width relative to the ratio, in percent."""
+        if self.low is None or self.high is None:
+            return None
+        return 100.0 * (self.high - self.low) / 2 / self.ratio
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ratio": self.ratio,
+            "ci95_low": self.low,
+            "ci95_high": self.high,
+            "ci95_half_width_pct": self.half_width_pct,
+            "pairs": self.pairs,
+            "per_pair": list(self.per_pair),
+        }
+
+
+def paired_ratio(numer: list[float], denom: list[float]) -> Ratio:
+    """Geometric-mean ratio numer/denom over paired trials, with its 95% interval."""
+    pairs = min(len(numer), len(denom))
+    if pairs == 0:
+        raise ValueError("no complete pair of trials")
+    if any(x <= 0 for x in numer[:pairs] + denom[:pairs]):
+        raise ValueError("trial times must be positive")
+    per_pair = tuple(n / d for n, d in zip(numer[:pairs], denom[:pairs], strict=False))
+    logs = [math.log(r) for r in per_pair]
+    mean = sum(logs) / pairs
+    if pairs < 2:
+        return Ratio(math.exp(mean), None, None, pairs, per_pair)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (pairs - 1))
+    half = t95(pairs - 1) * sd / math.sqrt(pairs)
+    return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), pairs, per_pair)

@@ -1,0 +1,1 @@
+"""Run outputs: JUnit XML for Jenkins, results.json for trends, an HTML page for people."""

@@ -1,0 +1,90 @@
+"""A pytest plugin that turns the fleet suites' reports into ``Case`` objects, per blade.
+
+A case's outcome: a failed setup or teardown, or a test that raised
+``InfraError`` (marked by the fleet conftest), is an ``error``; any other
+failure in the test body is a ``failed`` kernel check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from swaplab.report.model import Case
+
+MAX_DETAILS = 8000
+
+
+class Collector:
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.cases: list[Case] = []
+        self.exit_status = 0
+        self._open: dict[str, Case] = {}
+        self.collect_errors: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collect_errors.append(str(report.longrepr)[-MAX_DETAILS:])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        blade = str(props.get("swaplab_blade", "?"))
+        case = self._open.get(report.nodeid)
+        if case is None:
+            module = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+            suite = module.split("_", 2)[-1] if module.startswith("test_") else module
+            case = Case(blade, suite, _name(report.nodeid, blade), "passed")
+            self._open[report.nodeid] = case
+            self.cases.append(case)
+        case.seconds += report.duration
+        for key, value in report.user_properties:
+            if key == "swaplab" and isinstance(value, dict):
+                case.data.update(value)
+            elif key == "attachment" and value not in case.attachments:
+                case.attachments.append(str(value))
+        if report.skipped and case.outcome == "passed":
+            case.outcome = "skipped"
+            case.message = _message(report)
+        elif report.failed:
+            infra = report.when != "call" or props.get("swaplab_error")
+            if case.outcome not in ("failed", "error"):
+                case.outcome = "error" if infra else "failed"
+                case.message = _message(report)
+                case.details = str(report.longrepr)[-MAX_DETAILS:]
+        if report.when == "teardown" or (report.when == "call" and report.failed):
+            self._announce(case, report)
+
+    def _announce(self, case: Case, report: pytest.TestReport) -> None:
+        if report.when == "teardown" or case.outcome != "passed":
+            mark = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}[case.outcome]
+            if report.when == "teardown":
+                self.log(f"  {mark:5} {case.blade} {case.name} ({case.seconds:.0f} s)"
+                         + (f": {case.message[:200]}" if case.outcome in ("failed", "error") else ""))  # fmt: skip
+
+    def load_seconds(self) -> float:
+        return float(sum(c.data.get("wall_s", 0.0) for c in self.cases))
+
+    def errors_text(self) -> str:
+        return "\n".join(self.collect_errors)[-MAX_DETAILS:]
+
+
+def _name(nodeid: str, blade: str) -> str:
+    """``test_hog[blade1-t1-nfs]`` -> ``test_hog[t1-nfs]`` (the blade is the testsuite)."""
+    name = nodeid.split("::")[-1]
+    if "[" not in name:
+        return name
+    base, params = name[:-1].split("[", 1)
+    rest = [p for p in params.split("-") if p != blade]
+    return f"{base}[{'-'.join(rest)}]" if rest else base
+
+
+def _message(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        msg = str(crash.message)
+        return msg.removeprefix("AssertionError: ").removeprefix("swaplab.fleet.session.InfraError: ")
+    if isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    return str(report.longrepr)[:500]

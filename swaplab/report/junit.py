@@ -1,0 +1,85 @@
+"""JUnit XML for Jenkins (the xunit plugin's junit-10.xsd): one testsuite per blade (pure).
+
+Kernel failures are ``<failure>``, infrastructure problems ``<error>``. Logs are
+files in the run directory, referenced from each case's system-out with the
+Jenkins attachments convention ``[[ATTACHMENT|path]]``.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from swaplab.report.model import BladeResult
+
+MAX_TEXT = 20000
+
+
+def _time(seconds: float) -> str:
+    return f"{max(0.0, seconds):.3f}"
+
+
+def _clean(text: str) -> str:
+    """XML 1.0 forbids most control characters (consoles are full of them)."""
+    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)[:MAX_TEXT]
+
+
+def render(blades: list[BladeResult], name: str = "swaplab") -> bytes:
+    root = ET.Element("testsuites", name=name)
+    totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
+    for blade in blades:
+        seconds = sum(c.seconds for c in blade.cases)
+        suite = ET.SubElement(
+            root, "testsuite", name=blade.name, hostname=blade.name, tests=str(len(blade.cases)),
+            failures=str(blade.count("failed")), errors=str(blade.count("error")), skipped=str(blade.count("skipped")),
+            time=_time(seconds),
+        )  # fmt: skip
+        props = ET.SubElement(suite, "properties")
+        for key, value in sorted(blade.properties.items()):
+            ET.SubElement(props, "property", name=key, value=_clean(str(value)))
+        for case in blade.cases:
+            tc = ET.SubElement(
+                suite, "testcase", name=case.name, classname=f"{blade.name}.{case.suite}", time=_time(case.seconds)
+            )
+            if case.outcome in ("failed", "error"):
+                tag = "failure" if case.outcome == "failed" else "error"
+                kind = "kernel" if tag == "failure" else "infrastructure"
+                el = ET.SubElement(
+                    tc, tag, type=kind, message=_clean(case.message.splitlines()[0] if case.message else tag)
+                )
+                el.text = _clean(case.details or case.message)
+            elif case.outcome == "skipped":
+                ET.SubElement(tc, "skipped", message=_clean(case.message)).text = _clean(case.details)
+            out = []
+            if case.data:
+                out.append(json.dumps(case.data, indent=1, sort_keys=True, default=str))
+            out += [f"[[ATTACHMENT|{path}]]" for path in case.attachments]
+            if out:
+                ET.SubElement(tc, "system-out").text = _clean("\n".join(out))
+        totals["tests"] += len(blade.cases)
+        totals["failures"] += blade.count("failed")
+        totals["errors"] += blade.count("error")
+        totals["time"] += seconds
+    root.set("tests", str(totals["tests"]))
+    root.set("failures", str(totals["failures"]))
+    root.set("errors", str(totals["errors"]))
+    root.set("time", _time(float(totals["time"])))
+    ET.indent(root)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def validate(xml: bytes, xsd: Path) -> str | None:
+    """None if ``xml`` validates against ``xsd``; else the first problem (or why it cannot be checked)."""
+    try:
+        import xmlschema
+    except ImportError:
+        return "xmlschema is not installed: cannot validate"
+    if not xsd.exists():
+        return f"schema {xsd} not found"
+    schema = xmlschema.XMLSchema10(str(xsd))
+    try:
+        schema.validate(xml.decode())
+    except xmlschema.XMLSchemaValidationError as e:
+        return str(e.reason or e)[:500]
+    return None

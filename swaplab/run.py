@@ -1,0 +1,368 @@
+"""`swaplab run`: the main job. Validate, (bring up the virtual lab,) provision, test, report.
+
+The order is the rule "validate everything before acting": the options, the
+inventory and the kernel under test are all checked first, and every problem
+is reported at once (exit 2) before a run directory exists or a machine starts.
+
+Then: the virtual lab (unless an inventory is given) is built if needed and
+brought up, the playbooks provision it, the fleet suites run under pytest, and
+the run directory gets ``junit.xml``, ``results.json`` and ``report.html``.
+Blades whose provisioning failed get an ``<error>`` case and are not tested;
+the others are. The lab this run started is brought down at the end (unless
+``--keep``), whatever happened; a lab it found running is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swaplab import __version__
+from swaplab.fleet.remote import ssh_config
+from swaplab.fleet.session import Settings
+from swaplab.inventory import InventoryError, _group_hosts, load_and_validate
+from swaplab.lab.paths import ROOT, LabPaths
+from swaplab.provision import ProvisionError, ProvisionResult, kernel_vars, provision, stock_kernel_deb
+from swaplab.report import html, junit, results
+from swaplab.report.collect import Collector
+from swaplab.report.model import BladeResult, Case, exit_code
+
+Log = Callable[[str], None]
+VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
+SUITES = {
+    "config": ["tests/fleet/test_1_swap_config.py"],
+    "fio": ["tests/fleet/test_2_loads.py::test_fio", "tests/fleet/test_2_loads.py::test_fio_under_pressure"],
+    "hog": ["tests/fleet/test_2_loads.py::test_hog"],
+    "verdict": ["tests/fleet/test_3_verdict.py"],
+}
+SCHEMA_XSD = ROOT.parent / "shared" / "specs" / "junit-10.xsd"
+
+
+class RunError(Exception):
+    """swaplab cannot do its job (exit 2); ``problems`` lists every reason found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class RunOptions:
+    inventory: str | None = None
+    kernel: str | None = None
+    blades: int = 1
+    blade_memory: int = 256
+    trials: int = 3
+    working_set: str = "2x"
+    ratio_gate: float = 2.5
+    fio_size_mib: int = 64
+    fio_runtime_s: int = 10
+    keep: bool = False
+    provision: bool = True
+    limit: str | None = None
+    suites: list[str] = field(default_factory=lambda: list(SUITES))
+    reports: Path = ROOT / "reports"
+
+
+def parse_working_set(text: str) -> tuple[float, int | None]:
+    """ "2x" -> (2.0, None): a multiple of MemTotal; "300M" or "300" -> (0, 300) MiB. Raises ValueError."""
+    t = text.strip().lower()
+    if t.endswith("x"):
+        times = float(t[:-1])
+        if times <= 0:
+            raise ValueError(text)
+        return times, None
+    mib = int(t.removesuffix("m").removesuffix("mib"))
+    if mib <= 0:
+        raise ValueError(text)
+    return 0.0, mib
+
+
+def select_blades(inv: dict[str, Any], limit: str | None) -> list[str]:
+    blades = _group_hosts(inv, "blades") or []
+    if not limit:
+        return sorted(blades)
+    patterns = [p.strip() for p in limit.split(",") if p.strip()]
+    return sorted(b for b in blades if any(fnmatch.fnmatch(b, p) for p in patterns))
+
+
+def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
+    """Every problem with the options, inventory and kernel, at once; the kernel variables if fit."""
+    problems: list[str] = []
+    if opts.trials < 1:
+        problems.append(f"--trials {opts.trials}: run at least 1 trial (3 or more for a confidence interval)")
+    if opts.ratio_gate <= 0:
+        problems.append(f"--ratio-gate {opts.ratio_gate}: the gate is a positive ratio, e.g. 2.5")
+    try:
+        parse_working_set(opts.working_set)
+    except ValueError:
+        problems.append(f"--working-set {opts.working_set!r}: give a multiple of RAM (2x) or MiB (400M)")
+    unknown = [s for s in opts.suites if s not in SUITES]
+    if unknown:
+        problems.append(f"--suite {','.join(unknown)}: unknown; choose from {', '.join(SUITES)}")
+    if "verdict" in opts.suites and "hog" not in opts.suites:
+        problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
+    if opts.fio_size_mib < 1 or opts.fio_runtime_s < 1:
+        problems.append("--fio-size and --fio-runtime must be positive")
+    if not opts.provision and opts.inventory is None:
+        problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
+    if opts.kernel and not os.path.exists(opts.kernel):
+        problems.append(f"kernel {opts.kernel}: no such file or directory: pass a kernel .deb or bzImage")
+    if opts.inventory is not None:
+        try:
+            inv = load_and_validate(opts.inventory)
+        except InventoryError as e:
+            problems += e.problems
+        else:
+            if not select_blades(inv, opts.limit):
+                problems.append(
+                    f"--limit {opts.limit!r} matches no blade of {opts.inventory}: "
+                    f"its blades are {', '.join(select_blades(inv, None))}"
+                )
+    elif opts.limit and not fnmatch.filter([f"blade{i}" for i in range(1, opts.blades + 1)], opts.limit):
+        problems.append(f"--limit {opts.limit!r} matches none of the virtual lab's {opts.blades} blade(s)")
+    kvars: dict[str, Any] = {}
+    if opts.kernel is None or os.path.exists(opts.kernel):
+        try:
+            kpath = opts.kernel or str(stock_kernel_deb(log))
+            kvars = kernel_vars(kpath)
+            kvars["sha256"] = _sha256(Path(kpath))
+        except ProvisionError as e:
+            problems.append(str(e))
+    return kvars, problems
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _git_commit() -> str:
+    r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                       check=False)  # fmt: skip
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+    return (r.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
+
+
+def new_run_dir(reports: Path) -> Path:
+    reports.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    run_dir = reports / stamp
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = reports / f"{stamp}-{n}"
+    run_dir.mkdir()
+    latest = reports / "latest"
+    tmp = reports / ".latest.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, latest)
+    return run_dir
+
+
+class Run:
+    def __init__(self, opts: RunOptions, log: Log) -> None:
+        self.opts = opts
+        self.log = log
+        self.timings: dict[str, float] = {}
+        self.started_lab = False
+
+    def execute(self) -> tuple[int, Path]:
+        t0 = time.monotonic()
+        kvars, problems = validate(self.opts, self.log)
+        if problems:
+            raise RunError(problems)
+        self.log(f"kernel under test: {kvars['release']} ({Path(kvars['path']).name})")
+        run_dir = new_run_dir(self.opts.reports)
+        self.log(f"run directory: {run_dir}")
+        blades: list[BladeResult] = []
+        extra: dict[str, Any] = {}
+        try:
+            inventory = self._lab()
+            inv = load_and_validate(inventory)
+            names = select_blades(inv, self.opts.limit)
+            nas = (_group_hosts(inv, "nas") or ["?"])[0]
+            hostvars = inv["_meta"]["hostvars"]
+            if self.opts.provision:
+                blades = self._provision_cases(names, nas, self._provision(inventory, kvars, names, nas))
+            else:
+                self.log("--no-provision: testing the lab as it is")
+                blades = [BladeResult(n) for n in names]
+            ok = [b.name for b in blades if not any(c.outcome == "error" for c in b.cases)]
+            if ok:
+                collector = self._tests(run_dir, inventory, hostvars, ok, kvars, nas)
+                by_name = {b.name: b for b in blades}
+                for case in collector.cases:
+                    by_name[case.blade].cases.append(case)
+                extra["pytest_exit"] = collector.exit_status
+                if collector.exit_status not in (0, 1):
+                    for b in blades:
+                        if b.name in ok:
+                            b.cases.append(Case(b.name, "run", "fleet_suites", "error",
+                                                message=f"pytest ended with status {collector.exit_status}",
+                                                details=collector.errors_text()))  # fmt: skip
+            for b in blades:
+                b.properties.update(self._properties(b, kvars, nas, hostvars.get(nas, {})))
+        except (RunError, ProvisionError) as e:
+            self.log(f"swaplab run: {e}")
+            blades = blades or [BladeResult("run")]
+            blades[0].cases.append(Case(blades[0].name, "run", "infrastructure", "error", message=str(e)))
+        finally:
+            self._teardown()
+        self.timings["total"] = time.monotonic() - t0
+        rc = exit_code(blades)
+        self._write(run_dir, blades, kvars, rc, extra)
+        return rc, run_dir
+
+    # -- stages --------------------------------------------------------------
+    def _lab(self) -> str:
+        if self.opts.inventory is not None:
+            return self.opts.inventory
+        from swaplab.lab import images, machines
+
+        paths = LabPaths.default()
+        t = time.monotonic()
+        try:
+            images.build(paths, self.log)
+            self.timings["lab_build"] = time.monotonic() - t
+            t = time.monotonic()
+            if machines.status(paths):
+                raise RunError([
+                    f"a virtual lab is already up in {paths.run}: `swaplab run` brings up its own; "
+                    "run `swaplab lab down` first, or pass -i inventories/virtual/hosts.yml to test that lab"
+                ])  # fmt: skip
+            self.started_lab = True
+            machines.up(paths, self.opts.blades, self.opts.blade_memory, self.log)
+        except (images.BuildError, machines.LabError) as e:
+            raise RunError([str(e)]) from e
+        self.timings["lab_up"] = time.monotonic() - t
+        return str(VIRTUAL_INVENTORY)
+
+    def _provision(self, inventory: str, kvars: dict[str, Any], names: list[str], nas: str) -> ProvisionResult:
+        t = time.monotonic()
+        limit = ",".join([nas, *names]) if self.opts.limit else None
+        res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit)
+        self.timings["provision"] = time.monotonic() - t
+        self.timings["blade_boot"] = sum(
+            s for task, s in res.task_seconds.items() if "Power-cycle" in task or "Wait for ssh" in task
+        )
+        self.provision_result = res
+        return res
+
+    def _provision_cases(self, names: list[str], nas: str, res: ProvisionResult) -> list[BladeResult]:
+        out = []
+        for name in names:
+            b = BladeResult(name)
+            failure = res.failed_hosts.get(name) or res.failed_hosts.get(nas)
+            if failure is None and not res.ok and not res.failed_hosts:
+                failure = "; ".join(res.failures) or "provisioning failed"
+            if failure:
+                b.cases.append(Case(name, "provision", "provision", "error", res.seconds, message=failure))
+            else:
+                b.cases.append(Case(name, "provision", "provision", "passed", res.seconds,
+                                    data={"changed": res.changed.get(name, 0)}))  # fmt: skip
+            out.append(b)
+        return out
+
+    def _tests(
+        self, run_dir: Path, inventory: str, hostvars: dict[str, Any], names: list[str], kvars: dict[str, Any],
+        nas: str,
+    ) -> Collector:  # fmt: skip
+        import pytest
+
+        control = Path(tempfile.mkdtemp(prefix="swaplab-ssh-"))  # ssh control sockets need short paths
+        cfg = run_dir / "ssh_config"
+        cfg.write_text(ssh_config(hostvars, names))
+        times, mib = parse_working_set(self.opts.working_set)
+        settings = Settings(
+            run_dir=str(run_dir), inventory=str(Path(inventory).resolve()), ssh_config=str(cfg),
+            control_dir=str(control),
+            blades={n: {"console": (hostvars[n].get("swaplab_console") or {}).get("path"), "nas": nas} for n in names},
+            kernel=kvars, trials=self.opts.trials, working_set_times_ram=times or 2.0, working_set_mib=mib,
+            ratio_gate=self.opts.ratio_gate, fio_size_mib=self.opts.fio_size_mib, fio_runtime_s=self.opts.fio_runtime_s,
+        )  # fmt: skip
+        ctx = run_dir / "context.json"
+        settings.save(ctx)
+        targets = [str(ROOT / t) for s in self.opts.suites for t in SUITES[s]]
+        collector = Collector(self.log)
+        t = time.monotonic()
+        args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-o", "timeout=7200",
+                f"--rootdir={ROOT}", "-q", "--no-header", "-p", "no:randomly"]  # fmt: skip
+        collector.exit_status = int(pytest.main(args, plugins=[collector]))
+        self.timings["tests"] = time.monotonic() - t
+        self.timings["loads"] = collector.load_seconds()
+        with contextlib.suppress(OSError):
+            control.rmdir()
+        return collector
+
+    def _teardown(self) -> None:
+        if not self.started_lab or self.opts.keep:
+            if self.started_lab:
+                self.log("--keep: the lab stays up (`swaplab lab down` stops it)")
+            return
+        from swaplab.lab import machines
+
+        t = time.monotonic()
+        machines.down(LabPaths.default(), self.log)
+        self.timings["lab_down"] = time.monotonic() - t
+
+    # -- outputs ---------------------------------------------------------------
+    def _properties(self, b: BladeResult, kvars: dict[str, Any], nas: str, nasvars: dict[str, Any]) -> dict[str, str]:
+        props = {
+            "kernel.release": str(kvars.get("release", "")),
+            "kernel.sha256": str(kvars.get("sha256", "")),
+            "kernel.file": Path(str(kvars.get("path", ""))).name,
+            "swaplab.version": __version__,
+            "swaplab.commit": _git_commit(),
+            "nas": f"{nas} ({nasvars.get('swaplab_lab_address', '?')})",
+        }
+        for case in b.cases:
+            d = case.data
+            if "nfs_mount_options" in d:
+                props["nfs.mount_options"] = d["nfs_mount_options"]
+            if "ratio" in d:
+                props["ratio.nfs_nbd"] = f"{d['ratio']:.3f}"
+                props["ratio.ci95"] = (
+                    f"{d['ci95_low']:.3f}-{d['ci95_high']:.3f}" if d.get("ci95_low") is not None else "n/a (one pair)"
+                )
+                props["ratio.gate"] = str(d.get("gate"))
+        return props
+
+    def _write(self, run_dir: Path, blades: list[BladeResult], kvars: dict[str, Any], rc: int,
+               extra: dict[str, Any]) -> None:  # fmt: skip
+        xml = junit.render(blades)
+        (run_dir / "junit.xml").write_bytes(xml)
+        problem = junit.validate(xml, SCHEMA_XSD)
+        if problem:
+            self.log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
+        doc = results.build(blades, kvars, self.timings, rc, vars(self.opts) | extra)
+        (run_dir / "results.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
+        (run_dir / "report.html").write_text(html.render(doc))
+        self.log(results.summary_text(doc))
+
+
+def main(opts: RunOptions, log: Log) -> int:
+    try:
+        rc, run_dir = Run(opts, log).execute()
+    except RunError as e:
+        print("swaplab run: cannot start:\n  " + "\n  ".join(e.problems), file=sys.stderr)
+        return 2
+    print(f"{run_dir}/", flush=True)
+    return rc

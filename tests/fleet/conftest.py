@@ -1,0 +1,69 @@
+"""Fleet suites: parametrized per blade, run by `swaplab run` (never by the unit-test job).
+
+`swaplab run` writes the run's settings to ``<run dir>/context.json`` and
+passes ``--swaplab-context``; each test gets a ``blade`` (a ``BladeSession``)
+and its JUnit case names that blade. An ``InfraError`` raised anywhere in a
+test is marked so that the report turns it into ``<error>``, not ``<failure>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swaplab.fleet.session import BladeSession, InfraError, Settings
+
+_sessions: dict[str, BladeSession] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--swaplab-context", help="context.json written by `swaplab run`")
+
+
+def _settings(config: pytest.Config) -> Settings:
+    path = config.getoption("--swaplab-context")
+    if not path:
+        raise pytest.UsageError("the fleet suites are run by `swaplab run` (no --swaplab-context given)")
+    return Settings.load(Path(path))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "blade" in metafunc.fixturenames:
+        names = sorted(_settings(metafunc.config).blades)
+        metafunc.parametrize("blade", names, ids=names, indirect=True, scope="session")
+    if "trial" in metafunc.fixturenames:
+        # Interleaved: t1-nfs, t1-nbd, t2-nfs, ... so that each pair ran under the same conditions.
+        pairs = [(t, s) for t in range(1, _settings(metafunc.config).trials + 1) for s in ("nfs", "nbd")]
+        metafunc.parametrize(("trial", "store"), pairs, ids=[f"t{t}-{s}" for t, s in pairs])
+
+
+@pytest.fixture(scope="session")
+def settings(request: pytest.FixtureRequest) -> Settings:
+    return _settings(request.config)
+
+
+@pytest.fixture(scope="session")
+def blade(request: pytest.FixtureRequest, settings: Settings) -> Iterator[BladeSession]:
+    name = request.param
+    if name not in _sessions:
+        _sessions[name] = BladeSession(name, settings)
+    yield _sessions[name]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for s in _sessions.values():
+        s.remote.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "blade" in callspec.params:
+        report.user_properties.append(("swaplab_blade", callspec.params["blade"]))
+    if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
+        report.user_properties.append(("swaplab_error", True))
+    return report
