@@ -19,6 +19,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ SUITES = {
     "hog": ["tests/fleet/test_2_loads.py::test_hog"],
     "verdict": ["tests/fleet/test_3_verdict.py"],
 }
-SCHEMA_XSD = ROOT.parent / "shared" / "specs" / "junit-10.xsd"
+SCHEMA_XSD = Path(junit.__file__).with_name("junit-10.xsd")  # Jenkins xunit-plugin schema (MIT), vendored
 
 
 class RunError(Exception):
@@ -220,7 +221,8 @@ class Run:
                                                 details=collector.errors_text()))  # fmt: skip
             for b in blades:
                 b.properties.update(self._properties(b, kvars, nas, hostvars.get(nas, {})))
-        except (RunError, ProvisionError) as e:
+        except (RunError, ProvisionError, KeyboardInterrupt) as e:
+            e = e if not isinstance(e, KeyboardInterrupt) else RunError([f"interrupted ({e or 'SIGINT'})"])
             self.log(f"swaplab run: {e}")
             blades = blades or [BladeResult("run")]
             blades[0].cases.append(Case(blades[0].name, "run", "infrastructure", "error", message=str(e)))
@@ -358,7 +360,14 @@ class Run:
         self.log(results.summary_text(doc))
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(opts: RunOptions, log: Log) -> int:
+    # Jenkins aborts a job with SIGTERM: stop the tests, keep what finished, bring the lab down.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         rc, run_dir = Run(opts, log).execute()
     except RunError as e:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import struct
 import sys
@@ -81,7 +82,7 @@ class Progress:
             write_json(self.path, {"phase": phase, "pages_done": done, "pages": self.pages, "seconds": now - t0})
 
 
-def fill(buf: bytearray, run: int, progress: Progress) -> float:
+def fill(buf: bytearray | mmap.mmap, run: int, progress: Progress) -> float:
     """Write every page's content; the seconds it took."""
     t0 = time.monotonic()
     for i in range(len(buf) // PAGE):
@@ -92,7 +93,7 @@ def fill(buf: bytearray, run: int, progress: Progress) -> float:
     return time.monotonic() - t0
 
 
-def verify(buf: bytearray, run: int, passes: int, progress: Progress) -> dict[str, Any]:
+def verify(buf: bytearray | mmap.mmap, run: int, passes: int, progress: Progress) -> dict[str, Any]:
     """Read every page back ``passes`` times; count and name the pages that differ."""
     bad = 0
     listed: list[dict[str, Any]] = []
@@ -110,7 +111,9 @@ def verify(buf: bytearray, run: int, passes: int, progress: Progress) -> dict[st
 
 
 def hog(pages: int, run: int, passes: int, progress: Progress) -> dict[str, Any]:
-    buf = bytearray(pages * PAGE)
+    # An anonymous mapping starts as untouched zero pages; bytearray(n) would memset the whole
+    # working set first and push it through swap once before the hog has written anything.
+    buf = mmap.mmap(-1, pages * PAGE)
     t_write = fill(buf, run, progress)
     return {"write_s": t_write, **verify(buf, run, passes, progress)}
 

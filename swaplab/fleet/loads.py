@@ -30,7 +30,7 @@ from pathlib import Path
 from swaplab.fleet.remote import Remote, RemoteError
 
 AGENT_DIR = "/var/lib/swaplab"
-POLL_S = 10.0
+POLL_S = 5.0
 POLL_CALL_TIMEOUT_S = 20.0
 # Time the controller allows beyond the blade-side budget: restoring swap, dmesg, NFS writes.
 WRAP_UP_S = 90.0

@@ -1,0 +1,134 @@
+"""Pure logic of the fleet side: job scripts, ssh config, the judge on real logs, fio output, run options."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from swaplab.detect import scan_path
+from swaplab.fleet import fio
+from swaplab.fleet.judge import in_window, judge
+from swaplab.fleet.loads import SwapArea, job_script
+from swaplab.fleet.remote import ssh_config
+from swaplab.report.collect import _name
+from swaplab.run import RunOptions, parse_working_set, select_blades, validate
+
+LOGS = Path(__file__).parent / "logs"
+DATA = Path(__file__).parent / "data"
+NFS = SwapArea("/mnt/nfs swap/swap'file", 10, "nfs")  # a hostile path: every use must be quoted
+NBD = SwapArea("/dev/nbd0", 5, "nbd")
+
+
+def test_job_script_is_valid_sh_and_quotes_every_value() -> None:
+    text = job_script("/var/lib/swaplab/loads/x y", 600, "python3 hog.py --mib 10; echo 'done'", [NBD], [NFS, NBD], [])
+    assert subprocess.run(["sh", "-n"], input=text, text=True, check=False).returncode == 0
+    assert f"swapoff {shlex.quote(NFS.path)}" in text  # the store not under test leaves swap
+    assert f"swapon -p 5 {shlex.quote(NBD.path)}" in text
+    assert "timeout -s KILL 600 sh -c " + shlex.quote("python3 hog.py --mib 10; echo 'done'") in text
+    assert "cd '/var/lib/swaplab/loads/x y'" in text
+
+
+def test_job_script_restores_swap_and_signals_done_last() -> None:
+    text = job_script("/d", 60, "fio", [NFS], [NFS, NBD], ["/dev/nbd0"])
+    lines = text.strip().splitlines()
+    assert lines[-1] == "echo done > state.tmp && mv state.tmp state"  # written last, atomically
+    mkswap = lines.index("mkswap /dev/nbd0 >> swap.log 2>&1")
+    restore = [i for i, line in enumerate(lines) if line.startswith("active /dev/nbd0 || swapon -p 5")]
+    assert restore and restore[-1] > mkswap  # the overwritten device gets its signature before it returns
+    assert lines.index("dmesg > dmesg.txt 2>&1") < len(lines) - 1
+
+
+def test_ssh_config_from_the_virtual_inventory_shape() -> None:
+    common = ("-o UserKnownHostsFile=/r/known_hosts -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
+              "-o ProxyCommand=\"ssh -i /k -p 12222 -W %h:%p root@127.0.0.1\"")  # fmt: skip
+    hv = {"blade1": {"ansible_host": "10.0.0.11", "ansible_user": "root", "ansible_ssh_private_key_file": "/k",
+                     "ansible_ssh_common_args": common}}  # fmt: skip
+    text = ssh_config(hv, ["blade1"])
+    assert "Host blade1\n  HostName 10.0.0.11\n  User root\n  IdentityFile /k\n" in text
+    assert "  StrictHostKeyChecking yes\n" in text  # host keys are checked
+    assert "  ProxyCommand ssh -i /k -p 12222 -W %h:%p root@127.0.0.1\n" in text
+
+
+def test_judge_fails_an_oom_kill_of_anything_but_the_hog() -> None:
+    findings = scan_path(str(LOGS / "qemu-6.1-faults.dmesg.log")).findings
+    oom = [f for f in findings if f.kind == "oom_kill"]
+    assert oom and oom[0].fields["pid"] == 83
+    v = judge(oom)
+    assert len(v.failures) == 1 and "OOM kill of hog (pid 83), not the hog" in v.failures[0]
+    assert judge(oom, {83}).failures and judge(oom, {83}).hog_oom_killed  # the hog's kill fails unless expected
+    assert not judge(oom, {83}, hog_oom_expected=True).failures
+
+
+def test_judge_on_the_real_fault_log() -> None:
+    findings = scan_path(str(LOGS / "qemu-6.1-faults.console.log")).findings  # the console saw the panic too
+    v = judge(findings, {83}, hog_oom_expected=True)
+    kinds = {f.split(" ")[0] for f in v.failures}
+    assert {"hung_task", "soft_lockup", "oops", "kernel_bug", "warning", "panic"} <= kinds
+    assert any(w.startswith("page_alloc_failure") for w in v.warnings)  # a warning, not a failure
+
+
+def test_judge_reports_nfs_outages_as_warnings_with_their_duration() -> None:
+    findings = scan_path(str(LOGS / "bugreports.dmesg.log")).findings
+    v = judge(findings)
+    outages = [w for w in v.warnings if w.startswith("NFS server")]
+    assert not outages or v.nfs_outage_s > 0
+
+
+def test_findings_outside_a_load_window_are_left_to_the_health_suite() -> None:
+    findings = scan_path(str(LOGS / "qemu-6.1-faults.dmesg.log")).findings
+    stamps = sorted(f.fields["timestamp"] for f in findings)
+    inside = in_window(findings, stamps[0], stamps[0])
+    assert 0 < len(inside) < len(findings)
+
+
+def test_fio_command_and_parse() -> None:
+    cmd = fio.command("/mnt/nfsswap/fio.dat", 64, 10, "fio.json")
+    argv = shlex.split(cmd)
+    assert argv[:2] == ["fio", "--output-format=json"] and "--direct=1" in argv
+    assert [a for a in argv if a.startswith("--name=")] == [f"--name={j[0]}" for j in fio.JOBS]
+    assert "--time_based" in shlex.split(fio.command("/dev/nbd0", 64, 10, "f.json", loop=True))
+    res = fio.parse((DATA / "fio-nfs.json").read_text())
+    assert set(res) == {j[0] for j in fio.JOBS}
+    for job in res.values():
+        assert job["bw_mib_s"] > 0 and job["iops"] > 0 and job["p99_ms"] > 0
+    assert res["seq-write-64k"]["rw"] == "write" and res["rand-read-4k"]["rw"] == "read"
+    with pytest.raises(ValueError):
+        fio.parse("fio: file not found")
+    with pytest.raises(ValueError):
+        fio.parse(json.dumps({"jobs": []}))
+
+
+def test_working_set_option() -> None:
+    assert parse_working_set("2x") == (2.0, None)
+    assert parse_working_set("400M") == (0.0, 400)
+    for bad in ("x", "-1x", "0M", "lots"):
+        with pytest.raises(ValueError):
+            parse_working_set(bad)
+
+
+def test_blade_selection_by_pattern() -> None:
+    inv = {"blades": {"hosts": ["blade2", "blade1"], "children": ["rack2"]}, "rack2": {"hosts": ["r2b1"]}}
+    assert select_blades(inv, None) == ["blade1", "blade2", "r2b1"]
+    assert select_blades(inv, "blade*") == ["blade1", "blade2"]
+    assert select_blades(inv, "r2*,blade2") == ["blade2", "r2b1"]
+    assert select_blades(inv, "nothing*") == []
+
+
+def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
+    opts = RunOptions(trials=0, ratio_gate=-1, working_set="lots", suites=["verdict", "bogus"],
+                      kernel=str(tmp_path / "missing.deb"), limit="nomatch*")  # fmt: skip
+    _, problems = validate(opts, lambda _m: None)
+    text = "\n".join(problems)
+    for needle in ("--trials 0", "--ratio-gate -1", "--working-set 'lots'", "--suite bogus",
+                   "verdict needs the hog suite", "missing.deb: no such file", "matches none of the virtual lab"):
+        assert needle in text, (needle, text)  # fmt: skip
+
+
+def test_case_names_drop_the_blade() -> None:
+    assert _name("tests/fleet/test_2_loads.py::test_hog[blade1-t1-nfs]", "blade1") == "test_hog[t1-nfs]"
+    assert _name("tests/fleet/test_2_loads.py::test_fio[nbd-blade1]", "blade1") == "test_fio[nbd]"
+    assert _name("tests/fleet/test_1_swap_config.py::test_zswap_off[blade1]", "blade1") == "test_zswap_off"
