@@ -82,6 +82,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
             machines.up(paths, args.blades, args.blade_memory, _log)
         elif args.lab_command == "down":
             machines.down(paths, _log)
+        elif args.lab_command == "power":
+            print(f"{args.blade} {machines.power(paths, args.blade, args.action)}")
         elif args.lab_command == "status":
             rows = machines.status(paths)
             if not rows:
@@ -152,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--blade-memory", type=int, default=384, metavar="MiB", help="memory per blade (default 384)")
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
+    pw = lsub.add_parser("power", help="power a blade on, off, cycle it, or show its state")
+    pw.add_argument("blade")
+    pw.add_argument("action", choices=["on", "off", "cycle", "status"])
     lab.set_defaults(func=_cmd_lab)
 
     pr = sub.add_parser("provision", help="provision NAS, kernel, blades and swap with the playbooks")

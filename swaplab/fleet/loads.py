@@ -19,6 +19,7 @@ the console at hand.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shlex
 import tarfile
@@ -134,16 +135,20 @@ class LoadRunner:
         )
         deadline = t0 + budget_s + WRAP_UP_S
         outcome = LoadOutcome(load_id, "timeout", None, 0.0, self.local_root / load_id)
-        while time.monotonic() < deadline:
-            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
-            try:
-                r = self.remote.run(f"cat {q(load_dir + '/state')} 2>/dev/null", timeout=POLL_CALL_TIMEOUT_S)
-            except RemoteError as e:
-                outcome.last_error = str(e)  # a blade under pressure often cannot answer: keep polling
-                continue
-            if r.stdout.strip() == "done":
-                outcome.status = "done"
-                break
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+                try:
+                    r = self.remote.run(f"cat {q(load_dir + '/state')} 2>/dev/null", timeout=POLL_CALL_TIMEOUT_S)
+                except RemoteError as e:
+                    outcome.last_error = str(e)  # a blade under pressure often cannot answer: keep polling
+                    continue
+                if r.stdout.strip() == "done":
+                    outcome.status = "done"
+                    break
+        except KeyboardInterrupt:
+            self.stop(load_dir)
+            raise
         outcome.seconds = time.monotonic() - t0
         try:
             outcome.files = self.fetch(load_dir)
@@ -153,6 +158,12 @@ class LoadRunner:
         rc = outcome.text("rc").strip()
         outcome.rc = int(rc) if rc.lstrip("-").isdigit() else None
         return outcome
+
+    def stop(self, load_dir: str) -> None:
+        """Best effort: kill a load this run started (its job's process group, by the PID it recorded)."""
+        pidfile = shlex.quote(load_dir + "/pid")
+        with contextlib.suppress(RemoteError):
+            self.remote.run(f'p=$(cat {pidfile}) && kill -KILL -- -"$p" 2>/dev/null; true', timeout=15)
 
     def fetch(self, load_dir: str) -> dict[str, bytes]:
         rc, out, _ = self.remote.run_bytes(f"timeout -s KILL 60 tar -C {shlex.quote(load_dir)} -cf - .", limit=90)

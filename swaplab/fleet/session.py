@@ -106,6 +106,8 @@ class BladeSession:
         try:
             r = self.remote.run(command, timeout)
         except RemoteError as e:
+            # No load runs while these short commands do: a blade that does not answer is down.
+            self.down = f"`{command[:60]}` got no answer ({e})"
             raise InfraError(str(e)) from e
         if r.rc != 0:
             raise InfraError(f"{self.name}: `{command}` exited {r.rc}: {(r.stderr or r.stdout).strip()[-400:]}")

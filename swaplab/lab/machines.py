@@ -235,6 +235,21 @@ def status(paths: LabPaths) -> list[tuple[str, str, str]]:
     return rows
 
 
+def power(paths: LabPaths, blade: str, action: str) -> str:
+    """Power a virtual blade on, off, cycle it, or read its state (as a lab's PDU or BMC would)."""
+    state_file = paths.run / "lab.json"
+    if not state_file.exists():
+        raise LabError("no lab is up: run `swaplab lab up` first")
+    st = LabState.load(state_file)
+    found = [b for b in st.blades if b.name == blade]
+    if not found or not _pid(Path(found[0].pidfile)):
+        raise LabError(f"no running blade {blade!r}: the lab has {', '.join(b.name for b in st.blades)}")
+    driver = QMPPowerDriver(found[0].qmp)
+    if action != "status":
+        getattr(driver, action)()
+    return driver.status().value
+
+
 def write_inventory(state: LabState, path: Path) -> None:
     """The virtual lab's inventory: same groups and variables a physical lab's has."""
     ssh_base = (

@@ -1,22 +1,35 @@
-"""From images to a diskless blade swapping over NFS and NBD, on one blade, the way CI runs it."""
+"""The main job on the virtual lab, the way CI runs it: one blade, a small working set, then the ways it must fail.
+
+Order matters (one lab for the module, to stay within CI's time):
+1. `swaplab run --keep`: lab up, provision, every suite, JUnit/JSON/HTML; exit 0.
+2. a second `provision` of the same lab changes nothing;
+3. an unfit kernel stops `run` before anything starts (exit 2);
+4. a wrong NFS export: `<error>` for the blade, exit 2;
+5. an unreachable blade (powered off): `<error>` for it, exit 2, and swaplab does not wait forever;
+6. `lab down` leaves no process.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from swaplab.report import junit
 from tests.integration.conftest import BIN, ROOT, swaplab
 
-# A cold provision under TCG takes minutes: every test may take up to 40 minutes, bounded.
+# A cold run under TCG takes many minutes: each test is bounded.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 RUN = ROOT / ".cache" / "lab" / "run"
+XSD = Path(junit.__file__).with_name("junit-10.xsd")
+SHORT = ["--trials", "1", "--working-set", "1.5x", "--fio-size", "16", "--fio-runtime", "3"]
 
 
 def _blade(host: str, command: str) -> str:
@@ -26,7 +39,6 @@ def _blade(host: str, command: str) -> str:
         env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_DEPRECATION_WARNINGS="false"),
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    # Drop ansible's "HOST | CHANGED | rc=0 >>" header and its closing notice.
     lines = [ln for ln in r.stdout.splitlines() if " | CHANGED | " not in ln and not ln.startswith("Shared connection")]
     return "\n".join(lines)
 
@@ -35,54 +47,103 @@ def _lab_pids() -> list[int]:
     return [int(p.read_text()) for p in RUN.glob("*.pid") if p.read_text().strip().isdigit()]
 
 
+def _run_dir(r: subprocess.CompletedProcess[str]) -> Path:
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.endswith("/"), f"the last line of `swaplab run` is not the run directory: {last!r}"
+    return Path(last)
+
+
+def _cases(run_dir: Path) -> dict[str, ET.Element]:
+    xml = (run_dir / "junit.xml").read_bytes()
+    assert junit.validate(xml, XSD) is None
+    root = ET.fromstring(xml)
+    return {f"{s.get('name')}/{c.get('name')}": c for s in root.iter("testsuite") for c in s.iter("testcase")}
+
+
 @pytest.fixture(scope="module")
-def lab() -> Iterator[None]:
+def kept_run() -> Iterator[Path]:
     assert swaplab("lab", "build").returncode == 0
-    up = swaplab("lab", "up", "--blades", "1", "--blade-memory", "256")
-    assert up.returncode == 0
+    pids: list[int] = []
     try:
-        yield
-    finally:
+        r = swaplab("run", "--keep", *SHORT, timeout=2700)
         pids = _lab_pids()
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        yield _run_dir(r)
+    finally:
+        pids = pids or _lab_pids()
         assert swaplab("lab", "down").returncode == 0
         alive = [p for p in pids if Path(f"/proc/{p}").exists()]
         assert alive == [], f"lab processes still alive after down: {alive}"
 
 
-def test_provision_boots_blade_on_kernel_under_test_with_both_swaps(lab: None) -> None:
-    first = swaplab("provision", timeout=1800)
-    assert first.returncode == 0
-    release = re.search(r"kernel under test: (\S+)", first.stdout)
-    assert release
-    assert _blade("blade1", "uname -r").strip() == release.group(1)
-    swaps = _blade("blade1", "cat /proc/swaps")
-    assert "/mnt/nfsswap/swapfile" in swaps and "/dev/nbd0" in swaps
-    mounts = _blade("blade1", "grep ' /mnt/nfsswap ' /proc/mounts")
-    assert "hard" in mounts and "proto=tcp" in mounts
-    # Each blade has its own identity, recorded as a checked host key.
-    assert "10.0.0.11" in (RUN / "known_hosts").read_text()
+def test_run_passes_and_reports(kept_run: Path) -> None:
+    assert (ROOT / "reports" / "latest").resolve() == kept_run.resolve()
+    cases = _cases(kept_run)
+    for name in ("provision", "test_reachable", "test_nfs_swap_active", "test_nbd_swap_active",
+                 "test_kernel_config_fit", "test_fio[nfs]", "test_fio[nbd]", "test_fio_under_pressure[nfs]",
+                 "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
+        case = cases.get(f"blade1/{name}")
+        assert case is not None, f"no JUnit case blade1/{name}: {sorted(cases)}"
+        assert case.find("failure") is None and case.find("error") is None, name
+    doc = json.loads((kept_run / "results.json").read_text())
+    assert doc["exit_code"] == 0 and doc["schema"] == 1
+    blade = doc["blades"][0]
+    assert blade["ratio"]["ratio"] > 0 and blade["ratio"]["gate"] == 2.5
+    trials = {t["store"]: t for t in blade["hog_trials"]}
+    assert set(trials) == {"nfs", "nbd"} and all(t["bad_pages"] == 0 for t in trials.values())
+    props = blade["properties"]
+    assert props["kernel.release"] == doc["kernel"]["release"] and len(props["kernel.sha256"]) == 64
+    assert "hard" in props["nfs.mount_options"] and "ratio.ci95" in props
+    # Logs are files of the run, attached to their cases.
+    hog = cases["blade1/test_hog[t1-nfs]"].find("system-out").text or ""
+    attached = [line.split("|", 1)[1].rstrip("]") for line in hog.splitlines() if line.startswith("[[ATTACHMENT|")]
+    assert any(p.endswith("console.log") for p in attached) and all(Path(p).is_file() for p in attached)
+    assert (kept_run / "report.html").read_text().count("<svg") == 1
 
-    second = swaplab("provision", timeout=1200)
-    assert second.returncode == 0
-    assert re.search(r"provision ok in \d+ s; changed=0\b", second.stdout), second.stdout
 
-    status = swaplab("lab", "status")
-    assert re.search(r"blade1\s+on\s+10\.0\.0\.11", status.stdout)
+def test_second_provision_changes_nothing(kept_run: Path) -> None:
+    r = swaplab("provision", timeout=1200)
+    assert r.returncode == 0
+    assert "changed=0 " in r.stdout or r.stdout.rstrip().endswith("changed=0"), r.stdout[-2000:]
+    assert "/mnt/nfsswap/swapfile" in _blade("blade1", "cat /proc/swaps")
 
 
-def test_unfit_kernel_stops_before_any_boot(lab: None, tmp_path: Path) -> None:
+def test_unfit_kernel_stops_the_run_before_anything_starts(kept_run: Path, tmp_path: Path) -> None:
     cfg = (ROOT / "tests" / "unit" / "data" / "config-6.1.0-56-amd64").read_text()
     bad = tmp_path / "config-unfit"
     bad.write_text(cfg.replace("CONFIG_NFS_SWAP=y", "# CONFIG_NFS_SWAP is not set"))
-    r = swaplab("provision", "--kernel", str(bad))
+    before = sorted((ROOT / "reports").iterdir())
+    r = swaplab("run", "--kernel", str(bad))
     assert r.returncode == 2
     assert "CONFIG_NFS_SWAP" in r.stderr
+    assert sorted((ROOT / "reports").iterdir()) == before  # no run directory, nothing started
+
+
+def test_wrong_nfs_export_is_an_error_for_that_blade(kept_run: Path, tmp_path: Path) -> None:
+    inv = yaml.safe_load(INVENTORY.read_text())
+    inv["all"]["children"]["blades"]["hosts"]["blade1"]["nfs_swap__export"] = "/srv/swap/no-such-export"
+    wrong = tmp_path / "hosts.yml"
+    wrong.write_text(yaml.safe_dump(inv))
+    r = swaplab("run", "-i", str(wrong), "--suite", "config", timeout=1500)
+    assert r.returncode == 2, r.stdout[-2000:]
+    error = _cases(_run_dir(r))["blade1/provision"].find("error")
+    assert error is not None and "no-such-export" in (error.get("message") or "") + (error.text or "")
+
+
+def test_unreachable_blade_is_an_error_not_a_hang(kept_run: Path) -> None:
+    assert swaplab("lab", "power", "blade1", "off").returncode == 0
+    r = swaplab("run", "-i", str(INVENTORY), "--no-provision", "--suite", "config", timeout=600)
+    assert r.returncode == 2
+    cases = _cases(_run_dir(r))
+    assert cases["blade1/test_reachable"].find("error") is not None
+    later = cases["blade1/test_zswap_off"].find("error")
+    assert later is not None and "down since" in (later.get("message") or "")  # no second wait
 
 
 def test_malformed_inventory_exit_2_lists_all_problems(tmp_path: Path) -> None:
     inv = tmp_path / "hosts.yml"
     inv.write_text(json.dumps({"all": {"children": {"blades": {"hosts": {"b1": {"swaplab_mac": "zz"}}}}}}))
-    r = swaplab("provision", "-i", str(inv), "--kernel", "/nonexistent.deb")
+    r = swaplab("run", "-i", str(inv), "--kernel", "/nonexistent.deb", "--limit", "nomatch")
     assert r.returncode == 2
     for needle in ("no `nas` group", "b1: swaplab_mac 'zz'", "b1: no ansible_host", "b1: no swaplab_power",
                    "kernel /nonexistent.deb"):  # fmt: skip

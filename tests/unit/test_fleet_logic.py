@@ -123,8 +123,15 @@ def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
                       kernel=str(tmp_path / "missing.deb"), limit="nomatch*")  # fmt: skip
     _, problems = validate(opts, lambda _m: None)
     text = "\n".join(problems)
-    for needle in ("--trials 0", "--ratio-gate -1", "--working-set 'lots'", "--suite bogus",
-                   "verdict needs the hog suite", "missing.deb: no such file", "matches none of the virtual lab"):
+    for needle in (
+        "--trials 0",
+        "--ratio-gate -1",
+        "--working-set 'lots'",
+        "--suite bogus",
+        "verdict needs the hog suite",
+        "missing.deb: no such file",
+        "matches none of the virtual lab",
+    ):
         assert needle in text, (needle, text)  # fmt: skip
 
 

@@ -9,6 +9,14 @@ grep -qxF "$line" /etc/fstab || {
   grep -v "[[:space:]]$mnt[[:space:]]" /etc/fstab > /etc/fstab.swaplab || true
   printf '%s\n' "$line" >> /etc/fstab.swaplab && mv /etc/fstab.swaplab /etc/fstab
   echo "changed: fstab entry for $mnt"; }
+if mountpoint -q "$mnt" && [ "$(findmnt -n -o SOURCE --mountpoint "$mnt")" != "$src" ]; then
+  # Mounted from another export (the inventory changed): leave it, swap first, then mount the right one.
+  swapon --show=NAME --noheadings --raw | while read -r f; do
+    case "$f" in "$mnt"/*) swapoff "$f" ;; esac
+  done
+  umount "$mnt"
+  echo "changed: unmounted $mnt (it was not $src)"
+fi
 mountpoint -q "$mnt" || { mount "$mnt"; echo "changed: mounted $src on $mnt"; }
 if [ ! -f "$file" ]; then
   # From a non-zero source: no holes (swapon refuses them), nothing a NAS could dedupe away.
