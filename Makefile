@@ -7,7 +7,13 @@ KERNEL_DEB = $$(ls $(CURDIR)/$(CACHE)/kernel/linux-image-*.deb | head -n1)
 
 LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux
 
-.PHONY: test lint unit integration deps lab-deps venv kernel-deb lab-images clean
+.PHONY: run test lint unit integration deps lab-deps venv swaplab-env kernel-deb lab-images clean
+
+## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
+## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
+run: lab-deps swaplab-env kernel-deb
+	$(VENV)/bin/swaplab lab build
+	unshare --net -- sh -c 'ip link set lo up && exec $(VENV)/bin/swaplab run $(ARGS)'
 
 ## test: everything CI runs: lint, unit tests, then the virtual lab end to end on one blade
 test: venv kernel-deb lab-deps
@@ -40,6 +46,12 @@ lab-deps: deps
 
 venv: deps
 	@test -x $(VENV)/bin/tox || { $(PY) -m venv $(VENV) && $(VENV)/bin/pip install -q 'tox>=4.20,<5'; }
+
+## swaplab-env: swaplab itself in .venv (reinstalled when pyproject.toml changes)
+swaplab-env: venv $(VENV)/.swaplab-installed
+$(VENV)/.swaplab-installed: pyproject.toml
+	$(VENV)/bin/pip install -q -e .
+	touch $@
 
 ## kernel-deb: Debian 12's stock kernel image package, for check-kernel's real-package test
 kernel-deb:

@@ -131,7 +131,19 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
                     f"--limit {opts.limit!r} matches no blade of {opts.inventory}: "
                     f"its blades are {', '.join(select_blades(inv, None))}"
                 )
-    elif opts.limit and not fnmatch.filter([f"blade{i}" for i in range(1, opts.blades + 1)], opts.limit):
+    else:
+        from swaplab.lab import machines
+
+        if machines.running(LabPaths.default()):
+            problems.append(
+                f"a virtual lab is already up in {LabPaths.default().run}: `swaplab run` brings up its own; "
+                "run `swaplab lab down` first, or pass -i inventories/virtual/hosts.yml to test that lab"
+            )
+    if (
+        opts.inventory is None
+        and opts.limit
+        and not fnmatch.filter([f"blade{i}" for i in range(1, opts.blades + 1)], opts.limit)
+    ):
         problems.append(f"--limit {opts.limit!r} matches none of the virtual lab's {opts.blades} blade(s)")
     kvars: dict[str, Any] = {}
     if opts.kernel is None or os.path.exists(opts.kernel):
@@ -245,11 +257,6 @@ class Run:
             images.build(paths, self.log)
             self.timings["lab_build"] = time.monotonic() - t
             t = time.monotonic()
-            if machines.status(paths):
-                raise RunError([
-                    f"a virtual lab is already up in {paths.run}: `swaplab run` brings up its own; "
-                    "run `swaplab lab down` first, or pass -i inventories/virtual/hosts.yml to test that lab"
-                ])  # fmt: skip
             self.started_lab = True
             machines.up(paths, self.opts.blades, self.opts.blade_memory, self.log)
         except (images.BuildError, machines.LabError) as e:

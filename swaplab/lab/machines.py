@@ -147,6 +147,11 @@ def blade_name(i: int) -> str:
     return f"blade{i}"
 
 
+def running(paths: LabPaths) -> bool:
+    """Is any process of a lab alive (by its pidfile)?"""
+    return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
+
+
 def up(paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300) -> LabState:
     if not paths.stamp.exists():
         raise LabError("no lab images: run `swaplab lab build` first")
@@ -155,7 +160,7 @@ def up(paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: f
     if not 128 <= blade_memory <= 4096:
         raise LabError(f"--blade-memory {blade_memory}: choose 128 to 4096 MiB")
     run = paths.run
-    if run.exists() and any(_pid(p) for p in run.glob("*.pid")):
+    if running(paths):
         raise LabError(f"a lab is already up in {run}: run `swaplab lab down` first")
     if run.exists():
         shutil.rmtree(run)

@@ -1,16 +1,18 @@
 """A pytest plugin that turns the fleet suites' reports into ``Case`` objects, per blade.
 
 A case's outcome: a failed setup or teardown, or a test that raised
-``InfraError`` (marked by the fleet conftest), is an ``error``; any other
+``InfraError``, is an ``error``; any other
 failure in the test body is a ``failed`` kernel check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
 import pytest
 
+from swaplab.fleet.session import InfraError
 from swaplab.report.model import Case
 
 MAX_DETAILS = 8000
@@ -23,6 +25,16 @@ class Collector:
         self.exit_status = 0
         self._open: dict[str, Case] = {}
         self.collect_errors: list[str] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
+        report = yield
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "blade" in callspec.params:
+            report.user_properties.append(("swaplab_blade", callspec.params["blade"]))
+        if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
+            report.user_properties.append(("swaplab_error", True))
+        return report
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -2,19 +2,18 @@
 
 `swaplab run` writes the run's settings to ``<run dir>/context.json`` and
 passes ``--swaplab-context``; each test gets a ``blade`` (a ``BladeSession``)
-and its JUnit case names that blade. An ``InfraError`` raised anywhere in a
-test is marked so that the report turns it into ``<error>``, not ``<failure>``.
+and its JUnit case names that blade. ``swaplab.report.collect.Collector``
+(loaded by `swaplab run`) turns an ``InfraError`` into ``<error>``, not ``<failure>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.fleet.session import BladeSession, Settings
 
 _sessions: dict[str, BladeSession] = {}
 
@@ -56,14 +55,3 @@ def blade(request: pytest.FixtureRequest, settings: Settings) -> Iterator[BladeS
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for s in _sessions.values():
         s.remote.close()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
-    report = yield
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None and "blade" in callspec.params:
-        report.user_properties.append(("swaplab_blade", callspec.params["blade"]))
-    if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
-        report.user_properties.append(("swaplab_error", True))
-    return report

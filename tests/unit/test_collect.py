@@ -1,0 +1,56 @@
+"""The pytest plugin that makes JUnit cases: a real pytest session over a small generated suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swaplab.report.collect import Collector
+
+SUITE = """
+import pytest
+from swaplab.fleet.session import InfraError
+
+@pytest.fixture(params=["blade1", "blade2"])
+def blade(request):
+    return request.param
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture broke")
+
+def test_ok(blade, record_property):
+    record_property("swaplab", {"figure": 1.5})
+    record_property("attachment", "/r/console.log")
+
+def test_kernel(blade):
+    assert blade != "blade2", "OOM kill of sshd"
+
+def test_unreachable(blade):
+    if blade == "blade1":
+        raise InfraError("blade1: no answer within 60 s")
+
+def test_setup(blade, broken):
+    pass
+"""
+
+
+def test_outcomes_per_blade(tmp_path: Path) -> None:
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    messages: list[str] = []
+    c = Collector(messages.append)
+    rc = pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}"], plugins=[c])
+    assert rc == 1
+    got = {(case.blade, case.name): case for case in c.cases}
+    assert len(got) == 8
+    assert got[("blade1", "test_ok")].outcome == "passed"
+    assert got[("blade1", "test_ok")].data == {"figure": 1.5}
+    assert got[("blade1", "test_ok")].attachments == ["/r/console.log"]
+    assert got[("blade2", "test_kernel")].outcome == "failed"  # a kernel check: <failure>
+    assert "OOM kill of sshd" in got[("blade2", "test_kernel")].message
+    assert got[("blade1", "test_kernel")].outcome == "passed"
+    assert got[("blade1", "test_unreachable")].outcome == "error"  # InfraError: <error>
+    assert got[("blade1", "test_unreachable")].message.startswith("blade1: no answer within 60 s")
+    assert got[("blade2", "test_setup")].outcome == "error"  # a broken fixture is no kernel failure
+    assert any("FAIL" in m and "test_kernel" in m for m in messages)
