@@ -93,29 +93,39 @@ def fill(buf: bytearray | mmap.mmap, run: int, progress: Progress) -> float:
     return time.monotonic() - t0
 
 
-def verify(buf: bytearray | mmap.mmap, run: int, passes: int, progress: Progress) -> dict[str, Any]:
-    """Read every page back ``passes`` times; count and name the pages that differ."""
+def verify(
+    buf: bytearray | mmap.mmap, run: int, passes: int, progress: Progress, order: str = "reverse"
+) -> dict[str, Any]:
+    """Read every page back ``passes`` times; count and name the pages that differ.
+
+    ``reverse`` reads the most recently written pages (still in RAM) first, so each page that
+    went out to swap comes back exactly once and what it evicts is already verified: one clean
+    pass through swap each way, the throughput measure. ``forward`` reads the oldest first:
+    under LRU every page then faults and evicts one not yet read (thrashing, the most pressure).
+    """
     bad = 0
     listed: list[dict[str, Any]] = []
     t0 = time.monotonic()
+    pages = len(buf) // PAGE
+    indices = range(pages - 1, -1, -1) if order == "reverse" else range(pages)
     for p in range(passes):
-        for i in range(len(buf) // PAGE):
+        for n, i in enumerate(indices):
             o = i * PAGE
             if buf[o : o + PAGE] != page_content(run, i):
                 bad += 1
                 if len(listed) < MAX_BAD_LISTED:
                     listed.append({"pass": p, "page": i, "found": bytes(buf[o : o + STAMP.size]).hex()})
-            if not i & 1023:
-                progress(f"verify{p + 1}", i, t0)
+            if not n & 1023:
+                progress(f"verify{p + 1}", n, t0)
     return {"verify_s": time.monotonic() - t0, "bad_pages": bad, "first_bad": listed}
 
 
-def hog(pages: int, run: int, passes: int, progress: Progress) -> dict[str, Any]:
+def hog(pages: int, run: int, passes: int, progress: Progress, order: str = "reverse") -> dict[str, Any]:
     # An anonymous mapping starts as untouched zero pages; bytearray(n) would memset the whole
     # working set first and push it through swap once before the hog has written anything.
     buf = mmap.mmap(-1, pages * PAGE)
     t_write = fill(buf, run, progress)
-    return {"write_s": t_write, **verify(buf, run, passes, progress)}
+    return {"write_s": t_write, **verify(buf, run, passes, progress, order)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--mib", type=int, help="working set in MiB")
     size.add_argument("--times-ram", type=float, help="working set as a multiple of MemTotal")
     ap.add_argument("--passes", type=int, default=1, help="verify passes (default 1)")
+    ap.add_argument(
+        "--order",
+        choices=("reverse", "forward"),
+        default="reverse",
+        help="verify order: reverse (one clean pass through swap) or forward (thrashing)",
+    )
     ap.add_argument("--run", type=int, default=os.getpid(), help="run number stamped into every page")
     ap.add_argument("--out", required=True, help="result JSON file")
     ap.add_argument("--progress", help="progress JSON file, rewritten every few seconds")
@@ -145,12 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         "pages": pages,
         "page_size": PAGE,
         "passes": args.passes,
+        "order": args.order,
         "mem_total_kib": mem["MemTotal"],
         "swap_total_kib": mem.get("SwapTotal", 0),
         "pid": os.getpid(),
     }
     try:
-        result.update(hog(pages, args.run, args.passes, Progress(args.progress, pages)))
+        result.update(hog(pages, args.run, args.passes, Progress(args.progress, pages), args.order))
         result["status"] = "done"
     except MemoryError:
         result["status"] = "memory_error"

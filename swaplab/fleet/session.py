@@ -178,8 +178,11 @@ class BladeSession:
         mem_kib = int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip())
         return f"--times-ram {t}", mem_kib * t / 1024
 
-    def hog_command(self, size_arg: str) -> str:
-        return f"echo $$ > hog.pid; exec python3 {AGENT_DIR}/hog.py {size_arg} --out hog.json --progress progress.json"
+    def hog_command(self, size_arg: str, order: str = "reverse") -> str:
+        return (
+            f"echo $$ > hog.pid; exec python3 {AGENT_DIR}/hog.py {size_arg} --order {order} "
+            "--out hog.json --progress progress.json"
+        )
 
     def budget(self, mib: float) -> int:
         return int(self.settings.budget_base_s + self.settings.budget_s_per_mib * mib)

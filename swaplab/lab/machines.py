@@ -31,7 +31,7 @@ NAS_MEMORY_MIB = 1536
 # Two vCPUs for the NAS: while it provisions, the blades are off and the host's second core is
 # free, so per-blade work (swapfiles, root unpacks) runs in parallel; under swap load the NAS
 # serves several blades at once.
-NAS_CPUS = 2
+NAS_CPUS = 1
 DEFAULT_BLADE_MEMORY_MIB = 384
 TCG = "tcg,thread=multi"
 

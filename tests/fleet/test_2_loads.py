@@ -114,7 +114,11 @@ def _assert_hog_ok(report: LoadReport, result: dict[str, Any]) -> None:
 def test_hog(
     blade: BladeSession, settings: Settings, trial: int, store: str, record_property: pytest.RecordProperty
 ) -> None:
-    """One trial: the hog's working set (default 2x RAM) through swap on one store, every page verified."""
+    """One trial: the hog's working set (default 2x RAM) through swap on one store, every page verified.
+
+    The hog verifies newest-first: each page that went to swap comes back once, so the time
+    measures one clean pass of the excess through the swap path each way (comparable across stores).
+    """
     size_arg, mib = blade.working_set_args()
     report = blade.load(f"hog-t{trial}-{store}", blade.hog_command(size_arg), blade.budget(mib), use=store)
     result = report.json_file("hog.json") or {}

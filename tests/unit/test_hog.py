@@ -25,10 +25,13 @@ def test_verify_names_the_corrupted_page() -> None:
     assert hog.verify(buf, 3, 1, off)["bad_pages"] == 0
     buf[17 * hog.PAGE + 100] ^= 0xFF  # one flipped byte in page 17
     buf[40 * hog.PAGE : 41 * hog.PAGE] = hog.page_content(3, 39)  # page 40 came back from the wrong slot
-    res = hog.verify(buf, 3, 2, off)
+    res = hog.verify(buf, 3, 2, off, order="forward")
     assert res["bad_pages"] == 4  # two pages, two passes
     assert [b["page"] for b in res["first_bad"][:2]] == [17, 40]
     assert res["first_bad"][1]["found"] == hog.STAMP.pack(hog.MAGIC, 3, 39).hex()
+    # The default order reads the newest pages first (those still in RAM): same pages, other order.
+    res = hog.verify(buf, 3, 1, off)
+    assert res["bad_pages"] == 2 and [b["page"] for b in res["first_bad"]] == [40, 17]
 
 
 def test_a_zeroed_page_is_caught() -> None:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # pxe_server: the TFTP tree and iPXE for machines whose firmware is not iPXE.
 # Idempotent: prints one "changed: ..." line per change. Usage: pxe_server.sh TFTP_ROOT
-# (environment: BOOT_IPXE, the iPXE script; DNSMASQ_CONF, the dnsmasq configuration)
+# (environment: BOOT_IPXE, the iPXE script; DNSMASQ_CONF, the dnsmasq configuration;
+#  HTTP_UNIT, the boot-over-HTTP service, or empty for TFTP only)
 set -eu
 # put FILE MODE CONTENT: write FILE only when its content differs; say so.
 put() {
@@ -25,4 +26,16 @@ put /etc/dnsmasq.d/swaplab.conf 0644 "$DNSMASQ_CONF" && restart=yes
 systemctl is-enabled -q dnsmasq || { systemctl enable -q dnsmasq; echo "changed: enabled dnsmasq"; }
 if [ "$restart" = yes ] || ! systemctl is-active -q dnsmasq; then
   systemctl restart dnsmasq; echo "changed: restarted dnsmasq"
+fi
+unit=/etc/systemd/system/swaplab-boot-http.service
+if [ -n "${HTTP_UNIT:-}" ]; then
+  if put "$unit" 0644 "$HTTP_UNIT"; then
+    systemctl daemon-reload; systemctl enable -q swaplab-boot-http; systemctl restart swaplab-boot-http
+    echo "changed: (re)started swaplab-boot-http"
+  elif ! systemctl is-active -q swaplab-boot-http; then
+    systemctl start swaplab-boot-http; echo "changed: started swaplab-boot-http"
+  fi
+elif [ -f "$unit" ]; then
+  systemctl disable -q --now swaplab-boot-http; rm -f "$unit"; systemctl daemon-reload
+  echo "changed: removed swaplab-boot-http (TFTP only)"
 fi
