@@ -31,7 +31,11 @@ NAS_MEMORY_MIB = 1536
 # Two vCPUs for the NAS: while it provisions, the blades are off and the host's second core is
 # free, so per-blade work (swapfiles, root unpacks) runs in parallel; under swap load the NAS
 # serves several blades at once.
-NAS_CPUS = 1
+NAS_CPUS = 2
+# Blades get two vCPUs: real blades are SMP, and with one emulated CPU the swap path's workers
+# and the RCU grace-period thread starve each other under TCG (captured in
+# tests/unit/logs/lab-6.1-blade-nfs-swap-stall.console.log).
+BLADE_CPUS = 2
 DEFAULT_BLADE_MEMORY_MIB = 384
 TCG = "tcg,thread=multi"
 
@@ -152,7 +156,9 @@ def running(paths: LabPaths) -> bool:
     return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
 
 
-def up(paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300) -> LabState:
+def up(
+    paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300, blade_cpus: int = BLADE_CPUS
+) -> LabState:
     if not paths.stamp.exists():
         raise LabError("no lab images: run `swaplab lab build` first")
     if not 1 <= blades <= 8:
@@ -191,7 +197,7 @@ def up(paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: f
                       str(run / f"{name}.qmp"), str(run / f"{name}-console.log"),
                       str(run / f"{name}-console.sock"), str(run / f"{name}.pid"))  # fmt: skip
             cmd = [
-                *_qemu_common(name, run, blade_memory), "-S", "-boot", "n",
+                *_qemu_common(name, run, blade_memory, blade_cpus), "-S", "-boot", "n",
                 "-netdev", f"vde,id=lab,sock={run / 'vde.ctl'}",
                 "-device", f"virtio-net-pci,netdev=lab,mac={b.mac},addr=0x3",
             ]  # fmt: skip

@@ -24,6 +24,7 @@ class Collector:
         self.cases: list[Case] = []
         self.exit_status = 0
         self._open: dict[str, Case] = {}
+        self._ran: set[str] = set()
         self.collect_errors: list[str] = []
 
     @pytest.hookimpl(wrapper=True)
@@ -51,6 +52,8 @@ class Collector:
             self._open[report.nodeid] = case
             self.cases.append(case)
         case.seconds += report.duration
+        if report.when == "call" or report.failed or report.skipped:
+            self._ran.add(report.nodeid)
         for key, value in report.user_properties:
             if key == "swaplab" and isinstance(value, dict):
                 case.data.update(value)
@@ -74,6 +77,13 @@ class Collector:
             if report.when == "teardown":
                 self.log(f"  {mark:5} {case.blade} {case.name} ({case.seconds:.0f} s)"
                          + (f": {case.message[:200]}" if case.outcome in ("failed", "error") else ""))  # fmt: skip
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A case whose test body never reported (an interrupted run) is not a pass."""
+        for nodeid, case in self._open.items():
+            if nodeid not in self._ran and case.outcome == "passed":
+                case.outcome = "error"
+                case.message = "did not finish: the run was interrupted"
 
     def load_seconds(self) -> float:
         return float(sum(c.data.get("wall_s", 0.0) for c in self.cases))
