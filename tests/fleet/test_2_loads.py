@@ -77,7 +77,7 @@ def test_fio_under_pressure(
         # The NBD device is the swap area itself here: fio writes a file on the NFS mount instead,
         # so that the pressure (swap over NBD) and the I/O (NFS) meet in the network stack.
         target = posixpath.join(posixpath.dirname(blade.area("nfs").path), "fio.dat")
-    size_arg, mib = blade.working_set_args(times_ram=1.5 if not settings.working_set_mib else None)
+    size_arg, mib = blade.working_set_args()
     budget = blade.budget(mib) * 2
     hog = blade.hog_command(size_arg).replace("exec ", "")
     cmd = (

@@ -25,11 +25,12 @@ from swaplab.report import junit
 from tests.integration.conftest import BIN, ROOT, swaplab
 
 # A cold run under TCG takes many minutes: each test is bounded.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2700)]
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 RUN = ROOT / ".cache" / "lab" / "run"
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
-SHORT = ["--trials", "1", "--working-set", "1.5x", "--fio-size", "16", "--fio-runtime", "3"]
+# Shortened for CI: one trial per store, a working set of 1.25x RAM, small fio jobs.
+SHORT = ["--trials", "1", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
 
 
 def _blade(host: str, command: str) -> str:
@@ -65,7 +66,7 @@ def kept_run() -> Iterator[Path]:
     assert swaplab("lab", "build").returncode == 0
     pids: list[int] = []
     try:
-        r = swaplab("run", "--keep", *SHORT, timeout=2700)
+        r = swaplab("run", "--keep", *SHORT, timeout=2600)
         pids = _lab_pids()
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         yield _run_dir(r)
