@@ -123,7 +123,9 @@ def verify(
 def hog(pages: int, run: int, passes: int, progress: Progress, order: str = "reverse") -> dict[str, Any]:
     # An anonymous mapping starts as untouched zero pages; bytearray(n) would memset the whole
     # working set first and push it through swap once before the hog has written anything.
-    buf = mmap.mmap(-1, pages * PAGE)
+    # Private anonymous memory, like any process's heap (Python's default for -1 is MAP_SHARED,
+    # which is shmem: another swap path).
+    buf = mmap.mmap(-1, pages * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     t_write = fill(buf, run, progress)
     return {"write_s": t_write, **verify(buf, run, passes, progress, order)}
 

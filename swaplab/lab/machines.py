@@ -37,6 +37,11 @@ NAS_CPUS = 2
 # tests/unit/logs/lab-6.1-blade-nfs-swap-stall.console.log).
 BLADE_CPUS = 2
 DEFAULT_BLADE_MEMORY_MIB = 384
+# Under TCG on a busy host a vCPU can be descheduled for seconds while the guest's clock runs on:
+# the kernel then reports RCU stalls and soft lockups that are the emulator's, not its own.
+# Virtual blades get longer thresholds (RCU 60 s instead of 21 s, soft lockup 60 s instead of 20 s);
+# a physical lab keeps the kernel's defaults, and a real stall still shows.
+TCG_CMDLINE = "rcupdate.rcu_cpu_stall_timeout=60 watchdog_thresh=30"
 TCG = "tcg,thread=multi"
 
 
@@ -288,6 +293,7 @@ def write_inventory(state: LabState, path: Path) -> None:
         "    blades:",
         "      vars:",
         f"        ansible_ssh_common_args: '{ssh_base} -o ProxyCommand=\"{proxy}\"'",
+        f"        swaplab_kernel_cmdline_extra: {TCG_CMDLINE}",
         "      hosts:",
     ]
     for b in state.blades:
