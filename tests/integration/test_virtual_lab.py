@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(2700)]
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 RUN = ROOT / ".cache" / "lab" / "run"
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
-# Shortened for CI: one trial per store, a working set of 1.25x RAM, small fio jobs.
-SHORT = ["--trials", "1", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
+# Shortened for CI: two interleaved trial pairs (a ratio with an interval), a working set of 1.25x RAM, small fio jobs.
+SHORT = ["--trials", "2", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
 
 
 def _blade(host: str, command: str) -> str:
@@ -82,16 +82,20 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
     cases = _cases(kept_run)
     for name in ("provision", "test_reachable", "test_nfs_swap_active", "test_nbd_swap_active",
                  "test_kernel_config_fit", "test_fio[nfs]", "test_fio[nbd]", "test_fio_under_pressure[nfs]",
-                 "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
+                 "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_hog[t2-nfs]", "test_hog[t2-nbd]",
+                 "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
         case = cases.get(f"blade1/{name}")
         assert case is not None, f"no JUnit case blade1/{name}: {sorted(cases)}"
         assert case.find("failure") is None and case.find("error") is None, name
     doc = json.loads((kept_run / "results.json").read_text())
     assert doc["exit_code"] == 0 and doc["schema"] == 1
     blade = doc["blades"][0]
-    assert blade["ratio"]["ratio"] > 0 and blade["ratio"]["gate"] == 2.5
-    trials = {t["store"]: t for t in blade["hog_trials"]}
-    assert set(trials) == {"nfs", "nbd"} and all(t["bad_pages"] == 0 for t in trials.values())
+    ratio = blade["ratio"]
+    assert ratio["ratio"] > 0 and ratio["gate"] == 2.5 and ratio["pairs"] == 2
+    assert ratio["ci95_low"] <= ratio["ratio"] <= ratio["ci95_high"]
+    trials = blade["hog_trials"]
+    assert sorted((t["trial"], t["store"]) for t in trials) == [(1, "nbd"), (1, "nfs"), (2, "nbd"), (2, "nfs")]
+    assert all(t["bad_pages"] == 0 for t in trials)
     props = blade["properties"]
     assert props["kernel.release"] == doc["kernel"]["release"] and len(props["kernel.sha256"]) == 64
     assert "hard" in props["nfs.mount_options"] and "ratio.ci95" in props
