@@ -313,7 +313,7 @@ class Run:
         collector = Collector(self.log)
         t = time.monotonic()
         args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-o", "timeout=7200",
-                f"--rootdir={ROOT}", "-q", "--no-header",
+                f"--rootdir={ROOT}", "-q", "--no-header", "-rN",
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
         collector.exit_status = int(pytest.main(args, plugins=[collector]))
         self.timings["tests"] = time.monotonic() - t

@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(2700)]
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 RUN = ROOT / ".cache" / "lab" / "run"
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
-# Shortened for CI: two interleaved trial pairs (a ratio with an interval), a working set of 1.25x RAM, small fio jobs.
-SHORT = ["--trials", "2", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
+# Shortened for CI (its 40-minute budget): one trial pair (a ratio without an interval: two pairs
+# took 5 more minutes and gave 0.26-5.08), a working set of 1.25x RAM, small fio jobs.
+SHORT = ["--trials", "1", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
 
 
 def _blade(host: str, command: str) -> str:
@@ -82,8 +83,7 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
     cases = _cases(kept_run)
     for name in ("provision", "test_reachable", "test_nfs_swap_active", "test_nbd_swap_active",
                  "test_kernel_config_fit", "test_fio[nfs]", "test_fio[nbd]", "test_fio_under_pressure[nfs]",
-                 "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_hog[t2-nfs]", "test_hog[t2-nbd]",
-                 "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
+                 "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
         case = cases.get(f"blade1/{name}")
         assert case is not None, f"no JUnit case blade1/{name}: {sorted(cases)}"
         assert case.find("failure") is None and case.find("error") is None, name
@@ -91,14 +91,14 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
     assert doc["exit_code"] == 0 and doc["schema"] == 1
     blade = doc["blades"][0]
     ratio = blade["ratio"]
-    assert ratio["ratio"] > 0 and ratio["gate"] == 2.5 and ratio["pairs"] == 2
-    assert ratio["ci95_low"] <= ratio["ratio"] <= ratio["ci95_high"]
+    assert ratio["ratio"] > 0 and ratio["gate"] == 2.5 and ratio["pairs"] == 1
+    assert ratio["ratio"] == pytest.approx(ratio["nfs_s"][0] / ratio["nbd_s"][0]) and ratio["ci95_low"] is None
     trials = blade["hog_trials"]
-    assert sorted((t["trial"], t["store"]) for t in trials) == [(1, "nbd"), (1, "nfs"), (2, "nbd"), (2, "nfs")]
+    assert sorted((t["trial"], t["store"]) for t in trials) == [(1, "nbd"), (1, "nfs")]
     assert all(t["bad_pages"] == 0 for t in trials)
     props = blade["properties"]
     assert props["kernel.release"] == doc["kernel"]["release"] and len(props["kernel.sha256"]) == 64
-    assert "hard" in props["nfs.mount_options"] and "ratio.ci95" in props
+    assert "hard" in props["nfs.mount_options"] and props["ratio.ci95"] == "n/a (one pair)"
     # Logs are files of the run, attached to their cases.
     hog = cases["blade1/test_hog[t1-nfs]"].find("system-out").text or ""
     attached = [line.split("|", 1)[1].rstrip("]") for line in hog.splitlines() if line.startswith("[[ATTACHMENT|")]
