@@ -231,8 +231,9 @@ class Run:
                             b.cases.append(Case(b.name, "run", "fleet_suites", "error",
                                                 message=f"pytest ended with status {collector.exit_status}",
                                                 details=collector.errors_text()))  # fmt: skip
+            commit = _git_commit()
             for b in blades:
-                b.properties.update(self._properties(b, kvars, nas, hostvars.get(nas, {})))
+                b.properties.update(self._properties(b, kvars, nas, hostvars.get(nas, {}), commit))
         except (RunError, ProvisionError, KeyboardInterrupt) as e:
             e = e if not isinstance(e, KeyboardInterrupt) else RunError([f"interrupted ({e or 'SIGINT'})"])
             self.log(f"swaplab run: {e}")
@@ -272,7 +273,6 @@ class Run:
         self.timings["blade_boot"] = sum(
             s for task, s in res.task_seconds.items() if "Power-cycle" in task or "Wait for ssh" in task
         )
-        self.provision_result = res
         return res
 
     def _provision_cases(self, names: list[str], nas: str, res: ProvisionResult) -> list[BladeResult]:
@@ -334,13 +334,15 @@ class Run:
         self.timings["lab_down"] = time.monotonic() - t
 
     # -- outputs ---------------------------------------------------------------
-    def _properties(self, b: BladeResult, kvars: dict[str, Any], nas: str, nasvars: dict[str, Any]) -> dict[str, str]:
+    def _properties(
+        self, b: BladeResult, kvars: dict[str, Any], nas: str, nasvars: dict[str, Any], commit: str
+    ) -> dict[str, str]:
         props = {
             "kernel.release": str(kvars.get("release", "")),
             "kernel.sha256": str(kvars.get("sha256", "")),
             "kernel.file": Path(str(kvars.get("path", ""))).name,
             "swaplab.version": __version__,
-            "swaplab.commit": _git_commit(),
+            "swaplab.commit": commit,
             "nas": f"{nas} ({nasvars.get('swaplab_lab_address', '?')})",
         }
         for case in b.cases:

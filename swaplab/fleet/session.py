@@ -93,18 +93,18 @@ class BladeSession:
         self._hog_pids: set[int] = set()
         self._areas: list[SwapArea] | None = None
         self._agent = False
-        self.records: dict[str, Any] = {"hog": [], "fio": {}, "fio_under_pressure": {}}
+        self.hog_trials: list[dict[str, Any]] = []  # finished hog trials, for the ratio
 
     # -- reachability ------------------------------------------------------
     def check_up(self) -> None:
         if self.down:
             raise InfraError(f"{self.name} is down since {self.down}")
 
-    def sh(self, command: str, timeout: float = 60) -> str:
+    def sh(self, command: str, timeout: float = 60, stdin: bytes | None = None) -> str:
         """Run a short command; its stdout. Unreachable or non-zero exit is an InfraError."""
         self.check_up()
         try:
-            r = self.remote.run(command, timeout)
+            r = self.remote.run(command, timeout, stdin)
         except RemoteError as e:
             # No load runs while these short commands do: a blade that does not answer is down.
             self.down = f"`{command[:60]}` got no answer ({e})"
@@ -156,17 +156,10 @@ class BladeSession:
     def ship_agent(self) -> None:
         if self._agent:
             return
-        self.check_up()
-        try:
-            r = self.remote.run(
-                f"mkdir -p {AGENT_DIR} && cat > {AGENT_DIR}/hog.py.tmp && mv {AGENT_DIR}/hog.py.tmp {AGENT_DIR}/hog.py",
-                timeout=60,
-                stdin=HOG.read_bytes(),
-            )
-        except RemoteError as e:
-            raise InfraError(str(e)) from e
-        if r.rc != 0:
-            raise InfraError(f"{self.name}: cannot install the hog in {AGENT_DIR}: {r.stderr.strip()}")
+        self.sh(
+            f"mkdir -p {AGENT_DIR} && cat > {AGENT_DIR}/hog.py.tmp && mv {AGENT_DIR}/hog.py.tmp {AGENT_DIR}/hog.py",
+            stdin=HOG.read_bytes(),
+        )
         self._agent = True
 
     def working_set_args(self, times_ram: float | None = None) -> tuple[str, float]:
@@ -202,12 +195,12 @@ class BladeSession:
             self.down = f"{load_id} (could not start the load: {e})"
             raise InfraError(str(e)) from e
         console_text = self._console_slice(console_from, outcome.local_dir / "console.log")
-        findings = self._scan(console_text.encode(), f"{self.name}:console", "console")
+        findings = scan(console_text.encode(), f"{self.name}:console", "console")
         window = outcome.uptime_window()
         dmesg = outcome.files.get("dmesg.txt", b"")
         if dmesg and window:
-            findings += in_window(self._scan(dmesg, f"{self.name}:dmesg", "dmesg"), window[0], window[1] + 1)
-        hog_pids = {int(p) for name in ("hog.pid",) for p in outcome.text(name).split() if p.isdigit()}
+            findings += in_window(scan(dmesg, f"{self.name}:dmesg", "dmesg"), window[0], window[1] + 1)
+        hog_pids = {int(p) for p in outcome.text("hog.pid").split() if p.isdigit()}
         self._hog_pids |= hog_pids
         verdict = judge(findings, hog_pids, hog_oom_expected)
         attachments = [str(p) for p in sorted(outcome.local_dir.glob("*")) if p.is_file()]
@@ -236,29 +229,28 @@ class BladeSession:
         except OSError:
             return 0
 
-    def _console_slice(self, start: int, save_to: Path) -> str:
-        if self.console is None:
-            return ""
-        try:
-            with self.console.open("rb") as f:
-                f.seek(start)
-                data = f.read()
-        except OSError:
-            return ""
-        save_to.parent.mkdir(parents=True, exist_ok=True)
-        save_to.write_bytes(data)
-        return data.decode(errors="replace")
-
-    def console_since_start(self) -> bytes:
+    def _console_read(self, start: int) -> bytes:
+        """The console from byte ``start`` on (nothing if the blade has no console file)."""
         if self.console is None:
             return b""
         try:
             with self.console.open("rb") as f:
-                f.seek(self.console_start)
+                f.seek(start)
                 return f.read()
         except OSError:
             return b""
 
-    @staticmethod
-    def _scan(data: bytes, source: str, fmt: str) -> list[Finding]:
-        return list(scan_stream(io.BytesIO(data), source, fmt).findings)
+    def _console_slice(self, start: int, save_to: Path) -> str:
+        data = self._console_read(start)
+        if self.console is not None:
+            save_to.parent.mkdir(parents=True, exist_ok=True)
+            save_to.write_bytes(data)
+        return data.decode(errors="replace")
+
+    def console_since_start(self) -> bytes:
+        return self._console_read(self.console_start)
+
+
+def scan(data: bytes, source: str, fmt: str) -> list[Finding]:
+    """The detectors' findings in ``data`` (a console slice or a dmesg dump)."""
+    return list(scan_stream(io.BytesIO(data), source, fmt).findings)

@@ -68,15 +68,13 @@ class Collector:
                 case.outcome = "error" if infra else "failed"
                 case.message = _message(report)
                 case.details = str(report.longrepr)[-MAX_DETAILS:]
-        if report.when == "teardown" or (report.when == "call" and report.failed):
-            self._announce(case, report)
+        if report.when == "teardown":
+            self._announce(case)
 
-    def _announce(self, case: Case, report: pytest.TestReport) -> None:
-        if report.when == "teardown" or case.outcome != "passed":
-            mark = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}[case.outcome]
-            if report.when == "teardown":
-                self.log(f"  {mark:5} {case.blade} {case.name} ({case.seconds:.0f} s)"
-                         + (f": {case.message[:200]}" if case.outcome in ("failed", "error") else ""))  # fmt: skip
+    def _announce(self, case: Case) -> None:
+        mark = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}[case.outcome]
+        self.log(f"  {mark:5} {case.blade} {case.name} ({case.seconds:.0f} s)"
+                 + (f": {case.message[:200]}" if case.outcome in ("failed", "error") else ""))  # fmt: skip
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """A case whose test body never reported (an interrupted run) is not a pass."""

@@ -60,7 +60,6 @@ def test_fio(blade: BladeSession, settings: Settings, store: str, record_propert
     budget = 120 + 4 * settings.fio_runtime_s * 3
     report = blade.load(f"fio-{store}", cmd, budget, use=use, mkswap=mkswap)
     results = _fio_results(report, "fio.json") if report.outcome.rc == 0 else {}
-    blade.records["fio"][store] = results
     _record(record_property, report, {"store": store, "fio": results})
     _assert_kernel_ok(report)
     assert report.outcome.rc == 0, f"fio exited {report.outcome.rc}: {report.outcome.text('stderr')[-500:]}"
@@ -87,7 +86,6 @@ def test_fio_under_pressure(
     report = blade.load(f"fio-hog-{store}", cmd, budget, use=store)
     hog_result = report.json_file("hog.json") or {}
     fio_results = _fio_results(report, "fio.json") if "fio.json" in report.outcome.files else {}
-    blade.records["fio_under_pressure"][store] = {"fio": fio_results, "hog": hog_result}
     _record(record_property, report, {"store": store, "fio": fio_results, "hog": hog_result})
     _assert_kernel_ok(report)
     _assert_hog_ok(report, hog_result)
@@ -123,7 +121,7 @@ def test_hog(
     report = blade.load(f"hog-t{trial}-{store}", blade.hog_command(size_arg), blade.budget(mib), use=store)
     result = report.json_file("hog.json") or {}
     if result.get("status") == "done":
-        blade.records["hog"].append({"trial": trial, "store": store, **result})
+        blade.hog_trials.append({"trial": trial, "store": store, **result})
     _record(record_property, report, {"trial": trial, "store": store, "hog": result})
     _assert_kernel_ok(report)
     _assert_hog_ok(report, result)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
-from swaplab.detect import scan_stream
 from swaplab.fleet.judge import judge
-from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.fleet.session import BladeSession, InfraError, Settings, scan
 from swaplab.fleet.stats import paired_ratio
 
 
 def test_nfs_nbd_ratio(blade: BladeSession, settings: Settings, record_property: pytest.RecordProperty) -> None:
     """Swap over NFS against swap over NBD from the same NAS: hog time ratio, 95% interval, gated."""
-    trials = blade.records["hog"]
+    trials = blade.hog_trials
     nfs = [t["total_s"] for t in sorted(trials, key=lambda t: t["trial"]) if t["store"] == "nfs"]
     nbd = [t["total_s"] for t in sorted(trials, key=lambda t: t["trial"]) if t["store"] == "nbd"]
     if not nfs or not nbd:
@@ -23,7 +20,6 @@ def test_nfs_nbd_ratio(blade: BladeSession, settings: Settings, record_property:
     r = paired_ratio(nfs, nbd)
     swap_rate = {s: [t["swap_mib_per_s"] for t in trials if t["store"] == s] for s in ("nfs", "nbd")}
     data = {**r.to_dict(), "gate": settings.ratio_gate, "nfs_s": nfs, "nbd_s": nbd, "swap_mib_per_s": swap_rate}
-    blade.records["ratio"] = data
     record_property("swaplab", data)
     ci = f" (95% CI {r.low:.2f}-{r.high:.2f})" if r.low is not None and r.high is not None else " (one pair: no CI)"
     assert r.ratio <= settings.ratio_gate, (
@@ -37,7 +33,7 @@ def test_kernel_health(blade: BladeSession, record_property: pytest.RecordProper
         raise InfraError(f"{blade.name}: no first-contact baseline (test_reachable did not pass)")
     console = blade.console_since_start()
     (blade.dir / "console.log").write_bytes(console)
-    findings = list(scan_stream(io.BytesIO(console), f"{blade.name}:console", "console").findings)
+    findings = scan(console, f"{blade.name}:console", "console")
     record_property("attachment", str(blade.dir / "console.log"))
     try:
         dmesg = blade.sh("dmesg", timeout=60)
@@ -50,7 +46,7 @@ def test_kernel_health(blade: BladeSession, record_property: pytest.RecordProper
     (blade.dir / "vmstat.txt").write_text(vmstat)
     for name in ("dmesg.txt", "vmstat.txt"):
         record_property("attachment", str(blade.dir / name))
-    findings += scan_stream(io.BytesIO(dmesg.encode()), f"{blade.name}:dmesg", "dmesg").findings
+    findings += scan(dmesg.encode(), f"{blade.name}:dmesg", "dmesg")
     hog_pids = blade.hog_pids()
     verdict = judge(findings, hog_pids)
     delta = {k: now.get(k, 0) - blade.start.get(k, 0) for k in ("oom_kill", "pgscan_direct_throttle")}
