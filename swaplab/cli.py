@@ -106,6 +106,9 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     except ProvisionError as e:
         print(f"swaplab provision: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt as e:
+        print(f"swaplab provision: interrupted ({e}); the lab is as far as the playbook got", file=sys.stderr)
+        return EXIT_ERROR
     if not res.ok:
         print("swaplab provision: failed:\n  " + "\n  ".join(res.failures), file=sys.stderr)
         return EXIT_ERROR
@@ -151,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
     u.add_argument("--blades", type=int, default=1, help="number of blades (default 1)")
-    u.add_argument("--blade-memory", type=int, default=384, metavar="MiB", help="memory per blade (default 384)")
+    u.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="memory per blade (default 192)")
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
     pw = lsub.add_parser("power", help="power a blade on, off, cycle it, or show its state")
@@ -171,14 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trials", type=int, default=3, help="interleaved NFS/NBD hog trials (default 3)")
     r.add_argument("--working-set", default="2x", help="hog working set: a multiple of RAM (2x) or MiB (400M)")
     r.add_argument("--ratio-gate", type=float, default=2.5, help="fail if NFS time / NBD time exceeds this (2.5)")
-    r.add_argument("--fio-size", type=int, default=64, metavar="MiB", help="fio file/region size (default 64)")
-    r.add_argument("--fio-runtime", type=int, default=10, metavar="S", help="seconds per fio job (default 10)")
+    r.add_argument("--fio-size", type=int, default=32, metavar="MiB", help="fio file/region size (default 32)")
+    r.add_argument("--fio-runtime", type=int, default=5, metavar="S", help="seconds per fio job (default 5)")
     r.add_argument(
         "--suite", default="config,fio,hog,verdict", help="suites to run (default all: config,fio,hog,verdict)"
     )
     r.add_argument("--limit", help="only blades matching these comma-separated patterns (fnmatch)")
     r.add_argument("--blades", type=int, default=1, help="virtual lab: number of blades (default 1)")
-    r.add_argument("--blade-memory", type=int, default=256, metavar="MiB", help="virtual lab: MiB per blade (256)")
+    r.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="virtual lab: MiB per blade (192)")
     r.add_argument("--keep", action="store_true", help="virtual lab: leave it up at the end")
     r.add_argument("--no-provision", action="store_true", help="with -i: test the lab as it is, without the playbooks")
     r.set_defaults(func=_cmd_run)

@@ -7,7 +7,9 @@ passed validation.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -112,8 +114,15 @@ def run_playbook(
             result.changed[data.get("host", "?")] += 1
         return True
 
+    # SIGTERM (a Jenkins abort) or ^C: ask ansible-runner to stop its ansible-playbook (it polls
+    # cancel_callback and kills its child), then raise KeyboardInterrupt for the caller's clean-up.
+    # Dying at once would leave ansible-playbook running against the lab.
+    stop: list[int] = []
+    signals = (signal.SIGTERM, signal.SIGINT)
+    old_handlers = {s: signal.signal(s, lambda signum, _f: stop.append(signum)) for s in signals}
     venv_bin = str(Path(sys.executable).parent)
-    with tempfile.TemporaryDirectory(prefix="swaplab-ansible-") as pdd:
+    with contextlib.ExitStack() as restore, tempfile.TemporaryDirectory(prefix="swaplab-ansible-") as pdd:
+        restore.callback(lambda: [signal.signal(s, h) for s, h in old_handlers.items()])
         r = ansible_runner.run(
             private_data_dir=pdd,
             playbook=str(ROOT / "playbooks" / playbook),
@@ -127,9 +136,12 @@ def run_playbook(
                 "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),
             },
             event_handler=on_event,
+            cancel_callback=lambda: bool(stop),
             quiet=True,
             timeout=3600,
         )
+    if stop:
+        raise KeyboardInterrupt(f"signal {stop[0]}: ansible-playbook stopped ({r.status})")
     result.ok = r.rc == 0 and r.status == "successful"
     result.seconds = time.monotonic() - t0
     ends = [t for _, t in starts[1:]] + [result.seconds]

@@ -33,6 +33,7 @@ from swaplab import __version__
 from swaplab.fleet.remote import ssh_config
 from swaplab.fleet.session import Settings
 from swaplab.inventory import InventoryError, _group_hosts, load_and_validate
+from swaplab.lab import machines
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.provision import ProvisionError, ProvisionResult, kernel_vars, provision, stock_kernel_deb
 from swaplab.report import html, junit, results
@@ -63,12 +64,12 @@ class RunOptions:
     inventory: str | None = None
     kernel: str | None = None
     blades: int = 1
-    blade_memory: int = 256
+    blade_memory: int = machines.DEFAULT_BLADE_MEMORY_MIB
     trials: int = 3
     working_set: str = "2x"
     ratio_gate: float = 2.5
-    fio_size_mib: int = 64
-    fio_runtime_s: int = 10
+    fio_size_mib: int = 32
+    fio_runtime_s: int = 5
     keep: bool = False
     provision: bool = True
     limit: str | None = None
@@ -116,6 +117,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
     if opts.fio_size_mib < 1 or opts.fio_runtime_s < 1:
         problems.append("--fio-size and --fio-runtime must be positive")
+    if opts.inventory is None and (problem := machines.blade_memory_problem(opts.blade_memory)):
+        problems.append(problem)
     if not opts.provision and opts.inventory is None:
         problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
     if opts.kernel and not os.path.exists(opts.kernel):
@@ -132,8 +135,6 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
                     f"its blades are {', '.join(select_blades(inv, None))}"
                 )
     else:
-        from swaplab.lab import machines
-
         if machines.running(LabPaths.default()):
             problems.append(
                 f"a virtual lab is already up in {LabPaths.default().run}: `swaplab run` brings up its own; "
@@ -250,7 +251,7 @@ class Run:
     def _lab(self) -> str:
         if self.opts.inventory is not None:
             return self.opts.inventory
-        from swaplab.lab import images, machines
+        from swaplab.lab import images
 
         paths = LabPaths.default()
         t = time.monotonic()
@@ -327,7 +328,6 @@ class Run:
             if self.started_lab:
                 self.log("--keep: the lab stays up (`swaplab lab down` stops it)")
             return
-        from swaplab.lab import machines
 
         t = time.monotonic()
         machines.down(LabPaths.default(), self.log)

@@ -36,6 +36,7 @@ MIB = 1 << 20
 COUNTERS = ("pswpin", "pswpout", "oom_kill", "pgscan_direct_throttle", "pgmajfault", "allocstall_normal")
 MAX_BAD_LISTED = 32
 PROGRESS_EVERY_S = 5.0
+RELEASE_PAGES = 256  # verified pages given back at a time (1 MiB of 4 KiB pages)
 
 
 def meminfo() -> dict[str, int]:
@@ -94,40 +95,59 @@ def fill(buf: bytearray | mmap.mmap, run: int, progress: Progress) -> float:
 
 
 def verify(
-    buf: bytearray | mmap.mmap, run: int, passes: int, progress: Progress, order: str = "reverse"
+    buf: bytearray | mmap.mmap,
+    run: int,
+    passes: int,
+    progress: Progress,
+    order: str = "reverse",
+    release: bool = False,
 ) -> dict[str, Any]:
     """Read every page back ``passes`` times; count and name the pages that differ.
 
     ``reverse`` reads the most recently written pages (still in RAM) first, so each page that
-    went out to swap comes back exactly once and what it evicts is already verified: one clean
-    pass through swap each way, the throughput measure. ``forward`` reads the oldest first:
-    under LRU every page then faults and evicts one not yet read (thrashing, the most pressure).
+    went out to swap comes back exactly once. ``forward`` reads the oldest first: under LRU every
+    page then faults and evicts one not yet read (thrashing, the most pressure).
+
+    ``release`` (an mmap only) gives each verified MiB back to the kernel during the last pass
+    (MADV_DONTNEED), so that a page coming in from swap does not push a verified one out: the
+    excess over RAM then crosses the swap path exactly once each way (the throughput measure),
+    instead of once out, once in and once more out.
     """
     bad = 0
     listed: list[dict[str, Any]] = []
     t0 = time.monotonic()
     pages = len(buf) // PAGE
-    indices = range(pages - 1, -1, -1) if order == "reverse" else range(pages)
+    reverse = order == "reverse"
+    indices = range(pages - 1, -1, -1) if reverse else range(pages)
+    releasable = buf if release and isinstance(buf, mmap.mmap) else None
     for p in range(passes):
+        last = p == passes - 1
         for n, i in enumerate(indices):
             o = i * PAGE
             if buf[o : o + PAGE] != page_content(run, i):
                 bad += 1
                 if len(listed) < MAX_BAD_LISTED:
                     listed.append({"pass": p, "page": i, "found": bytes(buf[o : o + STAMP.size]).hex()})
-            if not n & 1023:
-                progress(f"verify{p + 1}", n, t0)
+            if not n & 255:
+                if releasable is not None and last and n:
+                    # The RELEASE_PAGES pages verified just before page i (aligned to the walk's direction).
+                    start = (i + 1) * PAGE if reverse else (i - RELEASE_PAGES) * PAGE
+                    releasable.madvise(mmap.MADV_DONTNEED, start, RELEASE_PAGES * PAGE)
+                if not n & 1023:
+                    progress(f"verify{p + 1}", n, t0)
     return {"verify_s": time.monotonic() - t0, "bad_pages": bad, "first_bad": listed}
 
 
-def hog(pages: int, run: int, passes: int, progress: Progress, order: str = "reverse") -> dict[str, Any]:
+def hog(
+    pages: int, run: int, passes: int, progress: Progress, order: str = "reverse", release: bool = True
+) -> dict[str, Any]:
     # An anonymous mapping starts as untouched zero pages; bytearray(n) would memset the whole
     # working set first and push it through swap once before the hog has written anything.
     # Private anonymous memory, like any process's heap (Python's default for -1 is MAP_SHARED,
     # which is shmem: another swap path).
     buf = mmap.mmap(-1, pages * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     t_write = fill(buf, run, progress)
-    return {"write_s": t_write, **verify(buf, run, passes, progress, order)}
+    return {"write_s": t_write, **verify(buf, run, passes, progress, order, release)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=("reverse", "forward"),
         default="reverse",
         help="verify order: reverse (one clean pass through swap) or forward (thrashing)",
+    )
+    ap.add_argument(
+        "--keep-verified",
+        action="store_true",
+        help="keep verified pages mapped (more pressure while verifying, more swap traffic)",
     )
     ap.add_argument("--run", type=int, default=os.getpid(), help="run number stamped into every page")
     ap.add_argument("--out", required=True, help="result JSON file")
@@ -164,12 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         "page_size": PAGE,
         "passes": args.passes,
         "order": args.order,
+        "release_verified": not args.keep_verified,
         "mem_total_kib": mem["MemTotal"],
         "swap_total_kib": mem.get("SwapTotal", 0),
         "pid": os.getpid(),
     }
     try:
-        result.update(hog(pages, args.run, args.passes, Progress(args.progress, pages), args.order))
+        result.update(
+            hog(pages, args.run, args.passes, Progress(args.progress, pages), args.order, not args.keep_verified)
+        )
         result["status"] = "done"
     except MemoryError:
         result["status"] = "memory_error"

@@ -4,6 +4,7 @@ Under heavy swap a blade's sshd stops answering until the pressure ends, so a
 load is never run "over ssh". ``job_script`` (pure) writes a small sh script:
 
 - choose the swap area the load must use (the others are switched off);
+- write back and drop the page cache, so that every load starts alike;
 - snapshot /proc/vmstat and the uptime;
 - run the load under ``timeout -s KILL BUDGET``;
 - snapshot again, restore every swap area, save ``dmesg``;
@@ -88,6 +89,8 @@ def job_script(
             lines.append(f"active {q(a.path)} && swapoff {q(a.path)} >> swap.log 2>&1")
     lines += [swapon(a) for a in use]
     lines += [
+        # Every load starts from the same state: no dirty data, no page cache left by the last one.
+        "sync; echo 3 > /proc/sys/vm/drop_caches",
         "cat /proc/swaps > swaps.during",
         "cat /proc/vmstat > vmstat.before",
         f"timeout -s KILL {int(budget_s)} sh -c {q(command)} > stdout 2> stderr",

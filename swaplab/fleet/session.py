@@ -15,13 +15,16 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swaplab.agent import HOG
 from swaplab.detect import Finding, scan_stream
 from swaplab.fleet.judge import Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
+
+if TYPE_CHECKING:
+    import testinfra.host
 
 CONTEXT_SCHEMA = 1
 
@@ -44,8 +47,8 @@ class Settings:
     working_set_times_ram: float = 2.0
     working_set_mib: int | None = None
     ratio_gate: float = 2.5
-    fio_size_mib: int = 64
-    fio_runtime_s: int = 10
+    fio_size_mib: int = 32
+    fio_runtime_s: int = 5
     # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
     budget_base_s: int = 180
     budget_s_per_mib: float = 2.5
@@ -93,6 +96,7 @@ class BladeSession:
         self._hog_pids: set[int] = set()
         self._areas: list[SwapArea] | None = None
         self._agent = False
+        self._host: testinfra.host.Host | None = None
         self.hog_trials: list[dict[str, Any]] = []  # finished hog trials, for the ratio
 
     # -- reachability ------------------------------------------------------
@@ -112,6 +116,13 @@ class BladeSession:
         if r.rc != 0:
             raise InfraError(f"{self.name}: `{command}` exited {r.rc}: {(r.stderr or r.stdout).strip()[-400:]}")
         return r.stdout
+
+    def host(self) -> testinfra.host.Host:
+        """testinfra's view of the blade, over the same ssh master, every command time-limited."""
+        self.check_up()
+        if self._host is None:
+            self._host = self.remote.testinfra(timeout=60)
+        return self._host
 
     @staticmethod
     def q(value: str) -> str:

@@ -36,7 +36,11 @@ NAS_CPUS = 2
 # and the RCU grace-period thread starve each other under TCG (captured in
 # tests/unit/logs/lab-6.1-blade-nfs-swap-stall.console.log).
 BLADE_CPUS = 2
-DEFAULT_BLADE_MEMORY_MIB = 384
+DEFAULT_BLADE_MEMORY_MIB = 192
+# Below this, Debian's ~29 MB netboot initramfs does not fit while it unpacks: the blade panics
+# at boot ("System is deadlocked on memory", golden log lab-6.1-blade-160m-boot-oom-panic).
+MIN_BLADE_MEMORY_MIB = 192
+MAX_BLADE_MEMORY_MIB = 4096
 # Under TCG on a busy host a vCPU can be descheduled for seconds while the guest's clock runs on:
 # the kernel then reports RCU stalls and soft lockups that are the emulator's, not its own.
 # Virtual blades get longer thresholds (RCU 60 s instead of 21 s, soft lockup 60 s instead of 20 s);
@@ -140,6 +144,16 @@ def _wait_ssh_banner(port: int, timeout: float) -> None:
     raise LabError(f"the NAS did not answer ssh on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def blade_memory_problem(mib: int) -> str | None:
+    """What is wrong with a virtual blade's memory size, if anything."""
+    if MIN_BLADE_MEMORY_MIB <= mib <= MAX_BLADE_MEMORY_MIB:
+        return None
+    return (
+        f"--blade-memory {mib}: choose {MIN_BLADE_MEMORY_MIB} to {MAX_BLADE_MEMORY_MIB} MiB "
+        f"(below {MIN_BLADE_MEMORY_MIB} MiB the netboot initramfs does not fit and the blade panics at boot)"
+    )
+
+
 def _qemu_common(name: str, run: Path, memory: int, cpus: int = 1) -> list[str]:
     return [
         "qemu-system-x86_64", "-name", name, "-accel", TCG, "-cpu", "max", "-smp", str(cpus), "-m", str(memory),
@@ -168,8 +182,9 @@ def up(
         raise LabError("no lab images: run `swaplab lab build` first")
     if not 1 <= blades <= 8:
         raise LabError(f"--blades {blades}: choose 1 to 8 blades")
-    if not 128 <= blade_memory <= 4096:
-        raise LabError(f"--blade-memory {blade_memory}: choose 128 to 4096 MiB")
+    problem = blade_memory_problem(blade_memory)
+    if problem:
+        raise LabError(problem)
     run = paths.run
     if running(paths):
         raise LabError(f"a lab is already up in {run}: run `swaplab lab down` first")

@@ -1,7 +1,7 @@
 """A pytest plugin that turns the fleet suites' reports into ``Case`` objects, per blade.
 
 A case's outcome: a failed setup or teardown, or a test that raised
-``InfraError``, is an ``error``; any other
+``InfraError`` or ``RemoteError`` (testinfra's commands that got no answer), is an ``error``; any other
 failure in the test body is a ``failed`` kernel check.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from swaplab.fleet.remote import RemoteError
 from swaplab.fleet.session import InfraError
 from swaplab.report.model import Case
 
@@ -33,7 +34,7 @@ class Collector:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "blade" in callspec.params:
             report.user_properties.append(("swaplab_blade", callspec.params["blade"]))
-        if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
+        if call.excinfo is not None and call.excinfo.errisinstance((InfraError, RemoteError)):
             report.user_properties.append(("swaplab_error", True))
         return report
 
@@ -104,7 +105,9 @@ def _message(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         msg = str(crash.message)
-        return msg.removeprefix("AssertionError: ").removeprefix("swaplab.fleet.session.InfraError: ")
+        for prefix in ("AssertionError: ", "swaplab.fleet.session.InfraError: ", "swaplab.fleet.remote.RemoteError: "):
+            msg = msg.removeprefix(prefix)
+        return msg
     if isinstance(report.longrepr, tuple):
         return str(report.longrepr[2])
     return str(report.longrepr)[:500]

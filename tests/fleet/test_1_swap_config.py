@@ -1,4 +1,8 @@
-"""Swap configuration: the blade is reachable, runs the kernel under test, and swaps where it should."""
+"""Swap configuration: the blade is reachable, runs the kernel under test, and swaps where it should.
+
+The checks of state go through testinfra (``BladeSession.host()``: its ssh backend over the
+run's ssh master, every command time-limited on both ends).
+"""
 
 from __future__ import annotations
 
@@ -21,23 +25,28 @@ def test_reachable(blade: BladeSession, settings: Settings, record_property: pyt
 def test_nfs_swap_active(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
     nfs = [a for a in blade.swap_areas() if a.kind == "nfs"]
     assert nfs, f"no swapfile on NFS is active on {blade.name}: {blade.swap_areas()}"
+    host = blade.host()
     path = nfs[0].path
-    opts = blade.sh(f"findmnt -n -o OPTIONS --target {blade.q(path)}").strip()
-    mode = blade.sh(f"stat -c '%U %a' {blade.q(path)}").split()
-    record_property("swaplab", {"nfs_swapfile": path, "nfs_mount_options": opts})
-    options = set(opts.split(","))
-    assert "hard" in options, f"the NFS swap mount is not hard ({opts}): a timeout could lose a page"
-    assert "proto=tcp" in options, f"the NFS swap mount is not over TCP ({opts})"
-    assert mode == ["root", "600"], f"{path} is {' '.join(mode)}, not root-owned 0600"
+    target = host.check_output("findmnt -n -o TARGET --target %s", path).strip()
+    mount = host.mount_point(target)
+    swapfile = host.file(path)
+    record_property("swaplab", {"nfs_swapfile": path, "nfs_mount_options": ",".join(mount.options)})
+    assert mount.filesystem in ("nfs", "nfs4"), f"{path} is on {mount.filesystem}, not NFS"
+    assert "hard" in mount.options, f"the NFS swap mount is not hard ({mount.options}): a timeout could lose a page"
+    assert "proto=tcp" in mount.options, f"the NFS swap mount is not over TCP ({mount.options})"
+    assert (swapfile.user, swapfile.group, swapfile.mode) == ("root", "root", 0o600), (
+        f"{path} is {swapfile.user}:{swapfile.group} {swapfile.mode:o}, not root:root 0600"
+    )
 
 
 def test_nbd_swap_active(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
     nbd = [a for a in blade.swap_areas() if a.kind == "nbd"]
     assert nbd, f"no NBD device is active as swap on {blade.name}: {blade.swap_areas()}"
-    dev = Path(nbd[0].path).name
-    pid = blade.sh(f"cat /sys/block/{dev}/pid 2>/dev/null || true").strip()
+    pidfile = blade.host().file(f"/sys/block/{Path(nbd[0].path).name}/pid")
+    pid = pidfile.content_string.strip() if pidfile.exists else ""
     record_property("swaplab", {"nbd_device": nbd[0].path, "nbd_client_pid": pid})
     assert pid.isdigit(), f"{nbd[0].path} has no connected nbd-client"
+    assert blade.host().process.filter(pid=int(pid)), f"nbd-client {pid} of {nbd[0].path} is not running"
 
 
 def test_kernel_config_fit(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
@@ -52,10 +61,10 @@ def test_kernel_config_fit(blade: BladeSession, record_property: pytest.RecordPr
 
 
 def test_sysctls_for_testing(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
-    values = blade.sh(
-        "cat /proc/sys/kernel/hung_task_timeout_secs /proc/sys/kernel/hung_task_warnings /proc/sys/vm/swappiness"
-    ).split()
-    timeout, warnings, swappiness = (int(v) for v in values)
+    host = blade.host()
+    timeout = host.sysctl("kernel.hung_task_timeout_secs")
+    warnings = host.sysctl("kernel.hung_task_warnings")
+    swappiness = host.sysctl("vm.swappiness")
     record_property("swaplab", {"hung_task_timeout_secs": timeout, "hung_task_warnings": warnings,
                                 "swappiness": swappiness})  # fmt: skip
     assert 0 < timeout <= 120, f"kernel.hung_task_timeout_secs={timeout}: a hang would not be reported within a run"
@@ -64,5 +73,6 @@ def test_sysctls_for_testing(blade: BladeSession, record_property: pytest.Record
 
 def test_zswap_off(blade: BladeSession) -> None:
     """zswap would keep pages in RAM and hide the swap device's behaviour."""
-    state = blade.sh("cat /sys/module/zswap/parameters/enabled 2>/dev/null || echo absent").strip()
+    enabled = blade.host().file("/sys/module/zswap/parameters/enabled")
+    state = enabled.content_string.strip() if enabled.exists else "absent"
     assert state in ("N", "absent"), f"zswap is enabled ({state}): boot with zswap.enabled=0"

@@ -30,6 +30,11 @@ def test_job_script_is_valid_sh_and_quotes_every_value() -> None:
     assert f"swapon -p 5 {shlex.quote(NBD.path)}" in text
     assert "timeout -s KILL 600 sh -c " + shlex.quote("python3 hog.py --mib 10; echo 'done'") in text
     assert "cd '/var/lib/swaplab/loads/x y'" in text
+    lines = text.splitlines()
+    # Each load starts from a dropped page cache, after its swap area is chosen and before the counters.
+    drop = lines.index("sync; echo 3 > /proc/sys/vm/drop_caches")
+    assert lines.index(f"active {shlex.quote(NBD.path)} || swapon -p 5 {shlex.quote(NBD.path)} >> swap.log 2>&1") < drop
+    assert drop < lines.index("cat /proc/vmstat > vmstat.before")
 
 
 def test_job_script_restores_swap_and_signals_done_last() -> None:
@@ -120,7 +125,7 @@ def test_blade_selection_by_pattern() -> None:
 
 def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
     opts = RunOptions(trials=0, ratio_gate=-1, working_set="lots", suites=["verdict", "bogus"],
-                      kernel=str(tmp_path / "missing.deb"), limit="nomatch*")  # fmt: skip
+                      kernel=str(tmp_path / "missing.deb"), limit="nomatch*", blade_memory=160)  # fmt: skip
     _, problems = validate(opts, lambda _m: None)
     text = "\n".join(problems)
     for needle in (
@@ -131,6 +136,7 @@ def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
         "verdict needs the hog suite",
         "missing.deb: no such file",
         "matches none of the virtual lab",
+        "--blade-memory 160: choose 192 to 4096 MiB",
     ):
         assert needle in text, (needle, text)  # fmt: skip
 

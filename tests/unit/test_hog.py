@@ -63,3 +63,21 @@ def test_working_set_as_a_multiple_of_ram(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     assert res["mib"] == int(res["mem_total_kib"] * 0.001 / 1024)
+
+
+def test_release_gives_verified_pages_back_without_hiding_corruption() -> None:
+    import mmap
+
+    pages = 4 * hog.RELEASE_PAGES + 10
+    buf = mmap.mmap(-1, pages * hog.PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    off = hog.Progress(None, pages)
+    hog.fill(buf, 5, off)
+    buf[3 * hog.PAGE] ^= 0x01  # near the end of a reverse walk: verified before any release could touch it
+    res = hog.verify(buf, 5, 1, off, release=True)
+    assert res["bad_pages"] == 1 and res["first_bad"][0]["page"] == 3
+    # The newest pages were verified first and given back: they read as fresh zero pages now.
+    assert buf[(pages - 1) * hog.PAGE : pages * hog.PAGE] == bytes(hog.PAGE)
+    # Without release every page keeps its content.
+    hog.fill(buf, 6, off)
+    assert hog.verify(buf, 6, 1, off, order="forward")["bad_pages"] == 0
+    assert buf[(pages - 1) * hog.PAGE : pages * hog.PAGE] == hog.page_content(6, pages - 1)
