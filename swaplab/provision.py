@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swaplab import proctree
 from swaplab.inventory import InventoryError, load_and_validate
 from swaplab.kernel.check import judge
 from swaplab.kernel.sources import KernelUnreadable, load_kernel
@@ -120,6 +121,13 @@ def run_playbook(
     stop: list[int] = []
     signals = (signal.SIGTERM, signal.SIGINT)
     old_handlers = {s: signal.signal(s, lambda signum, _f: stop.append(signum)) for s in signals}
+    tree: list[proctree.Proc] = []
+
+    def cancel() -> bool:
+        if stop and not tree:
+            tree.extend(proctree.descendants(os.getpid()))  # ansible-playbook and its workers, while whole
+        return bool(stop)
+
     venv_bin = str(Path(sys.executable).parent)
     with contextlib.ExitStack() as restore, tempfile.TemporaryDirectory(prefix="swaplab-ansible-") as pdd:
         restore.callback(lambda: [signal.signal(s, h) for s, h in old_handlers.items()])
@@ -136,11 +144,12 @@ def run_playbook(
                 "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),
             },
             event_handler=on_event,
-            cancel_callback=lambda: bool(stop),
+            cancel_callback=cancel,
             quiet=True,
             timeout=3600,
         )
     if stop:
+        proctree.stop(tree)  # the workers ansible-runner's cancel leaves behind (their own sessions)
         raise KeyboardInterrupt(f"signal {stop[0]}: ansible-playbook stopped ({r.status})")
     result.ok = r.rc == 0 and r.status == "successful"
     result.seconds = time.monotonic() - t0
