@@ -304,7 +304,7 @@ class Run:
         settings = Settings(
             run_dir=str(run_dir), inventory=str(Path(inventory).resolve()), ssh_config=str(cfg),
             control_dir=str(control),
-            blades={n: {"console": (hostvars[n].get("swaplab_console") or {}).get("path"), "nas": nas} for n in names},
+            blades={n: {"console": (hostvars[n].get("swaplab_console") or {}).get("path")} for n in names},
             kernel=kvars, trials=self.opts.trials, working_set_times_ram=times or 2.0, working_set_mib=mib,
             ratio_gate=self.opts.ratio_gate, fio_size_mib=self.opts.fio_size_mib, fio_runtime_s=self.opts.fio_runtime_s,
         )  # fmt: skip

@@ -41,7 +41,7 @@ class Settings:
     inventory: str
     ssh_config: str
     control_dir: str
-    blades: dict[str, dict[str, Any]]  # name -> {"console": path | None, "nas": name}
+    blades: dict[str, dict[str, Any]]  # name -> {"console": path | None}
     kernel: dict[str, Any] = field(default_factory=dict)
     trials: int = 3
     working_set_times_ram: float = 2.0
@@ -69,7 +69,6 @@ class Settings:
 class LoadReport:
     outcome: LoadOutcome
     verdict: Verdict
-    findings: list[Finding]
     attachments: list[str]
 
     def json_file(self, name: str) -> dict[str, Any] | None:
@@ -215,7 +214,7 @@ class BladeSession:
         self._hog_pids |= hog_pids
         verdict = judge(findings, hog_pids, hog_oom_expected)
         attachments = [str(p) for p in sorted(outcome.local_dir.glob("*")) if p.is_file()]
-        report = LoadReport(outcome, verdict, findings, attachments)
+        report = LoadReport(outcome, verdict, attachments)
         if outcome.status != "done":
             tail = console_text[-1500:]
             if verdict.failures:
