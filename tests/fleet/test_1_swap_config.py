@@ -65,8 +65,9 @@ def test_sysctls_for_testing(blade: BladeSession, record_property: pytest.Record
     timeout = host.sysctl("kernel.hung_task_timeout_secs")
     warnings = host.sysctl("kernel.hung_task_warnings")
     swappiness = host.sysctl("vm.swappiness")
+    reserve = host.sysctl("vm.min_free_kbytes")
     record_property("swaplab", {"hung_task_timeout_secs": timeout, "hung_task_warnings": warnings,
-                                "swappiness": swappiness})  # fmt: skip
+                                "swappiness": swappiness, "min_free_kbytes": reserve})  # fmt: skip
     assert 0 < timeout <= 120, f"kernel.hung_task_timeout_secs={timeout}: a hang would not be reported within a run"
     assert warnings == -1, f"kernel.hung_task_warnings={warnings}: hang reports would stop after {warnings}"
 
