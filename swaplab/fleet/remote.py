@@ -120,13 +120,12 @@ class Remote:
         )
 
     def testinfra(self, timeout: float = 60) -> testinfra.host.Host:
+        # The ssh master options go in ssh_extra_args, which testinfra escapes before its own
+        # %-formatting: its controlpath argument is not escaped, and our "%C" broke every command.
+        extra = [*(f"-o {o}" for o in SSH_OPTIONS), "-o ControlMaster=auto", "-o ControlPersist=300"]
+        extra.append(f"-o ControlPath={shlex.quote(self.control_path)}")
         backend = TimedSshBackend(
-            self.name,
-            ssh_config=str(self.config),
-            controlpath=self.control_path,
-            controlpersist=300,
-            ssh_extra_args=" ".join(f"-o {o}" for o in SSH_OPTIONS),
-            command_timeout=timeout,
+            self.name, ssh_config=str(self.config), ssh_extra_args=" ".join(extra), command_timeout=timeout
         )
         return testinfra.host.Host(backend)
 

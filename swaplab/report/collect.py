@@ -1,8 +1,9 @@
 """A pytest plugin that turns the fleet suites' reports into ``Case`` objects, per blade.
 
-A case's outcome: a failed setup or teardown, or a test that raised
-``InfraError`` or ``RemoteError`` (testinfra's commands that got no answer), is an ``error``; any other
-failure in the test body is a ``failed`` kernel check.
+A case's outcome: a failed check in the test body (``assert``, ``pytest.fail``) is a
+``failed`` kernel check; a failed setup or teardown, ``InfraError``, ``RemoteError``
+(testinfra's commands that got no answer), or any other exception (a bug of swaplab's
+included) is an ``error``: swaplab could not judge the kernel.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from swaplab.fleet.remote import RemoteError
-from swaplab.fleet.session import InfraError
 from swaplab.report.model import Case
 
 MAX_DETAILS = 8000
@@ -34,7 +33,9 @@ class Collector:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "blade" in callspec.params:
             report.user_properties.append(("swaplab_blade", callspec.params["blade"]))
-        if call.excinfo is not None and call.excinfo.errisinstance((InfraError, RemoteError)):
+        # Only a failed check (assert, pytest.fail) is a kernel failure. swaplab's own errors
+        # (InfraError, RemoteError) and any other exception, a bug of the harness included, are not.
+        if call.excinfo is not None and not call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
             report.user_properties.append(("swaplab_error", True))
         return report
 

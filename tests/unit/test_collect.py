@@ -33,6 +33,13 @@ def test_unreachable(blade):
 
 def test_setup(blade, broken):
     pass
+
+def test_harness_bug(blade):
+    "-o ControlPath=%C" % ("blade1",)
+
+def test_explicit_fail(blade):
+    if blade == "blade1":
+        pytest.fail("fio gave no usable result")
 """
 
 
@@ -43,7 +50,7 @@ def test_outcomes_per_blade(tmp_path: Path) -> None:
     rc = pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}"], plugins=[c])
     assert rc == 1
     got = {(case.blade, case.name): case for case in c.cases}
-    assert len(got) == 8
+    assert len(got) == 12
     assert got[("blade1", "test_ok")].outcome == "passed"
     assert got[("blade1", "test_ok")].data == {"figure": 1.5}
     assert got[("blade1", "test_ok")].attachments == ["/r/console.log"]
@@ -53,4 +60,6 @@ def test_outcomes_per_blade(tmp_path: Path) -> None:
     assert got[("blade1", "test_unreachable")].outcome == "error"  # InfraError: <error>
     assert got[("blade1", "test_unreachable")].message.startswith("blade1: no answer within 60 s")
     assert got[("blade2", "test_setup")].outcome == "error"  # a broken fixture is no kernel failure
+    assert got[("blade1", "test_harness_bug")].outcome == "error"  # nor is swaplab's own bug
+    assert got[("blade1", "test_explicit_fail")].outcome == "failed"  # pytest.fail is a check
     assert any("FAIL" in m and "test_kernel" in m for m in messages)

@@ -145,3 +145,22 @@ def test_case_names_drop_the_blade() -> None:
     assert _name("tests/fleet/test_2_loads.py::test_hog[blade1-t1-nfs]", "blade1") == "test_hog[t1-nfs]"
     assert _name("tests/fleet/test_2_loads.py::test_fio[nbd-blade1]", "blade1") == "test_fio[nbd]"
     assert _name("tests/fleet/test_1_swap_config.py::test_zswap_off[blade1]", "blade1") == "test_zswap_off"
+
+
+def test_testinfra_ssh_command_keeps_the_control_path(tmp_path: Path) -> None:
+    """testinfra %-formats its ssh line: the master's "%C" must survive it, quoted."""
+    from swaplab.fleet.remote import Remote
+
+    host = Remote("blade1", tmp_path / "ssh_config", tmp_path / "ctl dir").testinfra(timeout=7)
+    backend = host.backend
+    cmd, args = backend._build_ssh_command("true")
+    line = backend.quote(" ".join(cmd), *args)
+    words = shlex.split(line)
+    assert f"ControlPath={tmp_path / 'ctl dir' / '%C'}" in words
+    assert "ControlMaster=auto" in words and "BatchMode=yes" in words
+    assert str(tmp_path / "ssh_config") in words and words[-2] == "blade1"
+    # Every command testinfra runs gets a blade-side limit.
+    sent: list[str] = []
+    backend.run_ssh = lambda command: sent.append(command)
+    backend.run("cat %s", "/etc/host name")
+    assert sent == ["timeout -s KILL 7 sh -c " + shlex.quote("cat '/etc/host name'")]
