@@ -49,7 +49,7 @@ def rss_mib() -> dict[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--blades", type=int, default=1)
-    ap.add_argument("--blade-memory", type=int, default=256)
+    ap.add_argument("--blade-memory", type=int, default=192)
     args = ap.parse_args()
     build, _ = timed("lab", "build")
     up, up_out = timed("lab", "up", "--blades", str(args.blades), "--blade-memory", str(args.blade_memory))
