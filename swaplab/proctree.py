@@ -51,7 +51,10 @@ def alive(proc: Proc) -> bool:
 
 
 def stop(procs: list[Proc], grace_s: float = 5.0) -> list[int]:
-    """SIGTERM each process still alive, SIGKILL what is left after ``grace_s``; the PIDs signalled."""
+    """SIGTERM each process still alive, SIGKILL what is left after ``grace_s``; the PIDs signalled.
+
+    Returns once every process is gone (or 2 s after the SIGKILLs).
+    """
     signalled = []
     for p in procs:
         if alive(p):
@@ -63,4 +66,7 @@ def stop(procs: list[Proc], grace_s: float = 5.0) -> list[int]:
     for p in procs:
         if alive(p):
             os.kill(p[0], signal.SIGKILL)
+    deadline = time.monotonic() + 2.0  # SIGKILL is delivered asynchronously: return once they are gone
+    while time.monotonic() < deadline and any(alive(p) for p in procs):
+        time.sleep(0.02)
     return signalled
