@@ -60,13 +60,15 @@ def stop(procs: list[Proc], grace_s: float = 5.0) -> list[int]:
         if alive(p):
             os.kill(p[0], signal.SIGTERM)
             signalled.append(p[0])
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(alive(p) for p in procs):
-        time.sleep(0.1)
+    _wait_gone(procs, grace_s)
     for p in procs:
         if alive(p):
             os.kill(p[0], signal.SIGKILL)
-    deadline = time.monotonic() + 2.0  # SIGKILL is delivered asynchronously: return once they are gone
+    _wait_gone(procs, 2.0)  # SIGKILL is delivered asynchronously: return once they are gone
+    return signalled
+
+
+def _wait_gone(procs: list[Proc], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and any(alive(p) for p in procs):
         time.sleep(0.02)
-    return signalled

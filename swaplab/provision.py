@@ -130,7 +130,8 @@ def run_playbook(
 
     venv_bin = str(Path(sys.executable).parent)
     with contextlib.ExitStack() as restore, tempfile.TemporaryDirectory(prefix="swaplab-ansible-") as pdd:
-        restore.callback(lambda: [signal.signal(s, h) for s, h in old_handlers.items()])
+        for s, h in old_handlers.items():
+            restore.callback(signal.signal, s, h)
         r = ansible_runner.run(
             private_data_dir=pdd,
             playbook=str(ROOT / "playbooks" / playbook),

@@ -42,11 +42,12 @@ def test_nfs_swap_active(blade: BladeSession, record_property: pytest.RecordProp
 def test_nbd_swap_active(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
     nbd = [a for a in blade.swap_areas() if a.kind == "nbd"]
     assert nbd, f"no NBD device is active as swap on {blade.name}: {blade.swap_areas()}"
-    pidfile = blade.host().file(f"/sys/block/{Path(nbd[0].path).name}/pid")
+    host = blade.host()
+    pidfile = host.file(f"/sys/block/{Path(nbd[0].path).name}/pid")
     pid = pidfile.content_string.strip() if pidfile.exists else ""
     record_property("swaplab", {"nbd_device": nbd[0].path, "nbd_client_pid": pid})
     assert pid.isdigit(), f"{nbd[0].path} has no connected nbd-client"
-    assert blade.host().process.filter(pid=int(pid)), f"nbd-client {pid} of {nbd[0].path} is not running"
+    assert host.process.filter(pid=int(pid)), f"nbd-client {pid} of {nbd[0].path} is not running"
 
 
 def test_kernel_config_fit(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
