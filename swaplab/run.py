@@ -197,6 +197,7 @@ class Run:
         self.log = log
         self.timings: dict[str, float] = {}
         self.started_lab = False
+        self.provision_tasks: dict[str, float] = {}
 
     def execute(self) -> tuple[int, Path]:
         t0 = time.monotonic()
@@ -271,6 +272,7 @@ class Run:
         limit = ",".join([nas, *names]) if self.opts.limit else None
         res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit)
         self.timings["provision"] = time.monotonic() - t
+        self.provision_tasks = {k: round(v, 1) for k, v in res.task_seconds.items()}
         self.timings["blade_boot"] = sum(
             s for task, s in res.task_seconds.items() if "Power-cycle" in task or "Wait for ssh" in task
         )
@@ -364,7 +366,7 @@ class Run:
         problem = junit.validate(xml, SCHEMA_XSD)
         if problem:
             self.log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
-        doc = results.build(blades, kvars, self.timings, rc, vars(self.opts) | extra)
+        doc = results.build(blades, kvars, self.timings, rc, vars(self.opts) | extra, self.provision_tasks)
         (run_dir / "results.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
         (run_dir / "report.html").write_text(html.render(doc))
         self.log(results.summary_text(doc))

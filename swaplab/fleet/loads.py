@@ -32,8 +32,9 @@ from pathlib import Path
 from swaplab.fleet.remote import Remote, RemoteError
 
 AGENT_DIR = "/var/lib/swaplab"
-POLL_S = 5.0
-POLL_CALL_TIMEOUT_S = 20.0
+POLL_S = 5.0  # pause after a poll that got no answer
+WAIT_ON_BLADE_S = 10  # how long one poll waits on the blade for the load's end
+POLL_CALL_TIMEOUT_S = 20.0  # ssh allowance beyond that wait
 # Time the controller allows beyond the blade-side budget: restoring swap, dmesg, NFS writes.
 WRAP_UP_S = 90.0
 
@@ -57,6 +58,14 @@ class LoadOutcome:
 
     def text(self, name: str) -> str:
         return self.files.get(name, b"").decode(errors="replace")
+
+    def phases(self) -> dict[str, float]:
+        """Seconds spent preparing (swap areas, page cache) and in the load itself, from the blade's stamps."""
+        try:
+            start, ready, end = (float(self.text(n).split()[0]) for n in ("t_start", "t_ready", "t_end"))
+        except (ValueError, IndexError):
+            return {}
+        return {"prep_s": round(ready - start, 1), "load_s": round(end - ready, 1)}
 
     def uptime_window(self) -> tuple[float, float] | None:
         try:
@@ -93,6 +102,7 @@ def job_script(
         "sync; echo 3 > /proc/sys/vm/drop_caches",
         "cat /proc/swaps > swaps.during",
         "cat /proc/vmstat > vmstat.before",
+        "awk '{print $1}' /proc/uptime > t_ready",
         f"timeout -s KILL {int(budget_s)} sh -c {q(command)} > stdout 2> stderr",
         "echo $? > rc",
         "cat /proc/vmstat > vmstat.after",
@@ -108,6 +118,14 @@ def job_script(
         "",
     ]
     return "\n".join(lines)
+
+
+def wait_command(state_file: str, wait_s: int) -> str:
+    """A shell line that prints the state file's content as soon as it exists, or nothing after ``wait_s``."""
+    f = shlex.quote(state_file)
+    ticks = int(wait_s) * 4
+    loop = f"i=0; while [ ! -f {f} ] && [ $i -lt {ticks} ]; do sleep 0.25; i=$((i + 1)); done"
+    return f"{loop}; cat {f} 2>/dev/null; true"
 
 
 class LoadRunner:
@@ -142,11 +160,14 @@ class LoadRunner:
         outcome = LoadOutcome(load_id, "timeout", None, 0.0, self.local_root / load_id)
         try:
             while time.monotonic() < deadline:
-                time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+                # The blade waits for the state file itself (up to WAIT_ON_BLADE_S), so the end of a
+                # load is seen within a second, with one ssh call per WAIT_ON_BLADE_S while it runs.
+                wait_s = int(max(1, min(WAIT_ON_BLADE_S, deadline - time.monotonic())))
                 try:
-                    r = self.remote.run(f"cat {q(load_dir + '/state')} 2>/dev/null", timeout=POLL_CALL_TIMEOUT_S)
+                    r = self.remote.run(wait_command(load_dir + "/state", wait_s), timeout=wait_s + POLL_CALL_TIMEOUT_S)
                 except RemoteError as e:
                     outcome.last_error = str(e)  # a blade under pressure often cannot answer: keep polling
+                    time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
                     continue
                 if r.stdout.strip() == "done":
                     outcome.status = "done"

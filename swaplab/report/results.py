@@ -12,7 +12,12 @@ SCHEMA = 1
 
 
 def build(
-    blades: list[BladeResult], kernel: dict[str, Any], timings: dict[str, float], rc: int, options: dict[str, Any]
+    blades: list[BladeResult],
+    kernel: dict[str, Any],
+    timings: dict[str, float],
+    rc: int,
+    options: dict[str, Any],
+    provision_tasks: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     total = timings.get("total", 0.0)
     boots = timings.get("lab_up", 0.0) + timings.get("blade_boot", 0.0)
@@ -34,6 +39,8 @@ def build(
             "overhead": overhead,
             "overhead_pct": 100.0 * overhead / total if total else None,
         },
+        # The slowest provisioning tasks ("play: task" -> seconds), where provisioning time goes.
+        "provision_tasks_s": dict(sorted((provision_tasks or {}).items(), key=lambda kv: -kv[1])[:15]),
         "blades": [
             {
                 "name": b.name,

@@ -23,7 +23,7 @@ def _record(record_property: pytest.RecordProperty, report: LoadReport, data: di
     record_property(
         "swaplab",
         {**data, "load": o.load_id, "status": o.status, "rc": o.rc, "wall_s": round(o.seconds, 1),
-         "warnings": report.verdict.warnings, "nfs_outage_s": report.verdict.nfs_outage_s},
+         **o.phases(), "warnings": report.verdict.warnings, "nfs_outage_s": report.verdict.nfs_outage_s},
     )  # fmt: skip
     for path in report.attachments:
         record_property("attachment", path)

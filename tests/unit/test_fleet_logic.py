@@ -12,7 +12,7 @@ import pytest
 from swaplab.detect import scan_path
 from swaplab.fleet import fio
 from swaplab.fleet.judge import in_window, judge
-from swaplab.fleet.loads import SwapArea, job_script
+from swaplab.fleet.loads import LoadOutcome, SwapArea, job_script, wait_command
 from swaplab.fleet.remote import ssh_config
 from swaplab.report.collect import _name
 from swaplab.run import RunOptions, parse_working_set, select_blades, validate
@@ -35,6 +35,18 @@ def test_job_script_is_valid_sh_and_quotes_every_value() -> None:
     drop = lines.index("sync; echo 3 > /proc/sys/vm/drop_caches")
     assert lines.index(f"active {shlex.quote(NBD.path)} || swapon -p 5 {shlex.quote(NBD.path)} >> swap.log 2>&1") < drop
     assert drop < lines.index("cat /proc/vmstat > vmstat.before")
+    # The preparation is stamped apart from the load, so that its cost shows in the results.
+    assert lines.index("cat /proc/vmstat > vmstat.before") < lines.index("awk '{print $1}' /proc/uptime > t_ready")
+    assert lines.index("awk '{print $1}' /proc/uptime > t_ready") < next(
+        i for i, line in enumerate(lines) if line.startswith("timeout -s KILL")
+    )
+
+
+def test_load_phases_from_the_blade_stamps(tmp_path: Path) -> None:
+    files = {"t_start": b"723.01\n", "t_ready": b"741.50\n", "t_end": b"919.74\n"}
+    assert LoadOutcome("x", "done", 0, 200.0, tmp_path, files).phases() == {"prep_s": 18.5, "load_s": 178.2}
+    # A load cut short (no end stamp) has no phases rather than wrong ones.
+    assert LoadOutcome("x", "timeout", None, 200.0, tmp_path, {"t_start": b"1\n"}).phases() == {}
 
 
 def test_job_script_restores_swap_and_signals_done_last() -> None:
@@ -164,3 +176,14 @@ def test_testinfra_ssh_command_keeps_the_control_path(tmp_path: Path) -> None:
     backend.run_ssh = lambda command: sent.append(command)
     backend.run("cat %s", "/etc/host name")
     assert sent == ["timeout -s KILL 7 sh -c " + shlex.quote("cat '/etc/host name'")]
+
+
+def test_wait_command_returns_as_soon_as_the_state_exists(tmp_path: Path) -> None:
+    state = tmp_path / "a dir" / "state"
+    state.parent.mkdir()
+    missing = subprocess.run(["sh", "-c", wait_command(str(state), 1)], capture_output=True, text=True, check=True)
+    assert missing.stdout == ""  # gave up after its wait, without an error
+    writer = subprocess.Popen(["sh", "-c", f"sleep 0.5; echo done > {shlex.quote(str(state))}"])
+    done = subprocess.run(["sh", "-c", wait_command(str(state), 10)], capture_output=True, text=True, check=True)
+    writer.wait()
+    assert done.stdout.strip() == "done"
