@@ -36,7 +36,7 @@ from swaplab.inventory import InventoryError, _group_hosts, load_and_validate
 from swaplab.lab import machines
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.provision import ProvisionError, ProvisionResult, kernel_vars, provision, stock_kernel_deb
-from swaplab.report import html, junit, results
+from swaplab.report import collect, html, junit, results
 from swaplab.report.collect import Collector
 from swaplab.report.model import BladeResult, Case, exit_code
 
@@ -315,9 +315,13 @@ class Run:
         targets = [str(ROOT / t) for s in self.opts.suites for t in SUITES[s]]
         collector = Collector(self.log)
         t = time.monotonic()
-        args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-o", "timeout=7200",
-                f"--rootdir={ROOT}", "-q", "--no-header", "-rN",
+        args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-p", collect.PLUGIN,
+                "-o", "timeout=7200", f"--rootdir={ROOT}", "-q", "--no-header", "-rN",
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
+        if len(names) > 1:
+            # One xdist worker per blade; each blade's tests stay together, in order, in its worker
+            # (the suites mark them with xdist_group = the blade), so blades are tested in parallel.
+            args += ["-n", str(len(names)), "--dist", "loadgroup"]
         collector.exit_status = int(pytest.main(args, plugins=[collector]))
         self.timings["tests"] = time.monotonic() - t
         self.timings["loads"] = collector.load_seconds()

@@ -1,5 +1,11 @@
 """A pytest plugin that turns the fleet suites' reports into ``Case`` objects, per blade.
 
+Two halves, because blades are tested in parallel by pytest-xdist workers: this module's
+``pytest_runtest_makereport`` hook (load it with ``-p swaplab.report.collect``: xdist passes that
+on to every worker) marks each report, where the test ran, with its blade and whether its
+exception was a failed check; ``Collector`` (registered in the controlling process) reads the
+reports, which xdist sends back with those marks, and builds the cases.
+
 A case's outcome: a failed check in the test body (``assert``, ``pytest.fail``) is a
 ``failed`` kernel check; a failed setup or teardown, ``InfraError``, ``RemoteError``
 (testinfra's commands that got no answer), or any other exception (a bug of swaplab's
@@ -16,6 +22,20 @@ import pytest
 from swaplab.report.model import Case
 
 MAX_DETAILS = 8000
+PLUGIN = __name__  # the name to pass to ``-p``
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "blade" in callspec.params:
+        report.user_properties.append(("swaplab_blade", callspec.params["blade"]))
+    # Only a failed check (assert, pytest.fail) is a kernel failure. swaplab's own errors
+    # (InfraError, RemoteError) and any other exception, a bug of the harness included, are not.
+    if call.excinfo is not None and not call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        report.user_properties.append(("swaplab_error", True))
+    return report
 
 
 class Collector:
@@ -26,18 +46,6 @@ class Collector:
         self._open: dict[str, Case] = {}
         self._ran: set[str] = set()
         self.collect_errors: list[str] = []
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
-        report = yield
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "blade" in callspec.params:
-            report.user_properties.append(("swaplab_blade", callspec.params["blade"]))
-        # Only a failed check (assert, pytest.fail) is a kernel failure. swaplab's own errors
-        # (InfraError, RemoteError) and any other exception, a bug of the harness included, are not.
-        if call.excinfo is not None and not call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
-            report.user_properties.append(("swaplab_error", True))
-        return report
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -86,7 +94,11 @@ class Collector:
                 case.message = "did not finish: the run was interrupted"
 
     def load_seconds(self) -> float:
-        return float(sum(c.data.get("wall_s", 0.0) for c in self.cases))
+        """Wall time in loads: the busiest blade's sum (blades run their loads in parallel)."""
+        per_blade: dict[str, float] = {}
+        for c in self.cases:
+            per_blade[c.blade] = per_blade.get(c.blade, 0.0) + float(c.data.get("wall_s", 0.0))
+        return max(per_blade.values(), default=0.0)
 
     def errors_text(self) -> str:
         return "\n".join(self.collect_errors)[-MAX_DETAILS:]

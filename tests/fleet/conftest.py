@@ -32,7 +32,9 @@ def _settings(config: pytest.Config) -> Settings:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "blade" in metafunc.fixturenames:
         names = sorted(_settings(metafunc.config).blades)
-        metafunc.parametrize("blade", names, ids=names, indirect=True, scope="session")
+        # Under xdist (several blades) each blade's tests form one group: one worker, file order.
+        params = [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in names]
+        metafunc.parametrize("blade", params, ids=names, indirect=True, scope="session")
     if "trial" in metafunc.fixturenames:
         # Interleaved: t1-nfs, t1-nbd, t2-nfs, ... so that each pair ran under the same conditions.
         pairs = [(t, s) for t in range(1, _settings(metafunc.config).trials + 1) for s in ("nfs", "nbd")]

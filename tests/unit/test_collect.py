@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from swaplab.report.collect import Collector
+from swaplab.report.collect import PLUGIN, Collector
 
 SUITE = """
 import pytest
@@ -43,11 +43,14 @@ def test_explicit_fail(blade):
 """
 
 
-def test_outcomes_per_blade(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_outcomes_per_blade(tmp_path: Path, workers: list[str]) -> None:
+    """The same cases whether the blades run in this process or in xdist workers (the marks travel)."""
     (tmp_path / "test_suite.py").write_text(SUITE)
     messages: list[str] = []
     c = Collector(messages.append)
-    rc = pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}"], plugins=[c])
+    args = [str(tmp_path), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}", "-p", PLUGIN, *workers]
+    rc = pytest.main(args, plugins=[c])
     assert rc == 1
     got = {(case.blade, case.name): case for case in c.cases}
     assert len(got) == 12
@@ -63,3 +66,17 @@ def test_outcomes_per_blade(tmp_path: Path) -> None:
     assert got[("blade1", "test_harness_bug")].outcome == "error"  # nor is swaplab's own bug
     assert got[("blade1", "test_explicit_fail")].outcome == "failed"  # pytest.fail is a check
     assert any("FAIL" in m and "test_kernel" in m for m in messages)
+
+
+def test_load_time_is_the_busiest_blades_when_blades_run_in_parallel() -> None:
+    from swaplab.report.model import Case
+
+    c = Collector(lambda _m: None)
+    c.cases = [
+        Case("blade1", "loads", "test_hog[t1-nfs]", "passed", data={"wall_s": 100.0}),
+        Case("blade1", "loads", "test_hog[t1-nbd]", "passed", data={"wall_s": 50.0}),
+        Case("blade2", "loads", "test_hog[t1-nfs]", "passed", data={"wall_s": 120.0}),
+        Case("blade2", "config", "test_zswap_off", "passed"),
+    ]
+    assert c.load_seconds() == 150.0
+    assert Collector(lambda _m: None).load_seconds() == 0.0
