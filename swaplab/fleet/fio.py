@@ -21,10 +21,15 @@ def command(
     """The fio command line for ``target`` (a file or a block device), direct I/O, JSON out.
 
     ``loop`` repeats the job set for the whole runtime (the run beside the memory hog).
+
+    Jobs are threads (``--thread``), not forked processes: fio gives a job 5 s to start, and under
+    swap pressure on a slow blade a forked job can take longer. When one does, fio "terminates"
+    the job's pid, still 0, with kill(0, SIGTERM): its whole process group, the hog beside it
+    included (seen in a run: "fio: job startup hung? exiting", then the hog Terminated).
     """
     args = [
         "fio", "--output-format=json", f"--output={output}", f"--filename={target}", "--direct=1",
-        f"--ioengine={ioengine}", f"--size={size_mib}M", f"--runtime={runtime_s}",
+        f"--ioengine={ioengine}", f"--size={size_mib}M", f"--runtime={runtime_s}", "--thread",
     ]  # fmt: skip
     if loop:
         args.append("--time_based")

@@ -7,6 +7,7 @@ load is never run "over ssh". ``job_script`` (pure) writes a small sh script:
 - write back and drop the page cache, so that every load starts alike;
 - snapshot /proc/vmstat and the uptime;
 - run the load under ``timeout -s KILL BUDGET``;
+- kill what the load started in sessions of its own (``detached.pids``);
 - snapshot again, restore every swap area, save ``dmesg``;
 - write ``state`` last (atomically): the controller's "finished" signal.
 
@@ -105,6 +106,8 @@ def job_script(
         "awk '{print $1}' /proc/uptime > t_ready",
         f"timeout -s KILL {int(budget_s)} sh -c {q(command)} > stdout 2> stderr",
         "echo $? > rc",
+        # A load may start helpers in sessions of their own (fio beside the hog): they go with it.
+        "[ -s detached.pids ] && kill -KILL $(cat detached.pids) 2>/dev/null",
         "cat /proc/vmstat > vmstat.after",
         "awk '{print $1}' /proc/uptime > t_end",
     ]
@@ -188,8 +191,13 @@ class LoadRunner:
     def stop(self, load_dir: str) -> None:
         """Best effort: kill a load this run started (its job's process group, by the PID it recorded)."""
         pidfile = shlex.quote(load_dir + "/pid")
+        detached = shlex.quote(load_dir + "/detached.pids")
         with contextlib.suppress(RemoteError):
-            self.remote.run(f'p=$(cat {pidfile}) && kill -KILL -- -"$p" 2>/dev/null; true', timeout=15)
+            self.remote.run(
+                f'p=$(cat {pidfile}) && kill -KILL -- -"$p" 2>/dev/null; '
+                f"[ -s {detached} ] && kill -KILL $(cat {detached}) 2>/dev/null; true",
+                timeout=15,
+            )
 
     def fetch(self, load_dir: str) -> dict[str, bytes]:
         rc, out, _ = self.remote.run_bytes(f"timeout -s KILL 60 tar -C {shlex.quote(load_dir)} -cf - .", limit=90)

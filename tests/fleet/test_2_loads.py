@@ -79,8 +79,10 @@ def test_fio_under_pressure(
     size_arg, mib = blade.working_set_args()
     budget = blade.budget(mib) * 2
     hog = blade.hog_command(size_arg).replace("exec ", "")
+    # fio in a session of its own: nothing it signals can reach the hog.
     cmd = (
-        f"{fio.command(target, settings.fio_size_mib, budget, 'fio.json', loop=True)} & fio=$!; "
+        f"setsid {fio.command(target, settings.fio_size_mib, budget, 'fio.json', loop=True)} & fio=$!; "
+        "echo $fio >> detached.pids; "
         f"{hog}; rc=$?; kill -INT $fio; wait $fio; rm -f {blade.q(target)}; exit $rc"
     )
     report = blade.load(f"fio-hog-{store}", cmd, budget, use=store)

@@ -57,6 +57,9 @@ def test_job_script_restores_swap_and_signals_done_last() -> None:
     restore = [i for i, line in enumerate(lines) if line.startswith("active /dev/nbd0 || swapon -p 5")]
     assert restore and restore[-1] > mkswap  # the overwritten device gets its signature before it returns
     assert lines.index("dmesg > dmesg.txt 2>&1") < len(lines) - 1
+    # Helpers the load detached into sessions of their own are killed when the load ends.
+    kill = lines.index("[ -s detached.pids ] && kill -KILL $(cat detached.pids) 2>/dev/null")
+    assert lines.index("echo $? > rc") < kill < lines.index("echo done > state.tmp && mv state.tmp state")
 
 
 def test_ssh_config_from_the_virtual_inventory_shape() -> None:
@@ -108,6 +111,7 @@ def test_fio_command_and_parse() -> None:
     assert argv[:2] == ["fio", "--output-format=json"] and "--direct=1" in argv
     assert [a for a in argv if a.startswith("--name=")] == [f"--name={j[0]}" for j in fio.JOBS]
     assert "--time_based" in shlex.split(fio.command("/dev/nbd0", 64, 10, "f.json", loop=True))
+    assert "--thread" in shlex.split(cmd)  # jobs as threads: no forked job for fio to kill(0) when it is slow
     res = fio.parse((DATA / "fio-nfs.json").read_text())
     assert set(res) == {j[0] for j in fio.JOBS}
     for job in res.values():
