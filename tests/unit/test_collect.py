@@ -80,3 +80,34 @@ def test_load_time_is_the_busiest_blades_when_blades_run_in_parallel() -> None:
     ]
     assert c.load_seconds() == 150.0
     assert Collector(lambda _m: None).load_seconds() == 0.0
+
+
+def test_fleet_suites_group_each_blades_tests_for_xdist(tmp_path: Path) -> None:
+    """Each blade's tests carry one xdist_group (its name): one worker runs them all, in file order."""
+    from swaplab.fleet.session import Settings
+
+    ctx = tmp_path / "context.json"
+    Settings(str(tmp_path), "inv.yml", "ssh_config", str(tmp_path), {"blade1": {}, "blade2": {}}, trials=2).save(ctx)
+    items: list[pytest.Item] = []
+
+    class Grab:
+        def pytest_collection_finish(self, session: pytest.Session) -> None:
+            items.extend(session.items)
+
+    fleet = Path(__file__).parents[1] / "fleet"
+    rc = pytest.main([str(fleet), "--collect-only", "-q", "-p", "no:cacheprovider", f"--swaplab-context={ctx}"],
+                     plugins=[Grab()])  # fmt: skip
+    assert rc == 0
+    groups: dict[str, list[str]] = {}
+    for item in items:
+        marks = [m.args[0] for m in item.iter_markers("xdist_group")]
+        assert len(marks) == 1, f"{item.nodeid} has xdist_group marks {marks}"
+        groups.setdefault(marks[0], []).append(item.nodeid)
+    assert set(groups) == {"blade1", "blade2"}
+    for blade, ids in groups.items():
+        assert all(f"[{blade}" in i for i in ids)
+        names = [i.split("::")[-1].split("[")[0] for i in ids]
+        # The verdict (ratio, whole-run health) comes after every load of that blade.
+        assert names.index("test_nfs_nbd_ratio") > max(i for i, n in enumerate(names) if n == "test_hog")
+        assert names[-1] == "test_kernel_health"
+        assert names.count("test_hog") == 4  # 2 trials x (NFS, NBD)
