@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from swaplab.fleet import fio
-from swaplab.fleet.session import BladeSession, LoadReport, Settings
+from swaplab.fleet.session import BladeSession, InfraError, LoadReport, Settings
 
 STORES = ("nfs", "nbd")
 
@@ -81,12 +81,15 @@ def test_fio_under_pressure(
     hog = blade.hog_command(size_arg).replace("exec ", "")
     # fio in a session of its own: nothing it signals can reach the hog.
     cmd = (
+        f"{fio.layout_command(target, settings.fio_size_mib)} || exit 3; "
         f"setsid {fio.command(target, settings.fio_size_mib, budget, 'fio.json', loop=True)} & fio=$!; "
         "echo $fio >> detached.pids; "
         f"{hog}; rc=$?; kill -INT $fio; wait $fio; rm -f {blade.q(target)}; exit $rc"
     )
     report = blade.load(f"fio-hog-{store}", cmd, budget, use=store)
     hog_result = report.json_file("hog.json") or {}
+    if report.outcome.rc == 3 and not hog_result and not report.verdict.failures:
+        raise InfraError(f"{blade.name}: fio could not lay out {target}: {report.outcome.text('stderr')[-500:]}")
     fio_results = _fio_results(report, "fio.json") if "fio.json" in report.outcome.files else {}
     _record(record_property, report, {"store": store, "fio": fio_results, "hog": hog_result})
     _assert_kernel_ok(report)

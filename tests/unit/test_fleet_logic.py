@@ -111,6 +111,9 @@ def test_fio_command_and_parse() -> None:
     assert argv[:2] == ["fio", "--output-format=json"] and "--direct=1" in argv
     assert [a for a in argv if a.startswith("--name=")] == [f"--name={j[0]}" for j in fio.JOBS]
     assert "--time_based" in shlex.split(fio.command("/dev/nbd0", 64, 10, "f.json", loop=True))
+    layout = shlex.split(fio.layout_command("/mnt/nfs swap/fio.dat", 32).removesuffix(" > /dev/null"))
+    assert layout[0] == "fio" and "--create_only=1" in layout and "--filename=/mnt/nfs swap/fio.dat" in layout
+    assert "--size=32M" in layout
     assert "--thread" in shlex.split(cmd)  # jobs as threads: no forked job for fio to kill(0) when it is slow
     res = fio.parse((DATA / "fio-nfs.json").read_text())
     assert set(res) == {j[0] for j in fio.JOBS}
