@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -188,9 +189,17 @@ def test_testinfra_ssh_command_keeps_the_control_path(tmp_path: Path) -> None:
 def test_wait_command_returns_as_soon_as_the_state_exists(tmp_path: Path) -> None:
     state = tmp_path / "a dir" / "state"
     state.parent.mkdir()
+    t0 = time.monotonic()
     missing = subprocess.run(["sh", "-c", wait_command(str(state), 1)], capture_output=True, text=True, check=True)
     assert missing.stdout == ""  # gave up after its wait, without an error
+    assert time.monotonic() - t0 < 5  # and let go of its output (an ssh channel would stay open otherwise)
     writer = subprocess.Popen(["sh", "-c", f"sleep 0.5; echo done > {shlex.quote(str(state))}"])
-    done = subprocess.run(["sh", "-c", wait_command(str(state), 10)], capture_output=True, text=True, check=True)
+    done = subprocess.Popen(["sh", "-c", wait_command(str(state), 10)], stdout=subprocess.PIPE, text=True)
+    # It waits without spawning a process per tick: while it waits, it has at most its bash, the
+    # one `sleep` behind the pipe, and nothing else.
+    time.sleep(0.3)
+    children = subprocess.run(["ps", "-o", "comm=", "--ppid", str(done.pid)], capture_output=True, text=True)
+    assert set(children.stdout.split()) <= {"bash", "sleep"}
+    out, _ = done.communicate(timeout=10)
     writer.wait()
-    assert done.stdout.strip() == "done"
+    assert out.strip() == "done"
