@@ -205,6 +205,7 @@ class Run:
         if problems:
             raise RunError(problems)
         self.log(f"kernel under test: {kvars['release']} ({Path(kvars['path']).name})")
+        commit = _git_commit()  # now: the checkout may change while the run goes on
         run_dir = new_run_dir(self.opts.reports)
         self.log(f"run directory: {run_dir}")
         blades: list[BladeResult] = []
@@ -233,7 +234,6 @@ class Run:
                             b.cases.append(Case(b.name, "run", "fleet_suites", "error",
                                                 message=f"pytest ended with status {collector.exit_status}",
                                                 details=collector.errors_text()))  # fmt: skip
-            commit = _git_commit()
             for b in blades:
                 b.properties.update(self._properties(b, kvars, nas, hostvars.get(nas, {}), commit))
         except (RunError, ProvisionError, KeyboardInterrupt) as e:

@@ -128,8 +128,9 @@ def wait_command(state_file: str, wait_s: int) -> str:
 
     It must cost the blade almost nothing while a load runs: a loop that ran `sleep 0.25` four
     times a second (an exec each, its binary paged back in from the NFS root under pressure) was
-    needless work beside the load. Here bash waits in ``read -t`` on a pipe that never delivers (one `sleep` process per call, none per tick; killed on the way out, so that the
-    ssh channel closes at once).
+    needless work beside the load. Here bash waits in ``read -t`` on a pipe that never delivers
+    (one `sleep` process per call, none per tick; killed on the way out, so that the ssh channel
+    closes at once).
     """
     f = shlex.quote(state_file)
     ticks = int(wait_s) * 4
