@@ -105,8 +105,14 @@ class Collector:
 
 
 def _name(nodeid: str, blade: str) -> str:
-    """``test_hog[blade1-t1-nfs]`` -> ``test_hog[t1-nfs]`` (the blade is the testsuite)."""
+    """``test_hog[blade1-t1-nfs]`` -> ``test_hog[t1-nfs]`` (the blade is the testsuite).
+
+    Under xdist's loadgroup the nodeid ends in ``@<group>`` (``test_hog[blade1-t1-nfs]@blade1``):
+    that suffix goes too.
+    """
     name = nodeid.split("::")[-1]
+    if "@" in name and not name.endswith("]"):
+        name = name.rsplit("@", 1)[0]
     if "[" not in name:
         return name
     base, params = name[:-1].split("[", 1)

@@ -165,6 +165,9 @@ def test_case_names_drop_the_blade() -> None:
     assert _name("tests/fleet/test_2_loads.py::test_hog[blade1-t1-nfs]", "blade1") == "test_hog[t1-nfs]"
     assert _name("tests/fleet/test_2_loads.py::test_fio[nbd-blade1]", "blade1") == "test_fio[nbd]"
     assert _name("tests/fleet/test_1_swap_config.py::test_zswap_off[blade1]", "blade1") == "test_zswap_off"
+    # xdist's loadgroup suffixes the group (a 2-blade run's JUnit said "test_reachable[blade1]@blade]").
+    assert _name("tests/fleet/test_2_loads.py::test_hog[blade2-t1-nfs]@blade2", "blade2") == "test_hog[t1-nfs]"
+    assert _name("tests/fleet/test_1_swap_config.py::test_zswap_off[blade2]@blade2", "blade2") == "test_zswap_off"
 
 
 def test_testinfra_ssh_command_keeps_the_control_path(tmp_path: Path) -> None:
