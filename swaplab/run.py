@@ -37,7 +37,6 @@ from swaplab.lab import machines
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.provision import ProvisionError, ProvisionResult, kernel_vars, provision, stock_kernel_deb
 from swaplab.report import collect, html, junit, results
-from swaplab.report.collect import Collector
 from swaplab.report.model import BladeResult, Case, exit_code
 
 Log = Callable[[str], None]
@@ -296,7 +295,7 @@ class Run:
     def _tests(
         self, run_dir: Path, inventory: str, hostvars: dict[str, Any], names: list[str], kvars: dict[str, Any],
         nas: str,
-    ) -> Collector:  # fmt: skip
+    ) -> collect.Collector:  # fmt: skip
         import pytest
 
         control = Path(tempfile.mkdtemp(prefix="swaplab-ssh-"))  # ssh control sockets need short paths
@@ -313,7 +312,7 @@ class Run:
         ctx = run_dir / "context.json"
         settings.save(ctx)
         targets = [str(ROOT / t) for s in self.opts.suites for t in SUITES[s]]
-        collector = Collector(self.log)
+        collector = collect.Collector(self.log)
         t = time.monotonic()
         args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-p", collect.PLUGIN,
                 "-o", "timeout=7200", f"--rootdir={ROOT}", "-q", "--no-header", "-rN",

@@ -36,6 +36,9 @@ AGENT_DIR = "/var/lib/swaplab"
 POLL_S = 5.0  # pause after a poll that got no answer
 WAIT_ON_BLADE_S = 10  # how long one poll waits on the blade for the load's end
 POLL_CALL_TIMEOUT_S = 20.0  # ssh allowance beyond that wait
+# A load may start helpers in sessions of their own (fio beside the hog): they go with it
+# (run in the load's directory).
+KILL_DETACHED = "[ -s detached.pids ] && kill -KILL $(cat detached.pids) 2>/dev/null"
 # Time the controller allows beyond the blade-side budget: restoring swap, dmesg, NFS writes.
 WRAP_UP_S = 90.0
 
@@ -60,19 +63,24 @@ class LoadOutcome:
     def text(self, name: str) -> str:
         return self.files.get(name, b"").decode(errors="replace")
 
+    def _stamps(self, *names: str) -> tuple[float, ...] | None:
+        """The blade's uptime stamps of these names, or None if one is missing or unreadable."""
+        try:
+            return tuple(float(self.text(n).split()[0]) for n in names)
+        except (ValueError, IndexError):
+            return None
+
     def phases(self) -> dict[str, float]:
         """Seconds spent preparing (swap areas, page cache) and in the load itself, from the blade's stamps."""
-        try:
-            start, ready, end = (float(self.text(n).split()[0]) for n in ("t_start", "t_ready", "t_end"))
-        except (ValueError, IndexError):
+        stamps = self._stamps("t_start", "t_ready", "t_end")
+        if stamps is None:
             return {}
+        start, ready, end = stamps
         return {"prep_s": round(ready - start, 1), "load_s": round(end - ready, 1)}
 
     def uptime_window(self) -> tuple[float, float] | None:
-        try:
-            return float(self.text("t_start").split()[0]), float(self.text("t_end").split()[0])
-        except (ValueError, IndexError):
-            return None
+        stamps = self._stamps("t_start", "t_end")
+        return (stamps[0], stamps[1]) if stamps else None
 
 
 def job_script(
@@ -106,8 +114,7 @@ def job_script(
         "awk '{print $1}' /proc/uptime > t_ready",
         f"timeout -s KILL {int(budget_s)} sh -c {q(command)} > stdout 2> stderr",
         "echo $? > rc",
-        # A load may start helpers in sessions of their own (fio beside the hog): they go with it.
-        "[ -s detached.pids ] && kill -KILL $(cat detached.pids) 2>/dev/null",
+        KILL_DETACHED,
         "cat /proc/vmstat > vmstat.after",
         "awk '{print $1}' /proc/uptime > t_end",
     ]
@@ -201,14 +208,9 @@ class LoadRunner:
 
     def stop(self, load_dir: str) -> None:
         """Best effort: kill a load this run started (its job's process group, by the PID it recorded)."""
-        pidfile = shlex.quote(load_dir + "/pid")
-        detached = shlex.quote(load_dir + "/detached.pids")
         with contextlib.suppress(RemoteError):
-            self.remote.run(
-                f'p=$(cat {pidfile}) && kill -KILL -- -"$p" 2>/dev/null; '
-                f"[ -s {detached} ] && kill -KILL $(cat {detached}) 2>/dev/null; true",
-                timeout=15,
-            )
+            kill_job = 'p=$(cat pid) && kill -KILL -"$p" 2>/dev/null'  # no "--": dash's kill rejects it
+            self.remote.run(f"cd {shlex.quote(load_dir)} && {{ {kill_job}; {KILL_DETACHED}; }}; true", timeout=15)
 
     def fetch(self, load_dir: str) -> dict[str, bytes]:
         rc, out, _ = self.remote.run_bytes(f"timeout -s KILL 60 tar -C {shlex.quote(load_dir)} -cf - .", limit=90)

@@ -206,3 +206,29 @@ def test_wait_command_returns_as_soon_as_the_state_exists(tmp_path: Path) -> Non
     out, _ = done.communicate(timeout=10)
     writer.wait()
     assert out.strip() == "done"
+
+
+def test_stopping_a_load_kills_its_job_group_and_its_detached_helpers(tmp_path: Path) -> None:
+    """LoadRunner.stop's command, run for real by sh (dash) in a load directory (a stand-in for the blade)."""
+    from swaplab.fleet.loads import LoadRunner
+
+    load_dir = tmp_path / "load 1"
+    load_dir.mkdir()
+    job = subprocess.Popen(["sleep", "60"], start_new_session=True)  # the job: its own process group
+    helper = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a helper in a session of its own
+    (load_dir / "pid").write_text(f"{job.pid}\n")
+    (load_dir / "detached.pids").write_text(f"{helper.pid}\n")
+
+    class ShellRemote:
+        def run(self, command: str, timeout: float = 60, stdin: bytes | None = None) -> None:
+            subprocess.run(["sh", "-c", command], timeout=timeout, check=True)
+
+    try:
+        LoadRunner(ShellRemote(), tmp_path).stop(str(load_dir))  # type: ignore[arg-type]
+        assert job.wait(timeout=5) == -9
+        assert helper.wait(timeout=5) == -9
+    finally:
+        for p in (job, helper):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
