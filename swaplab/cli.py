@@ -83,7 +83,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         elif args.lab_command == "down":
             machines.down(paths, _log)
         elif args.lab_command == "power":
-            print(f"{args.blade} {machines.power(paths, args.blade, args.action)}")
+            print(f"{args.machine} {machines.power(paths, args.machine, args.action)}")
         elif args.lab_command == "status":
             rows = machines.status(paths)
             if not rows:
@@ -157,9 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="memory per blade (default 192)")
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
-    pw = lsub.add_parser("power", help="power a blade on, off, cycle it, or show its state")
-    pw.add_argument("blade")
-    pw.add_argument("action", choices=["on", "off", "cycle", "status"])
+    pw = lsub.add_parser(
+        "power", help="power a blade on, off, cycle it, or show its state; pause/resume a blade or the NAS (a stall)"
+    )
+    pw.add_argument("machine", help="a blade's name, or nas (pause, resume, status only)")
+    pw.add_argument("action", choices=["on", "off", "cycle", "pause", "resume", "status"])
     lab.set_defaults(func=_cmd_lab)
 
     pr = sub.add_parser("provision", help="provision NAS, kernel, blades and swap with the playbooks")

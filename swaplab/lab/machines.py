@@ -255,6 +255,9 @@ def down(paths: LabPaths, log: Log) -> int:
     return stopped
 
 
+NAS_ACTIONS = ("pause", "resume", "status")
+
+
 def status(paths: LabPaths) -> list[tuple[str, str, str]]:
     state_file = paths.run / "lab.json"
     if not state_file.exists():
@@ -269,16 +272,29 @@ def status(paths: LabPaths) -> list[tuple[str, str, str]]:
     return rows
 
 
-def power(paths: LabPaths, blade: str, action: str) -> str:
-    """Power a virtual blade on, off, cycle it, or read its state (as a lab's PDU or BMC would)."""
+def power(paths: LabPaths, machine: str, action: str) -> str:
+    """Power a virtual blade on, off, cycle it, or read its state (as a lab's PDU or BMC would).
+
+    ``pause`` and ``resume`` are fault injection: the machine stops dead, memory and
+    connections intact, as a NAS or blade that stalls does. The NAS takes only these
+    two and ``status`` (powering it off would take the lab's exports and DHCP with it).
+    """
     state_file = paths.run / "lab.json"
     if not state_file.exists():
         raise LabError("no lab is up: run `swaplab lab up` first")
     st = LabState.load(state_file)
-    found = [b for b in st.blades if b.name == blade]
-    if not found or not _pid(Path(found[0].pidfile)):
-        raise LabError(f"no running blade {blade!r}: the lab has {', '.join(b.name for b in st.blades)}")
-    driver = QMPPowerDriver(found[0].qmp)
+    if machine == "nas":
+        if action not in NAS_ACTIONS:
+            raise LabError(f"the NAS takes only {', '.join(NAS_ACTIONS)} (`{action}` would take the whole lab down)")
+        if not _pid(paths.run / "nas.pid"):
+            raise LabError("the NAS is not running: run `swaplab lab up`")
+        qmp = str(paths.run / "nas.qmp")
+    else:
+        found = [b for b in st.blades if b.name == machine]
+        if not found or not _pid(Path(found[0].pidfile)):
+            raise LabError(f"no running blade {machine!r}: the lab has nas, {', '.join(b.name for b in st.blades)}")
+        qmp = found[0].qmp
+    driver = QMPPowerDriver(qmp)
     if action != "status":
         getattr(driver, action)()
     return driver.status().value

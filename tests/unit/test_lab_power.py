@@ -1,0 +1,39 @@
+"""`swaplab lab power`'s refusals, which need no running lab (the actions themselves are exercised by the
+integration test on real QEMU machines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swaplab.lab import machines
+from swaplab.lab.paths import LabPaths
+
+
+def _lab(tmp_path: Path) -> LabPaths:
+    paths = LabPaths(tmp_path)
+    paths.run.mkdir(parents=True)
+    machines.LabState(str(paths.run), 12222, "10.0.0.1", "key", "known_hosts").save(paths.run / "lab.json")
+    return paths
+
+
+@pytest.mark.parametrize("action", ["off", "on", "cycle"])
+def test_the_nas_is_never_powered_off_or_cycled(tmp_path: Path, action: str) -> None:
+    with pytest.raises(machines.LabError, match=f"the NAS takes only pause, resume, status .`{action}`"):
+        machines.power(_lab(tmp_path), "nas", action)
+
+
+def test_a_nas_that_is_not_running_is_named(tmp_path: Path) -> None:
+    with pytest.raises(machines.LabError, match="the NAS is not running"):
+        machines.power(_lab(tmp_path), "nas", "pause")
+
+
+def test_an_unknown_machine_is_named_with_those_the_lab_has(tmp_path: Path) -> None:
+    with pytest.raises(machines.LabError, match="no running blade 'blade9': the lab has nas"):
+        machines.power(_lab(tmp_path), "blade9", "pause")
+
+
+def test_no_lab_up(tmp_path: Path) -> None:
+    with pytest.raises(machines.LabError, match="no lab is up"):
+        machines.power(LabPaths(tmp_path), "nas", "pause")
