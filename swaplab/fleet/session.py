@@ -195,6 +195,7 @@ class BladeSession:
         hog_oom_expected: bool = False,
     ) -> LoadReport:  # fmt: skip
         """Run one load with swap on ``use`` ("nfs", "nbd" or "all"); judge its console and kernel log."""
+        self.baseline()  # first contact, if the config suite did not run (`--suite hog,verdict`)
         self.ship_agent()
         areas = self.swap_areas()
         targets = areas if use == "all" else [self.area(use)]

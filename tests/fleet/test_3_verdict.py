@@ -30,7 +30,7 @@ def test_nfs_nbd_ratio(blade: BladeSession, settings: Settings, record_property:
 def test_kernel_health(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
     """The whole run's console and kernel log, and the counters against first contact."""
     if not blade.start:
-        raise InfraError(f"{blade.name}: no first-contact baseline (test_reachable did not pass)")
+        raise InfraError(f"{blade.name}: no first-contact baseline (the blade was never reached)")
     console = blade.console_since_start()
     (blade.dir / "console.log").write_bytes(console)
     findings = scan(console, f"{blade.name}:console", "console")

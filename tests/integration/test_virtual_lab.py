@@ -4,8 +4,9 @@ Order matters (one lab for the module, to stay within CI's time):
 1. `swaplab run --keep`: lab up, provision, every suite, JUnit/JSON/HTML; exit 0.
 2. a second `provision` of the same lab changes nothing;
 3. an unfit kernel stops `run` before anything starts (exit 2);
-4. the NAS stalls for 210 s under an NFS swap trial: the blade's kernel rides it out, every page
-   comes back, and the case passes with the kernel's NFS outage as a warning (exit 0);
+4. the NAS stalls for 240 s under an NFS swap trial: every page comes back, the kernel's NFS
+   outage is a warning, and a task it reports hung meanwhile is a `<failure>` (exit 1), never an
+   `<error>`: swaplab waits the stall out;
 5. a wrong NFS export: `<error>` for the blade, exit 2;
 6. an unreachable blade (powered off): `<error>` for it, exit 2, and swaplab does not wait forever;
 7. `lab down` leaves no process.
@@ -167,18 +168,29 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
             proc.terminate()
             proc.wait(120)
     sys.stdout.write(out + err)
-    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+    # Never an infrastructure error: the stall is the kernel's to survive, and swaplab's to wait out.
+    assert proc.returncode in (0, 1), out[-2000:] + err[-3000:]
     run_dir = Path(out.strip().splitlines()[-1])
     case = _cases(run_dir)["blade1/test_hog[t1-nfs]"]
-    assert case.find("failure") is None and case.find("error") is None
+    assert case.find("error") is None
     assert float(case.get("time") or 0) > NAS_STALL_S  # the stall was inside the trial
     doc = json.loads((run_dir / "results.json").read_text())
     hog = next(c for c in doc["blades"][0]["cases"] if c["name"] == "test_hog[t1-nfs]")
     assert hog["data"]["hog"]["bad_pages"] == 0 and hog["data"]["hog"]["status"] == "done"
     assert hog["data"]["nfs_outage_s"] > 0, hog["data"]["warnings"]
     assert any(w.startswith("NFS server 10.0.0.1: 'not responding' for") for w in hog["data"]["warnings"])
-    assert "nfs: server 10.0.0.1 not responding, still trying" in (run_dir / "blade1" / "loads" / "hog-t1-nfs" /
-                                                                   "console.log").read_text()  # fmt: skip
+    console = (run_dir / "blade1" / "loads" / "hog-t1-nfs" / "console.log").read_text()
+    assert "nfs: server 10.0.0.1 not responding, still trying" in console
+    failure = case.find("failure")
+    if failure is None:
+        assert proc.returncode == 0
+    else:
+        # Seen once in three stalls: kcompactd0 blocked in migrate_pages on a page under NFS I/O
+        # (golden log lab-6.1-blade-nas-paused-240s-hung-kcompactd). The kernel's word, so a <failure>.
+        assert proc.returncode == 1 and failure.get("type") == "kernel"
+        problems = [ln.strip() for ln in hog["message"].splitlines()[1:] if ln.startswith("  ")]
+        assert problems and all(p.startswith("hung_task ") for p in problems), hog["message"]
+        assert "blocked for more than" in console
 
 
 def test_wrong_nfs_export_is_an_error_for_that_blade(kept_run: Path, tmp_path: Path) -> None:
