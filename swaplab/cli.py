@@ -14,6 +14,11 @@ from collections.abc import Sequence
 from swaplab import __version__
 from swaplab.detect.lines import FORMATS
 
+KERNEL_HELP = (
+    "kernel under test: a .deb, or a directory with boot/vmlinuz-REL and lib/modules/REL "
+    "(default: Debian 12's stock kernel)"
+)
+
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
@@ -166,13 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("provision", help="provision NAS, kernel, blades and swap with the playbooks")
     pr.add_argument("-i", "--inventory", help="inventory (default: the virtual lab's)")
-    pr.add_argument("--kernel", help="kernel under test: .deb or bzImage (default: Debian 12's stock kernel)")
+    pr.add_argument("--kernel", help=KERNEL_HELP)
     pr.add_argument("--playbook", default="site.yml", help="playbook under playbooks/ (default site.yml)")
     pr.set_defaults(func=_cmd_provision)
 
     r = sub.add_parser("run", help="the main job: (virtual lab,) provision, suites, JUnit/JSON/HTML report")
     r.add_argument("-i", "--inventory", help="a lab's inventory (default: bring up the virtual lab)")
-    r.add_argument("--kernel", help="kernel under test: .deb or bzImage (default: Debian 12's stock kernel)")
+    r.add_argument("--kernel", help=KERNEL_HELP)
     r.add_argument("--trials", type=int, default=3, help="interleaved NFS/NBD hog trials (default 3)")
     r.add_argument("--working-set", default="2x", help="hog working set: a multiple of RAM (2x) or MiB (400M)")
     r.add_argument("--ratio-gate", type=float, default=2.5, help="fail if NFS time / NBD time exceeds this (2.5)")

@@ -8,6 +8,7 @@ passed validation.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -81,9 +82,30 @@ def kernel_vars(path: str) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": info.kind, "path": str(Path(path).resolve()), "release": info.release}
     if info.kind == "deb":
         out["package"], out["version"] = info.package, info.package_version
-    if info.kind not in ("deb", "bzimage"):
-        raise ProvisionError(f"kernel under test {path}: pass a .deb or a bzImage (plus --modules), not a {info.kind}")
+    elif info.kind == "tree":
+        out.update(tree_vars(Path(path).resolve(), str(info.release)))
+    else:
+        raise ProvisionError(
+            f"kernel under test {path}: a {info.kind} alone cannot boot a blade: pass a kernel .deb, or a directory "
+            f"holding boot/vmlinuz-<release> and lib/modules/<release> (a bzImage and its modules, as `make install "
+            f"INSTALL_PATH=DIR/boot modules_install INSTALL_MOD_PATH=DIR` leave them)"
+        )
     return out
+
+
+def tree_vars(root: Path, release: str) -> dict[str, Any]:
+    """A kernel tree's image, modules and the image's sha256 (how the role tells an installed root)."""
+    image = root / "boot" / f"vmlinuz-{release}"
+    modules = root / "lib" / "modules" / release
+    problems = [f"no {p.relative_to(root)}" for p in (image, modules) if not p.exists()]
+    if problems:
+        raise ProvisionError(f"kernel under test {root}: {' and '.join(problems)}: a blade needs both")
+    return {
+        "image": str(image),
+        "image_sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+        "modules": str(modules),
+        "modules_tar": str(KERNEL_CACHE / f"tree-{release}-modules.tar.gz"),
+    }
 
 
 def run_playbook(
