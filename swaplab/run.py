@@ -150,7 +150,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         try:
             kpath = opts.kernel or str(stock_kernel_deb(log))
             kvars = kernel_vars(kpath)
-            kvars["sha256"] = _sha256(Path(kpath))
+            # The package's checksum, or for a kernel tree its image's (a directory has none).
+            kvars["sha256"] = kvars.get("image_sha256") or _sha256(Path(kpath))
         except ProvisionError as e:
             problems.append(str(e))
     return kvars, problems

@@ -50,3 +50,13 @@ def test_a_tree_without_its_image_is_refused(tmp_path: Path) -> None:
 def test_a_config_alone_cannot_boot_a_blade(tmp_path: Path) -> None:
     with pytest.raises(ProvisionError, match=r"a config alone cannot boot a blade: pass a kernel \.deb"):
         kernel_vars(str(DATA / f"config-{REL}"))
+
+
+def test_run_validates_a_tree_and_reports_its_image_checksum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from swaplab.run import RunOptions, validate
+
+    monkeypatch.setenv("SWAPLAB_LAB_DIR", str(tmp_path / "lab"))  # no virtual lab up there
+    root = _tree(tmp_path / "k")
+    kvars, problems = validate(RunOptions(kernel=str(root)), lambda _m: None)
+    assert problems == []
+    assert kvars["sha256"] == hashlib.sha256(b"not really a bzImage").hexdigest()  # a directory has no checksum
