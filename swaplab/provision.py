@@ -93,6 +93,14 @@ def kernel_vars(path: str) -> dict[str, Any]:
     return out
 
 
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def tree_vars(root: Path, release: str) -> dict[str, Any]:
     """A kernel tree's image, modules and the image's sha256 (how the role tells an installed root)."""
     image = root / "boot" / f"vmlinuz-{release}"
@@ -102,7 +110,7 @@ def tree_vars(root: Path, release: str) -> dict[str, Any]:
         raise ProvisionError(f"kernel under test {root}: {' and '.join(problems)}: a blade needs both")
     return {
         "image": str(image),
-        "image_sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+        "image_sha256": sha256_file(image),
         "modules": str(modules),
         "modules_tar": str(KERNEL_CACHE / f"tree-{release}-modules.tar.gz"),
     }

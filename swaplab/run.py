@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import json
 import os
 import signal
@@ -35,7 +34,14 @@ from swaplab.fleet.session import Settings
 from swaplab.inventory import InventoryError, _group_hosts, load_and_validate
 from swaplab.lab import machines
 from swaplab.lab.paths import ROOT, LabPaths
-from swaplab.provision import ProvisionError, ProvisionResult, kernel_vars, provision, stock_kernel_deb
+from swaplab.provision import (
+    ProvisionError,
+    ProvisionResult,
+    kernel_vars,
+    provision,
+    sha256_file,
+    stock_kernel_deb,
+)
 from swaplab.report import collect, html, junit, results
 from swaplab.report.model import BladeResult, Case, exit_code
 
@@ -151,18 +157,10 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
             kpath = opts.kernel or str(stock_kernel_deb(log))
             kvars = kernel_vars(kpath)
             # The package's checksum, or for a kernel tree its image's (a directory has none).
-            kvars["sha256"] = kvars.get("image_sha256") or _sha256(Path(kpath))
+            kvars["sha256"] = kvars.get("image_sha256") or sha256_file(Path(kpath))
         except ProvisionError as e:
             problems.append(str(e))
     return kvars, problems
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _git_commit() -> str:
