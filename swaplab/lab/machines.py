@@ -37,10 +37,11 @@ NAS_CPUS = 2
 # tests/unit/logs/lab-6.1-blade-nfs-swap-stall.console.log).
 BLADE_CPUS = 2
 DEFAULT_BLADE_MEMORY_MIB = 192
-# The smallest size measured to boot and swap (with the blade image's small initramfs). With
-# MODULES=netboot (80 MB of modules unpacked) 160 and 192 MiB blades panicked at boot ("System is
-# deadlocked on memory", golden log lab-6.1-blade-160m-boot-oom-panic); 160 MiB was not retried.
-MIN_BLADE_MEMORY_MIB = 192
+# The smallest size measured to boot and pass a default run (2x RAM, 3 trial pairs): 160 MiB, with
+# the blade image's 6.7 MB initramfs. Its kernel alone reserves ~66 MiB; with a 21-29 MB initramfs
+# (nbd-client's hooks had put every NIC driver in it) 160 MiB blades ran out of memory unpacking
+# it and panicked ("System is deadlocked on memory", golden log lab-6.1-blade-160m-boot-oom-panic).
+MIN_BLADE_MEMORY_MIB = 160
 MAX_BLADE_MEMORY_MIB = 4096
 # Under TCG on a busy host a vCPU can be descheduled for seconds while the guest's clock runs on:
 # the kernel then reports RCU stalls and soft lockups that are the emulator's, not its own.

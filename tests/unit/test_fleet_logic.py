@@ -149,7 +149,7 @@ def test_blade_selection_by_pattern() -> None:
 
 def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
     opts = RunOptions(trials=0, ratio_gate=-1, working_set="lots", suites=["verdict", "bogus"],
-                      kernel=str(tmp_path / "missing.deb"), limit="nomatch*", blade_memory=160)  # fmt: skip
+                      kernel=str(tmp_path / "missing.deb"), limit="nomatch*", blade_memory=128)  # fmt: skip
     _, problems = validate(opts, lambda _m: None)
     text = "\n".join(problems)
     for needle in (
@@ -160,7 +160,7 @@ def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
         "verdict needs the hog suite",
         "missing.deb: no such file",
         "matches none of the virtual lab",
-        "--blade-memory 160: choose 192 to 4096 MiB",
+        "--blade-memory 128: choose 160 to 4096 MiB",
     ):
         assert needle in text, (needle, text)  # fmt: skip
 
