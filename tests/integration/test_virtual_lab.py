@@ -2,7 +2,8 @@
 
 Order matters (one lab for the module, to stay within CI's time):
 1. `swaplab run --keep`: lab up, provision, every suite, JUnit/JSON/HTML; exit 0.
-2. a second `provision` of the same lab changes nothing;
+2. a second `provision` of the same lab changes nothing; with the NAS marked unmanaged, provision
+   only checks its exports (changed=0), and an export it lacks is named, exit 2, nothing written;
 3. an unfit kernel stops `run` before anything starts (exit 2);
 4. the NAS stalls for 300 s under an NFS swap trial: every page comes back, the kernel's NFS
    outage is a warning, and a task it reports hung meanwhile is a `<failure>` (exit 1), never an
@@ -116,6 +117,28 @@ def test_second_provision_changes_nothing(kept_run: Path) -> None:
     assert r.returncode == 0
     assert "changed=0 " in r.stdout or r.stdout.rstrip().endswith("changed=0"), r.stdout[-2000:]
     assert "/mnt/nfsswap/swapfile" in _blade("blade1", "cat /proc/swaps")
+
+
+def test_an_unmanaged_nas_is_checked_never_changed(kept_run: Path, tmp_path: Path) -> None:
+    """A NAS run by a storage team (`swaplab_nas_managed: false`): its exports are checked, nothing on it is written."""
+    inv = yaml.safe_load(INVENTORY.read_text())
+    nas = inv["all"]["children"]["nas"]["hosts"]["nas"]
+    nas["swaplab_nas_managed"] = False
+    unmanaged = tmp_path / "hosts.yml"
+    unmanaged.write_text(yaml.safe_dump(inv))
+    # The NAS play alone (the flag changes nothing after it), to stay within CI's time.
+    r = swaplab("provision", "-i", str(unmanaged), "--playbook", "nas.yml", timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "changed=0 " in r.stdout or r.stdout.rstrip().endswith("changed=0"), r.stdout[-2000:]
+    # The exports it lacks are named, exit 2, and the NAS is left as it was (a managed NAS would have
+    # created the directory and exported it); the run stops there: no later play starts.
+    nas["nfs_server__swap_dir"] = "/srv/no-such-swap"
+    unmanaged.write_text(yaml.safe_dump(inv))
+    r = swaplab("provision", "-i", str(unmanaged), timeout=1200)
+    assert r.returncode == 2, r.stdout[-2000:]
+    assert "the NAS does not export /srv/nfsroot/blade1 and /srv/no-such-swap/blade1" in r.stdout + r.stderr
+    assert "Install the kernel under test:" not in r.stdout and "Boot the blades:" not in r.stdout
+    assert _blade("nas", "test -e /srv/no-such-swap && echo exists || echo absent").strip().endswith("absent")
 
 
 def test_unfit_kernel_stops_the_run_before_anything_starts(kept_run: Path, tmp_path: Path) -> None:
