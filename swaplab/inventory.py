@@ -1,24 +1,55 @@
-"""The inventory is the single source of truth for machines: load it, validate it in full.
+"""The inventory is the single source of truth for machines: load it (bounded), validate it in full.
 
 ``validate`` is pure: it takes what ``ansible-inventory --list`` prints and
 returns every problem at once, each naming the host, the problem and the fix.
+
+Every value that reaches a file or a shell on the controller or the NAS is
+checked here, not where it is used: host names are DNS labels, addresses are
+IP addresses (parsed by ``ipaddress``), paths are absolute and plain, no value
+anywhere holds a control character, and every pattern is matched whole.
+Templates (``{{ }}``) are accepted only where a driver says a setting may come
+from Vault or the environment; they are resolved and checked by the preflight
+play before anything acts.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
+import resource
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", re.I)
-POWER_SETTINGS: dict[str, tuple[str, ...]] = {
-    "qmp": ("socket",),
-    "ipmi": ("host", "user", "password"),
-    "redfish": ("url", "user", "password"),
+from swaplab.drivers import POWER, is_template, power_problems
+
+MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.I)
+LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
+USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+PLAIN_PATH_RE = re.compile(r"/[A-Za-z0-9._/+-]*")
+WORDS_RE = re.compile(r"[A-Za-z0-9_.,:=/+ -]*")  # kernel command lines, mount and export options
+IFACE_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+SYSCTL_KEY_RE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_-]+)+")
+SYSCTL_VALUE_RE = re.compile(r"-?[0-9]+( -?[0-9]+)*|[A-Za-z0-9_.-]+")
+# ansible-inventory is given this long and this much output: a YAML alias bomb must not hang validation.
+LOAD_TIMEOUT_S = 60
+LOAD_MAX_BYTES = 32 << 20
+LOAD_MAX_MEMORY = 2 << 30
+ROLE_PREFIXES = ("nfs_server__", "nbd_server__", "pxe_server__", "nfsroot__", "kernel__", "nfs_swap__",
+                 "nbd_swap__", "blade_boot__")  # fmt: skip
+# Role variables read on the NAS: setting one on the blades only (as lab.example once did with
+# pxe_server__mode) silently does nothing.
+NAS_ROLE_PREFIXES = ("nfs_server__", "nbd_server__", "pxe_server__", "nfsroot__", "kernel__")
+CHOICES = {
+    "pxe_server__mode": ("dhcp", "proxy"),
+    "pxe_server__boot_protocol": ("http", "tftp"),
+    "nfs_swap__version": ("3", "4", "4.1", "4.2"),
 }
 
 
@@ -28,26 +59,164 @@ class InventoryError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True)
+class Inventory:
+    """A validated inventory: what the run passes down instead of the raw dict."""
+
+    path: str
+    raw: dict[str, Any]
+    nas: str
+    blades: tuple[str, ...]
+    hostvars: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, path: str, raw: dict[str, Any]) -> Inventory:
+        """The typed view of an inventory ``validate`` found no problem in."""
+        nas = (_group_hosts(raw, "nas") or [""])[0]
+        hostvars = raw.get("_meta", {}).get("hostvars", {})
+        return cls(path, raw, nas, tuple(_group_hosts(raw, "blades") or []), hostvars)
+
+    @property
+    def nas_managed(self) -> bool:
+        return bool(self.hostvars.get(self.nas, {}).get("swaplab_nas_managed", True))
+
+    @property
+    def nas_address(self) -> str:
+        return str(self.hostvars.get(self.nas, {}).get("swaplab_lab_address", "?"))
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (LOAD_MAX_MEMORY, LOAD_MAX_MEMORY))
+
+
+def _safe_error(stderr: str) -> str:
+    """ansible-inventory's error without the source lines it quotes (they may hold a password)."""
+    kept: list[str] = []
+    for line in stderr.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith(("The offending line appears to be", "^ here", "<<< caused by >>>")):
+            break
+        kept.append(text)
+    where = re.search(r"line (\d+), column (\d+)", stderr)
+    msg = " ".join(kept)[:500]
+    return msg + (f" (line {where.group(1)}, column {where.group(2)})" if where and "line " not in msg else "")
+
+
 def load(path: str, ansible_inventory: str = str(Path(sys.executable).parent / "ansible-inventory")) -> dict[str, Any]:
-    """What ``ansible-inventory -i PATH --list`` sees (vault values stay encrypted)."""
+    """What ``ansible-inventory -i PATH --list`` sees (vault values stay encrypted); bounded in time, output and memory."""
     if not os.path.exists(path):
         raise InventoryError([f"inventory {path}: no such file or directory"])
     env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
-    r = subprocess.run([ansible_inventory, "-i", path, "--list"], capture_output=True, text=True, env=env, check=False)
-    if r.returncode != 0:
-        msg = " ".join(line.strip() for line in r.stderr.splitlines() if line.strip())[:600]
-        raise InventoryError([f"inventory {path} cannot be parsed: {msg}"])
-    data: dict[str, Any] = json.loads(r.stdout)
+    proc = subprocess.Popen(
+        [ansible_inventory, "-i", path, "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, env=env, start_new_session=True, preexec_fn=_limit_memory,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=LOAD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise InventoryError([f"inventory {path}: ansible-inventory did not finish within {LOAD_TIMEOUT_S} s "
+                              "(a YAML alias bomb, or a dynamic inventory that hangs?): fix the inventory"]) from None  # fmt: skip
+    if proc.returncode != 0:
+        raise InventoryError([f"inventory {path} cannot be parsed: {_safe_error(err.decode(errors='replace'))}"])
+    if len(out) > LOAD_MAX_BYTES:
+        raise InventoryError([f"inventory {path}: {len(out)} bytes once parsed, over {LOAD_MAX_BYTES}: "
+                              "is it made of YAML aliases? Write it out plainly"])  # fmt: skip
+    try:
+        data = json.loads(out)
+    except ValueError as e:
+        raise InventoryError([f"inventory {path}: ansible-inventory printed no JSON ({e})"]) from None
+    if not isinstance(data, dict):
+        raise InventoryError([f"inventory {path}: ansible-inventory printed no mapping"])
     return data
 
 
-def _group_hosts(inv: dict[str, Any], group: str) -> list[str] | None:
-    if group not in inv:
+def _group_hosts(inv: dict[str, Any], group: str, seen: frozenset[str] = frozenset()) -> list[str] | None:
+    if group not in inv or group in seen or not isinstance(inv[group], dict):
         return None
-    hosts = list(inv[group].get("hosts", []))
+    hosts = [str(h) for h in inv[group].get("hosts", [])]
     for child in inv[group].get("children", []):
-        hosts += _group_hosts(inv, child) or []
+        hosts += _group_hosts(inv, str(child), seen | {group}) or []
     return hosts
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every string in a value (keys too), with where it is; vault-encrypted values are opaque."""
+    if isinstance(value, dict):
+        if "__ansible_vault" in value:
+            return
+        for k, v in value.items():
+            yield f"{where} key", str(k)
+            yield from _strings(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{where}[{i}]")
+    elif isinstance(value, str):
+        yield where, value
+
+
+def has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
+def is_ip(text: object) -> bool:
+    try:
+        ipaddress.ip_address(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def is_dns_name(text: object) -> bool:
+    labels = str(text).rstrip(".").split(".")
+    return 0 < len(str(text)) <= 253 and all(LABEL_RE.fullmatch(label) for label in labels)
+
+
+def _is_int(value: object, lo: int, hi: int) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        n = int(str(value))
+    except ValueError:
+        return False
+    return lo <= n <= hi
+
+
+def _role_var_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one role variable set in the inventory (values reach NAS files and shells)."""
+    if key in CHOICES:
+        return None if str(value) in CHOICES[key] else f"choose one of {', '.join(CHOICES[key])}"
+    if isinstance(value, bool):
+        return None
+    if key.endswith(("_mib", "_port", "_priority", "_block_size", "_timeout")):
+        return None if _is_int(value, 1, 1 << 20) else "must be a whole number from 1 to 1048576"
+    if key.endswith(("_network", "_netmask", "_address")):
+        return None if is_ip(value) else "must be an IP address"
+    if key.endswith("_range"):
+        ok = isinstance(value, list) and len(value) == 2 and all(is_ip(v) for v in value)
+        return None if ok else "must be two IP addresses [first, last]"
+    if key.endswith("_interface"):
+        return None if IFACE_RE.fullmatch(str(value)) else "must be a network interface name"
+    if key.endswith("_flags"):
+        ok = isinstance(value, list) and all(re.fullmatch(r"-[a-z]+", str(v)) for v in value)
+        return None if ok else "must be a list of options like -swap"
+    if key.endswith(("_options", "_cmdline")):
+        return None if WORDS_RE.fullmatch(str(value)) else "may hold only letters, digits, spaces and _.,:=/+-"
+    if key.endswith("_blades"):
+        ok = isinstance(value, list) and all(LABEL_RE.fullmatch(str(v)) for v in value)
+        return None if ok else "must be a list of blade names"
+    if isinstance(value, str):
+        if PLAIN_PATH_RE.fullmatch(value) and "/../" not in value + "/" and "/./" not in value + "/":
+            return None
+        if key.endswith(("_dir", "_root", "_image", "_export", "_mount", "_file", "_device", "_known_hosts")):
+            return "must be an absolute path of letters, digits and ._/+- with no . or .. component"
+        return None if WORDS_RE.fullmatch(value) else "may hold only letters, digits, spaces and _.,:=/+-"
+    if isinstance(value, int | float):
+        return None
+    return f"is a {type(value).__name__}, which swaplab does not expect here"
 
 
 def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
@@ -59,14 +228,27 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
         problems.append("no `nas` group: add a group `nas` with the NAS host (see inventories/lab.example/)")
     elif len(nas) != 1:
         problems.append(f"the `nas` group has {len(nas)} hosts: it must have exactly one")
-    else:
-        nv = hostvars.get(nas[0], {})
-        if not nv.get("swaplab_lab_address"):
-            problems.append(f"{nas[0]}: no swaplab_lab_address: set the NAS's address on the blades' network")
     if blades is None:
         problems.append("no `blades` group: add a group `blades` with one host per blade")
     elif not blades:
         problems.append("the `blades` group is empty: add at least one blade")
+    for group in inv:
+        if group != "_meta" and (has_control(group) or not re.fullmatch(r"[A-Za-z0-9_]+", group)):
+            problems.append(f"group {group!r}: a group name is letters, digits and _")
+    hosts = sorted({*(nas or []), *(blades or []), *hostvars})
+    for host in hosts:
+        problems += _validate_host(host, hostvars.get(host, {}), is_blade=host in (blades or []))
+    if nas and len(nas) == 1 and LABEL_RE.fullmatch(nas[0]):
+        nv = hostvars.get(nas[0], {})
+        if not nv.get("swaplab_lab_address"):
+            problems.append(f"{nas[0]}: no swaplab_lab_address: set the NAS's address on the blades' network")
+        elif not is_ip(nv["swaplab_lab_address"]):
+            problems.append(f"{nas[0]}: swaplab_lab_address {nv['swaplab_lab_address']!r} is not an IP address")
+        for blade in blades or []:
+            for key in sorted(hostvars.get(blade, {})):
+                if key.startswith(NAS_ROLE_PREFIXES) and key not in nv:
+                    problems.append(f"{blade}: {key} is read on the NAS, not on a blade: set it on {nas[0]} "
+                                    "(host_vars or the nas group's vars)")  # fmt: skip
     macs: dict[str, str] = {}
     addrs: dict[str, str] = {}
     for blade in blades or []:
@@ -74,7 +256,7 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
         mac = str(hv.get("swaplab_mac", "")).lower()
         if not mac:
             problems.append(f"{blade}: no swaplab_mac: set the MAC address of the blade's PXE NIC")
-        elif not MAC_RE.match(mac):
+        elif not MAC_RE.fullmatch(mac):
             problems.append(f"{blade}: swaplab_mac {mac!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
         elif mac in macs:
             problems.append(f"{blade}: swaplab_mac {mac} is also {macs[mac]}'s: each blade needs its own MAC")
@@ -83,36 +265,80 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
         addr = str(hv.get("ansible_host", ""))
         if not addr:
             problems.append(f"{blade}: no ansible_host: set the blade's address on the lab network")
+        elif not is_ip(addr):
+            problems.append(f"{blade}: ansible_host {addr!r} is not an IP address: a blade's address goes into "
+                            "the NAS's exports and DHCP, so it must be one (e.g. 192.0.2.101)")  # fmt: skip
         elif addr in addrs:
             problems.append(f"{blade}: address {addr} is also {addrs[addr]}'s: each blade needs its own address")
         else:
             addrs[addr] = blade
-        problems += _validate_power(blade, hv.get("swaplab_power"))
+        problems += [f"{blade}: {p}" for p in power_problems(hv.get("swaplab_power"))]
     if kernel is not None and not os.path.exists(kernel):
-        problems.append(f"kernel {kernel}: no such file or directory: pass a kernel .deb, bzImage or tree")
+        problems.append(f"kernel {kernel}: no such file or directory: pass a kernel .deb or a kernel tree")
     return problems
 
 
-def _validate_power(host: str, power: Any) -> list[str]:
-    if power is None:
-        return [f"{host}: no swaplab_power: set {{driver: qmp|ipmi|redfish, ...}} so swaplab can power-cycle it"]
-    if not isinstance(power, dict):
-        return [f"{host}: swaplab_power must be a mapping with a driver, not {type(power).__name__}"]
-    driver = power.get("driver")
-    if driver not in POWER_SETTINGS:
-        return [f"{host}: swaplab_power driver {driver!r} is unknown: use one of {', '.join(POWER_SETTINGS)}"]
-    missing = [k for k in POWER_SETTINGS[driver] if not power.get(k)]
-    if missing:
-        return [
-            f"{host}: swaplab_power driver {driver} lacks {', '.join(missing)}"
-            + (" (take passwords from Ansible Vault or the environment)" if "password" in missing else "")
-        ]
-    return []
+def _validate_host(host: str, hv: dict[str, Any], is_blade: bool) -> list[str]:
+    """Problems with one host's name and the values swaplab renders into files or command lines."""
+    out: list[str] = []
+    if not LABEL_RE.fullmatch(host):
+        return [f"host {host!r}: a host name is a DNS label (letters, digits, inner hyphens; at most 63): "
+                "rename it in the inventory"]  # fmt: skip
+    for where, text in _strings(hv, "vars"):
+        if has_control(text):
+            out.append(f"{host}: {where.removeprefix('vars.')} holds a control character (newline, tab, escape): "
+                       "remove it")  # fmt: skip
+    if out:
+        return out  # nothing else is read from a host whose values may be an injection
+    addr = hv.get("ansible_host")
+    if addr is not None and not is_blade and not (is_ip(addr) or is_dns_name(addr)):
+        out.append(f"{host}: ansible_host {addr!r} is neither an IP address nor a DNS name")
+    if "ansible_port" in hv and not _is_int(hv["ansible_port"], 1, 65535):
+        out.append(f"{host}: ansible_port {hv['ansible_port']!r} is not a port number (1-65535)")
+    if "ansible_user" in hv and not USER_RE.fullmatch(str(hv["ansible_user"])):
+        out.append(f"{host}: ansible_user {hv['ansible_user']!r} is not a user name")
+    for key in ("ansible_ssh_private_key_file", "swaplab_known_hosts"):
+        if key in hv and not PLAIN_PATH_RE.fullmatch(str(hv[key])):
+            out.append(f"{host}: {key} {hv[key]!r} must be an absolute path of letters, digits and ._/+-")
+    if "swaplab_memory_mib" in hv and not _is_int(hv["swaplab_memory_mib"], 64, 1 << 24):
+        out.append(f"{host}: swaplab_memory_mib {hv['swaplab_memory_mib']!r} is not a size in MiB (64 or more)")
+    extra = hv.get("swaplab_kernel_cmdline_extra")
+    if extra is not None and not WORDS_RE.fullmatch(str(extra)):
+        out.append(f"{host}: swaplab_kernel_cmdline_extra {extra!r} may hold only letters, digits, spaces and "
+                   "_.,:=/+- (it goes into the iPXE script)")  # fmt: skip
+    sysctls = hv.get("swaplab_blade_sysctls")
+    if sysctls is not None:
+        if not isinstance(sysctls, dict):
+            out.append(f"{host}: swaplab_blade_sysctls must be a mapping of sysctl names to values")
+        else:
+            for k, v in sysctls.items():
+                if not SYSCTL_KEY_RE.fullmatch(str(k)) or not SYSCTL_VALUE_RE.fullmatch(str(v)):
+                    out.append(f"{host}: swaplab_blade_sysctls {k!r}: {v!r} is not a sysctl name and value")
+    for key in sorted(hv):
+        if is_template(hv[key]) and key != "swaplab_power":
+            out.append(f"{host}: {key} is a template: swaplab takes templates only in swaplab_power's credentials")
+        elif key.startswith(ROLE_PREFIXES) and (why := _role_var_problem(key, hv[key])):
+            out.append(f"{host}: {key} {hv[key]!r} {why}")
+    return out
 
 
-def load_and_validate(path: str, kernel: str | None = None) -> dict[str, Any]:
+def warnings(inv: dict[str, Any]) -> list[str]:
+    """What is allowed but unwise: a BMC password in clear text in the inventory."""
+    out = []
+    hostvars: dict[str, dict[str, Any]] = inv.get("_meta", {}).get("hostvars", {})
+    for host in sorted(hostvars):
+        power = hostvars[host].get("swaplab_power")
+        if isinstance(power, dict) and power.get("driver") in POWER:
+            pw = power.get("password")
+            if isinstance(pw, str) and pw and not is_template(pw):
+                out.append(f"{host}: swaplab_power's password is in clear text in the inventory: take it from "
+                           "Ansible Vault (!vault) or the environment (lookup('ansible.builtin.env', ...))")  # fmt: skip
+    return out
+
+
+def load_and_validate(path: str, kernel: str | None = None) -> Inventory:
     inv = load(path)
     problems = validate(inv, kernel)
     if problems:
         raise InventoryError(problems)
-    return inv
+    return Inventory.of(path, inv)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaplab import proctree
-from swaplab.inventory import InventoryError, load_and_validate
+from swaplab import hostkeys, proctree
+from swaplab.inventory import Inventory, InventoryError, load_and_validate, warnings
 from swaplab.kernel.check import judge
 from swaplab.kernel.sources import KernelUnreadable, load_kernel
 from swaplab.lab.paths import ROOT
@@ -116,11 +117,25 @@ def tree_vars(root: Path, release: str) -> dict[str, Any]:
     }
 
 
+PLAYBOOKS = ROOT / "playbooks"
+
+
+def playbook_path(name: str) -> Path:
+    """A playbook of swaplab's, by its name under playbooks/ (nothing else is run)."""
+    known = sorted(p.name for p in PLAYBOOKS.glob("*.yml") if p.name != "gate.yml")
+    if name not in known:
+        raise ProvisionError(f"--playbook {name!r}: no such playbook; choose one of {', '.join(known)}")
+    return PLAYBOOKS / name
+
+
 def run_playbook(
-    playbook: str, inventory: str, extravars: dict[str, Any], log: Log, limit: str | None = None
-) -> ProvisionResult:
+    playbook: str, inventory: str, extravars: dict[str, Any], log: Log, limit: str | None = None,
+    artifacts: Path | None = None,
+) -> ProvisionResult:  # fmt: skip
+    """Run one of swaplab's playbooks; ``artifacts`` keeps ansible-runner's event stream (it holds no secret)."""
     import ansible_runner
 
+    path = playbook_path(playbook)
     t0 = time.monotonic()
     result = ProvisionResult(ok=False, seconds=0.0)
     starts: list[tuple[str, float]] = []
@@ -166,14 +181,23 @@ def run_playbook(
     with contextlib.ExitStack() as restore, tempfile.TemporaryDirectory(prefix="swaplab-ansible-") as pdd:
         for s, h in old_handlers.items():
             restore.callback(signal.signal, s, h)
+        # ansible-playbook under swaplab.guard: it dies with this process, even a kill -9 of it.
+        guard = Path(pdd) / "ansible-playbook-guarded"
+        guard.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -m swaplab.guard '
+                         f'{shlex.quote(venv_bin + "/ansible-playbook")} "$@"\n')  # fmt: skip
+        guard.chmod(0o700)
         r = ansible_runner.run(
             private_data_dir=pdd,
-            playbook=str(ROOT / "playbooks" / playbook),
+            binary=str(guard),
+            artifact_dir=str(artifacts) if artifacts else None,
+            playbook=str(path),
             inventory=str(Path(inventory).resolve()),
             extravars=extravars,
             limit=limit,
             envvars={
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                # ansible-runner sets this False unless told otherwise, overriding ansible.cfg.
+                "ANSIBLE_HOST_KEY_CHECKING": "True",
                 "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
                 "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
                 "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),
@@ -196,20 +220,43 @@ def run_playbook(
     return result
 
 
+def lab_problems(inv: Inventory, blades: list[str] | None = None, provisioned: bool = True) -> list[str]:
+    """What stops swaplab from connecting safely: host keys not recorded (the NAS; the blades too when
+    provisioning will not record theirs: an unmanaged NAS, or no provisioning)."""
+    names = list(inv.blades) if blades is None else blades
+    return hostkeys.inventory_problems(inv.raw, inv.nas, names, blades_too=not (provisioned and inv.nas_managed))
+
+
+def preflight(inventory: str, log: Log, limit: str | None = None, artifacts: Path | None = None) -> None:
+    """The power settings of every blade resolve (Vault, environment) and their drivers answer; raise if not."""
+    res = run_playbook("preflight.yml", inventory, {}, lambda _m: None, limit=limit, artifacts=artifacts)
+    if not res.ok:
+        raise ProvisionError("power settings cannot work (nothing was touched):\n  " + "\n  ".join(res.failures))
+    log(f"preflight: every blade's power driver answers ({res.seconds:.0f} s)")
+
+
 def provision(
     inventory: str, kernel: str | None, log: Log, playbook: str = "site.yml", kvars: dict[str, Any] | None = None,
-    limit: str | None = None,
+    limit: str | None = None, artifacts: Path | None = None,
 ) -> ProvisionResult:  # fmt: skip
-    """Validate, check the kernel (unless ``kvars`` holds a verdict already), run ``playbook``."""
+    """Validate, check the kernel (unless ``kvars`` holds a verdict already), preflight, run ``playbook``."""
+    playbook_path(playbook)
     try:
-        load_and_validate(inventory, kernel)
+        inv = load_and_validate(inventory, kernel)
     except InventoryError as e:
         raise ProvisionError("inventory problems:\n  " + "\n  ".join(e.problems)) from e
+    for w in warnings(inv.raw):
+        log(f"WARNING: {w}")
+    problems = lab_problems(inv)
+    if problems:
+        raise ProvisionError("cannot connect safely:\n  " + "\n  ".join(problems))
     if kvars is None:
         kpath = kernel or str(stock_kernel_deb(log))
         kvars = kernel_vars(kpath)
         log(f"kernel under test: {kvars['release']} ({Path(kpath).name})")
-    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars}, log, limit=limit)
+    preflight(inventory, log, limit=limit, artifacts=artifacts / "preflight" if artifacts else None)
+    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars}, log, limit=limit,
+                       artifacts=artifacts / Path(playbook).stem if artifacts else None)  # fmt: skip
     log(f"provision {'ok' if res.ok else 'FAILED'} in {res.seconds:.0f} s; changed={res.total_changed} "
         + " ".join(f"{h}={n}" for h, n in sorted(res.changed.items())))  # fmt: skip
     return res

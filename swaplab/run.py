@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
+import math
 import os
 import signal
 import subprocess
@@ -31,13 +32,14 @@ from typing import Any
 from swaplab import __version__
 from swaplab.fleet.remote import ssh_config
 from swaplab.fleet.session import Settings
-from swaplab.inventory import InventoryError, _group_hosts, load_and_validate
+from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import machines
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.provision import (
     ProvisionError,
     ProvisionResult,
     kernel_vars,
+    lab_problems,
     provision,
     sha256_file,
     stock_kernel_deb,
@@ -82,22 +84,51 @@ class RunOptions:
     reports: Path = ROOT / "reports"
 
 
+# Every option's range, checked with the rest before anything starts; the message names the range.
+# A working set must be above RAM (below it nothing swaps, and the user's mistake would read as a
+# kernel failure) and within what the NFS and NBD swap areas hold.
+RANGES: dict[str, tuple[float, float]] = {
+    "trials": (1, 50),
+    "ratio_gate": (1.0, 100.0),
+    "fio_size_mib": (1, 4096),
+    "fio_runtime_s": (1, 600),
+    "blades": (1, machines.MAX_BLADES),
+    "working_set_times": (1.1, 8.0),
+    "working_set_mib": (64, 1 << 20),
+}
+
+
 def parse_working_set(text: str) -> tuple[float, int | None]:
-    """ "2x" -> (2.0, None): a multiple of MemTotal; "300M" or "300" -> (0, 300) MiB. Raises ValueError."""
+    """ "2x" -> (2.0, None): a multiple of MemTotal; "300M" or "300MiB" -> (0, 300) MiB.
+
+    Raises ValueError naming the accepted forms and ranges (a bare number, nan, inf, 0.5x are refused)."""
     t = text.strip().lower()
+    lo, hi = RANGES["working_set_times"]
+    mlo, mhi = RANGES["working_set_mib"]
+    why = f"give a multiple of RAM from {lo}x to {hi:g}x (2x) or a size from {mlo:.0f}M to {mhi:.0f}M (400M)"
     if t.endswith("x"):
-        times = float(t[:-1])
-        if times <= 0:
-            raise ValueError(text)
+        try:
+            times = float(t[:-1])
+        except ValueError:
+            raise ValueError(why) from None
+        if not (math.isfinite(times) and lo <= times <= hi):
+            raise ValueError(why)
         return times, None
-    mib = int(t.removesuffix("m").removesuffix("mib"))
-    if mib <= 0:
-        raise ValueError(text)
-    return 0.0, mib
+    number = t.removesuffix("mib") if t.endswith("mib") else t.removesuffix("m") if t.endswith("m") else None
+    if number is None or not number.isdigit() or not mlo <= int(number) <= mhi:
+        raise ValueError(why)
+    return 0.0, int(number)
 
 
-def select_blades(inv: dict[str, Any], limit: str | None) -> list[str]:
-    blades = _group_hosts(inv, "blades") or []
+def _range_problem(option: str, key: str, value: float) -> str | None:
+    lo, hi = RANGES[key]
+    if isinstance(value, float) and not math.isfinite(value) or not lo <= value <= hi:
+        return f"{option} {value}: choose {lo:g} to {hi:g}"
+    return None
+
+
+def select_blades(inv: Inventory, limit: str | None) -> list[str]:
+    blades = list(inv.blades)
     if not limit:
         return sorted(blades)
     patterns = [p.strip() for p in limit.split(",") if p.strip()]
@@ -107,21 +138,25 @@ def select_blades(inv: dict[str, Any], limit: str | None) -> list[str]:
 def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
     """Every problem with the options, inventory and kernel, at once; the kernel variables if fit."""
     problems: list[str] = []
-    if opts.trials < 1:
-        problems.append(f"--trials {opts.trials}: run at least 1 trial (3 or more for a confidence interval)")
-    if opts.ratio_gate <= 0:
-        problems.append(f"--ratio-gate {opts.ratio_gate}: the gate is a positive ratio, e.g. 2.5")
+    for option, key, value in (
+        ("--trials", "trials", opts.trials), ("--ratio-gate", "ratio_gate", opts.ratio_gate),
+        ("--fio-size", "fio_size_mib", opts.fio_size_mib), ("--fio-runtime", "fio_runtime_s", opts.fio_runtime_s),
+    ):  # fmt: skip
+        if problem := _range_problem(option, key, value):
+            problems.append(problem + (" (3 or more trials give a confidence interval)" if key == "trials" else ""))
+    if opts.inventory is None and (problem := _range_problem("--blades", "blades", opts.blades)):
+        problems.append(problem + " (virtual lab blades)")
     try:
         parse_working_set(opts.working_set)
-    except ValueError:
-        problems.append(f"--working-set {opts.working_set!r}: give a multiple of RAM (2x) or MiB (400M)")
+    except ValueError as e:
+        problems.append(f"--working-set {opts.working_set!r}: {e}")
     unknown = [s for s in opts.suites if s not in SUITES]
+    if not opts.suites:
+        problems.append(f"--suite is empty: name at least one of {', '.join(SUITES)}")
     if unknown:
         problems.append(f"--suite {','.join(unknown)}: unknown; choose from {', '.join(SUITES)}")
     if "verdict" in opts.suites and "hog" not in opts.suites:
         problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
-    if opts.fio_size_mib < 1 or opts.fio_runtime_s < 1:
-        problems.append("--fio-size and --fio-runtime must be positive")
     if opts.inventory is None and (problem := machines.blade_memory_problem(opts.blade_memory)):
         problems.append(problem)
     if not opts.provision and opts.inventory is None:
@@ -139,6 +174,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
                     f"--limit {opts.limit!r} matches no blade of {opts.inventory}: "
                     f"its blades are {', '.join(select_blades(inv, None))}"
                 )
+            else:
+                problems += lab_problems(inv, select_blades(inv, opts.limit), provisioned=opts.provision)
     else:
         if machines.running(LabPaths.default()):
             problems.append(
@@ -212,10 +249,11 @@ class Run:
             inventory = self._lab()
             inv = load_and_validate(inventory)
             names = select_blades(inv, self.opts.limit)
-            nas = (_group_hosts(inv, "nas") or ["?"])[0]
-            hostvars = inv["_meta"]["hostvars"]
+            nas = inv.nas
+            hostvars = inv.hostvars
             if self.opts.provision:
-                blades = self._provision_cases(names, nas, self._provision(inventory, kvars, names, nas))
+                res = self._provision(inventory, kvars, names, nas, run_dir)
+                blades = self._provision_cases(names, nas, res)
             else:
                 self.log("--no-provision: testing the lab as it is")
                 blades = [BladeResult(n) for n in names]
@@ -265,10 +303,12 @@ class Run:
         self.timings["lab_up"] = time.monotonic() - t
         return str(VIRTUAL_INVENTORY)
 
-    def _provision(self, inventory: str, kvars: dict[str, Any], names: list[str], nas: str) -> ProvisionResult:
+    def _provision(
+        self, inventory: str, kvars: dict[str, Any], names: list[str], nas: str, run_dir: Path
+    ) -> ProvisionResult:
         t = time.monotonic()
         limit = ",".join([nas, *names]) if self.opts.limit else None
-        res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit)
+        res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit, artifacts=run_dir / "ansible")
         self.timings["provision"] = time.monotonic() - t
         self.provision_tasks = {k: round(v, 1) for k, v in res.task_seconds.items()}
         self.timings["blade_boot"] = sum(

@@ -12,14 +12,29 @@ description:
     ipmi and redfish implement the same protocol).
 options:
   settings:
-    description: The machine's C(swaplab_power) mapping (C(driver) and its settings).
+    description:
+      - The machine's C(swaplab_power) mapping (C(driver) and its settings). The password is
+        no_log: Ansible masks it in every result and event.
     type: dict
     required: true
+    suboptions:
+      driver: {type: str, required: true, description: qmp, ipmi or redfish}
+      socket: {type: str, description: qmp - the QEMU QMP socket}
+      host: {type: str, description: ipmi - the BMC's address}
+      port: {type: int, description: ipmi - the BMC's UDP port}
+      cipher_suite: {type: int, description: ipmi - the RMCP+ cipher suite}
+      url: {type: str, description: redfish - the BMC's https URL}
+      verify: {type: raw, description: redfish - true, false or a CA bundle path}
+      system: {type: str, description: redfish - the system's id}
+      user: {type: str, description: the BMC user}
+      password: {type: str, no_log: true, description: the BMC password}
   state:
-    description: on, off, cycled (off then on, always changes), paused, resumed, or status (read only).
+    description:
+      - on, off, cycled (off then on, always changes), paused, resumed, status (read only), or
+        check (the driver accepts the settings and answers; read only, used before anything acts).
     type: str
     required: true
-    choices: [on, off, cycled, paused, resumed, status]
+    choices: [on, off, cycled, paused, resumed, status, check]
 author: swaplab
 """
 
@@ -42,13 +57,25 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible mod
 
 
 def main() -> None:
+    settings_spec = {
+        "driver": {"type": "str", "required": True},
+        "socket": {"type": "str"},
+        "host": {"type": "str"},
+        "port": {"type": "int"},
+        "cipher_suite": {"type": "int"},
+        "url": {"type": "str"},
+        "verify": {"type": "raw"},
+        "system": {"type": "str"},
+        "user": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+    }
     module = AnsibleModule(
         argument_spec={
-            "settings": {"type": "dict", "required": True},
+            "settings": {"type": "dict", "required": True, "options": settings_spec},
             "state": {
                 "type": "str",
                 "required": True,
-                "choices": ["on", "off", "cycled", "paused", "resumed", "status"],
+                "choices": ["on", "off", "cycled", "paused", "resumed", "status", "check"],
             },
         },
         supports_check_mode=True,
@@ -57,10 +84,13 @@ def main() -> None:
         from swaplab.drivers import power_driver
     except ImportError:
         module.fail_json(msg="the swaplab package is not importable by the controller's Python")
+    settings = {k: v for k, v in module.params["settings"].items() if v is not None}
     try:
-        drv = power_driver(module.params["settings"])
+        drv = power_driver(settings)
         before = drv.status().value
         want = module.params["state"]
+        if want == "check":
+            module.exit_json(changed=False, power=before, before=before)
         changed = {
             "on": before != "on",
             "off": before != "off",
@@ -68,7 +98,7 @@ def main() -> None:
             "paused": before != "paused",
             "resumed": before == "paused",
             "status": False,
-        }[want]
+        }[want]  # fmt: skip
         if changed and not module.check_mode:
             action = {"on": drv.on, "off": drv.off, "cycled": drv.cycle, "paused": drv.pause, "resumed": drv.resume}[
                 want

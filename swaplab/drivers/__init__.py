@@ -1,20 +1,160 @@
 """Drivers: how swaplab uses a machine's power and console, behind small protocols.
 
 ``protocols.py`` says what a driver must do; ``qmpdriver.py`` and
-``serialfiledriver.py`` are the virtual lab's implementations. IPMI and
-Redfish power, SOL and netconsole consoles implement the same protocols.
+``serialfiledriver.py`` are the virtual lab's implementations.
+
+``POWER`` is the one registry of power drivers: each entry declares the settings
+it takes and says whether it accepts a blade's settings (with the reason if
+not). Inventory validation asks it, and ``power_driver`` builds from it, so a
+driver that cannot act is refused before anything starts.
 """
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from swaplab.drivers.protocols import ConsoleProtocol, PowerProtocol, PowerState
 
-__all__ = ["ConsoleProtocol", "PowerProtocol", "PowerState", "power_driver"]
+__all__ = ["POWER", "ConsoleProtocol", "PowerProtocol", "PowerSpec", "PowerState", "power_driver"]
+
+
+def is_template(value: object) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+@dataclass(frozen=True)
+class PowerSpec:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    # Settings that may be Ansible templates (credentials from Vault or the environment).
+    templated: tuple[str, ...] = ()
+    # Why this driver cannot act in this version of swaplab, if it cannot.
+    unavailable: str | None = None
+    # Further checks of concrete (untemplated) settings: problems, each with its fix.
+    checks: Callable[[Mapping[str, object]], list[str]] = field(default=lambda _s: [])
+
+    def problems(self, settings: Mapping[str, object]) -> list[str]:
+        """What stops this driver from acting with ``settings`` (empty: it accepts them)."""
+        out = [f"power driver {self.name} cannot act: {self.unavailable}"] if self.unavailable else []
+        unknown = sorted(set(settings) - {"driver", *self.required, *self.optional})
+        if unknown:
+            out.append(f"power driver {self.name} takes no {', '.join(unknown)} (it takes "
+                       f"{', '.join((*self.required, *self.optional))})")  # fmt: skip
+        missing = [k for k in self.required if settings.get(k) in (None, "")]
+        if missing:
+            hint = " (take passwords from Ansible Vault or the environment)" if "password" in missing else ""
+            out.append(f"power driver {self.name} lacks {', '.join(missing)}{hint}")
+        for k, v in settings.items():
+            if is_template(v) and k not in self.templated:
+                out.append(f"power setting {k} is a template: only {', '.join(self.templated) or 'no setting'} may be")
+        return out + ([] if missing else self.checks(settings))
+
+
+def _host_problem(host: str) -> str | None:
+    import ipaddress
+    import re
+
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return None
+    label = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
+    if host and len(host) <= 253 and all(label.fullmatch(part) for part in host.rstrip(".").split(".")):
+        return None
+    return f"{host!r} is neither an IP address nor a DNS name"
+
+
+def _ipmi_checks(s: Mapping[str, object]) -> list[str]:
+    out = []
+    if problem := _host_problem(str(s.get("host", ""))):
+        out.append(f"ipmi host {problem}")
+    port, cipher = s.get("port", 623), s.get("cipher_suite", 17)
+    if not (isinstance(port, int) and 1 <= port <= 65535):
+        out.append(f"ipmi port {port!r} is not a port number (1-65535)")
+    if not (isinstance(cipher, int) and 0 <= cipher <= 17):
+        out.append(f"ipmi cipher_suite {cipher!r} is not an IPMI cipher suite (0-17; real BMCs want 17)")
+    return out
+
+
+def _redfish_checks(s: Mapping[str, object]) -> list[str]:
+    from urllib.parse import urlsplit
+
+    url = str(s.get("url", ""))
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return [f"redfish url {url!r} is not a URL"]
+    verify = s.get("verify", True)
+    out = []
+    if parts.scheme == "http" and verify is not False:
+        out.append(f"redfish url {url} is http: use https (the BMC's credentials cross the network), or write "
+                   "verify: false to accept an unauthenticated, unencrypted BMC")  # fmt: skip
+    elif parts.scheme not in ("https", "http"):
+        out.append(f"redfish url {url!r} is not an https URL")
+    if problem := _host_problem(host):
+        out.append(f"redfish url host {problem}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        out.append("redfish url: put no credentials, query or fragment in it (user and password are settings)")
+    if not (isinstance(verify, bool) or (isinstance(verify, str) and os.path.isabs(verify))):
+        out.append(f"redfish verify {verify!r}: true, false, or the absolute path of the lab's CA bundle")
+    return out
+
+
+def _qmp_checks(s: Mapping[str, object]) -> list[str]:
+    sock = str(s.get("socket", ""))
+    return [] if os.path.isabs(sock) else [f"qmp socket {sock!r} is not an absolute path"]
+
+
+def qmp_ready(sock: str) -> str | None:
+    """Why the QMP socket cannot be used, if it cannot (the preflight's check, before anything acts)."""
+    try:
+        mode = os.stat(sock).st_mode
+    except OSError:
+        return f"qmp socket {sock} does not exist: is the machine's QEMU running (`swaplab lab up`)?"
+    return None if stat.S_ISSOCK(mode) else f"qmp socket {sock} is not a socket"
+
+
+POWER: dict[str, PowerSpec] = {
+    "qmp": PowerSpec("qmp", required=("socket",), checks=_qmp_checks),
+    "ipmi": PowerSpec(
+        "ipmi", required=("host", "user", "password"), optional=("port", "cipher_suite"),
+        templated=("user", "password"), checks=_ipmi_checks, unavailable="not implemented yet (issue 12): use qmp",
+    ),
+    "redfish": PowerSpec(
+        "redfish", required=("url", "user", "password"), optional=("verify", "system"),
+        templated=("user", "password"), checks=_redfish_checks, unavailable="not implemented yet (issue 12): use qmp",
+    ),
+}  # fmt: skip
+
+
+def power_problems(settings: object) -> list[str]:
+    """What is wrong with an inventory's ``swaplab_power`` value (empty: a driver accepts it)."""
+    if settings is None:
+        return ["no swaplab_power: set {driver: qmp|ipmi|redfish, ...} so swaplab can power-cycle it"]
+    if not isinstance(settings, dict):
+        return [f"swaplab_power must be a mapping with a driver, not {type(settings).__name__}"]
+    spec = POWER.get(str(settings.get("driver")))
+    if spec is None:
+        return [f"swaplab_power driver {settings.get('driver')!r} is unknown: use one of {', '.join(POWER)}"]
+    return [f"swaplab_power: {p}" for p in spec.problems(settings)]
 
 
 def power_driver(settings: dict[str, object]) -> PowerProtocol:
-    """Build the power driver an inventory's ``swaplab_power`` mapping names."""
-    driver = settings.get("driver")
-    if driver == "qmp":
+    """Build the power driver an inventory's ``swaplab_power`` mapping names (after templating)."""
+    problems = power_problems(settings)
+    if problems:
+        raise ValueError("; ".join(problems))
+    if settings["driver"] == "qmp":
         from swaplab.drivers.qmpdriver import QMPPowerDriver
 
+        problem = qmp_ready(str(settings["socket"]))
+        if problem:
+            raise ValueError(problem)
         return QMPPowerDriver(str(settings["socket"]))
-    raise ValueError(f"unknown power driver {driver!r} (known: qmp)")
+    raise ValueError(f"power driver {settings['driver']!r} has no implementation")

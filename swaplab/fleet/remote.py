@@ -22,9 +22,12 @@ import testinfra.host
 from testinfra.backend import base
 from testinfra.backend.ssh import SshBackend
 
+from swaplab.hostkeys import STRICT
+
 # Controller-side slack over the blade-side limit: ssh connection set-up through the jump host.
 CONNECT_SLACK_S = 25
-SSH_OPTIONS = ("BatchMode=yes", "ServerAliveInterval=5", "ServerAliveCountMax=4", "ConnectTimeout=20")
+# Host-key checking first: ssh keeps the first value it reads for an option (see swaplab.hostkeys).
+SSH_OPTIONS = (*STRICT, "BatchMode=yes", "ServerAliveInterval=5", "ServerAliveCountMax=4", "ConnectTimeout=20")
 
 
 class RemoteError(Exception):
@@ -48,6 +51,10 @@ def ssh_config(hostvars: dict[str, dict[str, Any]], hosts: list[str]) -> str:
         ):
             out.append(f"  {opt}")
         out.append("")
+    # The inventory was validated; this is the last line of defence: one value, one line.
+    bad = [line for line in out if any(ord(c) < 0x20 or ord(c) == 0x7F for c in line)]
+    if bad:
+        raise ValueError(f"ssh_config: a control character in {bad[0]!r}")
     return "\n".join(out)
 
 
@@ -97,7 +104,7 @@ class Remote:
 
     def run_bytes(self, remote: str, limit: float, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
         proc = subprocess.Popen(
-            [*self.argv(), self.name, remote],
+            [*self.argv(), "--", self.name, remote],
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -116,7 +123,7 @@ class Remote:
     def close(self) -> None:
         """Stop this blade's ssh master, if one runs."""
         subprocess.run(
-            [*self.argv(), "-O", "exit", self.name], capture_output=True, timeout=CONNECT_SLACK_S, check=False
+            [*self.argv(), "-O", "exit", "--", self.name], capture_output=True, timeout=CONNECT_SLACK_S, check=False
         )
 
     def testinfra(self, timeout: float = 60) -> testinfra.host.Host:
@@ -138,6 +145,12 @@ class TimedSshBackend(SshBackend):  # type: ignore[misc]
     def __init__(self, hostspec: str, *args: Any, command_timeout: float = 60, **kwargs: Any) -> None:
         self.command_timeout = command_timeout
         super().__init__(hostspec, *args, **kwargs)
+
+    def _build_ssh_command(self, command: str) -> tuple[list[str], list[str]]:
+        # testinfra ends its line with the host and the command: `--` keeps a host name from being an option.
+        cmd, cmd_args = super()._build_ssh_command(command)
+        assert cmd[-1] == "%s %s", cmd
+        return [*cmd[:-1], "-- %s %s"], cmd_args
 
     def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
         inner = self.get_command(command, *args)

@@ -13,8 +13,10 @@ import io
 import lzma
 import os
 import re
+import stat
 import struct
 import tarfile
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,13 @@ _VMLINUZ_NAME_RE = re.compile(r"(?:^|/)boot/vmlinuz-(?P<rel>[^/]+)$")
 _CONFIG_HEADER_RE = re.compile(r"^# Linux/\S+ (?P<version>\d+\.\d+(?:\.\d+)?\S*) Kernel Configuration", re.M)
 _CONFIG_LINE_RE = re.compile(r"^(?:CONFIG_\w+=|# CONFIG_\w+ is not set)", re.M)
 IKCFG_START, IKCFG_END = b"IKCFG_ST", b"IKCFG_ED"
+# Every read and decompression is capped: a kernel comes from a build farm, and a 100 KB file can
+# claim or inflate to gigabytes. A real config is ~250 KB, a kernel package's data ~500 MB unpacked.
+MAX_CONFIG_BYTES = 8 << 20
+MAX_IMAGE_BYTES = 64 << 20
+MAX_INFLATED_BYTES = 256 << 20
+MAX_PACKAGE_DATA_BYTES = 2 << 30
+MAX_READ_SECONDS = 120.0
 
 
 class KernelUnreadable(Exception):
@@ -56,6 +65,50 @@ class KernelInfo:
         return int(v.group(1)), int(v.group(2)), int(v.group(3) or 0)
 
 
+class _Bounded(io.RawIOBase):
+    """A read-only stream that refuses to yield more than ``limit`` bytes or to run past ``seconds``."""
+
+    def __init__(
+        self, f: IO[bytes], limit: int, what: str, seconds: float = MAX_READ_SECONDS, slice_of: bool = False
+    ) -> None:
+        self.f, self.left, self.what = f, limit, what
+        self.limit = limit
+        self.slice_of = slice_of  # a member of a larger file: its end is the limit, not an error
+        self.deadline = time.monotonic() + seconds
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if time.monotonic() > self.deadline:
+            raise KernelUnreadable(f"{self.what}: still reading after {MAX_READ_SECONDS:.0f} s")
+        if self.slice_of and self.left == 0:
+            return 0
+        data = self.f.read(min(len(b), self.left if self.slice_of else self.left + 1))
+        if len(data) > self.left:
+            raise KernelUnreadable(f"{self.what}: more than {self.limit >> 20} MiB: not a kernel swaplab can judge")
+        self.left -= len(data)
+        b[: len(data)] = data
+        return len(data)
+
+
+def read_capped(f: IO[bytes], limit: int, what: str) -> bytes:
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise KernelUnreadable(f"{what}: more than {limit >> 20} MiB: not a kernel swaplab can judge")
+    return data
+
+
+def regular_file(path: str | Path, what: str) -> None:
+    """Refuse what is not a regular file (a FIFO would hang the read, /dev/zero never end it)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise KernelUnreadable(f"{what}: cannot read: {e.strerror or e}") from e
+    if not stat.S_ISREG(mode):
+        raise KernelUnreadable(f"{what}: not a regular file: pass a kernel .deb, a config file or a kernel tree")
+
+
 def looks_like_config(text: str) -> bool:
     return len(_CONFIG_LINE_RE.findall(text[:200_000])) >= 5
 
@@ -78,20 +131,27 @@ def _ar_members(f: IO[bytes]) -> dict[str, tuple[int, int]]:
 
 
 def _open_member(f: IO[bytes], offset: int, size: int, name: str) -> IO[bytes]:
+    """The member's uncompressed bytes, as a stream capped in size and time."""
     f.seek(offset)
-    raw = io.BytesIO(f.read(size)) if size < (256 << 20) else f
+    raw: IO[bytes] = io.BufferedReader(_Bounded(f, size, name, slice_of=True))  # type: ignore[arg-type]
+    stream: IO[bytes]
     if name.endswith(".zst"):
-        try:
-            import zstandard
-        except ImportError as e:  # pragma: no cover - zstandard is a dependency
-            raise KernelUnreadable("zstd-compressed package: install the zstandard module") from e
-        return zstandard.ZstdDecompressor().stream_reader(raw)
-    return raw
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
+    elif name.endswith(".xz"):
+        stream = lzma.open(raw)  # type: ignore[assignment]
+    elif name.endswith(".gz"):
+        stream = gzip.open(raw)  # type: ignore[assignment]
+    elif name.endswith(".bz2"):
+        stream = bz2.open(raw)  # type: ignore[assignment]
+    else:
+        stream = raw
+    return io.BufferedReader(_Bounded(stream, MAX_PACKAGE_DATA_BYTES, f"{name} unpacked"))  # type: ignore[arg-type]
 
 
 def _tar_open(stream: IO[bytes], name: str) -> tarfile.TarFile:
-    mode = "r|*" if not name.endswith(".zst") else "r|"
-    return tarfile.open(fileobj=stream, mode=mode)  # type: ignore[call-overload, no-any-return]
+    return tarfile.open(fileobj=stream, mode="r|")
 
 
 def _deb_control(f: IO[bytes], members: dict[str, tuple[int, int]]) -> dict[str, str]:
@@ -102,7 +162,7 @@ def _deb_control(f: IO[bytes], members: dict[str, tuple[int, int]]) -> dict[str,
         for member in tar:
             if member.name.lstrip("./") == "control":
                 data = tar.extractfile(member)
-                text = data.read().decode("utf-8", "replace") if data else ""
+                text = read_capped(data, 1 << 20, "control").decode("utf-8", "replace") if data else ""
                 return dict(re.findall(r"^([\w-]+): *(.*)$", text, re.M))
     return {}
 
@@ -124,7 +184,8 @@ def load_deb(path: str) -> KernelInfo:
                 elif (m := _CONFIG_NAME_RE.search(mname)) and member.isfile():
                     data = tar.extractfile(member)
                     if data is not None:
-                        configs[m.group("rel")] = data.read().decode("utf-8", "replace")
+                        text = read_capped(data, MAX_CONFIG_BYTES, f"{path}: {mname}")
+                        configs[m.group("rel")] = text.decode("utf-8", "replace")
     pkg = control.get("Package", os.path.basename(path))
     if not configs:
         depends = control.get("Depends", "")
@@ -166,7 +227,7 @@ def _decompressors() -> list[tuple[bytes, str]]:
     ]
 
 
-def _decompress_at(data: bytes, offset: int, algo: str, limit: int = 512 << 20) -> bytes:
+def _decompress_at(data: bytes, offset: int, algo: str, limit: int = MAX_INFLATED_BYTES) -> bytes:
     """Decompress a stream starting at ``offset``, ignoring what trails it."""
     blob = data[offset:]
     try:
@@ -181,8 +242,9 @@ def _decompress_at(data: bytes, offset: int, algo: str, limit: int = 512 << 20) 
         if algo == "zstd":
             import zstandard
 
-            return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError, ImportError):
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)) as r:
+                return r.read(limit)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError, ImportError, MemoryError):
         return b""
     return b""
 
@@ -192,7 +254,8 @@ def _ikconfig(blob: bytes) -> str | None:
     while start >= 0:
         gz = start + len(IKCFG_START)
         try:
-            text = gzip.decompress(blob[gz : blob.find(IKCFG_END, gz)]).decode("utf-8", "replace")
+            raw = zlib.decompressobj(31).decompress(blob[gz : blob.find(IKCFG_END, gz)], MAX_CONFIG_BYTES)
+            text = raw.decode("utf-8", "replace")
         except (OSError, EOFError, zlib.error):
             text = ""
         if looks_like_config(text):
@@ -250,9 +313,13 @@ def load_tree(path: str, release: str | None) -> KernelInfo:
         raise KernelUnreadable(f"{path}: several kernels ({', '.join(releases)}): choose one with --release")
     rel = releases[0]
     if rel in configs:
-        text = configs[rel].read_text("utf-8", "replace")
+        regular_file(configs[rel], f"{path}: boot/config-{rel}")
+        with configs[rel].open("rb") as f:
+            text = read_capped(f, MAX_CONFIG_BYTES, f"{path}: boot/config-{rel}").decode("utf-8", "replace")
     else:
-        cfg = extract_ikconfig(images[rel].read_bytes())
+        regular_file(images[rel], f"{path}: boot/vmlinuz-{rel}")
+        with images[rel].open("rb") as f:
+            cfg = extract_ikconfig(read_capped(f, MAX_IMAGE_BYTES, f"{path}: boot/vmlinuz-{rel}"))
         if cfg is None:
             raise KernelUnreadable(f"{path}: boot/vmlinuz-{rel} has no IKCONFIG and there is no boot/config-{rel}")
         text = cfg
@@ -274,24 +341,34 @@ def load_tree(path: str, release: str | None) -> KernelInfo:
 
 
 def load_kernel(path: str, release: str | None = None) -> KernelInfo:
-    if not os.path.exists(path):
+    """Whatever ``path`` holds, or KernelUnreadable: every failure to read is that, never another exception."""
+    try:
+        return _load_kernel(path, release)
+    except KernelUnreadable:
+        raise
+    except (OSError, tarfile.TarError, lzma.LZMAError, EOFError, ValueError, zlib.error, struct.error,
+            MemoryError, RecursionError, UnicodeError) as e:  # fmt: skip
+        raise KernelUnreadable(f"{path}: cannot read: {e}") from e
+    except Exception as e:  # zstandard.ZstdError and the like: a corrupt input, not a crash
+        raise KernelUnreadable(f"{path}: cannot read ({type(e).__name__}: {e})") from e
+
+
+def _load_kernel(path: str, release: str | None) -> KernelInfo:
+    if not os.path.lexists(path):
         raise KernelUnreadable(f"{path}: no such file or directory")
     if os.path.isdir(path):
         return load_tree(path, release)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if head == b"!<arch>\n":
-                return load_deb(path)
-            f.seek(0)
-            data = f.read(64 << 20)
-    except (OSError, tarfile.TarError, lzma.LZMAError, EOFError, ValueError) as e:
-        raise KernelUnreadable(f"{path}: cannot read: {e}") from e
+    regular_file(path, path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if head == b"!<arch>\n":
+            return load_deb(path)
+        f.seek(0)
+        data = f.read(MAX_IMAGE_BYTES)
     if data[:2] == b"\x1f\x8b":  # /proc/config.gz
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise KernelUnreadable(f"{path}: corrupt gzip file: {e}") from e
+        data = zlib.decompressobj(31).decompress(data, MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise KernelUnreadable(f"{path}: inflates to more than {MAX_CONFIG_BYTES >> 20} MiB: not a kernel config")
     text = data[: 4 << 20].decode("utf-8", "replace") if b"\0" not in data[:4096] else ""
     if text and looks_like_config(text):
         m = _CONFIG_HEADER_RE.search(text)

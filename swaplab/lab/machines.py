@@ -43,6 +43,7 @@ DEFAULT_BLADE_MEMORY_MIB = 192
 # it and panicked ("System is deadlocked on memory", golden log lab-6.1-blade-160m-boot-oom-panic).
 MIN_BLADE_MEMORY_MIB = 160
 MAX_BLADE_MEMORY_MIB = 4096
+MAX_BLADES = 8
 # Under TCG on a busy host a vCPU can be descheduled for seconds while the guest's clock runs on:
 # the kernel then reports RCU stalls and soft lockups that are the emulator's, not its own.
 # Virtual blades get longer thresholds (RCU 60 s instead of 21 s, soft lockup 60 s instead of 20 s);
@@ -184,8 +185,8 @@ def up(
 ) -> LabState:
     if not paths.stamp.exists():
         raise LabError("no lab images: run `swaplab lab build` first")
-    if not 1 <= blades <= 8:
-        raise LabError(f"--blades {blades}: choose 1 to 8 blades")
+    if not 1 <= blades <= MAX_BLADES:
+        raise LabError(f"--blades {blades}: choose 1 to {MAX_BLADES} blades")
     problem = blade_memory_problem(blade_memory)
     if problem:
         raise LabError(problem)

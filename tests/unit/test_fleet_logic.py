@@ -16,6 +16,7 @@ from swaplab.fleet.judge import in_window, judge
 from swaplab.fleet.loads import LoadOutcome, SwapArea, job_script, wait_command
 from swaplab.fleet.remote import ssh_config
 from swaplab.report.collect import _name
+from swaplab.inventory import Inventory
 from swaplab.run import RunOptions, parse_working_set, select_blades, validate
 
 LOGS = Path(__file__).parent / "logs"
@@ -140,7 +141,7 @@ def test_working_set_option() -> None:
 
 
 def test_blade_selection_by_pattern() -> None:
-    inv = {"blades": {"hosts": ["blade2", "blade1"], "children": ["rack2"]}, "rack2": {"hosts": ["r2b1"]}}
+    inv = Inventory.of("i", {"blades": {"hosts": ["blade2", "blade1"], "children": ["rack2"]}, "rack2": {"hosts": ["r2b1"]}})
     assert select_blades(inv, None) == ["blade1", "blade2", "r2b1"]
     assert select_blades(inv, "blade*") == ["blade1", "blade2"]
     assert select_blades(inv, "r2*,blade2") == ["blade2", "r2b1"]
@@ -185,7 +186,9 @@ def test_testinfra_ssh_command_keeps_the_control_path(tmp_path: Path) -> None:
     words = shlex.split(line)
     assert f"ControlPath={tmp_path / 'ctl dir' / '%C'}" in words
     assert "ControlMaster=auto" in words and "BatchMode=yes" in words
-    assert str(tmp_path / "ssh_config") in words and words[-2] == "blade1"
+    assert str(tmp_path / "ssh_config") in words and words[-3:-1] == ["--", "blade1"]
+    # Host keys are checked whatever the config says: the strict options come before the config's own.
+    assert words.index("StrictHostKeyChecking=yes") < words.index("-F")
     # Every command testinfra runs gets a blade-side limit.
     sent: list[str] = []
     backend.run_ssh = lambda command: sent.append(command)

@@ -1,16 +1,20 @@
 #!/bin/bash
 # kernel: install a kernel package into blade roots (its postinst builds the netboot initramfs there).
-# Usage: kernel_install.sh DEB NFSROOT_DIR BLADE...
+# Usage: kernel_install.sh DEB NFSROOT_DIR BLADE...   (environment: INROOT_SH)
+# Paths in a root are resolved inside it (inroot) before anything is copied or mounted there.
 set -euo pipefail
+eval "$INROOT_SH"
 deb=$1 dir=$2
 shift 2
 for blade in "$@"; do
   r="$dir/$blade"
-  cp "$deb" "$r/tmp/kernel.deb"
-  mount -t proc proc "$r/proc"; mount --bind /dev "$r/dev"; mount -t sysfs sys "$r/sys"
-  trap 'umount "$r/proc" "$r/dev" "$r/sys"; rm -f "$r/tmp/kernel.deb"' EXIT
+  staged=$(inroot "$r" tmp/kernel.deb) proc=$(inroot "$r" proc) dev=$(inroot "$r" dev) sys=$(inroot "$r" sys)
+  rm -f "$staged"
+  cp "$deb" "$staged"
+  mount -t proc proc "$proc"; mount --bind /dev "$dev"; mount -t sysfs sys "$sys"
+  trap 'umount "$proc" "$dev" "$sys"; rm -f "$staged"' EXIT
   chroot "$r" env DEBIAN_FRONTEND=noninteractive dpkg -i /tmp/kernel.deb
-  umount "$r/proc" "$r/dev" "$r/sys"; rm -f "$r/tmp/kernel.deb"
+  umount "$proc" "$dev" "$sys"; rm -f "$staged"
   trap - EXIT
   echo "changed: installed $(basename "$deb") in $blade"
 done

@@ -25,10 +25,11 @@ for blade in "$@"; do
   dir="$swap_dir/$blade"
   [ -d "$dir" ] || { install -d -m 0700 -o root -g root "$dir"; echo "changed: created $dir"; }
   f="$dir/swapfile"
-  if [ ! -f "$f" ]; then
+  if [ ! -f "$f" ] && [ ! -L "$f" ]; then
     # From a non-zero source: no holes (swapon refuses them), nothing a NAS could dedupe or compress away.
     # One writer per blade, in parallel.
     (
+      rm -f "$f.tmp"  # a link planted there goes, not what it points to
       yes swaplab | dd of="$f.tmp" bs=1M count="$mib" iflag=fullblock conv=fsync status=none
       [ "$(stat -c %s "$f.tmp")" -eq $((mib * 1048576)) ] || { echo "short swapfile $f.tmp" >&2; exit 1; }
       mv "$f.tmp" "$f"
@@ -40,6 +41,8 @@ done
 for pid in $pids; do wait "$pid" || { echo "writing a swapfile failed" >&2; exit 1; }; done
 for blade in "$@"; do
   f="$swap_dir/$blade/swapfile"
+  # The blade writes its swap directory: a link it planted must not make chown/chmod act on a NAS file.
+  [ ! -L "$f" ] || { echo "$f is a symbolic link, not a swapfile: remove it on the NAS" >&2; exit 3; }
   [ "$(stat -c %U:%G:%a "$f")" = root:root:600 ] || { chown root:root "$f"; chmod 0600 "$f"; echo "changed: $f now root:root 0600"; }
 done
 if put /etc/exports.d/swaplab.exports 0644 "$EXPORTS"; then exportfs -ra; echo "changed: re-exported"; fi

@@ -1,0 +1,66 @@
+"""``python -m swaplab.guard COMMAND...``: run COMMAND so that it dies with the controller.
+
+ansible-runner starts ansible-playbook as its child; if the controller is killed
+(``kill -9``, an OOM kill, a Jenkins agent lost), nothing would stop the
+orphaned playbook from going on acting on the lab. The guard sits between
+them: the kernel sends it SIGTERM when its parent dies (``PR_SET_PDEATHSIG``),
+and it then stops every process it has seen below it (ansible-playbook and its
+workers, which run in sessions of their own and would otherwise be reparented
+out of reach), by PID and start time. A SIGTERM, SIGINT or SIGHUP from
+ansible-runner's own cancel does the same.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+
+from swaplab import proctree
+
+PR_SET_PDEATHSIG = 1
+POLL_S = 0.5
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m swaplab.guard COMMAND [ARG...]", file=sys.stderr)
+        return 2
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        return 2
+    stop: list[int] = []
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, lambda signum, _f: stop.append(signum))
+    child = os.fork()
+    if child == 0:
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, signal.SIG_DFL)
+        try:
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    seen: dict[int, proctree.Proc] = {}
+    while not stop:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid == child:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        for proc in proctree.descendants(os.getpid()):
+            seen[proc[0]] = proc
+        time.sleep(POLL_S)
+    seen.update({p[0]: p for p in proctree.descendants(os.getpid())})
+    proctree.stop(list(seen.values()))
+    return 128 + stop[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
