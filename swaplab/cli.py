@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 
 from swaplab import __version__
@@ -203,4 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return rc if "rc" in locals() else EXIT_OK
+    except Exception:  # a crash is swaplab's failure, never the kernel's: exit 2, with the traceback
+        traceback.print_exc()
+        print(f"swaplab {args.command}: internal error (above): please report it", file=sys.stderr)
+        return EXIT_ERROR
     return rc

@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_DFL)
         try:
-            os.execvp(argv[0], argv)
+            os.execvp(argv[0], argv)  # noqa: S606 - the command line the caller gave, as is
         finally:
             os._exit(127)
     seen: dict[int, proctree.Proc] = {}

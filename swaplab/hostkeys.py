@@ -39,10 +39,14 @@ def target(name: str, hostvars: dict[str, object]) -> Target:
 
 
 def _options(words: Sequence[str]) -> list[str]:
-    """The ``-o`` options of an ssh command line, as ``-o KEY=VALUE`` words (ProxyCommand dropped: no connection is made)."""
+    """The ``-o`` options of an ssh command line as ``-o KEY=VALUE`` words (no proxy: nothing connects)."""
     out: list[str] = []
     for i, w in enumerate(words):
-        value = words[i + 1] if w == "-o" and i + 1 < len(words) else (w[2:] if w.startswith("-o") and len(w) > 2 else None)
+        value = None
+        if w == "-o" and i + 1 < len(words):
+            value = words[i + 1]
+        elif w.startswith("-o") and len(w) > 2:
+            value = w[2:]
         if value is not None and not value.lower().startswith(("proxycommand", "proxyjump")):
             out += ["-o", value]
     return out

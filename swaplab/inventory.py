@@ -105,7 +105,8 @@ def _safe_error(stderr: str) -> str:
 
 
 def load(path: str, ansible_inventory: str = str(Path(sys.executable).parent / "ansible-inventory")) -> dict[str, Any]:
-    """What ``ansible-inventory -i PATH --list`` sees (vault values stay encrypted); bounded in time, output and memory."""
+    """What ``ansible-inventory -i PATH --list`` sees (vault values stay encrypted), bounded in time,
+    output and memory."""
     if not os.path.exists(path):
         raise InventoryError([f"inventory {path}: no such file or directory"])
     env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
@@ -118,8 +119,9 @@ def load(path: str, ansible_inventory: str = str(Path(sys.executable).parent / "
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise InventoryError([f"inventory {path}: ansible-inventory did not finish within {LOAD_TIMEOUT_S} s "
-                              "(a YAML alias bomb, or a dynamic inventory that hangs?): fix the inventory"]) from None  # fmt: skip
+        why = "a YAML alias bomb, or a dynamic inventory that hangs?"
+        raise InventoryError([f"inventory {path}: ansible-inventory did not finish within {LOAD_TIMEOUT_S} s ({why}): "
+                              "fix the inventory"]) from None  # fmt: skip
     if proc.returncode != 0:
         raise InventoryError([f"inventory {path} cannot be parsed: {_safe_error(err.decode(errors='replace'))}"])
     if len(out) > LOAD_MAX_BYTES:
@@ -331,8 +333,8 @@ def warnings(inv: dict[str, Any]) -> list[str]:
         if isinstance(power, dict) and power.get("driver") in POWER:
             pw = power.get("password")
             if isinstance(pw, str) and pw and not is_template(pw):
-                out.append(f"{host}: swaplab_power's password is in clear text in the inventory: take it from "
-                           "Ansible Vault (!vault) or the environment (lookup('ansible.builtin.env', ...))")  # fmt: skip
+                fix = "take it from Ansible Vault (!vault) or the environment (lookup('ansible.builtin.env', ...))"
+                out.append(f"{host}: swaplab_power's password is in clear text in the inventory: {fix}")
     return out
 
 

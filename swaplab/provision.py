@@ -182,13 +182,15 @@ def run_playbook(
         for s, h in old_handlers.items():
             restore.callback(signal.signal, s, h)
         # ansible-playbook under swaplab.guard: it dies with this process, even a kill -9 of it.
-        guard = Path(pdd) / "ansible-playbook-guarded"
+        # ansible-runner finds "ansible-playbook" on the PATH it is given: the guard's comes first.
+        guard_bin = Path(pdd) / "guard-bin"
+        guard_bin.mkdir()
+        guard = guard_bin / "ansible-playbook"
         guard.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -m swaplab.guard '
                          f'{shlex.quote(venv_bin + "/ansible-playbook")} "$@"\n')  # fmt: skip
         guard.chmod(0o700)
         r = ansible_runner.run(
             private_data_dir=pdd,
-            binary=str(guard),
             artifact_dir=str(artifacts) if artifacts else None,
             playbook=str(path),
             inventory=str(Path(inventory).resolve()),
@@ -198,7 +200,7 @@ def run_playbook(
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                 # ansible-runner sets this False unless told otherwise, overriding ansible.cfg.
                 "ANSIBLE_HOST_KEY_CHECKING": "True",
-                "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+                "PATH": os.pathsep.join([str(guard_bin), venv_bin, os.environ.get("PATH", "")]),
                 "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
                 "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),
             },
@@ -212,7 +214,7 @@ def run_playbook(
         raise KeyboardInterrupt(f"signal {stop[0]}: ansible-playbook stopped ({r.status})")
     result.ok = r.rc == 0 and r.status == "successful"
     result.seconds = time.monotonic() - t0
-    ends = [t for _, t in starts[1:]] + [result.seconds]
+    ends = [t for _, t in starts[1:]] + ([result.seconds] if starts else [])
     for (task, start), end in zip(starts, ends, strict=True):
         result.task_seconds[task] = result.task_seconds.get(task, 0.0) + end - start
     if not result.ok and not result.failures:

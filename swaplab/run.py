@@ -122,7 +122,7 @@ def parse_working_set(text: str) -> tuple[float, int | None]:
 
 def _range_problem(option: str, key: str, value: float) -> str | None:
     lo, hi = RANGES[key]
-    if isinstance(value, float) and not math.isfinite(value) or not lo <= value <= hi:
+    if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
         return f"{option} {value}: choose {lo:g} to {hi:g}"
     return None
 

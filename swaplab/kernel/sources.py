@@ -133,21 +133,21 @@ def _ar_members(f: IO[bytes]) -> dict[str, tuple[int, int]]:
 def _open_member(f: IO[bytes], offset: int, size: int, name: str) -> IO[bytes]:
     """The member's uncompressed bytes, as a stream capped in size and time."""
     f.seek(offset)
-    raw: IO[bytes] = io.BufferedReader(_Bounded(f, size, name, slice_of=True))  # type: ignore[arg-type]
+    raw: IO[bytes] = io.BufferedReader(_Bounded(f, size, name, slice_of=True))
     stream: IO[bytes]
     if name.endswith(".zst"):
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
+        stream = zstandard.ZstdDecompressor().stream_reader(raw)
     elif name.endswith(".xz"):
-        stream = lzma.open(raw)  # type: ignore[assignment]
+        stream = lzma.LZMAFile(raw)  # noqa: SIM115 - closed with the tar stream that reads it
     elif name.endswith(".gz"):
-        stream = gzip.open(raw)  # type: ignore[assignment]
+        stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
     elif name.endswith(".bz2"):
-        stream = bz2.open(raw)  # type: ignore[assignment]
+        stream = bz2.BZ2File(raw)
     else:
         stream = raw
-    return io.BufferedReader(_Bounded(stream, MAX_PACKAGE_DATA_BYTES, f"{name} unpacked"))  # type: ignore[arg-type]
+    return io.BufferedReader(_Bounded(stream, MAX_PACKAGE_DATA_BYTES, f"{name} unpacked"))
 
 
 def _tar_open(stream: IO[bytes], name: str) -> tarfile.TarFile:
@@ -184,8 +184,8 @@ def load_deb(path: str) -> KernelInfo:
                 elif (m := _CONFIG_NAME_RE.search(mname)) and member.isfile():
                     data = tar.extractfile(member)
                     if data is not None:
-                        text = read_capped(data, MAX_CONFIG_BYTES, f"{path}: {mname}")
-                        configs[m.group("rel")] = text.decode("utf-8", "replace")
+                        raw = read_capped(data, MAX_CONFIG_BYTES, f"{path}: {mname}")
+                        configs[m.group("rel")] = raw.decode("utf-8", "replace")
     pkg = control.get("Package", os.path.basename(path))
     if not configs:
         depends = control.get("Depends", "")

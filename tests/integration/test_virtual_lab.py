@@ -10,7 +10,10 @@ Order matters (one lab for the module, to stay within CI's time):
    `<error>`: swaplab waits the stall out;
 5. a wrong NFS export: `<error>` for the blade, exit 2;
 6. an unreachable blade (powered off): `<error>` for it, exit 2, and swaplab does not wait forever;
-7. `lab down` leaves no process.
+7. hostile input: an unknown or wrong NAS host key is refused (by swaplab and by Ansible, even told
+   not to check); an unreachable NAS stops the run before any blade is touched; an unmanaged NAS gets
+   no kernel written;
+8. `lab down` leaves no process.
 """
 
 from __future__ import annotations
@@ -243,3 +246,68 @@ def test_malformed_inventory_exit_2_lists_all_problems(tmp_path: Path) -> None:
     for needle in ("no `nas` group", "b1: swaplab_mac 'zz'", "b1: no ansible_host", "b1: no swaplab_power",
                    "kernel /nonexistent.deb"):  # fmt: skip
         assert needle in r.stderr
+
+
+# --- hostile input (issue 13), on the kept lab: cheap, and each against the real sshd and Ansible ---
+
+
+def _inventory_with(tmp_path: Path, known_hosts: Path, **nas_vars: object) -> Path:
+    """The lab's inventory with its own known_hosts file (and NAS variables changed)."""
+    text = INVENTORY.read_text().replace(str(RUN / "known_hosts"), str(known_hosts))
+    inv = yaml.safe_load(text)
+    inv["all"]["children"]["nas"]["hosts"]["nas"].update(nas_vars)
+    out = tmp_path / "hosts.yml"
+    out.write_text(yaml.safe_dump(inv))
+    return out
+
+
+def test_host_keys_are_checked_on_every_connection(kept_run: Path, tmp_path: Path) -> None:
+    port = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["nas"]["hosts"]["nas"]["ansible_port"]
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    inv = _inventory_with(tmp_path, known)
+    # Not recorded: refused before any play, with the line that records it.
+    r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300)
+    assert r.returncode == 2
+    assert f"nas: no host key for [127.0.0.1]:{port} in {known}" in r.stderr and "ssh-keyscan -p" in r.stderr
+    assert "Provision the NAS" not in r.stdout and known.read_text() == ""
+    # Ansible itself refuses an unknown key even when told not to check (as ansible-runner tells it).
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="False")
+    a = subprocess.run([str(BIN / "ansible"), "-i", str(inv), "nas", "-m", "ansible.builtin.raw", "-a", "true"],
+                       capture_output=True, text=True, timeout=120, env=env, check=False)  # fmt: skip
+    assert a.returncode != 0 and "Host key verification failed" in a.stdout + a.stderr, a.stdout + a.stderr
+    assert known.read_text() == ""  # nothing "Permanently added"
+    # A wrong pinned key: refused before authentication, by swaplab provision's Ansible run.
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    wrong = f"[127.0.0.1]:{port} " + " ".join((tmp_path / "other.pub").read_text().split()[:2]) + "\n"
+    known.write_text(wrong)
+    r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300)
+    assert r.returncode == 2
+    out = r.stdout + r.stderr
+    assert "UNREACHABLE" in out and ("Host key verification failed" in out or "HOST IDENTIFICATION" in out), out
+    assert known.read_text() == wrong
+
+
+def test_nothing_touches_a_blade_after_the_nas_failed(kept_run: Path, tmp_path: Path) -> None:
+    # The NAS "answers" on a port where nothing listens (its key recorded there, so the checks pass).
+    real = (RUN / "known_hosts").read_text().splitlines()
+    known = tmp_path / "known_hosts"
+    nas_key = next(line for line in real if line.startswith("[127.0.0.1]:"))
+    known.write_text("\n".join([*real, "[127.0.0.1]:9 " + nas_key.split(" ", 1)[1]]) + "\n")
+    inv = _inventory_with(tmp_path, known, ansible_port=9)
+    before = swaplab("lab", "power", "blade1", "status").stdout
+    r = swaplab("provision", "-i", str(inv), timeout=600)
+    assert r.returncode == 2
+    assert "nas: " in r.stdout and "UNREACHABLE" in r.stdout, r.stdout[-2000:]
+    for task in ("Boot the blades: Power state", "Boot the blades: Power-cycle", "Configure swap: "):
+        assert task not in r.stdout, r.stdout[-3000:]
+    assert swaplab("lab", "power", "blade1", "status").stdout == before
+
+
+def test_an_unmanaged_nas_gets_no_kernel_written(kept_run: Path, tmp_path: Path) -> None:
+    inv = _inventory_with(tmp_path, RUN / "known_hosts", swaplab_nas_managed=False,
+                          kernel__tftp_root="/srv/no-such-tftp")  # fmt: skip
+    r = swaplab("provision", "-i", str(inv), "--playbook", "kernel.yml", timeout=600)
+    assert r.returncode == 2, r.stdout[-2000:]
+    assert "/srv/no-such-tftp/kernels/" in r.stdout + r.stderr and "is missing on the NAS" in r.stdout + r.stderr
+    assert _blade("nas", "test -e /srv/no-such-tftp && echo exists || echo absent").strip().endswith("absent")

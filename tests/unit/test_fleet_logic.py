@@ -15,8 +15,8 @@ from swaplab.fleet import fio
 from swaplab.fleet.judge import in_window, judge
 from swaplab.fleet.loads import LoadOutcome, SwapArea, job_script, wait_command
 from swaplab.fleet.remote import ssh_config
-from swaplab.report.collect import _name
 from swaplab.inventory import Inventory
+from swaplab.report.collect import _name
 from swaplab.run import RunOptions, parse_working_set, select_blades, validate
 
 LOGS = Path(__file__).parent / "logs"
@@ -141,7 +141,8 @@ def test_working_set_option() -> None:
 
 
 def test_blade_selection_by_pattern() -> None:
-    inv = Inventory.of("i", {"blades": {"hosts": ["blade2", "blade1"], "children": ["rack2"]}, "rack2": {"hosts": ["r2b1"]}})
+    raw = {"blades": {"hosts": ["blade2", "blade1"], "children": ["rack2"]}, "rack2": {"hosts": ["r2b1"]}}
+    inv = Inventory.of("i", raw)
     assert select_blades(inv, None) == ["blade1", "blade2", "r2b1"]
     assert select_blades(inv, "blade*") == ["blade1", "blade2"]
     assert select_blades(inv, "r2*,blade2") == ["blade2", "r2b1"]

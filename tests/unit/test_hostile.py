@@ -1,0 +1,269 @@
+"""Hostile input and hostile blades (issue 13): each test fails on the code before the fix.
+
+Real programs where they matter: the NAS-side scripts run under dash against a planted link, ssh
+resolves its own configuration, ansible-playbook runs under the guard and is killed with its parent.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import gzip
+import io
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from swaplab import hostkeys, proctree
+from swaplab.cli import main
+from swaplab.kernel.sources import KernelUnreadable, load_kernel
+from swaplab.provision import ProvisionError, playbook_path
+from swaplab.run import RunOptions, parse_working_set, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+INROOT = ROOT / "roles" / "nfsroot" / "files" / "inroot.sh"
+CONFIG = ROOT / "tests" / "unit" / "data" / "config-6.1.0-56-amd64"
+
+
+# --- a blade is not trusted by the NAS ----------------------------------------------------------
+
+
+def _root(tmp_path: Path) -> tuple[Path, Path]:
+    """A blade root with planted links, and a file 'on the NAS' outside it."""
+    outside = tmp_path / "nas-secret"
+    outside.write_text("NAS ONLY\n")
+    r = tmp_path / "nfsroot" / "blade1"
+    for d in ("etc/ssh/sshd_config.d", "etc/sysctl.d", "usr/lib/modules", "boot", "var/lib/dpkg"):
+        (r / d).mkdir(parents=True)
+    (r / "etc" / "os-release").write_text("ID=debian\n")
+    (r / "etc" / "hostname").symlink_to(outside)  # absolute: the NAS's file, if followed
+    (r / "etc" / "machine-id").symlink_to("../../../../nas-secret")  # .. out of the root
+    (r / "lib").symlink_to("/usr/lib")  # the usual merged /usr, written absolute
+    return r, outside
+
+
+def _inroot(root: Path, path: str) -> str:
+    script = f". {shlex.quote(str(INROOT))}; inroot {shlex.quote(str(root))} {shlex.quote(path)}"
+    return subprocess.run(["dash", "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_paths_in_a_root_resolve_inside_it(tmp_path: Path) -> None:
+    r, outside = _root(tmp_path)
+    assert _inroot(r, "etc/hostname") == f"{r}{outside}"  # the link's target, taken inside the root
+    assert _inroot(r, "etc/machine-id") == f"{r}/nas-secret"  # .. stops at the root
+    assert _inroot(r, "lib/modules/6.1") == f"{r}/usr/lib/modules/6.1"
+    (r / "loop").symlink_to("loop")
+    assert subprocess.run(["dash", "-c", f". {INROOT}; inroot {r} loop/x"], capture_output=True).returncode == 4
+
+
+def test_nfsroot_writes_never_follow_a_planted_link_out_of_the_root(tmp_path: Path) -> None:
+    r, outside = _root(tmp_path)
+    (r / str(outside.parent).lstrip("/")).mkdir(parents=True)  # where the link leads, inside the root
+    image = tmp_path / "blade-root.tar"
+    image.write_bytes(b"")
+    env = dict(os.environ, INROOT_SH=INROOT.read_text(), SYSCTL_CONF="kernel.sysrq = 1")
+    res = subprocess.run(["dash", str(ROOT / "roles/nfsroot/files/nfsroot.sh"), str(image), str(r.parent), "blade1"],
+                         capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert outside.read_text() == "NAS ONLY\n"  # before the fix: "blade1"
+    assert (Path(f"{r}{outside}")).read_text() == "blade1\n"
+    assert "hostkey: blade1 ssh-ed25519 " in res.stdout
+
+
+def test_the_tftp_copy_never_serves_a_nas_file(tmp_path: Path) -> None:
+    r, outside = _root(tmp_path)
+    (r / "boot" / "vmlinuz-6.1").symlink_to(outside)
+    (r / "boot" / "initrd.img-6.1").write_text("initrd")
+    tftp = tmp_path / "tftp"
+    env = dict(os.environ, INROOT_SH=INROOT.read_text())
+    res = subprocess.run(["dash", str(ROOT / "roles/kernel/files/kernel_tftp.sh"), str(r), "6.1", str(tftp)],
+                         capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert res.returncode == 3 and "is missing" in res.stderr  # the link's target inside the root: none
+    assert not (tftp / "kernels" / "6.1" / "vmlinuz").exists()
+    # An unmanaged NAS: checked, never written.
+    (r / "boot" / "vmlinuz-6.1").unlink()
+    (r / "boot" / "vmlinuz-6.1").write_text("image")
+    unmanaged = tmp_path / "tftp-unmanaged"
+    res = subprocess.run(["dash", str(ROOT / "roles/kernel/files/kernel_tftp.sh"), str(r), "6.1", str(unmanaged),
+                          "check"], capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert res.returncode == 3 and "missing on the NAS" in res.stderr and not unmanaged.exists()
+
+
+# --- host keys ----------------------------------------------------------------------------------
+
+
+def test_ansible_puts_strict_host_key_checking_first() -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "ansible.cfg")
+    words = shlex.split(cfg["ssh_connection"]["ssh_args"])
+    assert words[: 2 * len(hostkeys.STRICT)] == [w for o in hostkeys.STRICT for w in ("-o", o)]
+    assert cfg["defaults"].getboolean("host_key_checking")
+
+
+def test_a_host_without_a_recorded_key_is_named_with_the_fix(tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    key = "AAAAC3NzaC1lZDI1NTE5AAAAIOr1Ezp6EiEqAp3cZb0kXNp8w0q0m8a0yB1Xp2gY3T6Z"
+    known.write_text(f"[127.0.0.1]:2222 ssh-ed25519 {key}\n")
+    args = f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=no -o ProxyCommand='ssh -W %h:%p x'"
+    ok = hostkeys.target("nas", {"ansible_host": "127.0.0.1", "ansible_port": 2222, "ansible_ssh_common_args": args})
+    assert hostkeys.problems([ok]) == []
+    other = hostkeys.target("nas", {"ansible_host": "127.0.0.1", "ansible_port": 2223, "ansible_ssh_common_args": args})
+    (problem,) = hostkeys.problems([other])
+    assert problem.startswith(f"nas: no host key for [127.0.0.1]:2223 in {known}")
+    assert f"ssh-keyscan -p 2223 127.0.0.1 >> {known}" in problem
+
+
+# --- children die with the controller ---------------------------------------------------------------
+
+
+def test_the_guarded_command_dies_with_its_parent(tmp_path: Path) -> None:
+    """kill -9 of the controller: the guard stops what runs below it (before: it ran on, orphaned)."""
+    pidfile = tmp_path / "grandchild.pid"
+    inner = f"sleep 300 & echo $! > {pidfile}; wait"
+    script = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-m', 'swaplab.guard', 'sh', "
+              f"'-c', {inner!r}]); time.sleep(300)")  # fmt: skip
+    controller = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 20
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid = int(pidfile.read_text())
+    proc = (pid, proctree._stat(pid)[1])  # type: ignore[index]
+    time.sleep(1.0)  # the guard's poll has seen it
+    controller.send_signal(signal.SIGKILL)
+    controller.wait()
+    deadline = time.monotonic() + 15
+    while proctree.alive(proc) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = proctree.alive(proc)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "the guarded command outlived its controller"
+
+
+# --- options have ranges -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("opts", "needle"),
+    [
+        (RunOptions(working_set="0.5x"), "--working-set '0.5x': give a multiple of RAM from 1.1x to 8x"),
+        (RunOptions(working_set="2"), "--working-set '2'"),
+        (RunOptions(working_set="nanx"), "--working-set 'nanx'"),
+        (RunOptions(working_set="infx"), "--working-set 'infx'"),
+        (RunOptions(working_set="1e9x"), "--working-set '1e9x'"),
+        (RunOptions(ratio_gate=float("nan")), "--ratio-gate nan: choose 1 to 100"),
+        (RunOptions(ratio_gate=float("inf")), "--ratio-gate inf: choose 1 to 100"),
+        (RunOptions(suites=[]), "--suite is empty"),
+        (RunOptions(blades=0), "--blades 0: choose 1 to 8"),
+        (RunOptions(blades=100), "--blades 100: choose 1 to 8"),
+        (RunOptions(trials=10**6), "--trials 1000000: choose 1 to 50"),
+        (RunOptions(fio_runtime_s=10**6), "--fio-runtime 1000000: choose 1 to 600"),
+    ],
+)
+def test_run_options_have_ranges(opts: RunOptions, needle: str) -> None:
+    # A config file as the kernel: quick to judge (it cannot boot a blade, which is one more problem).
+    _, problems = validate(dataclasses.replace(opts, kernel=str(CONFIG)), lambda _m: None)
+    assert any(needle in p for p in problems), problems
+
+
+def test_working_set_forms() -> None:
+    assert parse_working_set("2x") == (2.0, None) and parse_working_set("400M") == (0.0, 400)
+    assert parse_working_set("400MiB") == (0.0, 400)
+
+
+def test_an_unknown_playbook_is_named() -> None:
+    with pytest.raises(ProvisionError, match=r"--playbook 'nope.yml': no such playbook; choose one of .*site.yml"):
+        playbook_path("nope.yml")
+    assert main(["provision", "--playbook", "../../etc/passwd"]) == 2
+
+
+# --- bounded parsers ---------------------------------------------------------------------------
+
+
+def _deb(tmp_path: Path, members: dict[str, bytes]) -> Path:
+    out = io.BytesIO()
+    out.write(b"!<arch>\n")
+    for name, data in members.items():
+        out.write(f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode())
+        out.write(data + (b"\n" if len(data) % 2 else b""))
+    path = tmp_path / "k.deb"
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def _tar(files: dict[str, int], sparse: bool = False) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for name, size in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(b"\0" * size))
+    return buf.getvalue()
+
+
+def test_a_deb_whose_config_inflates_beyond_reason_is_unreadable(tmp_path: Path) -> None:
+    control = _tar({"./control": 0})
+    data = _tar({"./boot/config-6.1.0-x": 9 << 20})  # 9 MiB of zeros: ~9 KB compressed
+    deb = _deb(tmp_path, {"debian-binary": b"2.0\n", "control.tar.gz": control, "data.tar.gz": data})
+    assert deb.stat().st_size < 100_000
+    with pytest.raises(KernelUnreadable, match="more than 8 MiB"):
+        load_kernel(str(deb))
+    assert main(["check-kernel", str(deb)]) == 2
+
+
+def test_a_gzip_config_bomb_is_unreadable(tmp_path: Path) -> None:
+    bomb = tmp_path / "config.gz"
+    with gzip.open(bomb, "wb") as f:
+        for _ in range(64):
+            f.write(b"\0" * (1 << 20))
+    with pytest.raises(KernelUnreadable, match="inflates to more than"):
+        load_kernel(str(bomb))
+
+
+def test_a_zstd_frame_bomb_is_bounded(tmp_path: Path) -> None:
+    import zstandard
+
+    payload = zstandard.ZstdCompressor(level=3).compress(b"\0" * (300 << 20))
+    path = tmp_path / "bzImage"
+    path.write_bytes(b"\0" * 1024 + payload)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(KernelUnreadable):
+        load_kernel(str(path))
+    assert main(["check-kernel", str(path)]) == 2
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "directory", "loop", "fifo"])
+def test_a_tree_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    boot = tmp_path / "tree" / "boot"
+    boot.mkdir(parents=True)
+    cfg = boot / "config-6.1.0-x"
+    if kind == "dev-zero":
+        cfg.symlink_to("/dev/zero")
+    elif kind == "directory":
+        cfg.mkdir()
+    elif kind == "loop":
+        cfg.symlink_to(cfg.name)
+    else:
+        os.mkfifo(cfg)
+    t0 = time.monotonic()
+    with pytest.raises(KernelUnreadable):
+        load_kernel(str(tmp_path / "tree"))
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_fifo_as_the_kernel_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "kernel.deb"
+    os.mkfifo(fifo)
+    assert main(["check-kernel", str(fifo)]) == 2
+
+
+def test_a_real_config_still_loads() -> None:
+    info = load_kernel(str(CONFIG))
+    assert info.kind == "config" and "CONFIG_NFS_SWAP=y" in info.config_text
