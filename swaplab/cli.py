@@ -33,11 +33,6 @@ def _cmd_scan_log(args: argparse.Namespace) -> int:
             results.append(scan_path(path, args.format))
         except OSError as e:
             errors.append(f"swaplab scan-log: cannot read {path}: {e.strerror or e}")
-    if errors:
-        for msg in errors:
-            print(msg, file=sys.stderr)
-        print("swaplab scan-log: fix: pass readable log files, or - for standard input", file=sys.stderr)
-        return EXIT_ERROR
     report = summarize(results)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
@@ -50,6 +45,11 @@ def _cmd_scan_log(args: argparse.Namespace) -> int:
         print(
             f"{lines} lines, {len(report['findings'])} findings: {s['fail']} fail, {s['warn']} warn, {s['info']} info"
         )
+    if errors:  # the other inputs' findings are printed above; the run is still incomplete
+        for msg in errors:
+            print(msg, file=sys.stderr)
+        print("swaplab scan-log: fix: pass readable log files, or - for standard input", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_FAIL if report["summary"]["fail"] else EXIT_OK
 
 

@@ -8,6 +8,13 @@ and it then stops every process it has seen below it (ansible-playbook and its
 workers, which run in sessions of their own and would otherwise be reparented
 out of reach), by PID and start time. A SIGTERM, SIGINT or SIGHUP from
 ansible-runner's own cancel does the same.
+
+Secrets from the environment (a BMC password Jenkins puts in ``SWAPLAB_BMC_PASSWORD``)
+are kept out of ansible-runner's hands: it records its child's whole environment
+in its artifacts (``command``). swaplab removes them from what it gives
+ansible-runner and names them in ``SWAPLAB_SECRET_ENV``; the guard copies just
+those back from its parent's environment (``/proc/PPID/environ``) into the
+command's, which no file records.
 """
 
 from __future__ import annotations
@@ -22,6 +29,21 @@ from swaplab import proctree
 
 PR_SET_PDEATHSIG = 1
 POLL_S = 0.5
+SECRET_ENV = "SWAPLAB_SECRET_ENV"
+
+
+def _restore_secrets(parent: int) -> None:
+    names = [n for n in os.environ.pop(SECRET_ENV, "").split(",") if n]
+    if not names:
+        return
+    try:
+        raw = open(f"/proc/{parent}/environ", "rb").read()  # noqa: SIM115 - one read of a proc file
+    except OSError:
+        return
+    for entry in raw.split(b"\0"):
+        name, _, value = entry.partition(b"=")
+        if name.decode(errors="replace") in names:
+            os.environb[name] = value
 
 
 def _die_with_parent() -> None:
@@ -38,6 +60,7 @@ def main(argv: list[str]) -> int:
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took effect
         return 2
+    _restore_secrets(parent)
     stop: list[int] = []
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, lambda signum, _f: stop.append(signum))

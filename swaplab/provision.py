@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -118,6 +119,19 @@ def tree_vars(root: Path, release: str) -> dict[str, Any]:
 
 
 PLAYBOOKS = ROOT / "playbooks"
+# Environment variables that hold a secret by their name, beside those the inventory looks up.
+SECRET_NAME_RE = re.compile(r"PASSW(OR)?D|SECRET|TOKEN|CREDENTIAL|_KEY$", re.I)
+ENV_LOOKUP_RE = re.compile(r"lookup\(\s*['\"](?:ansible\.builtin\.)?env['\"]\s*,\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]")
+
+
+def secret_env_names(inventory: Path) -> set[str]:
+    """The environment variables an inventory reads with lookup('env', ...), and any named like a secret."""
+    names = {n for n in os.environ if SECRET_NAME_RE.search(n)}
+    files = [inventory] if inventory.is_file() else [p for p in inventory.rglob("*") if p.is_file()]
+    for f in files:
+        with contextlib.suppress(OSError):
+            names |= set(ENV_LOOKUP_RE.findall(f.read_text(errors="replace")[: 1 << 20]))
+    return names
 
 
 def playbook_path(name: str) -> Path:
@@ -181,6 +195,10 @@ def run_playbook(
     with contextlib.ExitStack() as restore, tempfile.TemporaryDirectory(prefix="swaplab-ansible-") as pdd:
         for s, h in old_handlers.items():
             restore.callback(signal.signal, s, h)
+        # ansible-runner writes its child's whole environment into its artifacts: secrets stay out of
+        # it, and the guard puts them back (swaplab.guard). os.environ is restored on the way out.
+        hidden = {n: os.environ.pop(n) for n in secret_env_names(Path(inventory)) if n in os.environ}
+        restore.callback(os.environ.update, hidden)
         # ansible-playbook under swaplab.guard: it dies with this process, even a kill -9 of it.
         # ansible-runner finds "ansible-playbook" on the PATH it is given: the guard's comes first.
         guard_bin = Path(pdd) / "guard-bin"
@@ -200,6 +218,7 @@ def run_playbook(
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                 # ansible-runner sets this False unless told otherwise, overriding ansible.cfg.
                 "ANSIBLE_HOST_KEY_CHECKING": "True",
+                "SWAPLAB_SECRET_ENV": ",".join(sorted(hidden)),
                 "PATH": os.pathsep.join([str(guard_bin), venv_bin, os.environ.get("PATH", "")]),
                 "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
                 "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),

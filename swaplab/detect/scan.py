@@ -30,6 +30,8 @@ from swaplab.detect.detector import Detector, Finding
 from swaplab.detect.lines import ANSI_RE_BYTES, Format, sniff_format
 from swaplab.detect.rules import KEYWORDS
 
+# The longest line kept whole (a kernel line is under 1 KiB; a console can run on without a newline).
+MAX_LINE_BYTES = 64 << 10
 CHUNK_BYTES = 32 << 20
 PARALLEL_BYTES = 128 << 20  # larger regular files are scanned by worker processes
 SNIFF_LINES = 50
@@ -86,7 +88,8 @@ def _feed(det: Detector, found: Candidates, base: int) -> None:
 
 
 def _chunks(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
-    """Whole-line chunks of a stream (the last one may lack its newline)."""
+    """Whole-line chunks of a stream (the last one may lack its newline); a line longer than
+    MAX_LINE_BYTES is split, so that input with no newline cannot grow the buffer without bound."""
     pending = b""
     chunk = first
     while chunk:
@@ -95,6 +98,9 @@ def _chunks(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
         if cut:
             yield data[:cut]
         pending = data[cut:]
+        while len(pending) > MAX_LINE_BYTES:
+            yield pending[:MAX_LINE_BYTES] + b"\n"
+            pending = pending[MAX_LINE_BYTES:]
         chunk = stream.read(CHUNK_BYTES)
     if pending:
         yield pending
@@ -132,6 +138,7 @@ def _line_aligned_bounds(f: IO[bytes], size: int) -> list[int]:
     pos = CHUNK_BYTES
     while pos < size:
         f.seek(pos)
+        limit = pos + MAX_LINE_BYTES  # an overlong line is cut: no chunk grows without bound
         while True:
             block = f.read(1 << 16)
             nl = block.find(b"\n")
@@ -142,6 +149,8 @@ def _line_aligned_bounds(f: IO[bytes], size: int) -> list[int]:
                 pos = size
                 break
             pos += len(block)
+            if pos >= limit:
+                break
         if pos < size:
             bounds.append(pos)
         pos += CHUNK_BYTES

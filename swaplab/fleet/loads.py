@@ -59,6 +59,7 @@ class LoadOutcome:
     local_dir: Path
     files: dict[str, bytes] = field(default_factory=dict)
     last_error: str = ""
+    fetch_error: str = ""  # the result archive came back incomplete: what was read is kept in ``files``
 
     def text(self, name: str) -> str:
         return self.files.get(name, b"").decode(errors="replace")
@@ -198,9 +199,9 @@ class LoadRunner:
             raise
         outcome.seconds = time.monotonic() - t0
         try:
-            outcome.files = self.fetch(load_dir)
+            outcome.files, outcome.fetch_error = self.fetch(load_dir)
         except RemoteError as e:
-            outcome.last_error = str(e)
+            outcome.last_error = outcome.fetch_error = str(e)
         self._save(outcome)
         rc = outcome.text("rc").strip()
         outcome.rc = int(rc) if rc.lstrip("-").isdigit() else None
@@ -212,20 +213,31 @@ class LoadRunner:
             kill_job = 'p=$(cat pid) && kill -KILL -"$p" 2>/dev/null'  # no "--": dash's kill rejects it
             self.remote.run(f"cd {shlex.quote(load_dir)} && {{ {kill_job}; {KILL_DETACHED}; }}; true", timeout=15)
 
-    def fetch(self, load_dir: str) -> dict[str, bytes]:
-        rc, out, _ = self.remote.run_bytes(f"timeout -s KILL 60 tar -C {shlex.quote(load_dir)} -cf - .", limit=90)
-        files: dict[str, bytes] = {}
-        if rc != 0 and not out:
-            return files
-        with tarfile.open(fileobj=io.BytesIO(out)) as tar:
-            for member in tar.getmembers():
-                if member.isfile():
-                    f = tar.extractfile(member)
-                    if f is not None:
-                        files[Path(member.name).name] = f.read()
-        return files
+    def fetch(self, load_dir: str) -> tuple[dict[str, bytes], str]:
+        """The load directory's files, and what went wrong fetching them ("" if nothing did)."""
+        rc, out, err = self.remote.run_bytes(f"timeout -s KILL 60 tar -C {shlex.quote(load_dir)} -cf - .", limit=90)
+        return unpack_results(out, rc, err.decode(errors="replace").strip()[-300:])
 
     def _save(self, outcome: LoadOutcome) -> None:
         outcome.local_dir.mkdir(parents=True, exist_ok=True)
         for name, data in outcome.files.items():
             (outcome.local_dir / name).write_bytes(data)
+
+
+def unpack_results(data: bytes, rc: int, err: str = "") -> tuple[dict[str, bytes], str]:
+    """A load's result archive: every whole file in it, and what was wrong with it ("" if nothing).
+
+    A blade under pressure, or a link that drops, can cut the archive short: what was read is
+    kept (the console and the verdict still count), and the rest is an infrastructure error."""
+    files: dict[str, bytes] = {}
+    problem = f"tar exited {rc} on the blade: {err}" if rc != 0 else ""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
+            for member in tar:
+                if member.isfile():
+                    f = tar.extractfile(member)
+                    if f is not None:
+                        files[Path(member.name).name] = f.read()
+    except (tarfile.TarError, EOFError, OSError) as e:
+        problem = f"the result archive is cut short ({len(data)} bytes; {e}); kept {', '.join(sorted(files)) or 'nothing'}"
+    return files, problem

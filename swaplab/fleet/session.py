@@ -227,6 +227,9 @@ class BladeSession:
                     f"(+{int(outcome.seconds - budget_s)} s grace); last ssh error: {outcome.last_error or 'none'}; "
                     f"console tail:\n{tail}"
                 )
+        elif outcome.fetch_error and not verdict.failures:
+            raise InfraError(f"{self.name}: load {load_id} finished, but its results could not be fetched whole: "
+                             f"{outcome.fetch_error} (saved in {outcome.local_dir})")  # fmt: skip
         return report
 
     def hog_pids(self) -> set[int]:

@@ -260,12 +260,13 @@ def build(paths: LabPaths, log: Log, force: bool = False) -> bool:
     """Build the lab's images; return False when they were already up to date."""
     mirror = host_mirror()
     if not force and up_to_date(paths, mirror):
+        paths.secure()
         log(f"lab images up to date ({paths.images})")
         return False
     for tool in ("debootstrap", "mkfs.ext4", "ssh-keygen", "chroot", "tar"):
         if shutil.which(tool) is None:
             raise BuildError(f"{tool} is not installed: run `make lab-deps` (it installs debootstrap, QEMU, vde2...)")
-    paths.images.mkdir(parents=True, exist_ok=True)
+    paths.secure()
     work = paths.images / "work"
     if work.exists():
         shutil.rmtree(work)
@@ -306,5 +307,6 @@ def build(paths: LabPaths, log: Log, force: bool = False) -> bool:
     shutil.copy(host_key.with_suffix(".pub"), paths.nas_host_key_pub)
     shutil.rmtree(work)
     paths.stamp.write_text(recipe_hash(mirror) + "\n")
+    paths.secure()
     log(f"lab images built in {time.monotonic() - t0:.0f} s: {paths.nas_image}")
     return True

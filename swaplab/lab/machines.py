@@ -195,7 +195,7 @@ def up(
         raise LabError(f"a lab is already up in {run}: run `swaplab lab down` first")
     if run.exists():
         shutil.rmtree(run)
-    run.mkdir(parents=True)
+    paths.secure()
     port = _free_port()
     state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts))
     try:

@@ -17,6 +17,18 @@ class LabPaths:
     def default(cls) -> LabPaths:
         return cls(Path(os.environ.get("SWAPLAB_LAB_DIR", ROOT / ".cache" / "lab")))
 
+    def secure(self) -> None:
+        """Make the lab private to root: its disks hold the NAS's private host key and the blade roots.
+
+        Directories 0700, image files 0600; called by every build and bring-up, so an older lab's
+        0644 images are fixed too."""
+        for d in (self.base, self.images, self.run):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            d.chmod(0o700)
+        for f in self.images.iterdir():
+            if f.is_file() and not f.is_symlink():
+                f.chmod(0o600)
+
     @property
     def images(self) -> Path:
         return self.base / "images"

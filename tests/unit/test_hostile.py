@@ -267,3 +267,92 @@ def test_a_fifo_as_the_kernel_is_refused(tmp_path: Path) -> None:
 def test_a_real_config_still_loads() -> None:
     info = load_kernel(str(CONFIG))
     assert info.kind == "config" and "CONFIG_NFS_SWAP=y" in info.config_text
+
+
+# --- secrets: resolved before acting, never in an event ---------------------------------------------
+
+
+def _power_inventory(tmp_path: Path, password: str) -> Path:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "all:\n  children:\n    nas:\n      hosts:\n        nas: {ansible_host: 127.0.0.1, swaplab_lab_address: 10.0.0.1}\n"
+        "    blades:\n      hosts:\n        b1:\n          ansible_host: 10.0.0.11\n"
+        "          swaplab_power:\n            driver: redfish\n            url: https://bmc.lab.example\n"
+        f"            user: admin\n            password: \"{password}\"\n"
+    )
+    return inv
+
+
+def test_power_credentials_are_resolved_before_acting_and_kept_out_of_every_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swaplab.provision import run_playbook
+
+    secret = "s3cr3t-Pw-4711"
+    monkeypatch.setenv("SWAPLAB_TEST_BMC_PASSWORD", secret)
+    monkeypatch.setenv("SWAPLAB_TEST_EMPTY", "")
+    cases = {
+        "{{ vault_bmc_password }}": "'vault_bmc_password' is undefined",
+        "{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_EMPTY') }}": "lacks password",
+        "{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_BMC_PASSWORD') }}": "redfish cannot act",
+    }
+    for i, (password, needle) in enumerate(cases.items()):
+        art = tmp_path / f"artifacts{i}"
+        res = run_playbook("preflight.yml", str(_power_inventory(tmp_path, password)), {}, lambda _m: None,
+                           artifacts=art)  # fmt: skip
+        assert not res.ok and any(needle in f for f in res.failures), res.failures
+        leaked = [p for p in art.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        assert leaked == [], f"the BMC password is in {leaked}"
+        assert any(art.rglob("*.json")), "no runner events were kept to check"
+
+
+def test_the_lab_is_private_to_root(tmp_path: Path) -> None:
+    from swaplab.lab.paths import LabPaths
+
+    paths = LabPaths(tmp_path / "lab")
+    paths.images.mkdir(parents=True)
+    (paths.images / "nas.img").write_bytes(b"disk with the NAS's private host key")
+    (paths.images / "nas.img").chmod(0o644)
+    paths.secure()
+    assert (paths.images / "nas.img").stat().st_mode & 0o777 == 0o600
+    for d in (paths.base, paths.images, paths.run):
+        assert d.stat().st_mode & 0o777 == 0o700
+
+
+# --- scan-log: bounded buffers, no input's findings dropped ----------------------------------------
+
+
+def test_input_without_newlines_is_split_not_buffered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from swaplab.detect import scan
+
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(scan, "MAX_LINE_BYTES", 1024)
+    data = b"x" * 200_000 + b"\n[  12.3] Kernel panic - not syncing: Out of memory and no killable processes...\n"
+    longest = max(len(c) for c in scan._chunks(io.BytesIO(data[4096:]), data[:4096]))
+    assert longest <= 4096 + 1024 + 1
+    res = scan.scan_stream(io.BytesIO(data), "-", "dmesg")
+    assert [f.kind for f in res.findings] == ["panic"]
+
+
+def test_one_unreadable_input_keeps_the_others_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = ROOT / "tests" / "unit" / "logs" / "qemu-6.1-faults.kmsg.log"
+    assert main(["scan-log", str(tmp_path / "missing.log"), str(log)]) == 2
+    out, err = capsys.readouterr()
+    assert "oom_kill" in out and "cannot read" in err and str(tmp_path / "missing.log") in err
+
+
+def test_a_truncated_result_archive_keeps_what_was_read() -> None:
+    from swaplab.fleet.loads import unpack_results
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("./state", b"done\n"), ("./dmesg.txt", b"[ 1.0] x\n" * 5000)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    whole = buf.getvalue()
+    files, problem = unpack_results(whole, 0)
+    assert problem == "" and set(files) == {"state", "dmesg.txt"}
+    files, problem = unpack_results(whole[:20_000], 0)  # cut inside dmesg.txt
+    assert files == {"state": b"done\n"}
+    assert problem.startswith("the result archive is cut short (20000 bytes;") and problem.endswith("kept state")
