@@ -36,7 +36,7 @@ unit: venv kernel-deb
 ## deps: Debian packages the tests need (idempotent)
 deps:
 	@command -v apt-get >/dev/null || { echo "swaplab: needs Debian 12 (apt-get)"; exit 2; }
-	@missing=$$(for p in python3-venv git; do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in python3-venv git shellcheck; do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
 
 ## lab-deps: Debian packages the virtual lab needs (idempotent)

@@ -29,7 +29,7 @@ from swaplab import proctree
 
 PR_SET_PDEATHSIG = 1
 POLL_S = 0.5
-SECRET_ENV = "SWAPLAB_SECRET_ENV"
+SECRET_ENV = "SWAPLAB_SECRET_ENV"  # noqa: S105 - the name of a list of names
 
 
 def _restore_secrets(parent: int) -> None:

@@ -136,7 +136,7 @@ def secret_env_names(inventory: Path) -> set[str]:
 
 def playbook_path(name: str) -> Path:
     """A playbook of swaplab's, by its name under playbooks/ (nothing else is run)."""
-    known = sorted(p.name for p in PLAYBOOKS.glob("*.yml") if p.name != "gate.yml")
+    known = sorted(p.name for p in PLAYBOOKS.glob("*.yml"))
     if name not in known:
         raise ProvisionError(f"--playbook {name!r}: no such playbook; choose one of {', '.join(known)}")
     return PLAYBOOKS / name

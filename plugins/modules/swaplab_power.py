@@ -14,20 +14,41 @@ options:
   settings:
     description:
       - The machine's C(swaplab_power) mapping (C(driver) and its settings). The password is
-        no_log: Ansible masks it in every result and event.
+        no_log, so Ansible masks it in every result and event.
     type: dict
     required: true
     suboptions:
-      driver: {type: str, required: true, description: qmp, ipmi or redfish}
-      socket: {type: str, description: qmp - the QEMU QMP socket}
-      host: {type: str, description: ipmi - the BMC's address}
-      port: {type: int, description: ipmi - the BMC's UDP port}
-      cipher_suite: {type: int, description: ipmi - the RMCP+ cipher suite}
-      url: {type: str, description: redfish - the BMC's https URL}
-      verify: {type: raw, description: redfish - true, false or a CA bundle path}
-      system: {type: str, description: redfish - the system's id}
-      user: {type: str, description: the BMC user}
-      password: {type: str, no_log: true, description: the BMC password}
+      driver:
+        description: "The driver (qmp, ipmi or redfish)."
+        type: str
+        required: true
+      socket:
+        description: "qmp: the QEMU QMP socket."
+        type: str
+      host:
+        description: "ipmi: the BMC's address."
+        type: str
+      port:
+        description: "ipmi: the BMC's UDP port."
+        type: int
+      cipher_suite:
+        description: "ipmi: the RMCP+ cipher suite."
+        type: int
+      url:
+        description: "redfish: the BMC's https URL."
+        type: str
+      verify:
+        description: "redfish: true, false, or the path of a CA bundle."
+        type: raw
+      system:
+        description: "redfish: the system's id."
+        type: str
+      user:
+        description: "The BMC user."
+        type: str
+      password:
+        description: "The BMC password (no_log)."
+        type: str
   state:
     description:
       - on, off, cycled (off then on, always changes), paused, resumed, status (read only), or

@@ -239,5 +239,6 @@ def unpack_results(data: bytes, rc: int, err: str = "") -> tuple[dict[str, bytes
                     if f is not None:
                         files[Path(member.name).name] = f.read()
     except (tarfile.TarError, EOFError, OSError) as e:
-        problem = f"the result archive is cut short ({len(data)} bytes; {e}); kept {', '.join(sorted(files)) or 'nothing'}"
+        kept = ", ".join(sorted(files)) or "nothing"
+        problem = f"the result archive is cut short ({len(data)} bytes; {e}); kept {kept}"
     return files, problem

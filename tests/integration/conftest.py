@@ -23,8 +23,9 @@ def loopback_only_namespace() -> None:
         pytest.fail(f"integration tests need a loopback-only network namespace (found {names}): run `make integration`")
 
 
-def swaplab(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def swaplab(*args: str, timeout: float = 1800, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the swaplab CLI as a user would; its output is echoed for the log."""
-    r = subprocess.run([str(BIN / "swaplab"), *args], capture_output=True, text=True, timeout=timeout, check=False)
+    r = subprocess.run([str(BIN / "swaplab"), *args], capture_output=True, text=True, timeout=timeout, check=False,
+                       env=None if env is None else dict(os.environ, **env))  # fmt: skip
     sys.stdout.write(f"$ swaplab {' '.join(args)}  -> {r.returncode}\n{r.stdout}{r.stderr}\n")
     return r

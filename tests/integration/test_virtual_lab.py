@@ -266,13 +266,17 @@ def test_host_keys_are_checked_on_every_connection(kept_run: Path, tmp_path: Pat
     known = tmp_path / "known_hosts"
     known.write_text("")
     inv = _inventory_with(tmp_path, known)
+    # ssh masters of their own: a master the other tests opened was checked against the lab's file,
+    # and reusing it would check nothing here.
+    (tmp_path / "cp").mkdir()
+    fresh = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp")}
     # Not recorded: refused before any play, with the line that records it.
-    r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300)
+    r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300, env=fresh)
     assert r.returncode == 2
     assert f"nas: no host key for [127.0.0.1]:{port} in {known}" in r.stderr and "ssh-keyscan -p" in r.stderr
     assert "Provision the NAS" not in r.stdout and known.read_text() == ""
     # Ansible itself refuses an unknown key even when told not to check (as ansible-runner tells it).
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="False")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="False", **fresh)
     a = subprocess.run([str(BIN / "ansible"), "-i", str(inv), "nas", "-m", "ansible.builtin.raw", "-a", "true"],
                        capture_output=True, text=True, timeout=120, env=env, check=False)  # fmt: skip
     assert a.returncode != 0 and "Host key verification failed" in a.stdout + a.stderr, a.stdout + a.stderr
@@ -281,7 +285,7 @@ def test_host_keys_are_checked_on_every_connection(kept_run: Path, tmp_path: Pat
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
     wrong = f"[127.0.0.1]:{port} " + " ".join((tmp_path / "other.pub").read_text().split()[:2]) + "\n"
     known.write_text(wrong)
-    r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300)
+    r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300, env=fresh)
     assert r.returncode == 2
     out = r.stdout + r.stderr
     assert "UNREACHABLE" in out and ("Host key verification failed" in out or "HOST IDENTIFICATION" in out), out

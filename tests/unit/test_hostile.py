@@ -275,10 +275,11 @@ def test_a_real_config_still_loads() -> None:
 def _power_inventory(tmp_path: Path, password: str) -> Path:
     inv = tmp_path / "hosts.yml"
     inv.write_text(
-        "all:\n  children:\n    nas:\n      hosts:\n        nas: {ansible_host: 127.0.0.1, swaplab_lab_address: 10.0.0.1}\n"
+        "all:\n  children:\n    nas:\n      hosts:\n"
+        "        nas: {ansible_host: 127.0.0.1, swaplab_lab_address: 10.0.0.1}\n"
         "    blades:\n      hosts:\n        b1:\n          ansible_host: 10.0.0.11\n"
         "          swaplab_power:\n            driver: redfish\n            url: https://bmc.lab.example\n"
-        f"            user: admin\n            password: \"{password}\"\n"
+        f'            user: admin\n            password: "{password}"\n'
     )
     return inv
 
@@ -288,7 +289,7 @@ def test_power_credentials_are_resolved_before_acting_and_kept_out_of_every_even
 ) -> None:
     from swaplab.provision import run_playbook
 
-    secret = "s3cr3t-Pw-4711"
+    secret = "s3cr3t-Pw-4711"  # noqa: S105 - the password the test looks for
     monkeypatch.setenv("SWAPLAB_TEST_BMC_PASSWORD", secret)
     monkeypatch.setenv("SWAPLAB_TEST_EMPTY", "")
     cases = {

@@ -15,7 +15,7 @@ for blade in "$@"; do
   rm -rf "$mods/$rel.new"
   mkdir "$mods/$rel.new"
   tar -xzf "$tar" -C "$mods/$rel.new"
-  rm -rf "$mods/$rel"
+  rm -rf "${mods:?}/${rel:?}"
   mv "$mods/$rel.new" "$mods/$rel"
   install -o root -g root -m 0644 "$image" "$(inroot "$r" "boot/vmlinuz-$rel")"
   proc=$(inroot "$r" proc) dev=$(inroot "$r" dev) sys=$(inroot "$r" sys)

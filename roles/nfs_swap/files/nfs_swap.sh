@@ -6,7 +6,7 @@ src=$1 mnt=$2 opts=$3 file=$4 mib=$5 prio=$6
 [ -d "$mnt" ] || { install -d -m 0700 "$mnt"; echo "changed: created $mnt"; }
 line="$src $mnt nfs $opts 0 0"
 grep -qxF "$line" /etc/fstab || {
-  grep -v "[[:space:]]$mnt[[:space:]]" /etc/fstab > /etc/fstab.swaplab || true
+  grep -v "[[:space:]]${mnt}[[:space:]]" /etc/fstab > /etc/fstab.swaplab || true
   printf '%s\n' "$line" >> /etc/fstab.swaplab && mv /etc/fstab.swaplab /etc/fstab
   echo "changed: fstab entry for $mnt"; }
 if mountpoint -q "$mnt" && [ "$(findmnt -n -o SOURCE --mountpoint "$mnt")" != "$src" ]; then
