@@ -35,6 +35,11 @@ KERNEL_CACHE = ROOT / ".cache" / "kernel"
 EXPECTED_UNREACHABLE = "(an unreachable blade is expected here)"
 
 
+RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}")
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,127}")
+VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,128}")
+
+
 class ProvisionError(Exception):
     """swaplab could not do its job (exit 2)."""
 
@@ -81,6 +86,11 @@ def kernel_vars(path: str) -> dict[str, Any]:
     if not verdict.fit:
         missing = "; ".join(f"{c.name}: {c.detail} -> {c.fix}" for c in verdict.checks if c.status == "fail")
         raise ProvisionError(f"kernel under test {path} is unfit for swap over NFS: {missing}")
+    # A release, package name and version from a build farm reach paths, the iPXE script and shells.
+    for what, value, pattern in (("release", info.release, RELEASE_RE), ("package", info.package, PACKAGE_RE),
+                                 ("version", info.package_version, VERSION_RE)):  # fmt: skip
+        if value is not None and not pattern.fullmatch(value):
+            raise ProvisionError(f"kernel under test {path}: its {what} {value!r} is not a plain {what} name: refused")
     out: dict[str, Any] = {"kind": info.kind, "path": str(Path(path).resolve()), "release": info.release}
     if info.kind == "deb":
         out["package"], out["version"] = info.package, info.package_version

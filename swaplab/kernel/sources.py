@@ -25,8 +25,8 @@ from typing import IO
 _MODULE_RE = re.compile(
     r"(?:^|/)lib/modules/(?P<rel>[^/]+)/(?:kernel|updates|extra)/.*?(?P<name>[^/]+)\.ko(?:\.(?:xz|zst|gz))?$"
 )
-_CONFIG_NAME_RE = re.compile(r"(?:^|/)boot/config-(?P<rel>[^/]+)$")
-_VMLINUZ_NAME_RE = re.compile(r"(?:^|/)boot/vmlinuz-(?P<rel>[^/]+)$")
+_CONFIG_NAME_RE = re.compile(r"(?:^|/)boot/config-(?P<rel>[^/]+)\Z")
+_VMLINUZ_NAME_RE = re.compile(r"(?:^|/)boot/vmlinuz-(?P<rel>[^/]+)\Z")
 _CONFIG_HEADER_RE = re.compile(r"^# Linux/\S+ (?P<version>\d+\.\d+(?:\.\d+)?\S*) Kernel Configuration", re.M)
 _CONFIG_LINE_RE = re.compile(r"^(?:CONFIG_\w+=|# CONFIG_\w+ is not set)", re.M)
 IKCFG_START, IKCFG_END = b"IKCFG_ST", b"IKCFG_ED"

@@ -357,3 +357,15 @@ def test_a_truncated_result_archive_keeps_what_was_read() -> None:
     files, problem = unpack_results(whole[:20_000], 0)  # cut inside dmesg.txt
     assert files == {"state": b"done\n"}
     assert problem.startswith("the result archive is cut short (20000 bytes;") and problem.endswith("kept state")
+
+
+def test_a_kernel_release_that_would_reach_the_ipxe_script_is_refused(tmp_path: Path) -> None:
+    from swaplab.provision import kernel_vars
+
+    rel = "6.1.0-x; chain evil.ipxe"  # a tree whose release would be pasted into boot.ipxe
+    (tmp_path / "boot").mkdir()
+    (tmp_path / "boot" / f"config-{rel}").write_text(CONFIG.read_text())
+    (tmp_path / "boot" / f"vmlinuz-{rel}").write_bytes(b"image")
+    (tmp_path / "lib" / "modules" / rel).mkdir(parents=True)
+    with pytest.raises(ProvisionError, match="is not a plain release name"):
+        kernel_vars(str(tmp_path))
