@@ -82,15 +82,15 @@ def kernel_vars(path: str) -> dict[str, Any]:
         info = load_kernel(path)
     except KernelUnreadable as e:
         raise ProvisionError(f"kernel under test: {e}") from e
-    verdict = judge(info)
-    if not verdict.fit:
-        missing = "; ".join(f"{c.name}: {c.detail} -> {c.fix}" for c in verdict.checks if c.status == "fail")
-        raise ProvisionError(f"kernel under test {path} is unfit for swap over NFS: {missing}")
     # A release, package name and version from a build farm reach paths, the iPXE script and shells.
     for what, value, pattern in (("release", info.release, RELEASE_RE), ("package", info.package, PACKAGE_RE),
                                  ("version", info.package_version, VERSION_RE)):  # fmt: skip
         if value is not None and not pattern.fullmatch(value):
             raise ProvisionError(f"kernel under test {path}: its {what} {value!r} is not a plain {what} name: refused")
+    verdict = judge(info)
+    if not verdict.fit:
+        missing = "; ".join(f"{c.name}: {c.detail} -> {c.fix}" for c in verdict.checks if c.status == "fail")
+        raise ProvisionError(f"kernel under test {path} is unfit for swap over NFS: {missing}")
     out: dict[str, Any] = {"kind": info.kind, "path": str(Path(path).resolve()), "release": info.release}
     if info.kind == "deb":
         out["package"], out["version"] = info.package, info.package_version
