@@ -32,7 +32,7 @@ from swaplab.drivers import POWER, is_template, power_problems
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.I)
 LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
 USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-PLAIN_PATH_RE = re.compile(r"/[A-Za-z0-9._/+-]*")
+PLAIN_PATH_RE = re.compile(r"/[A-Za-z0-9._/+@%,~:=-]*")
 WORDS_RE = re.compile(r"[A-Za-z0-9_.,:=/+ -]*")  # kernel command lines, mount and export options
 IFACE_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 SYSCTL_KEY_RE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_-]+)+")
