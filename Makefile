@@ -5,7 +5,7 @@ VENV := .venv
 CACHE := .cache
 KERNEL_DEB = $$(ls $(CURDIR)/$(CACHE)/kernel/linux-image-*.deb | head -n1)
 
-LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux
+LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux openipmi ipmitool
 
 .PHONY: run test lint unit integration deps lab-deps venv swaplab-env kernel-deb lab-images clean
 
@@ -16,6 +16,7 @@ run: lab-deps swaplab-env kernel-deb
 	unshare --net -- sh -c 'ip link set lo up && exec $(VENV)/bin/swaplab run $(ARGS)'
 
 ## test: everything CI runs: lint, unit tests, then the virtual lab end to end on one blade
+## (lab-deps first: the unit tests drive a real ipmi_sim with ipmitool)
 test: venv kernel-deb lab-deps
 	SWAPLAB_KERNEL_DEB=$(KERNEL_DEB) $(VENV)/bin/tox -e lint,unit
 	$(MAKE) integration

@@ -85,7 +85,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         if args.lab_command == "build":
             images.build(paths, _log, force=args.force)
         elif args.lab_command == "up":
-            machines.up(paths, args.blades, args.blade_memory, _log)
+            machines.up(paths, args.blades, args.blade_memory, _log, bmc=args.bmc)
         elif args.lab_command == "down":
             machines.down(paths, _log)
         elif args.lab_command == "power":
@@ -127,7 +127,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(
         inventory=args.inventory, kernel=args.kernel, blades=args.blades, blade_memory=args.blade_memory,
         trials=args.trials, working_set=args.working_set, ratio_gate=args.ratio_gate, fio_size_mib=args.fio_size,
-        fio_runtime_s=args.fio_runtime, keep=args.keep, limit=args.limit, provision=not args.no_provision,
+        fio_runtime_s=args.fio_runtime, keep=args.keep, limit=args.limit, provision=not args.no_provision, bmc=args.bmc,
         suites=[s.strip() for s in args.suite.split(",") if s.strip()],
     )  # fmt: skip
     return main(opts, _log)
@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
     u.add_argument("--blades", type=int, default=1, help="number of blades (default 1)")
     u.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="memory per blade (default 192)")
+    u.add_argument("--bmc", choices=["qmp", "ipmi"], default="qmp",
+                   help="what powers the blades: QMP directly, or an ipmi_sim BMC each (password from "
+                        "SWAPLAB_BMC_PASSWORD), driven with ipmitool as on a rack (default qmp)")  # fmt: skip
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
     pw = lsub.add_parser(
@@ -191,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--blades", type=int, default=1, help="virtual lab: number of blades (default 1)")
     r.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="virtual lab: MiB per blade (192)")
     r.add_argument("--keep", action="store_true", help="virtual lab: leave it up at the end")
+    r.add_argument(
+        "--bmc",
+        choices=["qmp", "ipmi"],
+        default="qmp",
+        help="virtual lab: power the blades through QMP, or through an ipmi_sim BMC each (default qmp)",
+    )
     r.add_argument("--no-provision", action="store_true", help="with -i: test the lab as it is, without the playbooks")
     r.set_defaults(func=_cmd_run)
     return p

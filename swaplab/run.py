@@ -33,6 +33,7 @@ from swaplab import __version__
 from swaplab.fleet.remote import ssh_config
 from swaplab.fleet.session import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
+from swaplab.lab import bmc as vbmc
 from swaplab.lab import machines
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.provision import (
@@ -78,6 +79,7 @@ class RunOptions:
     fio_size_mib: int = 32
     fio_runtime_s: int = 5
     keep: bool = False
+    bmc: str = "qmp"  # virtual lab: what powers the blades (qmp directly, or an ipmi_sim BMC each)
     provision: bool = True
     limit: str | None = None
     suites: list[str] = field(default_factory=lambda: list(SUITES))
@@ -159,6 +161,10 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
     if opts.inventory is None and (problem := machines.blade_memory_problem(opts.blade_memory)):
         problems.append(problem)
+    if opts.bmc not in machines.BMCS:
+        problems.append(f"--bmc {opts.bmc}: choose one of {', '.join(machines.BMCS)}")
+    elif opts.bmc != "qmp" and opts.inventory is not None:
+        problems.append("--bmc is for the virtual lab: a lab's inventory says how each blade is powered")
     if not opts.provision and opts.inventory is None:
         problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
     if opts.kernel and not os.path.exists(opts.kernel):
@@ -297,7 +303,11 @@ class Run:
             self.timings["lab_build"] = time.monotonic() - t
             t = time.monotonic()
             self.started_lab = True
-            machines.up(paths, self.opts.blades, self.opts.blade_memory, self.log)
+            if self.opts.bmc != "qmp" and not os.environ.get(vbmc.PASSWORD_ENV):
+                # The virtual BMCs' password: made up for this run, handed to Ansible through the
+                # environment only (the generated inventory looks it up), never written to the run.
+                os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
+            machines.up(paths, self.opts.blades, self.opts.blade_memory, self.log, bmc=self.opts.bmc)
         except (images.BuildError, machines.LabError) as e:
             raise RunError([str(e)]) from e
         self.timings["lab_up"] = time.monotonic() - t

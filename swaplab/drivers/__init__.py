@@ -124,7 +124,7 @@ POWER: dict[str, PowerSpec] = {
     "qmp": PowerSpec("qmp", required=("socket",), checks=_qmp_checks),
     "ipmi": PowerSpec(
         "ipmi", required=("host", "user", "password"), optional=("port", "cipher_suite"),
-        templated=("user", "password"), checks=_ipmi_checks, unavailable="not implemented yet (issue 12): use qmp",
+        templated=("user", "password"), checks=_ipmi_checks,
     ),
     "redfish": PowerSpec(
         "redfish", required=("url", "user", "password"), optional=("verify", "system"),
@@ -157,4 +157,10 @@ def power_driver(settings: dict[str, object]) -> PowerProtocol:
         if problem:
             raise ValueError(problem)
         return QMPPowerDriver(str(settings["socket"]))
+    if settings["driver"] == "ipmi":
+        from swaplab.drivers.ipmidriver import IPMIPowerDriver
+
+        port, cipher = settings.get("port", 623), settings.get("cipher_suite", 17)
+        return IPMIPowerDriver(str(settings["host"]), str(settings["user"]), str(settings["password"]),
+                               port=int(str(port)), cipher_suite=int(str(cipher)))  # fmt: skip
     raise ValueError(f"power driver {settings['driver']!r} has no implementation")

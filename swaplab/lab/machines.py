@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from swaplab.drivers.qmpdriver import QMPPowerDriver
+from swaplab.lab import bmc as vbmc
 from swaplab.lab.images import LAB_NET
 from swaplab.lab.paths import ROOT, LabPaths
 
@@ -68,6 +69,8 @@ class Blade:
     console_log: str
     console_sock: str
     pidfile: str
+    bmc_port: int = 0  # --bmc ipmi: the blade's ipmi_sim on 127.0.0.1 (UDP)
+    sol_port: int = 0  # --bmc ipmi: the blade's serial port as a TCP server, for the BMC's SOL
 
 
 @dataclass
@@ -78,6 +81,7 @@ class LabState:
     key: str
     known_hosts: str
     blades: list[Blade] = field(default_factory=list)
+    bmc: str = "qmp"
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -159,11 +163,14 @@ def blade_memory_problem(mib: int) -> str | None:
     )
 
 
-def _qemu_common(name: str, run: Path, memory: int, cpus: int = 1) -> list[str]:
+def _qemu_common(name: str, run: Path, memory: int, cpus: int = 1, serial_tcp_port: int = 0) -> list[str]:
+    # The serial port is a server socket with a log file beside it (the `file` console); behind an
+    # IPMI BMC it is a TCP server on 127.0.0.1, which the BMC's Serial-over-LAN connects to.
+    where = f"host=127.0.0.1,port={serial_tcp_port}" if serial_tcp_port else f"path={run / (name + '-console.sock')}"
     return [
         "qemu-system-x86_64", "-name", name, "-accel", TCG, "-cpu", "max", "-smp", str(cpus), "-m", str(memory),
         "-nodefaults", "-vga", "none", "-display", "none", "-monitor", "none",
-        "-chardev", f"socket,id=ser0,path={run / (name + '-console.sock')},server=on,wait=off,"
+        "-chardev", f"socket,id=ser0,{where},server=on,wait=off,"
                     f"logfile={run / (name + '-console.log')},logappend=on",
         "-serial", "chardev:ser0",
         "-qmp", f"unix:{run / (name + '.qmp')},server=on,wait=off",
@@ -180,9 +187,21 @@ def running(paths: LabPaths) -> bool:
     return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
 
 
+BMCS = ("qmp", "ipmi")
+
+
 def up(
-    paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300, blade_cpus: int = BLADE_CPUS
-) -> LabState:
+    paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300, blade_cpus: int = BLADE_CPUS,
+    bmc: str = "qmp",
+) -> LabState:  # fmt: skip
+    """Bring the lab up. ``bmc``: qmp (swaplab drives QEMU directly), or ipmi (an ipmi_sim BMC per blade,
+    driven with ipmitool; its password is taken from the environment, SWAPLAB_BMC_PASSWORD)."""
+    if bmc not in BMCS:
+        raise LabError(f"--bmc {bmc}: choose one of {', '.join(BMCS)}")
+    password = os.environ.get(vbmc.PASSWORD_ENV, "")
+    if bmc == "ipmi" and not password:
+        raise LabError(f"--bmc ipmi: set {vbmc.PASSWORD_ENV} to the password the virtual BMCs should take "
+                       "(swaplab run makes one up)")  # fmt: skip
     if not paths.stamp.exists():
         raise LabError("no lab images: run `swaplab lab build` first")
     if not 1 <= blades <= MAX_BLADES:
@@ -197,7 +216,7 @@ def up(
         shutil.rmtree(run)
     paths.secure()
     port = _free_port()
-    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts))
+    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), bmc=bmc)
     try:
         subprocess.run(
             ["vde_switch", "-s", str(run / "vde.ctl"), "-M", str(run / "vde.mgmt"), "-p", str(run / "switch.pid"),
@@ -221,13 +240,17 @@ def up(
             b = Blade(name, f"52:54:00:00:00:{0x10 + i:02x}", f"{LAB_NET}.{10 + i}", blade_memory,
                       str(run / f"{name}.qmp"), str(run / f"{name}-console.log"),
                       str(run / f"{name}-console.sock"), str(run / f"{name}.pid"))  # fmt: skip
+            if bmc == "ipmi":
+                b.sol_port = vbmc.free_tcp_port()
             cmd = [
-                *_qemu_common(name, run, blade_memory, blade_cpus), "-S", "-boot", "n",
+                *_qemu_common(name, run, blade_memory, blade_cpus, b.sol_port), "-S", "-boot", "n",
                 "-netdev", f"vde,id=lab,sock={run / 'vde.ctl'}",
                 "-device", f"virtio-net-pci,netdev=lab,mac={b.mac},addr=0x3",
             ]  # fmt: skip
             subprocess.run(cmd, check=True, capture_output=True)
             QMPPowerDriver(b.qmp).off()  # a rack's blades start powered off
+            if bmc == "ipmi":
+                b.bmc_port = vbmc.start_ipmi(run, name, b.qmp, b.sol_port, password).port
             state.blades.append(b)
         state.save(run / "lab.json")
         host_key = paths.nas_host_key_pub.read_text().split()[:2]
@@ -236,7 +259,7 @@ def up(
         _wait_ssh_banner(port, ssh_timeout)
         log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after QEMU start")
         write_inventory(state, ROOT / "inventories" / "virtual" / "hosts.yml")
-    except (subprocess.CalledProcessError, LabError, OSError) as e:
+    except (subprocess.CalledProcessError, LabError, vbmc.BMCError, OSError) as e:
         detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else ""
         down(paths, lambda _m: None)
         raise LabError(f"lab up failed: {e} {detail}".strip()) from e
@@ -250,7 +273,8 @@ def down(paths: LabPaths, log: Log) -> int:
         log("no lab is up")
         return 0
     stopped = 0
-    for pidfile in [*sorted(run.glob("blade*.pid")), run / "nas.pid", run / "switch.pid"]:
+    for pidfile in [*sorted(run.glob("bmc-*.pid")), *sorted(run.glob("blade*.pid")), run / "nas.pid",
+                    run / "switch.pid"]:  # fmt: skip
         if _stop(pidfile):
             stopped += 1
     log(f"lab down: {stopped} process(es) stopped")
@@ -341,8 +365,23 @@ def write_inventory(state: LabState, path: Path) -> None:
             f"          ansible_host: {b.address}",
             f'          swaplab_mac: "{b.mac}"',
             f"          swaplab_memory_mib: {b.memory_mib}",
-            f"          swaplab_power: {{driver: qmp, socket: {b.qmp}}}",
+            *_power_lines(state, b),
             f"          swaplab_console: {{driver: serial_file, path: {b.console_log}}}",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
+
+
+def _power_lines(state: LabState, b: Blade) -> list[str]:
+    """A blade's power settings in the generated inventory: QMP, or its BMC exactly as a rack's would read."""
+    if state.bmc == "ipmi":
+        return [
+            "          swaplab_power:",
+            "            driver: ipmi",
+            "            host: 127.0.0.1",
+            f"            port: {b.bmc_port}",
+            f"            cipher_suite: {vbmc.IPMI_SIM_CIPHER_SUITE}",
+            f"            user: {vbmc.BMC_USER}",
+            f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
+        ]
+    return [f"          swaplab_power: {{driver: qmp, socket: {b.qmp}}}"]

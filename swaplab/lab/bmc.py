@@ -1,0 +1,124 @@
+"""Real BMC software in front of the virtual lab's blades (``lab up --bmc ipmi``).
+
+One OpenIPMI ``ipmi_sim`` per blade, on its own UDP port of 127.0.0.1 (inside
+the lab's network namespace), with a management controller, one admin user,
+Serial-over-LAN to the blade's serial port (a TCP server QEMU offers) and
+``swaplab.lab.chassis`` as its chassis-control program, which drives the
+blade's QMP socket. swaplab then powers the blade exactly as on a rack: with
+ipmitool, over RMCP+, through a BMC that checks the password.
+
+Each BMC's configuration and state live in the lab's run directory (private to
+root, as a BMC's own NVRAM would be); ipmi_sim logs only to syslog, so its
+output file holds little. It is started in a session of its own and stopped by
+the PID in its pidfile.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BMC_USER = "admin"
+# ipmi_sim offers no cipher suite 17 and does not answer the cipher-suite query: 3 is what works.
+IPMI_SIM_CIPHER_SUITE = 3
+PASSWORD_ENV = "SWAPLAB_BMC_PASSWORD"  # noqa: S105 - the variable's name
+EMU = """mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02
+sel_enable 0x20 1000 0x0a
+mc_enable 0x20
+"""
+
+
+class BMCError(Exception):
+    pass
+
+
+@dataclass
+class VirtualBMC:
+    blade: str
+    port: int
+    sol_port: int
+    pidfile: str
+    state_dir: str
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def lan_conf(blade: str, port: int, sol_port: int, qmp: str, state_dir: Path, password: str) -> str:
+    chassis = f"{sys.executable} -I -m swaplab.lab.chassis {qmp} {state_dir}"
+    return f"""name "{blade}-bmc"
+set_working_mc 0x20
+  startlan 1
+    addr 127.0.0.1 {port}
+    priv_limit admin
+    allowed_auths_callback md5
+    allowed_auths_user md5
+    allowed_auths_operator md5
+    allowed_auths_admin md5
+    guid {secrets.token_hex(16)}
+  endlan
+  chassis_control "{chassis}"
+  sol "tcp:127.0.0.1:{sol_port}" 115200 history=65536
+  user 2 true "{BMC_USER}" "{password}" admin 10 md5
+"""
+
+
+def start_ipmi(run: Path, blade: str, qmp: str, sol_port: int, password: str) -> VirtualBMC:
+    """Start the blade's ipmi_sim; return once it answers on its port (or raise)."""
+    if any(c in password for c in '"\\\n') or not password:
+        raise BMCError(f"the BMC password in {PASSWORD_ENV} must be non-empty, without quotes or backslashes")
+    state = run / f"bmc-{blade}"
+    state.mkdir(mode=0o700)
+    port = free_udp_port()
+    conf = state / "lan.conf"
+    conf.write_text(lan_conf(blade, port, sol_port, qmp, state, password))
+    conf.chmod(0o600)
+    (state / "emu").write_text(EMU)
+    (state / "sim-state").mkdir()
+    pidfile = run / f"bmc-{blade}.pid"
+    with (state / "ipmi_sim.log").open("wb") as out:
+        proc = subprocess.Popen(
+            ["ipmi_sim", "-c", str(conf), "-f", str(state / "emu"), "-s", str(state / "sim-state"), "-n"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    pidfile.write_text(f"{proc.pid}\n")
+    bmc = VirtualBMC(blade, port, sol_port, str(pidfile), str(state))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BMCError(f"ipmi_sim for {blade} exited {proc.returncode}: see {state / 'ipmi_sim.log'}")
+        if _answers(port):
+            return bmc
+        time.sleep(0.2)
+    raise BMCError(f"ipmi_sim for {blade} does not answer on 127.0.0.1:{port}")
+
+
+def _answers(port: int) -> bool:
+    """An RMCP presence ping (ASF) gets a pong: the BMC is listening."""
+    ping = bytes.fromhex("06 00 ff 06 00 00 11 be 80 00 00 00".replace(" ", ""))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.sendto(ping, ("127.0.0.1", port))
+            return len(s.recv(64)) > 0
+        except OSError:
+            return False
