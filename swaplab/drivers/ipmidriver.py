@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -76,7 +77,12 @@ class IPMIPowerDriver:
         if r.returncode != 0 or ERROR_RE.search(r.stderr):
             what = said[-300:] or f"exit {r.returncode}"
             if "RMCP+ session" in said or "password" in said.lower():
-                what += " (wrong user or password, or the BMC does not offer this cipher suite: check cipher_suite)"
+                # ipmitool says the same for a BMC that is not there and one that refused the session.
+                if rmcp_ping(self.host, self.port):
+                    what += " (the BMC answers but refused the session: wrong user or password, or it does not "
+                    what += f"offer cipher suite {self.cipher_suite})"
+                else:
+                    what += " (the BMC does not answer: check host and port, and that it is powered)"
             raise IPMIError(f"BMC {self.host}:{self.port}: `{' '.join(command)}` failed: {what}")
         return r.stdout
 
@@ -147,3 +153,15 @@ class IPMIPowerDriver:
 def sol_argv(driver: IPMIPowerDriver, action: str) -> Sequence[str]:
     """``ipmitool sol activate|deactivate`` for the same BMC (the console's transport)."""
     return driver.argv("sol", action)
+
+
+def rmcp_ping(host: str, port: int = 623, timeout_s: float = 1.0) -> bool:
+    """An RMCP/ASF presence ping (IPMI v2, 13.2.3): does something that speaks IPMI answer there?"""
+    ping = bytes.fromhex("0600ff06000011be80000000")  # RMCP header; ASF: IANA 4542, Presence Ping
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(timeout_s)
+            s.sendto(ping, (host, port))
+            return len(s.recv(64)) > 0
+    except OSError:
+        return False

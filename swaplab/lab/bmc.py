@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from swaplab.drivers.ipmidriver import rmcp_ping
+
 BMC_USER = "admin"
 # ipmi_sim offers no cipher suite 17 and does not answer the cipher-suite query: 3 is what works.
 IPMI_SIM_CIPHER_SUITE = 3
@@ -113,12 +115,4 @@ def start_ipmi(run: Path, blade: str, qmp: str, sol_port: int, password: str) ->
 
 
 def _answers(port: int) -> bool:
-    """An RMCP presence ping (ASF) gets a pong: the BMC is listening."""
-    ping = bytes.fromhex("06 00 ff 06 00 00 11 be 80 00 00 00".replace(" ", ""))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.sendto(ping, ("127.0.0.1", port))
-            return len(s.recv(64)) > 0
-        except OSError:
-            return False
+    return rmcp_ping("127.0.0.1", port, 0.5)

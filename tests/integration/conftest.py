@@ -5,6 +5,7 @@ packet anywhere but 127.0.0.1."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# The virtual BMCs' password for this session, in the environment only (as Jenkins would hand it
+# over): every swaplab the tests start inherits it, and no file of a run may hold it.
+BMC_PASSWORD = os.environ.setdefault("SWAPLAB_BMC_PASSWORD", "it-" + secrets.token_hex(12))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,9 @@
 """The main job on the virtual lab, the way CI runs it: one blade, a small working set, then the ways it must fail.
 
 Order matters (one lab for the module, to stay within CI's time):
-1. `swaplab run --keep`: lab up, provision, every suite, JUnit/JSON/HTML; exit 0.
+1. `swaplab run --keep --bmc ipmi`: lab up with an OpenIPMI ipmi_sim BMC in front of the blade,
+   provision (the blade powered through the BMC with ipmitool, a one-time PXE override first),
+   every suite, JUnit/JSON/HTML; exit 0; the BMC password in no file of the run;
 2. a second `provision` of the same lab changes nothing; with the NAS marked unmanaged, provision
    only checks its exports (changed=0), and an export it lacks is named, exit 2, nothing written;
 3. an unfit kernel stops `run` before anything starts (exit 2);
@@ -31,7 +33,7 @@ import pytest
 import yaml
 
 from swaplab.report import junit
-from tests.integration.conftest import BIN, ROOT, swaplab
+from tests.integration.conftest import BIN, BMC_PASSWORD, ROOT, swaplab
 
 # A cold run under TCG takes many minutes: each test is bounded.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2700)]
@@ -76,7 +78,7 @@ def kept_run() -> Iterator[Path]:
     assert swaplab("lab", "build").returncode == 0
     pids: list[int] = []
     try:
-        r = swaplab("run", "--keep", *SHORT, timeout=2600)
+        r = swaplab("run", "--keep", "--bmc", "ipmi", *SHORT, timeout=2600)
         pids = _lab_pids()
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         yield _run_dir(r)
@@ -113,6 +115,28 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
     attached = [line.split("|", 1)[1].rstrip("]") for line in hog.splitlines() if line.startswith("[[ATTACHMENT|")]
     assert any(p.endswith("console.log") for p in attached) and all(Path(p).is_file() for p in attached)
     assert (kept_run / "report.html").read_text().count("<svg") == 1
+
+
+def test_the_blade_was_powered_through_its_bmc_and_the_password_is_nowhere(kept_run: Path) -> None:
+    power = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["blades"]["hosts"]["blade1"]["swaplab_power"]
+    assert power["driver"] == "ipmi" and power["cipher_suite"] == 3 and "lookup(" in power["password"]
+    ops = [" ".join(line.split()[1:]) for line in (RUN / "bmc-blade1" / "chassis.log").read_text().splitlines()]
+    assert "set power 1" in ops and ops.index("set boot pxe") < ops.index("set power 1")
+    assert (kept_run / "ansible").is_dir()  # ansible-runner's event stream is kept, and checked here
+    leaked = [p for p in kept_run.rglob("*") if p.is_file() and BMC_PASSWORD.encode() in p.read_bytes()]
+    assert leaked == [], f"the BMC password is in {leaked}"
+    # Nor in the inventory swaplab generated for the lab.
+    assert BMC_PASSWORD not in INVENTORY.read_text()
+
+
+def test_a_wrong_bmc_password_is_exit_2_before_any_blade_is_touched(kept_run: Path) -> None:
+    log = RUN / "bmc-blade1" / "chassis.log"
+    before = log.read_text()
+    r = swaplab("provision", "--playbook", "boot.yml", timeout=300, env={"SWAPLAB_BMC_PASSWORD": "not-the-password"})
+    assert r.returncode == 2
+    assert "refused the session: wrong user or password" in r.stderr, r.stderr[-2000:]
+    assert "Boot the blades" not in r.stdout
+    assert log.read_text() == before  # the BMC refused the session: its chassis was never asked anything
 
 
 def test_second_provision_changes_nothing(kept_run: Path) -> None:

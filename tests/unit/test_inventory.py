@@ -43,13 +43,12 @@ def test_all_problems_at_once() -> None:
     assert "b2: swaplab_mac 52:54:00:00:00:11 is also b1's" in text
     assert "b2: address 10.0.0.11 is also b1's" in text
     assert "b2: swaplab_power: power driver ipmi lacks host, user, password" in text and "Vault" in text
-    assert "b2: swaplab_power: power driver ipmi cannot act: not implemented yet" in text
     assert "b3: no swaplab_mac" in text and "b3: no ansible_host" in text
     assert "b3: swaplab_power driver 'telnet' is unknown" in text
     assert "b4: swaplab_mac 'not-a-mac' is not a MAC address" in text
     assert "b4: no swaplab_power" in text
     assert "kernel /nonexistent/k.deb: no such file" in text
-    assert len(problems) == 11
+    assert len(problems) == 10
 
 
 def test_missing_blades_group() -> None:
@@ -58,11 +57,10 @@ def test_missing_blades_group() -> None:
     assert validate(d) == ["no `blades` group: add a group `blades` with one host per blade"]
 
 
-def test_lab_example_inventory_is_valid_but_for_the_drivers_not_written_yet() -> None:
+def test_lab_example_inventory_is_valid_but_for_the_driver_not_written_yet() -> None:
     data = load(str(ROOT / "inventories" / "lab.example" / "hosts.yml"), str(Path(_bin()) / "ansible-inventory"))
-    # IPMI and Redfish are refused before anything starts (issue 12), not half-way through provisioning.
+    # Redfish is refused before anything starts (issue 12), not half-way through provisioning.
     assert validate(data) == [
-        "blade-r1-01: swaplab_power: power driver ipmi cannot act: not implemented yet (issue 12): use qmp",
         "blade-r1-02: swaplab_power: power driver redfish cannot act: not implemented yet (issue 12): use qmp",
     ]
     # The proxy-DHCP settings are where the role reads them: on the NAS.
