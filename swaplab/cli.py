@@ -161,9 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
     u.add_argument("--blades", type=int, default=1, help="number of blades (default 1)")
     u.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="memory per blade (default 192)")
-    u.add_argument("--bmc", choices=["qmp", "ipmi"], default="qmp",
-                   help="what powers the blades: QMP directly, or an ipmi_sim BMC each (password from "
-                        "SWAPLAB_BMC_PASSWORD), driven with ipmitool as on a rack (default qmp)")  # fmt: skip
+    u.add_argument("--bmc", choices=["qmp", "ipmi", "redfish"], default="qmp",
+                   help="what powers the blades: QMP directly, an ipmi_sim BMC each (ipmitool), or one "
+                        "sushy-emulator (Redfish over https with a lab CA), as on a rack; the BMCs' password "
+                        "comes from SWAPLAB_BMC_PASSWORD (default qmp)")  # fmt: skip
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
     pw = lsub.add_parser(
@@ -196,9 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep", action="store_true", help="virtual lab: leave it up at the end")
     r.add_argument(
         "--bmc",
-        choices=["qmp", "ipmi"],
+        choices=["qmp", "ipmi", "redfish"],
         default="qmp",
-        help="virtual lab: power the blades through QMP, or through an ipmi_sim BMC each (default qmp)",
+        help="virtual lab: power the blades through QMP, an ipmi_sim BMC each, or sushy-emulator (default qmp)",
     )
     r.add_argument("--no-provision", action="store_true", help="with -i: test the lab as it is, without the playbooks")
     r.set_defaults(func=_cmd_run)

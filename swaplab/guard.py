@@ -12,14 +12,16 @@ ansible-runner's own cancel does the same.
 Secrets from the environment (a BMC password Jenkins puts in ``SWAPLAB_BMC_PASSWORD``)
 are kept out of ansible-runner's hands: it records its child's whole environment
 in its artifacts (``command``). swaplab removes them from what it gives
-ansible-runner and names them in ``SWAPLAB_SECRET_ENV``; the guard copies just
-those back from its parent's environment (``/proc/PPID/environ``) into the
-command's, which no file records.
+ansible-runner, writes them to a memory-only file (``memfd_create``) it holds
+open, and names that descriptor in ``SWAPLAB_SECRET_ENV``; the guard reads it
+through ``/proc/PPID/fd/N`` and puts the secrets into the command's
+environment, which no file records.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import sys
@@ -33,17 +35,18 @@ SECRET_ENV = "SWAPLAB_SECRET_ENV"  # noqa: S105 - the name of a list of names
 
 
 def _restore_secrets(parent: int) -> None:
-    names = [n for n in os.environ.pop(SECRET_ENV, "").split(",") if n]
-    if not names:
+    """Put back the secrets swaplab kept out of ansible-runner: from its memory-only file (a memfd it
+    holds open, read through /proc; nothing of it is ever on disk), named in SWAPLAB_SECRET_ENV."""
+    fd = os.environ.pop(SECRET_ENV, "")
+    if not fd.isdigit():
         return
     try:
-        raw = open(f"/proc/{parent}/environ", "rb").read()  # noqa: SIM115 - one read of a proc file
-    except OSError:
+        with open(f"/proc/{parent}/fd/{fd}", "rb") as f:
+            secrets = json.loads(f.read(1 << 20) or b"{}")
+    except (OSError, ValueError):
         return
-    for entry in raw.split(b"\0"):
-        name, _, value = entry.partition(b"=")
-        if name.decode(errors="replace") in names:
-            os.environb[name] = value
+    for name, value in secrets.items():
+        os.environ[str(name)] = str(value)
 
 
 def _die_with_parent() -> None:

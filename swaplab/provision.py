@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -209,6 +210,9 @@ def run_playbook(
         # it, and the guard puts them back (swaplab.guard). os.environ is restored on the way out.
         hidden = {n: os.environ.pop(n) for n in secret_env_names(Path(inventory)) if n in os.environ}
         restore.callback(os.environ.update, hidden)
+        secret_fd = os.memfd_create("swaplab-secrets")  # close-on-exec: only the guard reads it, via /proc
+        restore.callback(os.close, secret_fd)
+        os.write(secret_fd, json.dumps(hidden).encode())
         # ansible-playbook under swaplab.guard: it dies with this process, even a kill -9 of it.
         # ansible-runner finds "ansible-playbook" on the PATH it is given: the guard's comes first.
         guard_bin = Path(pdd) / "guard-bin"
@@ -228,7 +232,7 @@ def run_playbook(
                 "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                 # ansible-runner sets this False unless told otherwise, overriding ansible.cfg.
                 "ANSIBLE_HOST_KEY_CHECKING": "True",
-                "SWAPLAB_SECRET_ENV": ",".join(sorted(hidden)),
+                "SWAPLAB_SECRET_ENV": str(secret_fd),
                 "PATH": os.pathsep.join([str(guard_bin), venv_bin, os.environ.get("PATH", "")]),
                 "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
                 "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),

@@ -128,7 +128,7 @@ POWER: dict[str, PowerSpec] = {
     ),
     "redfish": PowerSpec(
         "redfish", required=("url", "user", "password"), optional=("verify", "system"),
-        templated=("user", "password"), checks=_redfish_checks, unavailable="not implemented yet (issue 12): use qmp",
+        templated=("user", "password"), checks=_redfish_checks,
     ),
 }  # fmt: skip
 
@@ -163,4 +163,11 @@ def power_driver(settings: dict[str, object]) -> PowerProtocol:
         port, cipher = settings.get("port", 623), settings.get("cipher_suite", 17)
         return IPMIPowerDriver(str(settings["host"]), str(settings["user"]), str(settings["password"]),
                                port=int(str(port)), cipher_suite=int(str(cipher)))  # fmt: skip
+    if settings["driver"] == "redfish":
+        from swaplab.drivers.redfishdriver import RedfishPowerDriver
+
+        verify = settings.get("verify", True)
+        return RedfishPowerDriver(str(settings["url"]), str(settings["user"]), str(settings["password"]),
+                                  verify=verify if isinstance(verify, bool) else str(verify),
+                                  system=str(settings["system"]) if settings.get("system") else None)  # fmt: skip
     raise ValueError(f"power driver {settings['driver']!r} has no implementation")

@@ -15,11 +15,13 @@ the PID in its pidfile.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,3 +118,81 @@ def start_ipmi(run: Path, blade: str, qmp: str, sol_port: int, password: str) ->
 
 def _answers(port: int) -> bool:
     return rmcp_ping("127.0.0.1", port, 0.5)
+
+
+# --- Redfish: one sushy-emulator for the lab, https with a lab CA ----------------------------------
+
+
+@dataclass
+class RedfishBMC:
+    url: str
+    ca: str
+    pidfile: str
+    state_dir: str
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise BMCError(f"openssl {args[0]} failed: {r.stderr.strip()[-300:]}")
+
+
+def make_lab_ca(state: Path) -> tuple[Path, Path, Path]:
+    """A CA of the lab's own and a certificate for 127.0.0.1 signed by it: (ca.pem, bmc.pem, bmc.key)."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=swaplab lab CA",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             cwd=state)  # fmt: skip
+    _openssl("req", *ec, "-keyout", "bmc.key", "-out", "bmc.csr", "-subj", "/CN=127.0.0.1", cwd=state)
+    (state / "bmc.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                                   "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")  # fmt: skip
+    _openssl("x509", "-req", "-in", "bmc.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "bmc.pem", "-days", "30", "-extfile", "bmc.ext", cwd=state)  # fmt: skip
+    for f in ("ca.key", "bmc.key"):
+        (state / f).chmod(0o600)
+    return state / "ca.pem", state / "bmc.pem", state / "bmc.key"
+
+
+def start_redfish(run: Path, systems: list[dict[str, str]], password: str) -> RedfishBMC:
+    """Start sushy-emulator for ``systems`` (name, qmp, mac); return once it answers over https."""
+    import bcrypt
+
+    if not password:
+        raise BMCError(f"the BMC password in {PASSWORD_ENV} must be non-empty")
+    state = run / "bmc-redfish"
+    state.mkdir(mode=0o700)
+    ca, cert, key = make_lab_ca(state)
+    htpasswd = state / "htpasswd"
+    # bcrypt cost 4: ~15 ms a request (cost 12 costs 0.5-0.8 s here, on every request).
+    htpasswd.write_bytes(BMC_USER.encode() + b":" + bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)) + b"\n")
+    htpasswd.chmod(0o600)
+    port = free_tcp_port()
+    entries = []
+    for s in systems:
+        d = state / s["name"]
+        d.mkdir()
+        entries.append({"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, s["name"] + s["mac"])), "name": s["name"],
+                        "qmp": s["qmp"], "mac": s["mac"], "state_dir": str(d)})  # fmt: skip
+    conf = state / "emulator.conf"
+    conf.write_text(
+        f"SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n"
+        f"SUSHY_EMULATOR_SSL_CERT = {str(cert)!r}\nSUSHY_EMULATOR_SSL_KEY = {str(key)!r}\n"
+        f"SUSHY_EMULATOR_AUTH_FILE = {str(htpasswd)!r}\nSUSHY_EMULATOR_STATE_DIR = {str(state)!r}\n"
+        f"SWAPLAB_SYSTEMS = {entries!r}\n"
+    )
+    pidfile = run / "bmc-redfish.pid"
+    with (state / "emulator.log").open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "swaplab.lab.redfish_bmc", "--config", str(conf)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    pidfile.write_text(f"{proc.pid}\n")
+    url = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BMCError(f"sushy-emulator exited {proc.returncode}: see {state / 'emulator.log'}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return RedfishBMC(url, str(ca), str(pidfile), str(state))
+        time.sleep(0.3)
+    raise BMCError(f"sushy-emulator does not answer on {url}")

@@ -82,6 +82,8 @@ class LabState:
     known_hosts: str
     blades: list[Blade] = field(default_factory=list)
     bmc: str = "qmp"
+    redfish_url: str = ""  # --bmc redfish: the lab's sushy-emulator, https with the lab's CA
+    redfish_ca: str = ""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -187,7 +189,7 @@ def running(paths: LabPaths) -> bool:
     return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
 
 
-BMCS = ("qmp", "ipmi")
+BMCS = ("qmp", "ipmi", "redfish")
 
 
 def up(
@@ -199,8 +201,8 @@ def up(
     if bmc not in BMCS:
         raise LabError(f"--bmc {bmc}: choose one of {', '.join(BMCS)}")
     password = os.environ.get(vbmc.PASSWORD_ENV, "")
-    if bmc == "ipmi" and not password:
-        raise LabError(f"--bmc ipmi: set {vbmc.PASSWORD_ENV} to the password the virtual BMCs should take "
+    if bmc != "qmp" and not password:
+        raise LabError(f"--bmc {bmc}: set {vbmc.PASSWORD_ENV} to the password the virtual BMCs should take "
                        "(swaplab run makes one up)")  # fmt: skip
     if not paths.stamp.exists():
         raise LabError("no lab images: run `swaplab lab build` first")
@@ -252,6 +254,9 @@ def up(
             if bmc == "ipmi":
                 b.bmc_port = vbmc.start_ipmi(run, name, b.qmp, b.sol_port, password).port
             state.blades.append(b)
+        if bmc == "redfish":
+            rf = vbmc.start_redfish(run, [{"name": b.name, "qmp": b.qmp, "mac": b.mac} for b in state.blades], password)
+            state.redfish_url, state.redfish_ca = rf.url, rf.ca
         state.save(run / "lab.json")
         host_key = paths.nas_host_key_pub.read_text().split()[:2]
         paths.known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
@@ -381,6 +386,16 @@ def _power_lines(state: LabState, b: Blade) -> list[str]:
             "            host: 127.0.0.1",
             f"            port: {b.bmc_port}",
             f"            cipher_suite: {vbmc.IPMI_SIM_CIPHER_SUITE}",
+            f"            user: {vbmc.BMC_USER}",
+            f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
+        ]
+    if state.bmc == "redfish":
+        return [
+            "          swaplab_power:",
+            "            driver: redfish",
+            f"            url: {state.redfish_url}",
+            f"            verify: {state.redfish_ca}",
+            f"            system: {b.name}",
             f"            user: {vbmc.BMC_USER}",
             f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
         ]

@@ -278,7 +278,7 @@ def _power_inventory(tmp_path: Path, password: str) -> Path:
         "all:\n  children:\n    nas:\n      hosts:\n"
         "        nas: {ansible_host: 127.0.0.1, swaplab_lab_address: 10.0.0.1}\n"
         "    blades:\n      hosts:\n        b1:\n          ansible_host: 10.0.0.11\n"
-        "          swaplab_power:\n            driver: redfish\n            url: https://bmc.lab.example\n"
+        "          swaplab_power:\n            driver: redfish\n            url: https://127.0.0.1:9\n"
         f'            user: admin\n            password: "{password}"\n'
     )
     return inv
@@ -295,7 +295,8 @@ def test_power_credentials_are_resolved_before_acting_and_kept_out_of_every_even
     cases = {
         "{{ vault_bmc_password }}": "'vault_bmc_password' is undefined",
         "{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_EMPTY') }}": "lacks password",
-        "{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_BMC_PASSWORD') }}": "redfish cannot act",
+        # Resolved, so the driver goes on to the BMC (nothing listens on 127.0.0.1:9).
+        "{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_BMC_PASSWORD') }}": "does not answer",
     }
     for i, (password, needle) in enumerate(cases.items()):
         art = tmp_path / f"artifacts{i}"

@@ -57,12 +57,9 @@ def test_missing_blades_group() -> None:
     assert validate(d) == ["no `blades` group: add a group `blades` with one host per blade"]
 
 
-def test_lab_example_inventory_is_valid_but_for_the_driver_not_written_yet() -> None:
+def test_lab_example_inventory_is_valid() -> None:
     data = load(str(ROOT / "inventories" / "lab.example" / "hosts.yml"), str(Path(_bin()) / "ansible-inventory"))
-    # Redfish is refused before anything starts (issue 12), not half-way through provisioning.
-    assert validate(data) == [
-        "blade-r1-02: swaplab_power: power driver redfish cannot act: not implemented yet (issue 12): use qmp",
-    ]
+    assert validate(data) == []
     # The proxy-DHCP settings are where the role reads them: on the NAS.
     assert data["_meta"]["hostvars"]["nas01"]["pxe_server__mode"] == "proxy"
 
