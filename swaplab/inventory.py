@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swaplab.drivers import POWER, is_template, power_problems
+from swaplab.drivers import POWER, console_problems, is_template, power_problems
 
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.I)
 LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
@@ -275,6 +275,7 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
         else:
             addrs[addr] = blade
         problems += [f"{blade}: {p}" for p in power_problems(hv.get("swaplab_power"))]
+        problems += [f"{blade}: {p}" for p in console_problems(hv.get("swaplab_console"), hv.get("swaplab_power"))]
     if kernel is not None and not os.path.exists(kernel):
         problems.append(f"kernel {kernel}: no such file or directory: pass a kernel .deb or a kernel tree")
     return problems

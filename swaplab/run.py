@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import __version__
+from swaplab.credentials import CredentialsError, resolve_power
+from swaplab.drivers.solconsole import SOLRecorder
 from swaplab.fleet.remote import ssh_config
 from swaplab.fleet.session import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
@@ -239,6 +241,7 @@ class Run:
         self.timings: dict[str, float] = {}
         self.started_lab = False
         self.provision_tasks: dict[str, float] = {}
+        self.recorders: list[SOLRecorder] = []
 
     def execute(self) -> tuple[int, Path]:
         t0 = time.monotonic()
@@ -351,10 +354,10 @@ class Run:
         cfg = run_dir / "ssh_config"
         cfg.write_text(ssh_config(hostvars, names))
         times, mib = parse_working_set(self.opts.working_set)
+        consoles = self._start_consoles(run_dir, inventory, hostvars, names)
         settings = Settings(
             run_dir=str(run_dir), inventory=str(Path(inventory).resolve()), ssh_config=str(cfg),
-            control_dir=str(control),
-            blades={n: {"console": (hostvars[n].get("swaplab_console") or {}).get("path")} for n in names},
+            control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names},
             kernel=kvars, trials=self.opts.trials, working_set_times_ram=times or 2.0, working_set_mib=mib,
             ratio_gate=self.opts.ratio_gate, fio_size_mib=self.opts.fio_size_mib, fio_runtime_s=self.opts.fio_runtime_s,
         )  # fmt: skip
@@ -370,12 +373,37 @@ class Run:
             # One xdist worker per blade; each blade's tests stay together, in order, in its worker
             # (the suites mark them with xdist_group = the blade), so blades are tested in parallel.
             args += ["-n", str(len(names)), "--dist", "loadgroup"]
-        collector.exit_status = int(pytest.main(args, plugins=[collector]))
+        try:
+            collector.exit_status = int(pytest.main(args, plugins=[collector]))
+        finally:
+            for recorder in self.recorders:
+                recorder.stop()
         self.timings["tests"] = time.monotonic() - t
         self.timings["loads"] = collector.load_seconds()
         with contextlib.suppress(OSError):
             control.rmdir()
         return collector
+
+    def _start_consoles(
+        self, run_dir: Path, inventory: str, hostvars: dict[str, Any], names: list[str]
+    ) -> dict[str, str]:
+        """Each blade's console file: a console server's log (`file`), or its SOL recorded for this run."""
+        out: dict[str, str] = {}
+        for n in names:
+            console = hostvars[n].get("swaplab_console") or {}
+            if console.get("driver") == "file":
+                out[n] = str(console["path"])
+            elif console.get("driver") == "ipmi-sol":
+                try:
+                    power = resolve_power(inventory, n)
+                except CredentialsError as e:
+                    raise RunError([str(e)]) from e
+                recorder = SOLRecorder(power, run_dir / n / "console-sol.log")
+                recorder.start()
+                self.recorders.append(recorder)
+                out[n] = str(recorder.out)
+                self.log(f"{n}: console recorded over IPMI Serial-over-LAN into {recorder.out}")
+        return out
 
     def _teardown(self) -> None:
         if not self.started_lab or self.opts.keep:

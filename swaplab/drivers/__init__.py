@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 
 from swaplab.drivers.protocols import ConsoleProtocol, PowerProtocol, PowerState
 
-__all__ = ["POWER", "ConsoleProtocol", "PowerProtocol", "PowerSpec", "PowerState", "power_driver"]
+__all__ = [
+    "CONSOLES",
+    "POWER",
+    "ConsoleProtocol",
+    "PowerProtocol",
+    "PowerSpec",
+    "PowerState",
+    "console_problems",
+    "power_driver",
+]
 
 
 def is_template(value: object) -> bool:
@@ -143,6 +152,30 @@ def power_problems(settings: object) -> list[str]:
     if spec is None:
         return [f"swaplab_power driver {settings.get('driver')!r} is unknown: use one of {', '.join(POWER)}"]
     return [f"swaplab_power: {p}" for p in spec.problems(settings)]
+
+
+# Consoles: where a blade's console stream comes from. `file` follows a log a console server
+# (conserver, ser2net, QEMU) writes; `ipmi-sol` records the blade's Serial-over-LAN through the
+# BMC its swaplab_power names (swaplab.drivers.solconsole).
+CONSOLES = ("file", "ipmi-sol")
+
+
+def console_problems(console: object, power: object) -> list[str]:
+    """What is wrong with an inventory's ``swaplab_console`` (none is allowed: no console is read)."""
+    if console is None:
+        return []
+    if not isinstance(console, dict):
+        return [f"swaplab_console must be a mapping with a driver, not {type(console).__name__}"]
+    driver = console.get("driver")
+    if driver == "file":
+        path = str(console.get("path", ""))
+        return [] if os.path.isabs(path) else [f"swaplab_console driver file needs an absolute path, not {path!r}"]
+    if driver == "ipmi-sol":
+        ok = isinstance(power, dict) and power.get("driver") == "ipmi"
+        return (
+            [] if ok else ["swaplab_console driver ipmi-sol needs swaplab_power driver ipmi (its BMC carries the SOL)"]
+        )
+    return [f"swaplab_console driver {driver!r} is unknown: use one of {', '.join(CONSOLES)}"]
 
 
 def power_driver(settings: dict[str, object]) -> PowerProtocol:

@@ -371,7 +371,10 @@ def write_inventory(state: LabState, path: Path) -> None:
             f'          swaplab_mac: "{b.mac}"',
             f"          swaplab_memory_mib: {b.memory_mib}",
             *_power_lines(state, b),
-            f"          swaplab_console: {{driver: serial_file, path: {b.console_log}}}",
+            # Behind an IPMI BMC the console is its Serial-over-LAN, as on a rack; otherwise QEMU's log.
+            "          swaplab_console: {driver: ipmi-sol}"
+            if state.bmc == "ipmi"
+            else f"          swaplab_console: {{driver: file, path: {b.console_log}}}",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

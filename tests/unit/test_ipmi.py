@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +102,80 @@ def test_the_password_is_never_on_the_command_line() -> None:
 def test_the_registry_builds_it() -> None:
     drv = power_driver({"driver": "ipmi", "host": "10.1.2.3", "user": "u", "password": "p", "cipher_suite": 3})
     assert isinstance(drv, IPMIPowerDriver) and drv.cipher_suite == 3 and drv.port == 623
+
+
+def test_credentials_resolve_from_the_environment_and_vault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from swaplab.credentials import resolve_power
+
+    vault_pw = tmp_path / "vault-pass"
+    vault_pw.write_text("vault-secret\n")
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(vault_pw))
+    vault = str(Path(sys.executable).parent / "ansible-vault")
+    enc = subprocess.run([vault, "encrypt_string", "bmc-pw-1", "--name", "vault_bmc_password"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert enc.returncode == 0, enc.stderr
+    enc = enc.stdout  # type: ignore[assignment]
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text(str(enc))
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts:\n    b1:\n      swaplab_power: {driver: ipmi, host: 127.0.0.1, user: admin,"
+                   " password: '{{ vault_bmc_password }}'}\n    b2:\n      swaplab_power: {driver: ipmi, host: 127.0.0.1,"
+                   " user: admin, password: \"{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_PW') }}\"}\n")  # fmt: skip
+    monkeypatch.setenv("SWAPLAB_TEST_PW", "env-pw-2")
+    assert resolve_power(str(inv), "b1")["password"] == "bmc-pw-1"
+    assert resolve_power(str(inv), "b2")["password"] == "env-pw-2"
+
+
+def test_consoles_are_validated() -> None:
+    from swaplab.drivers import console_problems
+
+    ipmi = {"driver": "ipmi", "host": "10.0.0.5", "user": "u", "password": "p"}
+    assert console_problems({"driver": "ipmi-sol"}, ipmi) == []
+    assert "needs swaplab_power driver ipmi" in console_problems({"driver": "ipmi-sol"}, {"driver": "qmp"})[0]
+    assert "absolute path" in console_problems({"driver": "file", "path": "rel.log"}, ipmi)[0]
+    assert "unknown" in console_problems({"driver": "telnet"}, ipmi)[0]
+
+
+def test_the_sol_console_is_recorded_with_arrival_times(tmp_path: Path) -> None:
+    """A serial port (a TCP server here, as QEMU's is) behind ipmi_sim's SOL, recorded by swaplab's recorder."""
+    import socket
+    import threading
+    import time
+
+    from swaplab.drivers.solconsole import SOLRecorder
+
+    serial = socket.socket()
+    serial.bind(("127.0.0.1", 0))
+    serial.listen(1)
+    done = threading.Event()
+
+    def talk() -> None:
+        conn, _ = serial.accept()
+        with conn:
+            n = 0
+            while not done.is_set():
+                n += 1
+                conn.sendall(f"[ {n}.000000] swaplab serial line {n}\r\n".encode())
+                time.sleep(0.2)
+
+    threading.Thread(target=talk, daemon=True).start()
+    qmp = FakeQMP(tmp_path / "blade1.qmp", running=True)
+    b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), serial.getsockname()[1], PASSWORD)
+    out = tmp_path / "run" / "blade1" / "console-sol.log"
+    rec = SOLRecorder({"host": "127.0.0.1", "port": b.port, "user": vbmc.BMC_USER, "password": PASSWORD,
+                       "cipher_suite": 3}, out)  # fmt: skip
+    try:
+        rec.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b"swaplab serial line" not in (out.read_bytes() if out.exists() else b""):
+            time.sleep(0.3)
+    finally:
+        rec.stop()
+        done.set()
+        os.kill(int(Path(b.pidfile).read_text()), signal.SIGTERM)
+        qmp.close()
+        serial.close()
+    assert b"swaplab serial line" in out.read_bytes()
+    first = (out.parent / "console-sol.log.times").read_text().splitlines()[0].split()
+    assert int(first[0]) == 0 and abs(float(first[1]) - time.time()) < 60
+    assert rec.proc is not None and rec.proc.returncode is not None  # stopped, by its PID

@@ -1,0 +1,49 @@
+"""The virtual lab with a Redfish BMC (sushy-emulator, https with the lab's CA) in front of the blade:
+provisioning powers it, sets a one-time PXE boot override and boots it to ssh, through sushy,
+exactly as on a rack whose BMCs speak Redfish. One lab of its own, brought down at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import BIN, BMC_PASSWORD, ROOT, swaplab
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
+RUN = ROOT / ".cache" / "lab" / "run"
+
+
+@pytest.fixture(scope="module")
+def redfish_lab() -> Iterator[None]:
+    assert swaplab("lab", "build").returncode == 0
+    try:
+        r = swaplab("lab", "up", "--bmc", "redfish", timeout=600)
+        assert r.returncode == 0, r.stderr
+        yield
+    finally:
+        pids = [int(p.read_text()) for p in RUN.glob("*.pid") if p.read_text().strip().isdigit()]
+        assert swaplab("lab", "down").returncode == 0
+        assert [p for p in pids if Path(f"/proc/{p}").exists()] == []
+
+
+def test_a_blade_behind_redfish_is_powered_overridden_and_booted_to_ssh(redfish_lab: None) -> None:
+    power = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["blades"]["hosts"]["blade1"]["swaplab_power"]
+    assert power["driver"] == "redfish" and power["url"].startswith("https://127.0.0.1:")
+    assert Path(power["verify"]).is_file()  # the lab's CA: certificates are verified
+    r = swaplab("provision", timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    log = [line.split(None, 1)[1] for line in (RUN / "bmc-redfish" / "blade1" / "redfish.log").read_text().splitlines()]
+    assert "power On" in log and log.index("boot Pxe") < log.index("power On"), log
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    argv = [str(BIN / "ansible"), "-i", str(INVENTORY), "blade1", "-m", "ansible.builtin.raw", "-a", "uname -r"]
+    uname = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert uname.returncode == 0 and "amd64" in uname.stdout, uname.stdout + uname.stderr
+    # The BMC's password reached it through the environment only.
+    assert BMC_PASSWORD not in INVENTORY.read_text()
+    assert BMC_PASSWORD.encode() not in (RUN / "bmc-redfish" / "htpasswd").read_bytes()  # bcrypt, not the password
