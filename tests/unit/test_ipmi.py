@@ -119,8 +119,9 @@ def test_credentials_resolve_from_the_environment_and_vault(tmp_path: Path, monk
     (tmp_path / "group_vars" / "all.yml").write_text(str(enc))
     inv = tmp_path / "hosts.yml"
     power = "swaplab_power: {driver: ipmi, host: 127.0.0.1, user: admin, password: "
+    env = "{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_PW') }}"
     inv.write_text(f"all:\n  hosts:\n    b1:\n      {power}'{{{{ vault_bmc_password }}}}'}}\n"
-                   f"    b2:\n      {power}\"{{{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_PW') }}}}\"}}\n")  # fmt: skip
+                   f'    b2:\n      {power}"{env}"}}\n')  # fmt: skip
     monkeypatch.setenv("SWAPLAB_TEST_PW", "env-pw-2")
     resolved = [resolve_power(str(inv), b)["password"] for b in ("b1", "b2")]
     assert resolved == ["bmc-pw-1", "env-pw-2"]
