@@ -1,7 +1,7 @@
 """Drivers: how swaplab uses a machine's power and console, behind small protocols.
 
-``protocols.py`` says what a driver must do; ``qmpdriver.py`` and
-``serialfiledriver.py`` are the virtual lab's implementations.
+``protocols.py`` says what a driver must do; ``qmpdriver.py``, ``ipmidriver.py`` and
+``redfishdriver.py`` are the power drivers, ``fileconsole.py`` and ``solconsole.py`` the consoles.
 
 ``POWER`` is the one registry of power drivers: each entry declares the settings
 it takes and says whether it accepts a blade's settings (with the reason if

@@ -24,6 +24,14 @@ class PowerProtocol(Protocol):
 
 
 class ConsoleProtocol(Protocol):
+    def mark(self) -> int:
+        """A position in the stream: where it is now."""
+        ...
+
+    def since(self, mark: int) -> bytes:
+        """Everything the stream has held since ``mark`` (bounded: its tail if it is huge)."""
+        ...
+
     def follow(self, timeout: float, from_start: bool = False) -> Iterator[str]:
         """Yield console lines as they arrive, for at most ``timeout`` seconds."""
         ...

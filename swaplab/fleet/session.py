@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from swaplab.agent import HOG
 from swaplab.detect import Finding, scan_stream
+from swaplab.drivers.fileconsole import FileConsole
+from swaplab.drivers.protocols import ConsoleProtocol
 from swaplab.fleet.judge import Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
@@ -88,7 +90,7 @@ class BladeSession:
         self.remote = Remote(name, Path(settings.ssh_config), Path(settings.control_dir))
         self.runner = LoadRunner(self.remote, self.dir / "loads")
         console = settings.blades[name].get("console")
-        self.console = Path(console) if console else None
+        self.console: ConsoleProtocol | None = FileConsole(console) if console else None
         self.console_start = self._console_size()
         self.down: str | None = None
         self.start: dict[str, Any] = {}
@@ -238,21 +240,11 @@ class BladeSession:
 
     # -- console ---------------------------------------------------------------
     def _console_size(self) -> int:
-        try:
-            return self.console.stat().st_size if self.console else 0
-        except OSError:
-            return 0
+        return self.console.mark() if self.console else 0
 
     def _console_read(self, start: int) -> bytes:
-        """The console from byte ``start`` on (nothing if the blade has no console file)."""
-        if self.console is None:
-            return b""
-        try:
-            with self.console.open("rb") as f:
-                f.seek(start)
-                return f.read()
-        except OSError:
-            return b""
+        """The console since ``start`` (nothing if the blade has no console)."""
+        return self.console.since(start) if self.console else b""
 
     def _console_slice(self, start: int, save_to: Path) -> str:
         data = self._console_read(start)
