@@ -85,7 +85,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         if args.lab_command == "build":
             images.build(paths, _log, force=args.force)
         elif args.lab_command == "up":
-            machines.up(paths, args.blades, args.blade_memory, _log, bmc=args.bmc)
+            machines.up(paths, args.blades, args.blade_memory, _log, bmc=args.bmc, dhcp=args.dhcp)
         elif args.lab_command == "down":
             machines.down(paths, _log)
         elif args.lab_command == "power":
@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what powers the blades: QMP directly, an ipmi_sim BMC each (ipmitool), or one "
                         "sushy-emulator (Redfish over https with a lab CA), as on a rack; the BMCs' password "
                         "comes from SWAPLAB_BMC_PASSWORD (default qmp)")  # fmt: skip
+    u.add_argument("--dhcp", choices=["nas", "lab"], default="nas",
+                   help="who hands out addresses: the NAS's dnsmasq (default), or a DHCP server of the lab's "
+                        "own (a tap on the lab switch, in the lab's network namespace) with swaplab's as "
+                        "proxy-DHCP")  # fmt: skip
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
     pw = lsub.add_parser(

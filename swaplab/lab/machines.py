@@ -24,6 +24,7 @@ from pathlib import Path
 
 from swaplab.drivers.qmpdriver import QMPPowerDriver
 from swaplab.lab import bmc as vbmc
+from swaplab.lab import labdhcp
 from swaplab.lab.images import LAB_NET
 from swaplab.lab.paths import ROOT, LabPaths
 
@@ -82,6 +83,7 @@ class LabState:
     known_hosts: str
     blades: list[Blade] = field(default_factory=list)
     bmc: str = "qmp"
+    dhcp: str = "nas"  # who hands out addresses: the NAS's dnsmasq, or the lab's own server (proxy-DHCP)
     redfish_url: str = ""  # --bmc redfish: the lab's sushy-emulator, https with the lab's CA
     redfish_ca: str = ""
 
@@ -190,16 +192,21 @@ def running(paths: LabPaths) -> bool:
 
 
 BMCS = ("qmp", "ipmi", "redfish")
+# Who hands out the blades' addresses: the NAS's dnsmasq (authoritative), or a DHCP server of the
+# lab's own, with swaplab's dnsmasq as proxy-DHCP (as in a rack that already has one).
+DHCPS = ("nas", "lab")
 
 
 def up(
     paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300, blade_cpus: int = BLADE_CPUS,
-    bmc: str = "qmp",
+    bmc: str = "qmp", dhcp: str = "nas",
 ) -> LabState:  # fmt: skip
     """Bring the lab up. ``bmc``: qmp (swaplab drives QEMU directly), or ipmi (an ipmi_sim BMC per blade,
     driven with ipmitool; its password is taken from the environment, SWAPLAB_BMC_PASSWORD)."""
     if bmc not in BMCS:
         raise LabError(f"--bmc {bmc}: choose one of {', '.join(BMCS)}")
+    if dhcp not in DHCPS:
+        raise LabError(f"--dhcp {dhcp}: choose one of {', '.join(DHCPS)}")
     password = os.environ.get(vbmc.PASSWORD_ENV, "")
     if bmc != "qmp" and not password:
         raise LabError(f"--bmc {bmc}: set {vbmc.PASSWORD_ENV} to the password the virtual BMCs should take "
@@ -218,7 +225,7 @@ def up(
         shutil.rmtree(run)
     paths.secure()
     port = _free_port()
-    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), bmc=bmc)
+    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), bmc=bmc, dhcp=dhcp)
     try:
         subprocess.run(
             ["vde_switch", "-s", str(run / "vde.ctl"), "-M", str(run / "vde.mgmt"), "-p", str(run / "switch.pid"),
@@ -254,6 +261,8 @@ def up(
             if bmc == "ipmi":
                 b.bmc_port = vbmc.start_ipmi(run, name, b.qmp, b.sol_port, password).port
             state.blades.append(b)
+        if dhcp == "lab":
+            labdhcp.start(run, LAB_NET, [(b.name, b.mac, b.address) for b in state.blades])
         if bmc == "redfish":
             rf = vbmc.start_redfish(run, [{"name": b.name, "qmp": b.qmp, "mac": b.mac} for b in state.blades], password)
             state.redfish_url, state.redfish_ca = rf.url, rf.ca
@@ -264,7 +273,7 @@ def up(
         _wait_ssh_banner(port, ssh_timeout)
         log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after QEMU start")
         write_inventory(state, ROOT / "inventories" / "virtual" / "hosts.yml")
-    except (subprocess.CalledProcessError, LabError, vbmc.BMCError, OSError) as e:
+    except (subprocess.CalledProcessError, LabError, vbmc.BMCError, labdhcp.LabDHCPError, OSError) as e:
         detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else ""
         down(paths, lambda _m: None)
         raise LabError(f"lab up failed: {e} {detail}".strip()) from e
@@ -278,8 +287,8 @@ def down(paths: LabPaths, log: Log) -> int:
         log("no lab is up")
         return 0
     stopped = 0
-    for pidfile in [*sorted(run.glob("bmc-*.pid")), *sorted(run.glob("blade*.pid")), run / "nas.pid",
-                    run / "switch.pid"]:  # fmt: skip
+    for pidfile in [*sorted(run.glob("bmc-*.pid")), run / "dhcp.pid", run / "dhcp-tap.pid",
+                    *sorted(run.glob("blade*.pid")), run / "nas.pid", run / "switch.pid"]:  # fmt: skip
         if _stop(pidfile):
             stopped += 1
     log(f"lab down: {stopped} process(es) stopped")
@@ -358,6 +367,15 @@ def write_inventory(state: LabState, path: Path) -> None:
         f"          ansible_port: {state.nas_port}",
         f"          swaplab_lab_address: {state.nas_address}",
         "          swaplab_nas_managed: true",
+        *(
+            [
+                "          # The lab has its own DHCP server (lab up --dhcp lab): swaplab's dnsmasq is proxy-DHCP.",
+                "          pxe_server__mode: proxy",
+                f"          pxe_server__network: {LAB_NET}.0",
+            ]
+            if state.dhcp == "lab"
+            else []
+        ),
         "    blades:",
         "      vars:",
         f"        ansible_ssh_common_args: '{ssh_base} -o ProxyCommand=\"{proxy}\"'",

@@ -21,6 +21,11 @@ done
 cmp -s /usr/lib/ipxe/undionly.kpxe "$tftp/undionly.kpxe" || {
   install -m 0644 /usr/lib/ipxe/undionly.kpxe "$tftp/undionly.kpxe"; echo "changed: installed undionly.kpxe"; }
 put "$tftp/boot.ipxe" 0644 "$BOOT_IPXE" || true
+# Proxy-DHCP's pxe-service names files without their ".0" (dnsmasq adds it): the same two files.
+for pair in undionly.kpxe:undionly.0 boot.ipxe:boot.ipxe.0; do
+  src="$tftp/${pair%%:*}" dst="$tftp/${pair#*:}"
+  cmp -s "$src" "$dst" || { install -m 0644 "$src" "$dst"; echo "changed: $dst"; }
+done
 restart=no
 put /etc/dnsmasq.d/swaplab.conf 0644 "$DNSMASQ_CONF" && restart=yes
 systemctl is-enabled -q dnsmasq || { systemctl enable -q dnsmasq; echo "changed: enabled dnsmasq"; }
