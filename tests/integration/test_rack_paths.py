@@ -1,6 +1,8 @@
-"""The virtual lab with a Redfish BMC (sushy-emulator, https with the lab's CA) in front of the blade:
-provisioning powers it, sets a one-time PXE boot override and boots it to ssh, through sushy,
-exactly as on a rack whose BMCs speak Redfish. One lab of its own, brought down at the end."""
+"""The paths a rack takes that the main run does not: a Redfish BMC (sushy-emulator, https with the
+lab's CA) in front of the blade, and a DHCP server that is not swaplab's (the lab's own dnsmasq on a
+tap, addresses only) with swaplab's dnsmasq as proxy-DHCP. Provisioning powers the blade, sets a
+one-time PXE boot override and boots it to ssh through both. One lab of its own (both at once, to
+spend one bring-up), brought down at the end."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ RUN = ROOT / ".cache" / "lab" / "run"
 def redfish_lab() -> Iterator[None]:
     assert swaplab("lab", "build").returncode == 0
     try:
-        r = swaplab("lab", "up", "--bmc", "redfish", timeout=600)
+        r = swaplab("lab", "up", "--bmc", "redfish", "--dhcp", "lab", timeout=600)
         assert r.returncode == 0, r.stderr
         yield
     finally:
@@ -32,7 +34,7 @@ def redfish_lab() -> Iterator[None]:
         assert [p for p in pids if Path(f"/proc/{p}").exists()] == []
 
 
-def test_a_blade_behind_redfish_is_powered_overridden_and_booted_to_ssh(redfish_lab: None) -> None:
+def test_a_blade_behind_redfish_and_proxy_dhcp_boots_to_ssh(redfish_lab: None) -> None:
     power = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["blades"]["hosts"]["blade1"]["swaplab_power"]
     assert power["driver"] == "redfish" and power["url"].startswith("https://127.0.0.1:")
     assert Path(power["verify"]).is_file()  # the lab's CA: certificates are verified
@@ -47,3 +49,10 @@ def test_a_blade_behind_redfish_is_powered_overridden_and_booted_to_ssh(redfish_
     # The BMC's password reached it through the environment only.
     assert BMC_PASSWORD not in INVENTORY.read_text()
     assert BMC_PASSWORD.encode() not in (RUN / "bmc-redfish" / "htpasswd").read_bytes()  # bcrypt, not the password
+    # Its address came from the lab's DHCP server; swaplab's dnsmasq on the NAS only answered PXE.
+    leases = (RUN / "dhcp.log").read_text()
+    assert "DHCPACK(swl-dhcp) 10.0.0.11 52:54:00:00:00:11" in leases, leases[-2000:]
+    nas_conf = subprocess.run([str(BIN / "ansible"), "-i", str(INVENTORY), "nas", "-m", "ansible.builtin.raw", "-a",
+                               "cat /etc/dnsmasq.d/swaplab.conf"], capture_output=True, text=True, timeout=120, env=env,
+                              check=False).stdout  # fmt: skip
+    assert "dhcp-range=10.0.0.0,proxy" in nas_conf and "dhcp-authoritative" not in nas_conf
