@@ -167,6 +167,10 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append(f"--bmc {opts.bmc}: choose one of {', '.join(machines.BMCS)}")
     elif opts.bmc != "qmp" and opts.inventory is not None:
         problems.append("--bmc is for the virtual lab: a lab's inventory says how each blade is powered")
+    elif opts.bmc == "ipmi" and len(os.environ.get(vbmc.PASSWORD_ENV, "").encode()) > vbmc.IPMI_MAX_PASSWORD:
+        problems.append(
+            f"{vbmc.PASSWORD_ENV} is longer than IPMI's {vbmc.IPMI_MAX_PASSWORD} bytes: choose a shorter one"
+        )
     if not opts.provision and opts.inventory is None:
         problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
     if opts.kernel and not os.path.exists(opts.kernel):

@@ -64,6 +64,8 @@ class IPMIPowerDriver:
         ]  # fmt: skip
 
     def _ipmitool(self, *command: str) -> str:
+        if len(self.password.encode()) > 20:
+            raise IPMIError(f"BMC {self.host}:{self.port}: the password is longer than IPMI's 20 bytes")
         limit = self.timeout_s * (self.retries + 1) * 3 + 10  # session set-up takes several exchanges
         env = dict(os.environ, IPMI_PASSWORD=self.password)
         try:

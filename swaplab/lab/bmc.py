@@ -30,6 +30,7 @@ from swaplab.drivers.ipmidriver import rmcp_ping
 BMC_USER = "admin"
 # ipmi_sim offers no cipher suite 17 and does not answer the cipher-suite query: 3 is what works.
 IPMI_SIM_CIPHER_SUITE = 3
+IPMI_MAX_PASSWORD = 20
 PASSWORD_ENV = "SWAPLAB_BMC_PASSWORD"  # noqa: S105 - the variable's name
 EMU = """mc_setbmc 0x20
 mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02
@@ -64,7 +65,7 @@ def free_tcp_port() -> int:
 
 
 def new_password() -> str:
-    return secrets.token_urlsafe(18)
+    return secrets.token_urlsafe(12)  # 16 characters: IPMI v2 takes at most 20 bytes
 
 
 def lan_conf(blade: str, port: int, sol_port: int, qmp: str, state_dir: Path, password: str) -> str:
@@ -88,8 +89,9 @@ set_working_mc 0x20
 
 def start_ipmi(run: Path, blade: str, qmp: str, sol_port: int, password: str) -> VirtualBMC:
     """Start the blade's ipmi_sim; return once it answers on its port (or raise)."""
-    if any(c in password for c in '"\\\n') or not password:
-        raise BMCError(f"the BMC password in {PASSWORD_ENV} must be non-empty, without quotes or backslashes")
+    if any(c in password for c in '"\\\n') or not 0 < len(password.encode()) <= IPMI_MAX_PASSWORD:
+        raise BMCError(f"the BMC password in {PASSWORD_ENV} must be 1 to {IPMI_MAX_PASSWORD} bytes (IPMI v2), "
+                       "without quotes or backslashes")  # fmt: skip
     state = run / f"bmc-{blade}"
     state.mkdir(mode=0o700)
     port = free_udp_port()
