@@ -16,6 +16,7 @@ the PID in its pidfile.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import socket
 import subprocess
@@ -50,6 +51,11 @@ class VirtualBMC:
     sol_port: int
     pidfile: str
     state_dir: str
+
+
+def _bmc_env() -> dict[str, str]:
+    """A BMC process's environment: swaplab's, less the password (the BMC has its own copy, as a BMC does)."""
+    return {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
 
 
 def free_udp_port() -> int:
@@ -104,7 +110,7 @@ def start_ipmi(run: Path, blade: str, qmp: str, sol_port: int, password: str) ->
     with (state / "ipmi_sim.log").open("wb") as out:
         proc = subprocess.Popen(
             ["ipmi_sim", "-c", str(conf), "-f", str(state / "emu"), "-s", str(state / "sim-state"), "-n"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=_bmc_env(),
         )  # fmt: skip
     pidfile.write_text(f"{proc.pid}\n")
     bmc = VirtualBMC(blade, port, sol_port, str(pidfile), str(state))
@@ -186,7 +192,7 @@ def start_redfish(run: Path, systems: list[dict[str, str]], password: str) -> Re
     with (state / "emulator.log").open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "swaplab.lab.redfish_bmc", "--config", str(conf)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=_bmc_env(),
         )  # fmt: skip
     pidfile.write_text(f"{proc.pid}\n")
     url = f"https://127.0.0.1:{port}"

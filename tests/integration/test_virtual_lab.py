@@ -122,6 +122,10 @@ def test_the_blade_was_powered_through_its_bmc_and_the_password_is_nowhere(kept_
     assert power["driver"] == "ipmi" and power["cipher_suite"] == 3 and "lookup(" in power["password"]
     ops = [" ".join(line.split()[1:]) for line in (RUN / "bmc-blade1" / "chassis.log").read_text().splitlines()]
     assert "set power 1" in ops and ops.index("set boot pxe") < ops.index("set power 1")
+    # Its console came over SOL: the loads' swapon lines, with when each part arrived.
+    sol = (kept_run / "blade1" / "console-sol.log").read_text(errors="replace")
+    assert "SOL Session operational" in sol and "Adding " in sol and " swap on " in sol, sol[-2000:]
+    assert (kept_run / "blade1" / "console-sol.log.times").read_text().strip()
     assert (kept_run / "ansible").is_dir()  # ansible-runner's event stream is kept, and checked here
     leaked = [p for p in kept_run.rglob("*") if p.is_file() and BMC_PASSWORD.encode() in p.read_bytes()]
     assert leaked == [], f"the BMC password is in {leaked}"
