@@ -74,8 +74,11 @@ class QMPSystemsDriver(AbstractSystemsDriver):  # type: ignore[misc]
 
     # -- power ------------------------------------------------------------------
     def get_power_state(self, identity: str) -> str:
-        state = self._power(self._get(identity)).status()
-        return "Off" if state in (PowerState.OFF, PowerState.UNKNOWN) else "On"
+        system = self._get(identity)
+        state = self._power(system).status()
+        answer = "Off" if state in (PowerState.OFF, PowerState.UNKNOWN) else "On"
+        self._log(system, f"power? {answer} ({state.value})")
+        return answer
 
     def set_power_state(self, identity: str, state: str) -> None:
         system = self._get(identity)
