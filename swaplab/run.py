@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,10 +289,19 @@ class Run:
         except (RunError, ProvisionError, KeyboardInterrupt) as e:
             e = e if not isinstance(e, KeyboardInterrupt) else RunError([f"interrupted ({e or 'SIGINT'})"])
             self.log(f"swaplab run: {e}")
-            blades = blades or [BladeResult("run")]
-            blades[0].cases.append(Case(blades[0].name, "run", "infrastructure", "error", message=str(e)))
+            blades.append(BladeResult("run", cases=[Case("run", "run", "infrastructure", "error", message=str(e))]))
+        except Exception as e:  # swaplab's own failure: still a report, exit 2, never 1 (the kernel's)
+            detail = traceback.format_exc()
+            self.log(f"swaplab run: internal error: {type(e).__name__}: {e}")
+            blades.append(BladeResult("run", cases=[Case("run", "run", "infrastructure", "error",
+                                                         message=f"swaplab internal error: {type(e).__name__}: {e}",
+                                                         details=detail)]))  # fmt: skip
         finally:
-            self._teardown()
+            try:
+                self._teardown()
+            except Exception as e:  # a lab that cannot be brought down is reported, not raised past the report
+                self.log(f"swaplab run: lab down failed: {e}")
+                blades.append(BladeResult("run", cases=[Case("run", "run", "lab_down", "error", message=str(e))]))
         self.timings["total"] = time.monotonic() - t0
         rc = exit_code(blades)
         self._write(run_dir, blades, kvars, rc, extra)
@@ -337,7 +347,10 @@ class Run:
         out = []
         for name in names:
             b = BladeResult(name)
-            failure = res.failed_hosts.get(name) or res.failed_hosts.get(nas)
+            # A failed NAS is the cause of whatever its blades then report (the gate refusing them).
+            nas_failure = res.failed_hosts.get(nas)
+            failure = f"the NAS failed, the blade was not touched: {nas_failure}" if nas_failure else None
+            failure = failure or res.failed_hosts.get(name)
             if failure is None and not res.ok and not res.failed_hosts:
                 failure = "; ".join(res.failures) or "provisioning failed"
             if failure:
