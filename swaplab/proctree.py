@@ -45,6 +45,12 @@ def descendants(pid: int) -> list[Proc]:
     return out
 
 
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None if it is gone or a zombie."""
+    st = _stat(pid)
+    return None if st is None else st[1]
+
+
 def alive(proc: Proc) -> bool:
     st = _stat(proc[0])
     return st is not None and st[1] == proc[1]

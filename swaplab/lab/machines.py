@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from swaplab import proctree
 from swaplab.drivers.qmpdriver import QMPPowerDriver
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import labdhcp
@@ -109,11 +110,16 @@ def _free_port(preferred: int = 12222) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Is ``pid`` a live process? A child of ours that exited is reaped here; a zombie counts as dead
+    (the BMC processes are children of whoever brought the lab up: `swaplab run` itself, say)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return proctree.start_time(pid) is not None
 
 
 def _pid(pidfile: Path) -> int | None:

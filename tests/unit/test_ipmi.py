@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from swaplab.drivers import power_driver
 from swaplab.drivers.ipmidriver import IPMIError, IPMIPowerDriver
 from swaplab.drivers.protocols import PowerState
 from swaplab.lab import bmc as vbmc
+from swaplab.lab import machines
 from tests.unit.fakes import FakeQMP
 
 PASSWORD = "pw-" + "x7Yq2"
@@ -36,7 +36,7 @@ def bmc(tmp_path: Path) -> Iterator[tuple[FakeQMP, vbmc.VirtualBMC]]:
     (tmp_path / "blade1.qmp.off").touch()  # a rack's blade starts off
     b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), vbmc.free_tcp_port(), PASSWORD)
     yield qmp, b
-    os.kill(int(Path(b.pidfile).read_text()), signal.SIGTERM)
+    machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
     qmp.close()
 
 
@@ -173,7 +173,7 @@ def test_the_sol_console_is_recorded_with_arrival_times(tmp_path: Path) -> None:
     finally:
         rec.stop()
         done.set()
-        os.kill(int(Path(b.pidfile).read_text()), signal.SIGTERM)
+        machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
         qmp.close()
         serial.close()
     assert b"swaplab serial line" in out.read_bytes()

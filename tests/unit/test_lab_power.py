@@ -37,3 +37,18 @@ def test_an_unknown_machine_is_named_with_those_the_lab_has(tmp_path: Path) -> N
 def test_no_lab_up(tmp_path: Path) -> None:
     with pytest.raises(machines.LabError, match="no lab is up"):
         machines.power(LabPaths(tmp_path), "nas", "pause")
+
+
+def test_lab_down_stops_a_process_that_is_its_own_child(tmp_path: Path) -> None:
+    """`swaplab run` brings the lab up itself, so the BMCs are its children: once killed they are
+    zombies until reaped, and `down` must neither wait for them forever nor count them alive."""
+    import subprocess
+    import threading
+
+    child = subprocess.Popen(["sleep", "300"])
+    pidfile = tmp_path / "bmc-blade1.pid"
+    pidfile.write_text(f"{child.pid}\n")
+    done = threading.Event()
+    threading.Thread(target=lambda: (machines._stop(pidfile), done.set()), daemon=True).start()
+    assert done.wait(20), "_stop waited on its own (zombie) child"
+    assert child.poll() is not None and not pidfile.exists()

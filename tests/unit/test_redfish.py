@@ -3,8 +3,6 @@ whose systems driver powers a (fake) QMP socket. Only the QEMU end is a fake (te
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from swaplab.drivers import power_driver
 from swaplab.drivers.protocols import PowerState
 from swaplab.drivers.redfishdriver import RedfishError, RedfishPowerDriver
 from swaplab.lab import bmc as vbmc
+from swaplab.lab import machines
 from tests.unit.fakes import FakeQMP
 
 PASSWORD = "rf-" + "Qz81k"
@@ -25,7 +24,7 @@ def redfish(tmp_path: Path) -> Iterator[tuple[FakeQMP, vbmc.RedfishBMC]]:
     (tmp_path / "blade1.qmp.off").touch()
     b = vbmc.start_redfish(tmp_path, [{"name": "blade1", "qmp": str(qmp.path), "mac": "52:54:00:00:00:11"}], PASSWORD)
     yield qmp, b
-    os.kill(int(Path(b.pidfile).read_text()), signal.SIGTERM)
+    machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
     qmp.close()
 
 
