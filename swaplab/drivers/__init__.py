@@ -12,7 +12,9 @@ driver that cannot act is refused before anything starts.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -65,9 +67,6 @@ class PowerSpec:
 
 
 def _host_problem(host: str) -> str | None:
-    import ipaddress
-    import re
-
     with contextlib.suppress(ValueError):
         ipaddress.ip_address(host)
         return None

@@ -27,7 +27,7 @@ import re
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from swaplab.drivers.protocols import PowerState
 
@@ -150,11 +150,6 @@ class IPMIPowerDriver:
 
     def resume(self) -> None:
         self.pause()
-
-
-def sol_argv(driver: IPMIPowerDriver, action: str) -> Sequence[str]:
-    """``ipmitool sol activate|deactivate`` for the same BMC (the console's transport)."""
-    return driver.argv("sol", action)
 
 
 def rmcp_ping(host: str, port: int = 623, timeout_s: float = 1.0) -> bool:
