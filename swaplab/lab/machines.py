@@ -148,6 +148,11 @@ def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
         os.kill(pid, signal.SIGKILL)
         while _alive(pid):
             time.sleep(0.1)
+    # Dead: a zombie whose parent is gone is reaped by init in a moment; wait for that (bounded), so
+    # that nothing of the lab is left in the process table when `down` returns.
+    gone_by = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < gone_by:
+        time.sleep(0.05)
     pidfile.unlink(missing_ok=True)
     return True
 
