@@ -38,18 +38,21 @@ def target(name: str, hostvars: dict[str, object]) -> Target:
     return Target(name, str(hostvars.get("ansible_host") or name), int(str(port)), tuple(shlex.split(args)))
 
 
-def _options(words: Sequence[str]) -> list[str]:
-    """The ``-o`` options of an ssh command line as ``-o KEY=VALUE`` words (no proxy: nothing connects)."""
+def option_values(words: Sequence[str]) -> list[str]:
+    """The ``KEY=VALUE`` of every ``-o`` option of an ssh command line, in order."""
     out: list[str] = []
     for i, w in enumerate(words):
-        value = None
         if w == "-o" and i + 1 < len(words):
-            value = words[i + 1]
+            out.append(words[i + 1])
         elif w.startswith("-o") and len(w) > 2:
-            value = w[2:]
-        if value is not None and not value.lower().startswith(("proxycommand", "proxyjump")):
-            out += ["-o", value]
+            out.append(w[2:])
     return out
+
+
+def _options(words: Sequence[str]) -> list[str]:
+    """The ``-o`` options as ``-o KEY=VALUE`` words, without a proxy (``ssh -G`` connects to nothing)."""
+    keep = [v for v in option_values(words) if not v.lower().startswith(("proxycommand", "proxyjump"))]
+    return [w for v in keep for w in ("-o", v)]
 
 
 def resolved(t: Target) -> dict[str, str]:

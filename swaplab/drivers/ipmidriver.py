@@ -29,7 +29,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from swaplab.drivers.protocols import PowerState
+from swaplab.drivers.protocols import PowerState, wait_for_state
 
 # A cycle or reset right after power-on can wedge a machine (seen with QEMU: a reset a few ms
 # after `cont` left the vCPU spinning in the BIOS for good). Power-on is given this long first.
@@ -115,12 +115,7 @@ class IPMIPowerDriver:
             time.sleep(max(0.0, POWER_ON_DWELL_S - (time.monotonic() - self._on_at)))
 
     def _wait_for(self, state: PowerState, seconds: float = STATE_WAIT_S) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.status() is state:
-                return True
-            time.sleep(1.0)
-        return False
+        return wait_for_state(self, state, seconds)
 
     def cycle(self) -> None:
         """Into PXE: off (if on) and on again, each step confirmed by the BMC, the override set just before on.

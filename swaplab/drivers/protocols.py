@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -37,3 +38,13 @@ class ConsoleProtocol(Protocol):
         ...
 
     def send_sysrq(self, key: str) -> None: ...
+
+
+def wait_for_state(driver: PowerProtocol, state: PowerState, seconds: float, poll_s: float = 1.0) -> bool:
+    """Poll ``driver`` until it reports ``state``; False if it has not within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if driver.status() is state:
+            return True
+        time.sleep(poll_s)
+    return False

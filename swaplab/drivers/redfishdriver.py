@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from swaplab.drivers.protocols import PowerState
+from swaplab.drivers.protocols import PowerState, wait_for_state
 
 POWER_ON_DWELL_S = 1.0
 STATE_WAIT_S = 30.0
@@ -87,12 +87,7 @@ class RedfishPowerDriver:
         self._call(f"Reset {kind.value}", self._sys().reset_system, kind)
 
     def _wait_for(self, state: PowerState) -> bool:
-        deadline = time.monotonic() + STATE_WAIT_S
-        while time.monotonic() < deadline:
-            if self.status() is state:
-                return True
-            time.sleep(1.0)
-        return False
+        return wait_for_state(self, state, STATE_WAIT_S)
 
     def on(self) -> None:
         import sushy

@@ -22,7 +22,7 @@ import testinfra.host
 from testinfra.backend import base
 from testinfra.backend.ssh import SshBackend
 
-from swaplab.hostkeys import STRICT
+from swaplab.hostkeys import STRICT, option_values
 
 # Controller-side slack over the blade-side limit: ssh connection set-up through the jump host.
 CONNECT_SLACK_S = 25
@@ -60,18 +60,7 @@ def ssh_config(hostvars: dict[str, dict[str, Any]], hosts: list[str]) -> str:
 
 def _options(args: str) -> list[str]:
     """``-o Key=Value`` pairs of an ssh command line as config lines (``Key Value``)."""
-    words = shlex.split(args)
-    opts: list[str] = []
-    for i, w in enumerate(words):
-        value = None
-        if w == "-o" and i + 1 < len(words):
-            value = words[i + 1]
-        elif w.startswith("-o") and len(w) > 2:
-            value = w[2:]
-        if value is not None:
-            key, _, val = value.partition("=")
-            opts.append(f"{key} {val}")
-    return opts
+    return [" ".join(v.partition("=")[::2]) for v in option_values(shlex.split(args))]
 
 
 @dataclass
