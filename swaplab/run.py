@@ -403,13 +403,17 @@ class Run:
 
     def _start_consoles(
         self, run_dir: Path, inventory: str, hostvars: dict[str, Any], names: list[str]
-    ) -> dict[str, str]:
-        """Each blade's console file: a console server's log (`file`), or its SOL recorded for this run."""
-        out: dict[str, str] = {}
+    ) -> dict[str, dict[str, str]]:
+        """Each blade's console (``drivers.console_driver`` reads it): a console server's log (`file`), with
+        QMP's keyboard for sysrq where the blade has one, or its SOL recorded for this run (`ipmi-sol`)."""
+        out: dict[str, dict[str, str]] = {}
         for n in names:
             console = hostvars[n].get("swaplab_console") or {}
             if console.get("driver") == "file":
-                out[n] = str(console["path"])
+                power = hostvars[n].get("swaplab_power") or {}
+                out[n] = {"driver": "file", "path": str(console["path"])}
+                if power.get("driver") == "qmp":
+                    out[n]["qmp_socket"] = str(power["socket"])
             elif console.get("driver") == "ipmi-sol":
                 try:
                     power = resolve_power(inventory, n)
@@ -418,7 +422,7 @@ class Run:
                 recorder = SOLRecorder(power, run_dir / n / "console-sol.log")
                 recorder.start()
                 self.recorders.append(recorder)
-                out[n] = str(recorder.out)
+                out[n] = {"driver": "ipmi-sol", "path": str(recorder.out)}
                 self.log(f"{n}: console recorded over IPMI Serial-over-LAN into {recorder.out}")
         return out
 

@@ -28,6 +28,7 @@ __all__ = [
     "PowerProtocol",
     "PowerSpec",
     "PowerState",
+    "console_driver",
     "console_problems",
     "power_driver",
 ]
@@ -175,6 +176,33 @@ def console_problems(console: object, power: object) -> list[str]:
             [] if ok else ["swaplab_console driver ipmi-sol needs swaplab_power driver ipmi (its BMC carries the SOL)"]
         )
     return [f"swaplab_console driver {driver!r} is unknown: use one of {', '.join(CONSOLES)}"]
+
+
+def console_driver(spec: Mapping[str, object] | None) -> ConsoleProtocol | None:
+    """The console a run's context names for a blade (``Run`` writes it): ``{driver, path[, qmp_socket]}``.
+
+    ``path`` is what to read (a console server's log, or the file the SOL recorder fills); sysrq goes
+    through the SOL recorder's session for ``ipmi-sol``, and through QMP's keyboard for a ``file``
+    console whose blade has a QMP socket."""
+    if not spec:
+        return None
+    from swaplab.drivers.fileconsole import FileConsole
+
+    path = str(spec["path"])
+    if spec.get("driver") == "ipmi-sol":
+        from pathlib import Path
+
+        from swaplab.drivers.solconsole import sol_sysrq
+
+        return FileConsole(path, sysrq=lambda key: sol_sysrq(Path(path), key))
+    if spec.get("driver") == "file":
+        sock = spec.get("qmp_socket")
+        if sock:
+            from swaplab.drivers.qmpdriver import QMPPowerDriver
+
+            return FileConsole(path, sysrq=lambda key: QMPPowerDriver(str(sock)).send_sysrq(key))
+        return FileConsole(path)
+    raise ValueError(f"console driver {spec.get('driver')!r} is unknown: use one of {', '.join(CONSOLES)}")
 
 
 def power_driver(settings: dict[str, object]) -> PowerProtocol:

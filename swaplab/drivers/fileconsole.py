@@ -9,20 +9,17 @@ console through these, never the file itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-
-from swaplab.drivers.qmpdriver import QMPPowerDriver
 
 # The most of a console one read returns: its tail (a load's slice is a few hundred kB).
 MAX_SLICE_BYTES = 64 << 20
 
 
 class FileConsole:
-    def __init__(self, path: str, qmp_socket: str | None = None) -> None:
+    def __init__(self, path: str, sysrq: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
-        self.qmp_socket = qmp_socket
-        self._offset = 0
+        self._sysrq = sysrq
 
     def mark(self) -> int:
         try:
@@ -39,14 +36,15 @@ class FileConsole:
         except OSError:
             return b""
 
-    def follow(self, timeout: float, from_start: bool = False) -> Iterator[str]:
-        """Yield whole lines (CR/LF kept off) as they are written, for at most ``timeout`` s."""
+    def follow(self, timeout: float, mark: int | None = None) -> Iterator[str]:
+        """Yield whole lines (CR/LF kept off) from ``mark`` (default: now) as they are written, for at
+        most ``timeout`` s."""
         deadline = time.monotonic() + timeout
-        self._offset = 0 if from_start else (self._offset or self.mark())
+        offset = self.mark() if mark is None else mark
         pending = b""
         while time.monotonic() < deadline:
-            data = self.since(self._offset)
-            self._offset += len(data)
+            data = self.since(offset)
+            offset += len(data)
             pending += data
             *lines, pending = pending.split(b"\n")
             for line in lines:
@@ -54,6 +52,6 @@ class FileConsole:
             time.sleep(0.2)
 
     def send_sysrq(self, key: str) -> None:
-        if self.qmp_socket is None:
-            raise RuntimeError("this console has no way to send sysrq (no QMP socket)")
-        QMPPowerDriver(self.qmp_socket).send_sysrq(key)
+        if self._sysrq is None:
+            raise RuntimeError(f"the console {self.path} has no input path for sysrq (a console server's log)")
+        self._sysrq(key)

@@ -140,6 +140,14 @@ class IPMIPowerDriver:
         self._dwell()
         self._ipmitool("chassis", "power", "reset")
 
+    def sol_deactivate(self) -> None:
+        """End the BMC's SOL session, whoever holds it (one left by a crashed run, say)."""
+        try:
+            self._ipmitool("sol", "deactivate")
+        except IPMIError as e:
+            if "already de-activated" not in str(e):
+                raise
+
     def pause(self) -> None:
         raise IPMIError("a blade behind a BMC cannot be paused (fault injection is the virtual lab's: QMP)")
 

@@ -33,11 +33,13 @@ class ConsoleProtocol(Protocol):
         """Everything the stream has held since ``mark`` (bounded: its tail if it is huge)."""
         ...
 
-    def follow(self, timeout: float, from_start: bool = False) -> Iterator[str]:
-        """Yield console lines as they arrive, for at most ``timeout`` seconds."""
+    def follow(self, timeout: float, mark: int | None = None) -> Iterator[str]:
+        """Yield console lines from ``mark`` (default: now) as they arrive, for at most ``timeout`` seconds."""
         ...
 
-    def send_sysrq(self, key: str) -> None: ...
+    def send_sysrq(self, key: str) -> None:
+        """Magic sysrq ``key`` through the console's own input path (a SOL break, QMP's keyboard)."""
+        ...
 
 
 def wait_for_state(driver: PowerProtocol, state: PowerState, seconds: float, poll_s: float = 1.0) -> bool:

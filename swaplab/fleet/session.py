@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from swaplab.agent import HOG
 from swaplab.detect import Finding, scan_stream
-from swaplab.drivers.fileconsole import FileConsole
+from swaplab.drivers import console_driver
 from swaplab.drivers.protocols import ConsoleProtocol
 from swaplab.fleet.judge import Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
@@ -28,7 +28,10 @@ from swaplab.fleet.remote import Remote, RemoteError
 if TYPE_CHECKING:
     import testinfra.host
 
-CONTEXT_SCHEMA = 1
+CONTEXT_SCHEMA = 2  # 2: a blade's console is {driver, path[, qmp_socket]}
+
+
+SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
 
 
 class InfraError(Exception):
@@ -43,7 +46,7 @@ class Settings:
     inventory: str
     ssh_config: str
     control_dir: str
-    blades: dict[str, dict[str, Any]]  # name -> {"console": path | None}
+    blades: dict[str, dict[str, Any]]  # name -> {"console": {driver, path[, qmp_socket]} | None}
     kernel: dict[str, Any] = field(default_factory=dict)
     trials: int = 3
     working_set_times_ram: float = 2.0
@@ -82,15 +85,18 @@ class LoadReport:
 
 
 class BladeSession:
-    def __init__(self, name: str, settings: Settings) -> None:
+    def __init__(
+        self, name: str, settings: Settings, remote: Remote | None = None, console: ConsoleProtocol | None = None
+    ) -> None:
+        """``remote`` and ``console`` default to what ``settings`` names (ssh, the console driver); unit
+        tests give fakes that speak the same protocols."""
         self.name = name
         self.settings = settings
         self.dir = Path(settings.run_dir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.remote = Remote(name, Path(settings.ssh_config), Path(settings.control_dir))
+        self.remote = remote or Remote(name, Path(settings.ssh_config), Path(settings.control_dir))
         self.runner = LoadRunner(self.remote, self.dir / "loads")
-        console = settings.blades[name].get("console")
-        self.console: ConsoleProtocol | None = FileConsole(console) if console else None
+        self.console = console or console_driver(settings.blades[name].get("console"))
         self.console_start = self._console_size()
         self.down: str | None = None
         self.start: dict[str, Any] = {}
@@ -252,6 +258,21 @@ class BladeSession:
             save_to.parent.mkdir(parents=True, exist_ok=True)
             save_to.write_bytes(data)
         return data.decode(errors="replace")
+
+    def sysrq(self, key: str) -> bytes:
+        """Send magic sysrq ``key`` through the blade's console transport; what the console shows after it
+        (the kernel's answer: blocked tasks for ``w``), read for up to a few seconds."""
+        if self.console is None:
+            raise InfraError(f"{self.name} has no console: sysrq cannot be sent")
+        mark = self.console.mark()
+        try:
+            self.console.send_sysrq(key)
+        except Exception as e:  # a transport's own errors: SOL, QMP
+            raise InfraError(f"{self.name}: sysrq {key} could not be sent: {e}") from e
+        answer = b""
+        for line in self.console.follow(SYSRQ_ANSWER_S, mark=mark):
+            answer += line.encode() + b"\n"
+        return answer
 
     def console_since_start(self) -> bytes:
         return self._console_read(self.console_start)

@@ -88,7 +88,7 @@ set_working_mc 0x20
     guid {secrets.token_hex(16)}
   endlan
   chassis_control "{chassis}"
-  sol "tcp:127.0.0.1:{sol_port}" 115200 history=65536
+  sol "telnet:127.0.0.1:{sol_port}" 115200 history=65536
   user 2 true "{BMC_USER}" "{password}" admin 10 md5
 """
 

@@ -180,8 +180,11 @@ def blade_memory_problem(mib: int) -> str | None:
 
 def _qemu_common(name: str, run: Path, memory: int, cpus: int = 1, serial_tcp_port: int = 0) -> list[str]:
     # The serial port is a server socket with a log file beside it (the `file` console); behind an
-    # IPMI BMC it is a TCP server on 127.0.0.1, which the BMC's Serial-over-LAN connects to.
-    where = f"host=127.0.0.1,port={serial_tcp_port}" if serial_tcp_port else f"path={run / (name + '-console.sock')}"
+    # IPMI BMC it is a telnet server on 127.0.0.1, which the BMC's Serial-over-LAN connects to: telnet,
+    # because a SOL break reaches QEMU as a telnet BREAK, and only then the guest's UART as a break
+    # (magic sysrq on a serial console); over raw TCP it would arrive as two bytes of data.
+    where = (f"host=127.0.0.1,port={serial_tcp_port},telnet=on" if serial_tcp_port
+             else f"path={run / (name + '-console.sock')}")  # fmt: skip
     return [
         "qemu-system-x86_64", "-name", name, "-accel", TCG, "-cpu", "max", "-smp", str(cpus), "-m", str(memory),
         "-nodefaults", "-vga", "none", "-display", "none", "-monitor", "none",

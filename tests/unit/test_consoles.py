@@ -19,7 +19,7 @@ def test_mark_and_since(tmp_path: Path) -> None:
     with log.open("ab") as f:
         f.write(b"[   42.0] Kernel panic - not syncing: x\r\n")
     assert console.since(mark) == b"[   42.0] Kernel panic - not syncing: x\r\n"
-    lines = list(console.follow(0.3, from_start=True))
+    lines = list(console.follow(0.3, mark=0))
     assert lines == ["[    1.0] booting", "[   42.0] Kernel panic - not syncing: x"]
 
 

@@ -137,46 +137,122 @@ def test_consoles_are_validated() -> None:
     assert "unknown" in console_problems({"driver": "telnet"}, ipmi)[0]
 
 
-def test_the_sol_console_is_recorded_with_arrival_times(tmp_path: Path) -> None:
-    """A serial port (a TCP server here, as QEMU's is) behind ipmi_sim's SOL, recorded by swaplab's recorder."""
-    import socket
-    import threading
+class TelnetSerial:
+    """A blade's serial port as the virtual lab wires it (a telnet server, as QEMU's is): writes a kernel-log
+    line every 0.2 s and keeps every byte it is sent (a SOL break arrives as telnet IAC BREAK)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = int(self.sock.getsockname()[1])
+        self.received = bytearray()
+        self.done = threading.Event()
+        threading.Thread(target=self._talk, daemon=True).start()
+
+    def _talk(self) -> None:
+        import contextlib
+
+        conn, _ = self.sock.accept()
+        conn.settimeout(0.2)
+        with conn:
+            n = 0
+            while not self.done.is_set():
+                n += 1
+                conn.sendall(f"[ {n}.000000] swaplab serial line {n}\r\n".encode())
+                with contextlib.suppress(TimeoutError):
+                    self.received += conn.recv(4096)
+
+    def close(self) -> None:
+        self.done.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("transport", ["auto", "ipmitool"])
+def test_the_sol_console_is_recorded_with_arrival_times_and_takes_sysrq(tmp_path: Path, transport: str) -> None:
+    """ipmi_sim's SOL, recorded by swaplab's recorder (pyghmi first, ipmitool the fallback); sysrq-w through it
+    reaches the serial port as a break followed by the key, as a UART needs it for magic sysrq."""
+    import time
+
+    from swaplab.drivers.solconsole import SOLRecorder, sol_sysrq
+
+    serial = TelnetSerial()
+    qmp = FakeQMP(tmp_path / "blade1.qmp", running=True)
+    b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), serial.port, PASSWORD)
+    out = tmp_path / "run" / "blade1" / "console-sol.log"
+    rec = SOLRecorder({"host": "127.0.0.1", "port": b.port, "user": vbmc.BMC_USER, "password": PASSWORD,
+                       "cipher_suite": 3}, out, transport=transport)  # fmt: skip
+    try:
+        rec.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and b"swaplab serial line" not in (out.read_bytes() if out.exists() else b""):
+            time.sleep(0.3)
+        sol_sysrq(out, "w")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and b"\xff\xf3w" not in serial.received:
+            time.sleep(0.2)
+    finally:
+        rec.stop()
+        serial.close()
+        machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
+        qmp.close()
+    assert b"swaplab serial line" in out.read_bytes()
+    first = (out.parent / "console-sol.log.times").read_text().splitlines()[0].split()
+    assert int(first[0]) == 0 and abs(float(first[1]) - time.time()) < 60
+    # IAC BREAK, then the key: nothing between them, or the UART would take that as the sysrq key.
+    assert b"\xff\xf3w" in serial.received, serial.received[-40:]
+    events = (out.parent / "console-sol.log.events").read_text()
+    assert f"SOL activated with {'pyghmi' if transport == 'auto' else 'ipmitool'}" in events
+    assert "sysrq w sent" in events
+    assert rec.proc is not None and rec.proc.returncode is not None  # stopped, by its PID
+    assert not (out.parent / "console-sol.log.ctl").exists()
+
+
+def test_sysrq_without_a_recorder_is_a_clear_error(tmp_path: Path) -> None:
+    from swaplab.drivers.solconsole import sol_sysrq
+
+    with pytest.raises(RuntimeError, match=r"the SOL recorder of .* did not take sysrq w"):
+        sol_sysrq(tmp_path / "console-sol.log", "w", timeout=1)
+    with pytest.raises(ValueError, match="not a sysrq key"):
+        sol_sysrq(tmp_path / "console-sol.log", "w; reboot")
+
+
+def test_a_dropped_sol_session_is_reconnected(tmp_path: Path) -> None:
+    """Another client deactivates the session (as a crashed run's would be): the recorder sees the drop at
+    its next keepalive (pyghmi: under 30 s), starts afresh under the same PID, and records on."""
     import time
 
     from swaplab.drivers.solconsole import SOLRecorder
 
-    serial = socket.socket()
-    serial.bind(("127.0.0.1", 0))
-    serial.listen(1)
-    done = threading.Event()
-
-    def talk() -> None:
-        conn, _ = serial.accept()
-        with conn:
-            n = 0
-            while not done.is_set():
-                n += 1
-                conn.sendall(f"[ {n}.000000] swaplab serial line {n}\r\n".encode())
-                time.sleep(0.2)
-
-    threading.Thread(target=talk, daemon=True).start()
+    serial = TelnetSerial()
     qmp = FakeQMP(tmp_path / "blade1.qmp", running=True)
-    b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), serial.getsockname()[1], PASSWORD)
-    out = tmp_path / "run" / "blade1" / "console-sol.log"
+    b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), serial.port, PASSWORD)
+    out = tmp_path / "console-sol.log"
+    events = tmp_path / "console-sol.log.events"
     rec = SOLRecorder({"host": "127.0.0.1", "port": b.port, "user": vbmc.BMC_USER, "password": PASSWORD,
                        "cipher_suite": 3}, out)  # fmt: skip
     try:
         rec.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and b"swaplab serial line" not in (out.read_bytes() if out.exists() else b""):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "activated" not in (events.read_text() if events.exists() else ""):
             time.sleep(0.3)
+        _driver(b).sol_deactivate()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and events.read_text().count("SOL activated") < 2:
+            time.sleep(0.5)
+        size = out.stat().st_size
+        time.sleep(1.5)
+        grew = out.stat().st_size - size
+        pid = rec.proc.pid if rec.proc else None
+        alive = rec.proc is not None and rec.proc.poll() is None
     finally:
         rec.stop()
-        done.set()
-        machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
-        qmp.close()
         serial.close()
-    assert b"swaplab serial line" in out.read_bytes()
-    first = (out.parent / "console-sol.log.times").read_text().splitlines()[0].split()
-    assert int(first[0]) == 0 and abs(float(first[1]) - time.time()) < 60
-    assert rec.proc is not None and rec.proc.returncode is not None  # stopped, by its PID
+        machines._stop(Path(b.pidfile))
+        qmp.close()
+    text = events.read_text()
+    assert "SOL session dropped" in text and "starts afresh" in text and text.count("SOL activated") >= 2, text
+    assert alive and pid is not None and grew > 0  # the same recorder process, recording again

@@ -1,0 +1,85 @@
+"""`BladeSession` without a lab: the blade is a scripted fake behind the ssh ``Remote``'s interface and its
+console a fake console stream (tests/unit/fakes.py); the load runner, the detectors and the judge are real.
+
+What is tested is the session's decisions: which console slice belongs to a load, a kernel failure against
+an unreachable blade (failure, not error), a blade that stops answering (an error, and every later call
+errors at once), and sysrq through the console's transport."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from swaplab.fleet import loads
+from swaplab.fleet.session import BladeSession, InfraError, Settings
+from tests.unit.fakes import FakeBlade, FakeConsole
+
+
+@pytest.fixture(autouse=True)
+def _short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loads, "WRAP_UP_S", 1.0)  # the grace after a load's budget
+    monkeypatch.setattr(loads, "POLL_S", 0.1)
+
+
+def _session(tmp_path: Path, behaviour: str) -> tuple[BladeSession, FakeBlade, FakeConsole]:
+    console = FakeConsole()
+    console.emit("[    1.000000] Linux version 6.1.0-test-amd64\r\n[    2.000000] early boot noise: BUG: not ours\r\n")
+    blade = FakeBlade(console, behaviour)
+    settings = Settings(run_dir=str(tmp_path), inventory="", ssh_config="", control_dir="",
+                        blades={"blade1": {"console": None}})  # fmt: skip
+    return BladeSession("blade1", settings, remote=blade, console=console), blade, console  # type: ignore[arg-type]
+
+
+def test_a_clean_load_is_judged_on_its_own_console_slice(tmp_path: Path) -> None:
+    s, blade, _ = _session(tmp_path, "ok")
+    report = s.load("nfs-1", "true", budget_s=5, use="nfs")
+    assert report.outcome.status == "done" and report.verdict.failures == []
+    saved = (tmp_path / "blade1" / "loads" / "nfs-1" / "console.log").read_text()
+    assert "load started" in saved and "early boot noise" not in saved  # only what came during the load
+    assert s.baseline()["release"] == FakeBlade.RELEASE
+    job = blade.scripts[-1]  # the load used NFS swap alone: NBD off for it, and back on after
+    assert "active /dev/nbd0 && swapoff /dev/nbd0" in job and "swapon -p 10 /mnt/nfsswap/swapfile" in job
+    assert s.down is None
+
+
+def test_a_panic_on_an_unreachable_blade_is_a_kernel_failure_not_an_error(tmp_path: Path) -> None:
+    s, _, _ = _session(tmp_path, "panic")
+    report = s.load("nfs-1", "true", budget_s=2, use="nfs")
+    assert report.outcome.status == "timeout"
+    assert report.verdict.failures and "panic" in report.verdict.failures[0]
+    assert s.down and "kernel failure" in s.down
+    t = time.monotonic()
+    with pytest.raises(InfraError, match="blade1 is down since nfs-1"):
+        s.sh("true")  # the next test of this blade errors at once, not after another budget
+    assert time.monotonic() - t < 1
+
+
+def test_a_blade_that_stops_answering_is_an_error_within_budget_and_grace(tmp_path: Path) -> None:
+    s, _, _ = _session(tmp_path, "hang")
+    t = time.monotonic()
+    tail = r"(?s)did not come back within its budget of 2 s.*console tail:.*load started"
+    with pytest.raises(InfraError, match=tail):
+        s.load("nfs-1", "true", budget_s=2, use="nfs")
+    assert time.monotonic() - t < 10  # budget + grace, never forever
+    with pytest.raises(InfraError, match=r"down since nfs-1 \(no answer within 2 s"):
+        s.counters()
+
+
+def test_sysrq_goes_through_the_console_and_returns_the_kernels_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                       ) -> None:  # fmt: skip
+    from swaplab.fleet import session
+
+    monkeypatch.setattr(session, "SYSRQ_ANSWER_S", 0.3)
+    s, _, console = _session(tmp_path, "hang")
+    answer = s.sysrq("w")
+    assert console.sysrqs == ["w"] and b"Show Blocked State" in answer and b"early boot" not in answer
+
+
+def test_sysrq_without_a_console_is_an_error(tmp_path: Path) -> None:
+    settings = Settings(run_dir=str(tmp_path), inventory="", ssh_config="", control_dir="",
+                        blades={"blade1": {"console": None}})  # fmt: skip
+    s = BladeSession("blade1", settings, remote=FakeBlade(FakeConsole()))  # type: ignore[arg-type]
+    with pytest.raises(InfraError, match="no console"):
+        s.sysrq("w")
