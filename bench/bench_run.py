@@ -46,11 +46,10 @@ def main() -> int:
         for trial in b["hog_trials"]:
             print(f"  hog t{trial['trial']} {trial['store']}: {trial['total_s']:.0f} s, {trial['mib']} MiB, "
                   f"swap {trial['swap_mib_per_s']:.1f} MiB/s")  # fmt: skip
-        for c in b["cases"]:
-            if c["name"].startswith("test_fio[") and c["data"].get("fio"):
-                jobs = c["data"]["fio"]
-                print(f"  {c['name']}: " + ", ".join(f"{k} {v['bw_mib_s']:.1f} MiB/s p99 {v['p99_ms']:.0f} ms"
-                                                  for k, v in jobs.items()))  # fmt: skip
+        for run in b["fio"]:
+            what = f"fio{' beside the hog' if run['under_pressure'] else ''} on {run['store']}"
+            print(f"  {what}: " + ", ".join(f"{j['job']} {j['bw_mib_s']:.1f} MiB/s p99 {j['p99_ms'] or 0:.0f} ms"
+                                           for j in run["jobs"]))  # fmt: skip
         ratio = b.get("ratio")
         if ratio:
             ci = (f"95% CI {ratio['ci95_low']:.2f}-{ratio['ci95_high']:.2f} (±{ratio['ci95_half_width_pct']:.1f}%)"

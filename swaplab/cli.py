@@ -7,18 +7,18 @@ shows a failure, 2 swaplab could not do its job (bad input, infrastructure).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from swaplab import __version__
 from swaplab.detect.lines import FORMATS
+from swaplab.options import DHCPS, RunOptions, WorkingSet
 
-KERNEL_HELP = (
-    "kernel under test: a .deb, or a directory with boot/vmlinuz-REL and lib/modules/REL "
-    "(default: Debian 12's stock kernel)"
-)
+KERNEL_HELP = next(f.metadata["help"] for f in dataclasses.fields(RunOptions) if f.name == "kernel")
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -121,16 +121,72 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from swaplab.run import RunOptions, main
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
-    opts = RunOptions(
-        inventory=args.inventory, kernel=args.kernel, blades=args.blades, blade_memory=args.blade_memory,
-        trials=args.trials, working_set=args.working_set, ratio_gate=args.ratio_gate, fio_size_mib=args.fio_size,
-        fio_runtime_s=args.fio_runtime, keep=args.keep, limit=args.limit, provision=not args.no_provision, bmc=args.bmc,
-        suites=[s.strip() for s in args.suite.split(",") if s.strip()],
-    )  # fmt: skip
-    return main(opts, _log)
+    from swaplab.report.results import RunResult
+    from swaplab.run import write_outputs
+
+    run_dir = Path(args.run_dir)
+    try:
+        result = RunResult.load(run_dir / "results.json")
+    except ValueError as e:
+        print(f"swaplab report: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    write_outputs(run_dir, result, _log)
+    print(f"{run_dir}/: junit.xml and report.html rewritten from results.json ({result.verdict})")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from swaplab.run import main
+
+    return main(run_options(args), _log)
+
+
+def add_run_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """``RunOptions``'s fields as arguments: flag, help, default and choices come from the type."""
+    for f in dataclasses.fields(RunOptions):
+        meta = f.metadata
+        if not meta.get("flag") or (only is not None and f.name not in only):
+            continue
+        flags = meta["flag"].split("/")
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        help_text = meta["help"]
+        kw: dict[str, Any] = {"dest": f.name, "help": help_text}
+        if isinstance(default, bool):
+            kw["action"] = "store_false" if flags[-1].startswith("--no-") else "store_true"
+        else:
+            if default is not None:
+                shown = ",".join(default) if isinstance(default, list) else str(default)
+                kw["help"] = f"{help_text} (default {shown})"
+            kw["default"] = default
+            if isinstance(default, WorkingSet):
+                kw["type"] = _working_set
+            elif isinstance(default, list):
+                kw["type"] = _names
+            elif isinstance(default, bool | int | float) and not isinstance(default, bool):
+                kw["type"] = type(default)
+            for k in ("metavar", "choices"):
+                if k in meta:
+                    kw[k] = meta[k]
+        parser.add_argument(*flags, **kw)
+
+
+def _working_set(text: str) -> WorkingSet:
+    try:
+        return WorkingSet.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    names = {f.name for f in dataclasses.fields(RunOptions)}
+    return RunOptions(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,13 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = lsub.add_parser("build", help="build (or reuse) the NAS disk and the blade image")
     b.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
-    u.add_argument("--blades", type=int, default=1, help="number of blades (default 1)")
-    u.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="memory per blade (default 192)")
-    u.add_argument("--bmc", choices=["qmp", "ipmi", "redfish"], default="qmp",
-                   help="what powers the blades: QMP directly, an ipmi_sim BMC each (ipmitool), or one "
-                        "sushy-emulator (Redfish over https with a lab CA), as on a rack; the BMCs' password "
-                        "comes from SWAPLAB_BMC_PASSWORD (default qmp)")  # fmt: skip
-    u.add_argument("--dhcp", choices=["nas", "lab"], default="nas",
+    add_run_options(u, only=("blades", "blade_memory", "bmc"))
+    u.add_argument("--dhcp", choices=DHCPS, default="nas",
                    help="who hands out addresses: the NAS's dnsmasq (default), or a DHCP server of the lab's "
                         "own (a tap on the lab switch, in the lab's network namespace) with swaplab's as "
                         "proxy-DHCP")  # fmt: skip
@@ -185,28 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_cmd_provision)
 
     r = sub.add_parser("run", help="the main job: (virtual lab,) provision, suites, JUnit/JSON/HTML report")
-    r.add_argument("-i", "--inventory", help="a lab's inventory (default: bring up the virtual lab)")
-    r.add_argument("--kernel", help=KERNEL_HELP)
-    r.add_argument("--trials", type=int, default=3, help="interleaved NFS/NBD hog trials (default 3)")
-    r.add_argument("--working-set", default="2x", help="hog working set: a multiple of RAM (2x) or MiB (400M)")
-    r.add_argument("--ratio-gate", type=float, default=2.5, help="fail if NFS time / NBD time exceeds this (2.5)")
-    r.add_argument("--fio-size", type=int, default=32, metavar="MiB", help="fio file/region size (default 32)")
-    r.add_argument("--fio-runtime", type=int, default=5, metavar="S", help="seconds per fio job (default 5)")
-    r.add_argument(
-        "--suite", default="config,fio,hog,verdict", help="suites to run (default all: config,fio,hog,verdict)"
-    )
-    r.add_argument("--limit", help="only blades matching these comma-separated patterns (fnmatch)")
-    r.add_argument("--blades", type=int, default=1, help="virtual lab: number of blades (default 1)")
-    r.add_argument("--blade-memory", type=int, default=192, metavar="MiB", help="virtual lab: MiB per blade (192)")
-    r.add_argument("--keep", action="store_true", help="virtual lab: leave it up at the end")
-    r.add_argument(
-        "--bmc",
-        choices=["qmp", "ipmi", "redfish"],
-        default="qmp",
-        help="virtual lab: power the blades through QMP, an ipmi_sim BMC each, or sushy-emulator (default qmp)",
-    )
-    r.add_argument("--no-provision", action="store_true", help="with -i: test the lab as it is, without the playbooks")
+    add_run_options(r)
     r.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="rewrite a run directory's junit.xml and report.html from its results.json")
+    rep.add_argument("run_dir", metavar="RUN_DIR")
+    rep.set_defaults(func=_cmd_report)
     return p
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
-import math
 import os
 import signal
 import subprocess
@@ -26,7 +24,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +36,7 @@ from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import machines
 from swaplab.lab.paths import ROOT, LabPaths
+from swaplab.options import BMCS, SUITES, RunOptions, range_problem
 from swaplab.provision import (
     ProvisionError,
     ProvisionResult,
@@ -48,17 +46,13 @@ from swaplab.provision import (
     sha256_file,
     stock_kernel_deb,
 )
-from swaplab.report import collect, html, junit, results
+from swaplab.records import Facts, RatioRecord
+from swaplab.report import collect, html, junit
 from swaplab.report.model import BladeResult, Case, exit_code
+from swaplab.report.results import KernelInfo, RunResult, summary_text
 
 Log = Callable[[str], None]
 VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
-SUITES = {
-    "config": ["tests/fleet/test_1_swap_config.py"],
-    "fio": ["tests/fleet/test_2_loads.py::test_fio", "tests/fleet/test_2_loads.py::test_fio_under_pressure"],
-    "hog": ["tests/fleet/test_2_loads.py::test_hog"],
-    "verdict": ["tests/fleet/test_3_verdict.py"],
-}
 SCHEMA_XSD = Path(junit.__file__).with_name("junit-10.xsd")  # Jenkins xunit-plugin schema (MIT), vendored
 
 
@@ -68,68 +62,6 @@ class RunError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-@dataclass
-class RunOptions:
-    inventory: str | None = None
-    kernel: str | None = None
-    blades: int = 1
-    blade_memory: int = machines.DEFAULT_BLADE_MEMORY_MIB
-    trials: int = 3
-    working_set: str = "2x"
-    ratio_gate: float = 2.5
-    fio_size_mib: int = 32
-    fio_runtime_s: int = 5
-    keep: bool = False
-    bmc: str = "qmp"  # virtual lab: what powers the blades (qmp directly, or an ipmi_sim BMC each)
-    provision: bool = True
-    limit: str | None = None
-    suites: list[str] = field(default_factory=lambda: list(SUITES))
-    reports: Path = ROOT / "reports"
-
-
-# Every option's range, checked with the rest before anything starts; the message names the range.
-# A working set must be above RAM (below it nothing swaps, and the user's mistake would read as a
-# kernel failure) and within what the NFS and NBD swap areas hold.
-RANGES: dict[str, tuple[float, float]] = {
-    "trials": (1, 50),
-    "ratio_gate": (1.0, 100.0),
-    "fio_size_mib": (1, 4096),
-    "fio_runtime_s": (1, 600),
-    "blades": (1, machines.MAX_BLADES),
-    "working_set_times": (1.1, 8.0),
-    "working_set_mib": (64, 1 << 20),
-}
-
-
-def parse_working_set(text: str) -> tuple[float, int | None]:
-    """ "2x" -> (2.0, None): a multiple of MemTotal; "300M" or "300MiB" -> (0, 300) MiB.
-
-    Raises ValueError naming the accepted forms and ranges (a bare number, nan, inf, 0.5x are refused)."""
-    t = text.strip().lower()
-    lo, hi = RANGES["working_set_times"]
-    mlo, mhi = RANGES["working_set_mib"]
-    why = f"give a multiple of RAM from {lo}x to {hi:g}x (2x) or a size from {mlo:.0f}M to {mhi:.0f}M (400M)"
-    if t.endswith("x"):
-        try:
-            times = float(t[:-1])
-        except ValueError:
-            raise ValueError(why) from None
-        if not (math.isfinite(times) and lo <= times <= hi):
-            raise ValueError(why)
-        return times, None
-    number = t.removesuffix("mib") if t.endswith("mib") else t.removesuffix("m") if t.endswith("m") else None
-    if number is None or not number.isdigit() or not mlo <= int(number) <= mhi:
-        raise ValueError(why)
-    return 0.0, int(number)
-
-
-def _range_problem(option: str, key: str, value: float) -> str | None:
-    lo, hi = RANGES[key]
-    if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
-        return f"{option} {value}: choose {lo:g} to {hi:g}"
-    return None
 
 
 def select_blades(inv: Inventory, limit: str | None) -> list[str]:
@@ -147,14 +79,10 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         ("--trials", "trials", opts.trials), ("--ratio-gate", "ratio_gate", opts.ratio_gate),
         ("--fio-size", "fio_size_mib", opts.fio_size_mib), ("--fio-runtime", "fio_runtime_s", opts.fio_runtime_s),
     ):  # fmt: skip
-        if problem := _range_problem(option, key, value):
+        if problem := range_problem(option, key, value):
             problems.append(problem + (" (3 or more trials give a confidence interval)" if key == "trials" else ""))
-    if opts.inventory is None and (problem := _range_problem("--blades", "blades", opts.blades)):
+    if opts.inventory is None and (problem := range_problem("--blades", "blades", opts.blades)):
         problems.append(problem + " (virtual lab blades)")
-    try:
-        parse_working_set(opts.working_set)
-    except ValueError as e:
-        problems.append(f"--working-set {opts.working_set!r}: {e}")
     unknown = [s for s in opts.suites if s not in SUITES]
     if not opts.suites:
         problems.append(f"--suite is empty: name at least one of {', '.join(SUITES)}")
@@ -164,8 +92,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
     if opts.inventory is None and (problem := machines.blade_memory_problem(opts.blade_memory)):
         problems.append(problem)
-    if opts.bmc not in machines.BMCS:
-        problems.append(f"--bmc {opts.bmc}: choose one of {', '.join(machines.BMCS)}")
+    if opts.bmc not in BMCS:
+        problems.append(f"--bmc {opts.bmc}: choose one of {', '.join(BMCS)}")
     elif opts.bmc != "qmp" and opts.inventory is not None:
         problems.append("--bmc is for the virtual lab: a lab's inventory says how each blade is powered")
     elif opts.bmc == "ipmi" and len(os.environ.get(vbmc.PASSWORD_ENV, "").encode()) > vbmc.IPMI_MAX_PASSWORD:
@@ -357,7 +285,7 @@ class Run:
                 b.cases.append(Case(name, "provision", "provision", "error", res.seconds, message=failure))
             else:
                 b.cases.append(Case(name, "provision", "provision", "passed", res.seconds,
-                                    data={"changed": res.changed.get(name, 0)}))  # fmt: skip
+                                    records=[Facts({"changed": res.changed.get(name, 0)})]))  # fmt: skip
             out.append(b)
         return out
 
@@ -370,17 +298,15 @@ class Run:
         control = Path(tempfile.mkdtemp(prefix="swaplab-ssh-"))  # ssh control sockets need short paths
         cfg = run_dir / "ssh_config"
         cfg.write_text(ssh_config(hostvars, names))
-        times, mib = parse_working_set(self.opts.working_set)
         consoles = self._start_consoles(run_dir, inventory, hostvars, names)
         settings = Settings(
             run_dir=str(run_dir), inventory=str(Path(inventory).resolve()), ssh_config=str(cfg),
-            control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names},
-            kernel=kvars, trials=self.opts.trials, working_set_times_ram=times or 2.0, working_set_mib=mib,
-            ratio_gate=self.opts.ratio_gate, fio_size_mib=self.opts.fio_size_mib, fio_runtime_s=self.opts.fio_runtime_s,
+            control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names}, kernel=kvars,
+            options=self.opts,
         )  # fmt: skip
         ctx = run_dir / "context.json"
         settings.save(ctx)
-        targets = [str(ROOT / t) for s in self.opts.suites for t in SUITES[s]]
+        targets = [str(ROOT / "tests" / "fleet" / f"test_{s}.py") for s in SUITES if s in self.opts.suites]
         collector = collect.Collector(self.log)
         t = time.monotonic()
         args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-p", collect.PLUGIN,
@@ -437,9 +363,8 @@ class Run:
         self.timings["lab_down"] = time.monotonic() - t
 
     # -- outputs ---------------------------------------------------------------
-    def _properties(
-        self, b: BladeResult, kvars: dict[str, Any], nas: str, nasvars: dict[str, Any], commit: str
-    ) -> dict[str, str]:
+    def _properties(self, b: BladeResult, kvars: dict[str, Any], nas: str, nasvars: dict[str, Any],
+                    commit: str) -> dict[str, str]:  # fmt: skip
         props = {
             "kernel.release": str(kvars.get("release", "")),
             "kernel.sha256": str(kvars.get("sha256", "")),
@@ -448,29 +373,34 @@ class Run:
             "swaplab.commit": commit,
             "nas": f"{nas} ({nasvars.get('swaplab_lab_address', '?')})",
         }
-        for case in b.cases:
-            d = case.data
-            if "nfs_mount_options" in d:
-                props["nfs.mount_options"] = d["nfs_mount_options"]
-            if "ratio" in d:
-                props["ratio.nfs_nbd"] = f"{d['ratio']:.3f}"
-                props["ratio.ci95"] = (
-                    f"{d['ci95_low']:.3f}-{d['ci95_high']:.3f}" if d.get("ci95_low") is not None else "n/a (one pair)"
-                )
-                props["ratio.gate"] = str(d.get("gate"))
+        for facts in b.of(Facts):
+            if "nfs_mount_options" in facts.values:
+                props["nfs.mount_options"] = str(facts.values["nfs_mount_options"])
+        for r in b.of(RatioRecord):
+            props["ratio.nfs_nbd"] = f"{r.ratio:.3f}"
+            props["ratio.ci95"] = (f"{r.ci95_low:.3f}-{r.ci95_high:.3f}" if r.ci95_low is not None
+                                   and r.ci95_high is not None else "n/a (one pair)")  # fmt: skip
+            props["ratio.gate"] = str(r.gate)
         return props
 
     def _write(self, run_dir: Path, blades: list[BladeResult], kvars: dict[str, Any], rc: int,
                extra: dict[str, Any]) -> None:  # fmt: skip
-        xml = junit.render(blades)
-        (run_dir / "junit.xml").write_bytes(xml)
-        problem = junit.validate(xml, SCHEMA_XSD)
-        if problem:
-            self.log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
-        doc = results.build(blades, kvars, self.timings, rc, vars(self.opts) | extra, self.provision_tasks)
-        (run_dir / "results.json").write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
-        (run_dir / "report.html").write_text(html.render(doc))
-        self.log(results.summary_text(doc))
+        result = RunResult(exit_code=rc, kernel=KernelInfo.of(kvars), blades=blades,
+                           options=self.opts.to_json() | extra, timings_s=self.timings,
+                           provision_tasks_s=self.provision_tasks)  # fmt: skip
+        write_outputs(run_dir, result, self.log)
+        self.log(summary_text(result))
+
+
+def write_outputs(run_dir: Path, result: RunResult, log: Log) -> None:
+    """junit.xml (checked against the Jenkins schema first), results.json and report.html."""
+    xml = junit.render(result.blades)
+    problem = junit.validate(xml, SCHEMA_XSD)
+    if problem:
+        log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
+    (run_dir / "junit.xml").write_bytes(xml)
+    result.save(run_dir / "results.json")
+    (run_dir / "report.html").write_text(html.render(result))
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -24,13 +24,16 @@ from swaplab.drivers.protocols import ConsoleProtocol
 from swaplab.fleet.judge import Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
+from swaplab.options import RunOptions, WorkingSet
+from swaplab.records import FindingRecord, HogTrial, LoadFigures
 
 if TYPE_CHECKING:
     import testinfra.host
 
-CONTEXT_SCHEMA = 2  # 2: a blade's console is {driver, path[, qmp_socket]}
+CONTEXT_SCHEMA = 3  # 2: a blade's console is {driver, path[, qmp_socket]}; 3: options: RunOptions
 
 
+EXCERPT_LINES = 6  # console lines kept each side of a finding
 SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
 
 
@@ -40,7 +43,10 @@ class InfraError(Exception):
 
 @dataclass
 class Settings:
-    """What a run does; written by ``swaplab run`` into the run directory for the suites."""
+    """What a run does; written by ``swaplab run`` into the run directory for the suites.
+
+    ``options`` is the run's own ``RunOptions`` (trials, working set, gate, fio sizes): the suites read
+    them there, never a copy."""
 
     run_dir: str
     inventory: str
@@ -48,26 +54,22 @@ class Settings:
     control_dir: str
     blades: dict[str, dict[str, Any]]  # name -> {"console": {driver, path[, qmp_socket]} | None}
     kernel: dict[str, Any] = field(default_factory=dict)
-    trials: int = 3
-    working_set_times_ram: float = 2.0
-    working_set_mib: int | None = None
-    ratio_gate: float = 2.5
-    fio_size_mib: int = 32
-    fio_runtime_s: int = 5
+    options: RunOptions = field(default_factory=RunOptions)
     # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
     budget_base_s: int = 180
     budget_s_per_mib: float = 2.5
     schema: int = CONTEXT_SCHEMA
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.__dict__, indent=1, sort_keys=True))
+        data = {**self.__dict__, "options": self.options.to_json()}
+        path.write_text(json.dumps(data, indent=1, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> Settings:
         data = json.loads(path.read_text())
         if data.get("schema") != CONTEXT_SCHEMA:
             raise ValueError(f"{path}: context schema {data.get('schema')} is not {CONTEXT_SCHEMA}")
-        return cls(**data)
+        return cls(**{**data, "options": RunOptions.from_json(data.get("options", {}))})
 
 
 @dataclass
@@ -75,6 +77,14 @@ class LoadReport:
     outcome: LoadOutcome
     verdict: Verdict
     attachments: list[str]
+    findings: list[FindingRecord] = field(default_factory=list)  # what the detectors saw, with when
+
+    def figures(self, store: str | None) -> LoadFigures:
+        o, v = self.outcome, self.verdict
+        phases = o.phases()
+        return LoadFigures(load=o.load_id, store=store, status=o.status, rc=o.rc, wall_s=round(o.seconds, 1),
+                           prep_s=phases.get("prep_s"), load_s=phases.get("load_s"), nfs_outage_s=v.nfs_outage_s,
+                           warnings=tuple(v.warnings))  # fmt: skip
 
     def json_file(self, name: str) -> dict[str, Any] | None:
         try:
@@ -104,7 +114,7 @@ class BladeSession:
         self._areas: list[SwapArea] | None = None
         self._agent = False
         self._host: testinfra.host.Host | None = None
-        self.hog_trials: list[dict[str, Any]] = []  # finished hog trials, for the ratio
+        self.hog_trials: list[HogTrial] = []  # finished hog trials, for the ratio
 
     # -- reachability ------------------------------------------------------
     def check_up(self) -> None:
@@ -180,14 +190,11 @@ class BladeSession:
         )
         self._agent = True
 
-    def working_set_args(self, times_ram: float | None = None) -> tuple[str, float]:
-        """hog.py's size argument, and the working set in MiB it will mean (for the budget)."""
-        s = self.settings
-        if s.working_set_mib and times_ram is None:
-            return f"--mib {int(s.working_set_mib)}", float(s.working_set_mib)
-        t = times_ram if times_ram is not None else s.working_set_times_ram
-        mem_kib = int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip())
-        return f"--times-ram {t}", mem_kib * t / 1024
+    def working_set_args(self, working_set: WorkingSet | None = None) -> tuple[str, float]:
+        """hog.py's size argument, and the working set in MiB it will mean on this blade (for the budget)."""
+        ws = working_set or self.settings.options.working_set
+        mem_kib = int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip()) if ws.unit == "times_ram" else 0
+        return ws.hog_argument(), ws.mib(mem_kib)
 
     def hog_command(self, size_arg: str, order: str = "reverse") -> str:
         return (
@@ -223,7 +230,9 @@ class BladeSession:
         self._hog_pids |= hog_pids
         verdict = judge(findings, hog_pids, hog_oom_expected)
         attachments = [str(p) for p in sorted(outcome.local_dir.glob("*")) if p.is_file()]
-        report = LoadReport(outcome, verdict, attachments)
+        start = window[0] if window else None
+        records = [finding_record(f, console_text, load_id, start) for f in findings]
+        report = LoadReport(outcome, verdict, attachments, records)
         if outcome.status != "done":
             tail = console_text[-1500:]
             if verdict.failures:
@@ -276,6 +285,21 @@ class BladeSession:
 
     def console_since_start(self) -> bytes:
         return self._console_read(self.console_start)
+
+
+def finding_record(f: Finding, console_text: str, load: str | None, start_uptime: float | None) -> FindingRecord:
+    """A finding as the reports carry it: when it happened (kernel time, and seconds into the load) and,
+    for a console finding, the console lines around it."""
+    ts = f.fields.get("timestamp")
+    kernel_time = float(ts) if isinstance(ts, int | float) else None
+    at = round(kernel_time - start_uptime, 3) if kernel_time is not None and start_uptime is not None else None
+    excerpt = ""
+    if f.source.endswith(":console") and console_text:
+        lines = console_text.split("\n")
+        i = max(0, f.line - 1)
+        excerpt = "\n".join(line.rstrip("\r") for line in lines[max(0, i - EXCERPT_LINES) : i + EXCERPT_LINES + 1])
+    return FindingRecord(kind=f.kind, severity=str(f.severity), text=f.text[:500], source=f.source, line=f.line,
+                         kernel_time_s=kernel_time, at_s=at, load=load, excerpt=excerpt[-4000:])  # fmt: skip
 
 
 def scan(data: bytes, source: str, fmt: str) -> list[Finding]:

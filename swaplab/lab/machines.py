@@ -28,6 +28,7 @@ from swaplab.lab import bmc as vbmc
 from swaplab.lab import labdhcp
 from swaplab.lab.images import LAB_NET
 from swaplab.lab.paths import ROOT, LabPaths
+from swaplab.options import BMCS, MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB
 
 Log = Callable[[str], None]
 NAS_MEMORY_MIB = 1536
@@ -39,14 +40,11 @@ NAS_CPUS = 2
 # and the RCU grace-period thread starve each other under TCG (captured in
 # tests/unit/logs/lab-6.1-blade-nfs-swap-stall.console.log).
 BLADE_CPUS = 2
-DEFAULT_BLADE_MEMORY_MIB = 192
-# The smallest size measured to boot and pass a default run (2x RAM, 3 trial pairs): 160 MiB, with
-# the blade image's 6.7 MB initramfs. Its kernel alone reserves ~66 MiB; with a 21-29 MB initramfs
-# (nbd-client's hooks had put every NIC driver in it) 160 MiB blades ran out of memory unpacking
-# it and panicked ("System is deadlocked on memory", golden log lab-6.1-blade-160m-boot-oom-panic).
-MIN_BLADE_MEMORY_MIB = 160
-MAX_BLADE_MEMORY_MIB = 4096
-MAX_BLADES = 8
+# Blade memory: the smallest size measured to boot and pass a default run (2x RAM, 3 trial pairs)
+# is 160 MiB (MIN_BLADE_MEMORY_MIB), with the blade image's 6.7 MB initramfs. Its kernel alone
+# reserves ~66 MiB; with a 21-29 MB initramfs (nbd-client's hooks had put every NIC driver in it)
+# 160 MiB blades ran out of memory unpacking it and panicked ("System is deadlocked on memory",
+# golden log lab-6.1-blade-160m-boot-oom-panic). The defaults and ranges live in swaplab.options.
 # Under TCG on a busy host a vCPU can be descheduled for seconds while the guest's clock runs on:
 # the kernel then reports RCU stalls and soft lockups that are the emulator's, not its own.
 # Virtual blades get longer thresholds (RCU 60 s instead of 21 s, soft lockup 60 s instead of 20 s);
@@ -205,7 +203,6 @@ def running(paths: LabPaths) -> bool:
     return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
 
 
-BMCS = ("qmp", "ipmi", "redfish")
 # Who hands out the blades' addresses: the NAS's dnsmasq (authoritative), or a DHCP server of the
 # lab's own, with swaplab's dnsmasq as proxy-DHCP (as in a rack that already has one).
 DHCPS = ("nas", "lab")

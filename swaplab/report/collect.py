@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, LoadFigures, from_json
 from swaplab.report.model import Case
 
 MAX_DETAILS = 8000
@@ -57,7 +58,7 @@ class Collector:
         case = self._open.get(report.nodeid)
         if case is None:
             module = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-            suite = module.split("_", 2)[-1] if module.startswith("test_") else module
+            suite = module.removeprefix("test_")  # the suite's one name (swaplab.options.SUITES)
             case = Case(blade, suite, _name(report.nodeid, blade), "passed")
             self._open[report.nodeid] = case
             self.cases.append(case)
@@ -65,9 +66,16 @@ class Collector:
         if report.when == "call" or report.failed or report.skipped:
             self._ran.add(report.nodeid)
         for key, value in report.user_properties:
-            if key == "swaplab" and isinstance(value, dict):
-                case.data.update(value)
-            elif key == "attachment" and value not in case.attachments:
+            # Each phase's report (setup, call, teardown) carries the properties recorded so far.
+            if key == RECORD_KEY and isinstance(value, dict):
+                try:
+                    record = from_json(value)
+                except ValueError as e:  # a suite's bug: the case cannot be trusted
+                    case.outcome, case.message = "error", f"swaplab recorded a malformed record: {e}"
+                    continue
+                if record not in case.records:
+                    case.records.append(record)
+            elif key == ATTACHMENT_KEY and value not in case.attachments:
                 case.attachments.append(str(value))
         if report.skipped and case.outcome == "passed":
             case.outcome = "skipped"
@@ -97,7 +105,7 @@ class Collector:
         """Wall time in loads: the busiest blade's sum (blades run their loads in parallel)."""
         per_blade: dict[str, float] = {}
         for c in self.cases:
-            per_blade[c.blade] = per_blade.get(c.blade, 0.0) + float(c.data.get("wall_s", 0.0))
+            per_blade[c.blade] = per_blade.get(c.blade, 0.0) + sum(f.wall_s for f in c.of(LoadFigures))
         return max(per_blade.values(), default=0.0)
 
     def errors_text(self) -> str:

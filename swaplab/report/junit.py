@@ -11,6 +11,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from swaplab.records import to_json
 from swaplab.report.model import BladeResult
 
 MAX_TEXT = 20000
@@ -52,8 +53,8 @@ def render(blades: list[BladeResult], name: str = "swaplab") -> bytes:
             elif case.outcome == "skipped":
                 ET.SubElement(tc, "skipped", message=_clean(case.message)).text = _clean(case.details)
             out = []
-            if case.data:
-                out.append(json.dumps(case.data, indent=1, sort_keys=True, default=str))
+            if case.records:
+                out.append(json.dumps([to_json(r) for r in case.records], indent=1, sort_keys=True, default=str))
             out += [f"[[ATTACHMENT|{path}]]" for path in case.attachments]
             if out:
                 ET.SubElement(tc, "system-out").text = _clean("\n".join(out))

@@ -1,27 +1,41 @@
-"""What a run found, independent of any output format (pure data)."""
+"""What a run found, independent of any output format (pure data).
+
+A ``Case`` is one JUnit test case: its outcome, and the typed records (``swaplab.records``) the suite
+reported. Every writer reads these, never a free-form dict.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from swaplab.records import Record, to_json
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
+R = TypeVar("R")
 
 
 @dataclass
 class Case:
     blade: str
-    suite: str  # swap_config, loads, verdict, provision
+    suite: str  # config, fio, hog, verdict (swaplab.options.SUITES); provision, run
     name: str
     outcome: str  # one of OUTCOMES
     seconds: float = 0.0
     message: str = ""
     details: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
 
+    def of(self, kind: type[R]) -> Iterator[R]:
+        """This case's records of one type."""
+        return (r for r in self.records if isinstance(r, kind))
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"blade": self.blade, "suite": self.suite, "name": self.name, "outcome": self.outcome,
+                "seconds": self.seconds, "message": self.message, "details": self.details,
+                "records": [to_json(r) for r in self.records], "attachments": list(self.attachments)}  # fmt: skip
 
 
 @dataclass
@@ -32,6 +46,10 @@ class BladeResult:
 
     def count(self, outcome: str) -> int:
         return sum(c.outcome == outcome for c in self.cases)
+
+    def of(self, kind: type[R]) -> list[R]:
+        """Every record of one type this blade's cases reported, in case order."""
+        return [r for c in self.cases for r in c.of(kind)]
 
 
 def exit_code(blades: list[BladeResult]) -> int:

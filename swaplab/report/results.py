@@ -1,79 +1,157 @@
-"""results.json: every figure of a run, for trends (pure). Bump SCHEMA when a field changes meaning."""
+"""A whole run's result (``RunResult``) and its file, results.json: every figure of a run, for trends.
+
+``results.json`` is the contract for trend tools: ``results.schema.json`` beside this file
+describes it, and the tests validate real output against it. Bump ``SCHEMA`` when a field changes
+meaning. It is also what ``swaplab report`` and ``swaplab compare`` read back: ``RunResult.load``
+rebuilds the typed result from it, cases and records included.
+
+Per blade the file carries the cases with their records, and, derived from them for readers that
+want figures without walking cases: the counts, the ratio, the hog trials, the fio runs, the
+kernel's health and every finding. The derived parts are ignored on reading.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from swaplab import __version__
-from swaplab.report.model import BladeResult
+from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, from_json, to_json
+from swaplab.report.model import OUTCOMES, BladeResult, Case
 
-SCHEMA = 1
+SCHEMA = 2
+SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+VERDICTS = {0: "pass", 1: "kernel failure", 2: "infrastructure error"}
 
 
-def build(
-    blades: list[BladeResult],
-    kernel: dict[str, Any],
-    timings: dict[str, float],
-    rc: int,
-    options: dict[str, Any],
-    provision_tasks: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    total = timings.get("total", 0.0)
-    boots = timings.get("lab_up", 0.0) + timings.get("blade_boot", 0.0)
-    loads = timings.get("loads", 0.0)
-    overhead = max(0.0, total - boots - loads)
+@dataclass
+class KernelInfo:
+    release: str = ""
+    sha256: str = ""
+    file: str = ""  # the package's or image's file name
+    kind: str = ""  # deb, image, tree
+
+    @classmethod
+    def of(cls, kvars: dict[str, Any]) -> KernelInfo:
+        return cls(release=str(kvars.get("release", "")), sha256=str(kvars.get("sha256", "")),
+                   file=Path(str(kvars.get("path", ""))).name, kind=str(kvars.get("kind", "")))  # fmt: skip
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    kernel: KernelInfo
+    blades: list[BladeResult]
+    options: dict[str, Any] = field(default_factory=dict)  # RunOptions.to_json(), and what the run added
+    timings_s: dict[str, float] = field(default_factory=dict)
+    provision_tasks_s: dict[str, float] = field(default_factory=dict)  # "play: task" -> seconds, slowest first
+    finished: str = ""
+    swaplab_version: str = __version__
+
+    @property
+    def verdict(self) -> str:
+        return VERDICTS.get(self.exit_code, "?")
+
+    def ratio(self, blade: BladeResult) -> RatioRecord | None:
+        return next(iter(blade.of(RatioRecord)), None)
+
+    # -- the file ---------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        t = dict(self.timings_s)
+        total = t.get("total", 0.0)
+        boots = t.get("lab_up", 0.0) + t.get("blade_boot", 0.0)
+        overhead = max(0.0, total - boots - t.get("loads", 0.0))
+        t.update(boots=boots, overhead=overhead)
+        if total:
+            t["overhead_pct"] = 100.0 * overhead / total
+        return {
+            "schema": SCHEMA,
+            "swaplab_version": self.swaplab_version,
+            "finished": self.finished or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "exit_code": self.exit_code,
+            "verdict": self.verdict,
+            "kernel": vars(self.kernel),
+            "options": self.options,
+            "timings_s": t,
+            "provision_tasks_s": dict(sorted(self.provision_tasks_s.items(), key=lambda kv: -kv[1])[:15]),
+            "blades": [_blade_json(b) for b in self.blades],
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> RunResult:
+        """The result results.json holds; ValueError if it is not a results.json of this schema."""
+        if doc.get("schema") != SCHEMA:
+            raise ValueError(f"results.json schema {doc.get('schema')!r}: this swaplab reads schema {SCHEMA}")
+        try:
+            blades = [
+                BladeResult(
+                    name=str(b["name"]), properties=dict(b.get("properties", {})),
+                    cases=[Case(blade=str(c["blade"]), suite=str(c["suite"]), name=str(c["name"]),
+                                outcome=str(c["outcome"]), seconds=float(c["seconds"]), message=str(c["message"]),
+                                details=str(c["details"]), records=[from_json(r) for r in c["records"]],
+                                attachments=[str(a) for a in c["attachments"]])
+                           for c in b["cases"]],
+                )
+                for b in doc["blades"]
+            ]  # fmt: skip
+            timings = {k: float(v) for k, v in doc.get("timings_s", {}).items() if isinstance(v, int | float)}
+            return cls(exit_code=int(doc["exit_code"]), kernel=KernelInfo(**doc["kernel"]), blades=blades,
+                       options=dict(doc.get("options", {})), timings_s=timings,
+                       provision_tasks_s=dict(doc.get("provision_tasks_s", {})), finished=str(doc["finished"]),
+                       swaplab_version=str(doc.get("swaplab_version", "")))  # fmt: skip
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"results.json is malformed: {type(e).__name__}: {e}") from None
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True, default=str))
+
+    @classmethod
+    def load(cls, path: Path) -> RunResult:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: cannot read it: {e}") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: not a results.json (not an object)")
+        try:
+            return cls.from_json(doc)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+
+
+def _blade_json(b: BladeResult) -> dict[str, Any]:
+    ratio = next(iter(b.of(RatioRecord)), None)
+    health = next(iter(b.of(Health)), None)
     return {
-        "schema": SCHEMA,
-        "swaplab_version": __version__,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "exit_code": rc,
-        "verdict": {0: "pass", 1: "kernel failure", 2: "infrastructure error"}.get(rc, "?"),
-        "kernel": kernel,
-        "options": {
-            k: str(v) if not isinstance(v, int | float | bool | list | type(None)) else v for k, v in options.items()
-        },
-        "timings_s": {
-            **timings,
-            "boots": boots,
-            "overhead": overhead,
-            "overhead_pct": 100.0 * overhead / total if total else None,
-        },
-        # The slowest provisioning tasks ("play: task" -> seconds), where provisioning time goes.
-        "provision_tasks_s": dict(sorted((provision_tasks or {}).items(), key=lambda kv: -kv[1])[:15]),
-        "blades": [
-            {
-                "name": b.name,
-                "properties": b.properties,
-                "counts": {o: b.count(o) for o in ("passed", "failed", "error", "skipped")},
-                "cases": [c.to_dict() for c in b.cases],
-                "ratio": next((c.data for c in b.cases if "ratio" in c.data), None),
-                "hog_trials": [
-                    {k: c.data["hog"].get(k) for k in ("total_s", "swap_mib_per_s", "mib", "bad_pages")}
-                    | {"trial": c.data.get("trial"), "store": c.data.get("store")}
-                    for c in b.cases
-                    if c.data.get("hog") and c.data.get("trial")
-                ],
-            }
-            for b in blades
-        ],
+        "name": b.name,
+        "properties": b.properties,
+        "counts": {o: b.count(o) for o in OUTCOMES},
+        "cases": [c.to_dict() for c in b.cases],
+        "ratio": to_json(ratio) if ratio else None,
+        "hog_trials": [to_json(t) for t in b.of(HogTrial) if t.trial is not None],
+        "fio": [to_json(f) for f in b.of(FioRun)],
+        "health": to_json(health) if health else None,
+        "findings": [to_json(f) for f in b.of(FindingRecord)],
     }
 
 
-def summary_text(doc: dict[str, Any]) -> str:
+def summary_text(result: RunResult) -> str:
     lines = []
-    for b in doc["blades"]:
-        c = b["counts"]
-        line = f"{b['name']}: {c['passed']} passed, {c['failed']} failed, {c['error']} error(s), {c['skipped']} skipped"
-        r = b.get("ratio")
+    for b in result.blades:
+        line = (f"{b.name}: {b.count('passed')} passed, {b.count('failed')} failed, {b.count('error')} error(s), "
+                f"{b.count('skipped')} skipped")  # fmt: skip
+        r = result.ratio(b)
         if r:
-            ci = f" [95% CI {r['ci95_low']:.2f}-{r['ci95_high']:.2f}]" if r.get("ci95_low") is not None else ""
-            line += f"; NFS/NBD ratio {r['ratio']:.2f}{ci} (gate {r['gate']})"
+            ci = f" [95% CI {r.ci95_low:.2f}-{r.ci95_high:.2f}]" if r.ci95_low is not None and r.ci95_high else ""
+            line += f"; NFS/NBD ratio {r.ratio:.2f}{ci} (gate {r.gate})"
         lines.append(line)
-    t = doc["timings_s"]
+    t = result.to_json()["timings_s"]
     parts = [f"{k} {t[k]:.0f} s" for k in ("total", "lab_up", "provision", "blade_boot", "tests", "loads") if k in t]
     if t.get("overhead_pct") is not None:
         parts.append(f"overhead {t['overhead']:.0f} s ({t['overhead_pct']:.1f}%)")
     lines.append("timings: " + ", ".join(parts))
-    lines.append(f"verdict: {doc['verdict']} (exit {doc['exit_code']})")
+    lines.append(f"verdict: {result.verdict} (exit {result.exit_code})")
     return "\n".join(lines)

@@ -8,11 +8,12 @@ and its JUnit case names that blade. ``swaplab.report.collect.Collector``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from swaplab.fleet.recording import Recorder
 from swaplab.fleet.session import BladeSession, Settings
 
 _sessions: dict[str, BladeSession] = {}
@@ -37,13 +38,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("blade", params, ids=names, indirect=True, scope="session")
     if "trial" in metafunc.fixturenames:
         # Interleaved: t1-nfs, t1-nbd, t2-nfs, ... so that each pair ran under the same conditions.
-        pairs = [(t, s) for t in range(1, _settings(metafunc.config).trials + 1) for s in ("nfs", "nbd")]
+        pairs = [(t, s) for t in range(1, _settings(metafunc.config).options.trials + 1) for s in ("nfs", "nbd")]
         metafunc.parametrize(("trial", "store"), pairs, ids=[f"t{t}-{s}" for t, s in pairs])
 
 
 @pytest.fixture(scope="session")
 def settings(request: pytest.FixtureRequest) -> Settings:
     return _settings(request.config)
+
+
+@pytest.fixture
+def record(record_property: Callable[[str, object], None]) -> Recorder:
+    """The one way a test reports figures: typed records and attachments (``swaplab.fleet.recording``)."""
+    return Recorder(record_property)
 
 
 @pytest.fixture(scope="session")

@@ -29,10 +29,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-from swaplab.report import junit
+from swaplab.report import junit, results
 from tests.integration.conftest import BIN, BMC_PASSWORD, ROOT, swaplab
 
 # A cold run under TCG takes many minutes: each test is bounded.
@@ -99,7 +100,8 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
         assert case is not None, f"no JUnit case blade1/{name}: {sorted(cases)}"
         assert case.find("failure") is None and case.find("error") is None, name
     doc = json.loads((kept_run / "results.json").read_text())
-    assert doc["exit_code"] == 0 and doc["schema"] == 1
+    jsonschema.validate(doc, json.loads(results.SCHEMA_FILE.read_text()))  # the contract for trend tools
+    assert doc["exit_code"] == 0 and doc["schema"] == results.SCHEMA
     blade = doc["blades"][0]
     ratio = blade["ratio"]
     assert ratio["ratio"] > 0 and ratio["gate"] == 2.5 and ratio["pairs"] == 1
@@ -255,9 +257,14 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
     assert float(case.get("time") or 0) > NAS_STALL_S  # the stall was inside the trial
     doc = json.loads((run_dir / "results.json").read_text())
     hog = next(c for c in doc["blades"][0]["cases"] if c["name"] == "test_hog[t1-nfs]")
-    assert hog["data"]["hog"]["bad_pages"] == 0 and hog["data"]["hog"]["status"] == "done"
-    assert hog["data"]["nfs_outage_s"] > 0, hog["data"]["warnings"]
-    assert any(w.startswith("NFS server 10.0.0.1: 'not responding' for") for w in hog["data"]["warnings"])
+    trial = next(r for r in hog["records"] if r["type"] == "hog")
+    load = next(r for r in hog["records"] if r["type"] == "load")
+    assert trial["bad_pages"] == 0 and trial["status"] == "done"
+    assert load["nfs_outage_s"] > 0, load["warnings"]
+    assert any(w.startswith("NFS server 10.0.0.1: 'not responding' for") for w in load["warnings"])
+    # The outage's findings carry when they happened, inside the load.
+    found = [r for r in hog["records"] if r["type"] == "finding" and r["kind"] == "nfs_not_responding"]
+    assert found and all(r["at_s"] is not None and r["at_s"] > 0 for r in found), found
     console = (run_dir / "blade1" / "loads" / "hog-t1-nfs" / "console.log").read_text()
     assert "nfs: server 10.0.0.1 not responding, still trying" in console
     failure = case.find("failure")

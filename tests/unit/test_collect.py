@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from swaplab.options import RunOptions
+from swaplab.records import Facts, LoadFigures
 from swaplab.report.collect import PLUGIN, Collector
 
 SUITE = """
@@ -21,7 +23,7 @@ def broken():
     raise RuntimeError("fixture broke")
 
 def test_ok(blade, record_property):
-    record_property("swaplab", {"figure": 1.5})
+    record_property("swaplab_record", {"type": "facts", "values": {"figure": 1.5}})
     record_property("attachment", "/r/console.log")
 
 def test_kernel(blade):
@@ -55,7 +57,7 @@ def test_outcomes_per_blade(tmp_path: Path, workers: list[str]) -> None:
     got = {(case.blade, case.name): case for case in c.cases}
     assert len(got) == 12
     assert got[("blade1", "test_ok")].outcome == "passed"
-    assert got[("blade1", "test_ok")].data == {"figure": 1.5}
+    assert got[("blade1", "test_ok")].records == [Facts({"figure": 1.5})]  # typed again, across xdist too
     assert got[("blade1", "test_ok")].attachments == ["/r/console.log"]
     assert got[("blade2", "test_kernel")].outcome == "failed"  # a kernel check: <failure>
     assert "OOM kill of sshd" in got[("blade2", "test_kernel")].message
@@ -68,14 +70,18 @@ def test_outcomes_per_blade(tmp_path: Path, workers: list[str]) -> None:
     assert any("FAIL" in m and "test_kernel" in m for m in messages)
 
 
+def _load(wall_s: float) -> LoadFigures:
+    return LoadFigures(load="hog-t1-nfs", store="nfs", status="done", rc=0, wall_s=wall_s)
+
+
 def test_load_time_is_the_busiest_blades_when_blades_run_in_parallel() -> None:
     from swaplab.report.model import Case
 
     c = Collector(lambda _m: None)
     c.cases = [
-        Case("blade1", "loads", "test_hog[t1-nfs]", "passed", data={"wall_s": 100.0}),
-        Case("blade1", "loads", "test_hog[t1-nbd]", "passed", data={"wall_s": 50.0}),
-        Case("blade2", "loads", "test_hog[t1-nfs]", "passed", data={"wall_s": 120.0}),
+        Case("blade1", "hog", "test_hog[t1-nfs]", "passed", records=[_load(100.0)]),
+        Case("blade1", "hog", "test_hog[t1-nbd]", "passed", records=[_load(50.0)]),
+        Case("blade2", "hog", "test_hog[t1-nfs]", "passed", records=[_load(120.0)]),
         Case("blade2", "config", "test_zswap_off", "passed"),
     ]
     assert c.load_seconds() == 150.0
@@ -87,7 +93,14 @@ def test_fleet_suites_group_each_blades_tests_for_xdist(tmp_path: Path) -> None:
     from swaplab.fleet.session import Settings
 
     ctx = tmp_path / "context.json"
-    Settings(str(tmp_path), "inv.yml", "ssh_config", str(tmp_path), {"blade1": {}, "blade2": {}}, trials=2).save(ctx)
+    Settings(
+        str(tmp_path),
+        "inv.yml",
+        "ssh_config",
+        str(tmp_path),
+        {"blade1": {}, "blade2": {}},
+        options=RunOptions(trials=2),
+    ).save(ctx)
     items: list[pytest.Item] = []
 
     class Grab:

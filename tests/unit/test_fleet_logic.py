@@ -16,8 +16,9 @@ from swaplab.fleet.judge import in_window, judge
 from swaplab.fleet.loads import LoadOutcome, SwapArea, job_script, wait_command
 from swaplab.fleet.remote import ssh_config
 from swaplab.inventory import Inventory
+from swaplab.options import RunOptions, WorkingSet
 from swaplab.report.collect import _name
-from swaplab.run import RunOptions, parse_working_set, select_blades, validate
+from swaplab.run import select_blades, validate
 
 LOGS = Path(__file__).parent / "logs"
 DATA = Path(__file__).parent / "data"
@@ -133,11 +134,23 @@ def test_fio_command_and_parse() -> None:
 
 
 def test_working_set_option() -> None:
-    assert parse_working_set("2x") == (2.0, None)
-    assert parse_working_set("400M") == (0.0, 400)
+    assert WorkingSet.parse("2x") == WorkingSet("times_ram", 2.0)
+    assert WorkingSet.parse("400M") == WorkingSet("mib", 400)
     for bad in ("x", "-1x", "0M", "lots"):
         with pytest.raises(ValueError):
-            parse_working_set(bad)
+            WorkingSet.parse(bad)
+
+
+def test_the_cli_takes_its_defaults_from_the_options_type() -> None:
+    from swaplab.cli import build_parser, run_options
+
+    assert run_options(build_parser().parse_args(["run"])) == RunOptions()
+    argv = ["run", "--trials", "5", "--working-set", "300M", "--suite", "config,hog", "--no-provision", "--keep",
+            "-i", "x.yml"]  # fmt: skip
+    opts = run_options(build_parser().parse_args(argv))
+    assert (opts.trials, opts.working_set, opts.suites) == (5, WorkingSet("mib", 300), ["config", "hog"])
+    assert (opts.provision, opts.keep, opts.inventory) == (False, True, "x.yml")
+    assert RunOptions.from_json(opts.to_json()) == opts  # the fleet context's round trip
 
 
 def test_blade_selection_by_pattern() -> None:
@@ -150,14 +163,13 @@ def test_blade_selection_by_pattern() -> None:
 
 
 def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
-    opts = RunOptions(trials=0, ratio_gate=-1, working_set="lots", suites=["verdict", "bogus"],
+    opts = RunOptions(trials=0, ratio_gate=-1, suites=["verdict", "bogus"],
                       kernel=str(tmp_path / "missing.deb"), limit="nomatch*", blade_memory=128)  # fmt: skip
     _, problems = validate(opts, lambda _m: None)
     text = "\n".join(problems)
     for needle in (
         "--trials 0",
         "--ratio-gate -1",
-        "--working-set 'lots'",
         "--suite bogus",
         "verdict needs the hog suite",
         "missing.deb: no such file",
@@ -168,12 +180,12 @@ def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
 
 
 def test_case_names_drop_the_blade() -> None:
-    assert _name("tests/fleet/test_2_loads.py::test_hog[blade1-t1-nfs]", "blade1") == "test_hog[t1-nfs]"
-    assert _name("tests/fleet/test_2_loads.py::test_fio[nbd-blade1]", "blade1") == "test_fio[nbd]"
-    assert _name("tests/fleet/test_1_swap_config.py::test_zswap_off[blade1]", "blade1") == "test_zswap_off"
+    assert _name("tests/fleet/test_hog.py::test_hog[blade1-t1-nfs]", "blade1") == "test_hog[t1-nfs]"
+    assert _name("tests/fleet/test_fio.py::test_fio[nbd-blade1]", "blade1") == "test_fio[nbd]"
+    assert _name("tests/fleet/test_config.py::test_zswap_off[blade1]", "blade1") == "test_zswap_off"
     # xdist's loadgroup suffixes the group (a 2-blade run's JUnit said "test_reachable[blade1]@blade]").
-    assert _name("tests/fleet/test_2_loads.py::test_hog[blade2-t1-nfs]@blade2", "blade2") == "test_hog[t1-nfs]"
-    assert _name("tests/fleet/test_1_swap_config.py::test_zswap_off[blade2]@blade2", "blade2") == "test_zswap_off"
+    assert _name("tests/fleet/test_hog.py::test_hog[blade2-t1-nfs]@blade2", "blade2") == "test_hog[t1-nfs]"
+    assert _name("tests/fleet/test_config.py::test_zswap_off[blade2]@blade2", "blade2") == "test_zswap_off"
 
 
 def test_testinfra_ssh_command_keeps_the_control_path(tmp_path: Path) -> None:

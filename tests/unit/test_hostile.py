@@ -24,8 +24,9 @@ import pytest
 from swaplab import hostkeys, proctree
 from swaplab.cli import main
 from swaplab.kernel.sources import KernelUnreadable, load_kernel
+from swaplab.options import RunOptions, WorkingSet
 from swaplab.provision import ProvisionError, playbook_path
-from swaplab.run import RunOptions, parse_working_set, validate
+from swaplab.run import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 INROOT = ROOT / "roles" / "nfsroot" / "files" / "inroot.sh"
@@ -153,11 +154,6 @@ def test_the_guarded_command_dies_with_its_parent(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("opts", "needle"),
     [
-        (RunOptions(working_set="0.5x"), "--working-set '0.5x': give a multiple of RAM from 1.1x to 8x"),
-        (RunOptions(working_set="2"), "--working-set '2'"),
-        (RunOptions(working_set="nanx"), "--working-set 'nanx'"),
-        (RunOptions(working_set="infx"), "--working-set 'infx'"),
-        (RunOptions(working_set="1e9x"), "--working-set '1e9x'"),
         (RunOptions(ratio_gate=float("nan")), "--ratio-gate nan: choose 1 to 100"),
         (RunOptions(ratio_gate=float("inf")), "--ratio-gate inf: choose 1 to 100"),
         (RunOptions(suites=[]), "--suite is empty"),
@@ -173,9 +169,23 @@ def test_run_options_have_ranges(opts: RunOptions, needle: str) -> None:
     assert any(needle in p for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("0.5x", "'0.5x': give a multiple of RAM from 1.1x to 8x"), ("2", "'2'"), ("nanx", "'nanx'"),
+     ("infx", "'infx'"), ("1e9x", "'1e9x'")],
+)  # fmt: skip
+def test_a_working_set_out_of_range_is_exit_2_naming_the_forms(
+    text: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--working-set", text])
+    assert e.value.code == 2 and f"argument --working-set: {needle}" in capsys.readouterr().err
+
+
 def test_working_set_forms() -> None:
-    assert parse_working_set("2x") == (2.0, None) and parse_working_set("400M") == (0.0, 400)
-    assert parse_working_set("400MiB") == (0.0, 400)
+    assert WorkingSet.parse("2x") == WorkingSet("times_ram", 2.0) and str(WorkingSet.parse("2x")) == "2x"
+    assert WorkingSet.parse("400M") == WorkingSet("mib", 400) == WorkingSet.parse("400MiB")
+    assert WorkingSet.parse("400M").hog_argument() == "--mib 400" and WorkingSet.parse("1.5x").mib(2048) == 3.0
 
 
 def test_an_unknown_playbook_is_named() -> None:

@@ -6,25 +6,54 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
+import pytest
+
+from swaplab.records import Facts, FindingRecord, HogTrial, LoadFigures, RatioRecord
 from swaplab.report import html, junit, results
 from swaplab.report.model import BladeResult, Case, exit_code
+from swaplab.report.results import KernelInfo, RunResult
 
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
+
+
+RATIO = RatioRecord(
+    ratio=1.7,
+    ci95_low=1.6,
+    ci95_high=1.8,
+    ci95_half_width_pct=5.9,
+    pairs=3,
+    per_pair=(1.6, 1.7, 1.8),
+    gate=2.5,
+    nfs_s=(120.0, 121.0, 119.0),
+    nbd_s=(70.0, 71.0, 69.0),
+)
+STALL = FindingRecord(
+    kind="rcu_stall",
+    severity="fail",
+    line=12,
+    source="blade1:console",
+    text="rcu: INFO: rcu_preempt self-detected stall on CPU",
+    kernel_time_s=355.2,
+    at_s=42.0,
+    load="hog-t1-nbd",
+    excerpt="[  355.2] rcu: INFO: rcu_preempt self-detected stall on CPU",
+)
 
 
 def _blades() -> list[BladeResult]:
     ok = BladeResult("blade1", {"kernel.release": "6.1.0-56-amd64", "ratio.nfs_nbd": "1.700"})
     ok.cases = [
-        Case("blade1", "provision", "provision", "passed", 300.0),
-        Case("blade1", "loads", "test_hog[t1-nfs]", "passed", 120.5,
-             data={"trial": 1, "store": "nfs", "hog": {"total_s": 120.0, "swap_mib_per_s": 7.1, "mib": 500,
-                                                        "bad_pages": 0}},
+        Case("blade1", "provision", "provision", "passed", 300.0, records=[Facts({"changed": 0})]),
+        Case("blade1", "hog", "test_hog[t1-nfs]", "passed", 120.5,
+             records=[LoadFigures(load="hog-t1-nfs", store="nfs", status="done", rc=0, wall_s=120.5, prep_s=1.0,
+                                  load_s=118.0),
+                      HogTrial(store="nfs", trial=1, status="done", total_s=120.0, swap_mib_per_s=7.1, mib=500)],
              attachments=["/r/blade1/loads/hog-t1-nfs/console.log"]),
-        Case("blade1", "loads", "test_hog[t1-nbd]", "failed", 80.0,
+        Case("blade1", "hog", "test_hog[t1-nbd]", "failed", 80.0,
              message="rcu_stall (blade1:console:12): rcu: INFO: rcu_preempt self-detected stall on CPU\x1b[0m\x07",
-             details="console tail \x00\x1b[31m red"),
-        Case("blade1", "verdict", "test_nfs_nbd_ratio", "passed", 0.1,
-             data={"ratio": 1.7, "ci95_low": 1.6, "ci95_high": 1.8, "ci95_half_width_pct": 5.9, "gate": 2.5}),
+             details="console tail \x00\x1b[31m red", records=[STALL]),
+        Case("blade1", "verdict", "test_nfs_nbd_ratio", "passed", 0.1, records=[RATIO]),
     ]  # fmt: skip
     down = BladeResult("blade2")
     down.cases = [Case("blade2", "provision", "provision", "error", 200.0, message="blade2: Wait for ssh: UNREACHABLE")]
@@ -46,7 +75,7 @@ def test_junit_validates_and_separates_failures_from_errors() -> None:
     assert props["kernel.release"] == "6.1.0-56-amd64"
     out = b1.find("testcase[@name='test_hog[t1-nfs]']/system-out").text
     assert "[[ATTACHMENT|/r/blade1/loads/hog-t1-nfs/console.log]]" in out
-    assert b1.find("testcase[@name='test_hog[t1-nbd]']").get("classname") == "blade1.loads"
+    assert b1.find("testcase[@name='test_hog[t1-nbd]']").get("classname") == "blade1.hog"  # the suite's one name
     assert "\x00" not in xml.decode() and "\x1b" not in xml.decode()
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "1")
 
@@ -65,17 +94,61 @@ def test_exit_codes() -> None:
     assert exit_code([]) == 2 and exit_code([BladeResult("b")]) == 2  # no test is never green
 
 
-def test_results_json_and_html() -> None:
-    doc = results.build(_blades(), {"release": "6.1.0-56-amd64"}, {"total": 1000.0, "lab_up": 60.0,
-                        "blade_boot": 180.0, "loads": 700.0}, 1, {"trials": 3})  # fmt: skip
+def _result() -> RunResult:
+    return RunResult(exit_code=1, kernel=KernelInfo(release="6.1.0-56-amd64", sha256="a" * 64, file="k.deb",
+                     kind="deb"), blades=_blades(), options={"trials": 3},
+                     timings_s={"total": 1000.0, "lab_up": 60.0, "blade_boot": 180.0, "loads": 700.0})  # fmt: skip
+
+
+def test_results_json_follows_its_schema_and_reads_back(tmp_path: Path) -> None:
+    result = _result()
+    result.save(tmp_path / "results.json")
+    doc = json.loads((tmp_path / "results.json").read_text())
+    schema = json.loads(results.SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(doc, schema)
     assert doc["schema"] == results.SCHEMA
     assert doc["timings_s"]["overhead"] == 60.0 and doc["timings_s"]["overhead_pct"] == 6.0
     b1 = doc["blades"][0]
-    assert b1["ratio"]["ratio"] == 1.7
-    assert b1["hog_trials"] == [{"total_s": 120.0, "swap_mib_per_s": 7.1, "mib": 500, "bad_pages": 0,
-                                 "trial": 1, "store": "nfs"}]  # fmt: skip
-    json.dumps(doc)
-    text = results.summary_text(doc)
+    assert b1["ratio"]["ratio"] == 1.7 and b1["findings"][0]["at_s"] == 42.0
+    assert [t["total_s"] for t in b1["hog_trials"]] == [120.0]
+    back = RunResult.load(tmp_path / "results.json")  # what `swaplab report` and `compare` read
+    assert back.blades == result.blades and back.kernel == result.kernel and back.exit_code == 1
+    assert back.ratio(back.blades[0]) == RATIO
+
+
+def test_the_schema_refuses_what_a_trend_tool_could_not_read() -> None:
+    schema = json.loads(results.SCHEMA_FILE.read_text())
+    doc = _result().to_json()
+    doc["blades"][0]["cases"][1]["records"][1]["total_s"] = "fast"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+    doc = _result().to_json()
+    doc["blades"][0]["cases"][0]["records"].append({"type": "mystery"})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+
+
+def test_a_results_json_of_another_schema_or_malformed_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": 1, "blades": []}))
+    with pytest.raises(ValueError, match="schema 1: this swaplab reads schema 2"):
+        RunResult.load(path)
+    doc = _result().to_json()
+    del doc["blades"][0]["cases"][0]["outcome"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="malformed"):
+        RunResult.load(path)
+    doc = _result().to_json()
+    doc["blades"][0]["cases"][0]["records"][0]["type"] = "mystery"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="not a swaplab record"):
+        RunResult.load(path)
+
+
+def test_summary_and_html() -> None:
+    result = _result()
+    text = results.summary_text(result)
     assert "NFS/NBD ratio 1.70 [95% CI 1.60-1.80]" in text and "verdict: kernel failure (exit 1)" in text
-    page = html.render(doc)
+    page = html.render(result)
     assert "<svg" in page and "1.70" in page and "\x1b" not in page.split("<pre>")[0]

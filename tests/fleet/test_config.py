@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from swaplab.fleet.recording import Recorder
 from swaplab.fleet.session import BladeSession, Settings
 from swaplab.kernel.check import check_path, render_text
+from swaplab.records import Facts
 
 
-def test_reachable(blade: BladeSession, settings: Settings, record_property: pytest.RecordProperty) -> None:
+def test_reachable(blade: BladeSession, settings: Settings, record: Recorder) -> None:
     """First contact: the blade answers ssh; the counters the health suite compares against are taken."""
     baseline = blade.baseline()
-    record_property("swaplab", {"baseline": baseline})
+    record.add(Facts({"release": baseline["release"]}))
     want = settings.kernel.get("release")
     assert not want or baseline["release"] == want, f"{blade.name} runs {baseline['release']}, not {want}"
 
 
-def test_nfs_swap_active(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
+def test_nfs_swap_active(blade: BladeSession, record: Recorder) -> None:
     nfs = [a for a in blade.swap_areas() if a.kind == "nfs"]
     assert nfs, f"no swapfile on NFS is active on {blade.name}: {blade.swap_areas()}"
     host = blade.host()
@@ -30,7 +30,7 @@ def test_nfs_swap_active(blade: BladeSession, record_property: pytest.RecordProp
     target = host.check_output("findmnt -n -o TARGET --target %s", path).strip()
     mount = host.mount_point(target)
     swapfile = host.file(path)
-    record_property("swaplab", {"nfs_swapfile": path, "nfs_mount_options": ",".join(mount.options)})
+    record.add(Facts({"nfs_swapfile": path, "nfs_mount_options": ",".join(mount.options)}))
     assert mount.filesystem in ("nfs", "nfs4"), f"{path} is on {mount.filesystem}, not NFS"
     assert "hard" in mount.options, f"the NFS swap mount is not hard ({mount.options}): a timeout could lose a page"
     assert "proto=tcp" in mount.options, f"the NFS swap mount is not over TCP ({mount.options})"
@@ -39,36 +39,37 @@ def test_nfs_swap_active(blade: BladeSession, record_property: pytest.RecordProp
     )
 
 
-def test_nbd_swap_active(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
+def test_nbd_swap_active(blade: BladeSession, record: Recorder) -> None:
     nbd = [a for a in blade.swap_areas() if a.kind == "nbd"]
     assert nbd, f"no NBD device is active as swap on {blade.name}: {blade.swap_areas()}"
     host = blade.host()
     pidfile = host.file(f"/sys/block/{Path(nbd[0].path).name}/pid")
     pid = pidfile.content_string.strip() if pidfile.exists else ""
-    record_property("swaplab", {"nbd_device": nbd[0].path, "nbd_client_pid": pid})
+    record.add(Facts({"nbd_device": nbd[0].path, "nbd_client_pid": pid}))
     assert pid.isdigit(), f"{nbd[0].path} has no connected nbd-client"
     assert host.process.filter(pid=int(pid)), f"nbd-client {pid} of {nbd[0].path} is not running"
 
 
-def test_kernel_config_fit(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
+def test_kernel_config_fit(blade: BladeSession, record: Recorder) -> None:
     """The running kernel's own config passes `swaplab check-kernel`."""
     text = blade.sh("cat /boot/config-$(uname -r) 2>/dev/null || zcat /proc/config.gz 2>/dev/null || true")
     assert text.strip(), "neither /boot/config-$(uname -r) nor /proc/config.gz: cannot check the running kernel"
     path = blade.dir / "kernel.config"
     path.write_text(text)
     verdict = check_path(str(path))
-    record_property("swaplab", {"check_kernel": verdict.to_dict()})
+    record.add(Facts({"kernel_config_fit": verdict.fit}))
+    record.attach(str(path))
     assert verdict.fit, render_text(verdict)
 
 
-def test_sysctls_for_testing(blade: BladeSession, record_property: pytest.RecordProperty) -> None:
+def test_sysctls_for_testing(blade: BladeSession, record: Recorder) -> None:
     host = blade.host()
     timeout = host.sysctl("kernel.hung_task_timeout_secs")
     warnings = host.sysctl("kernel.hung_task_warnings")
     swappiness = host.sysctl("vm.swappiness")
     reserve = host.sysctl("vm.min_free_kbytes")
-    record_property("swaplab", {"hung_task_timeout_secs": timeout, "hung_task_warnings": warnings,
-                                "swappiness": swappiness, "min_free_kbytes": reserve})  # fmt: skip
+    record.add(Facts({"hung_task_timeout_secs": timeout, "hung_task_warnings": warnings, "swappiness": swappiness,
+                      "min_free_kbytes": reserve}))  # fmt: skip
     assert 0 < timeout <= 120, f"kernel.hung_task_timeout_secs={timeout}: a hang would not be reported within a run"
     assert warnings == -1, f"kernel.hung_task_warnings={warnings}: hang reports would stop after {warnings}"
 

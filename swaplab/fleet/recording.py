@@ -1,0 +1,87 @@
+"""The one way the fleet suites report figures: typed records (``swaplab.records``) and attachments.
+
+A test takes the ``record`` fixture (``tests/fleet/conftest.py``), a ``Recorder`` over pytest's
+``record_property``: each record travels as its JSON form under ``swaplab_record`` (pytest-xdist
+carries user properties between processes), each attachment under ``attachment``;
+``swaplab.report.collect`` turns them back into records on the controller.
+
+The checks that several suites share live here too, so that a suite file holds only its tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from swaplab.fleet import fio
+from swaplab.fleet.session import LoadReport
+from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, FioJob, FioRun, HogTrial, Record, to_json
+
+
+class Recorder:
+    def __init__(self, record_property: Callable[[str, object], None]) -> None:
+        self._property = record_property
+
+    def add(self, *records: Record) -> None:
+        for r in records:
+            self._property(RECORD_KEY, to_json(r))
+
+    def attach(self, *paths: str) -> None:
+        for p in paths:
+            self._property(ATTACHMENT_KEY, str(p))
+
+    def load(self, report: LoadReport, store: str | None) -> None:
+        """A load's figures, its findings (with their times) and its files."""
+        self.add(report.figures(store), *report.findings)
+        self.attach(*report.attachments)
+
+
+def assert_kernel_ok(report: LoadReport) -> None:
+    v = report.verdict
+    assert not v.failures, f"{len(v.failures)} kernel problem(s):\n" + "\n".join(v.failures[:20])
+
+
+def fio_run(store: str, under_pressure: bool, results: dict[str, dict[str, Any]]) -> FioRun:
+    jobs = tuple(
+        FioJob(job=name, rw=r["rw"], bw_mib_s=r["bw_mib_s"], iops=r["iops"], p99_ms=r["p99_ms"],
+               runtime_s=r["runtime_s"], io_mib=r["io_mib"])
+        for name, r in sorted(results.items())
+    )  # fmt: skip
+    return FioRun(store=store, under_pressure=under_pressure, jobs=jobs)
+
+
+def fio_results(report: LoadReport, name: str) -> dict[str, dict[str, Any]]:
+    """fio's parsed JSON output; a failed check if it gave none."""
+    try:
+        return fio.parse(report.outcome.text(name))
+    except ValueError as e:
+        raise AssertionError(
+            f"fio gave no usable result ({e}); stderr: {report.outcome.text('stderr')[-500:]}"
+        ) from None
+
+
+def hog_trial(store: str, trial: int | None, result: dict[str, Any]) -> HogTrial:
+    """The hog's result file as a record (status ``none`` when it left no result)."""
+    delta = result.get("vmstat_delta") or {}
+    mib = result.get("mib")
+    return HogTrial(store=store, trial=trial, status=str(result.get("status", "none")),
+                    total_s=result.get("total_s"), swap_mib_per_s=result.get("swap_mib_per_s"),
+                    mib=int(mib) if isinstance(mib, int | float) else None, bad_pages=int(result.get("bad_pages", 0)),
+                    pswpin=delta.get("pswpin"), pswpout=delta.get("pswpout"))  # fmt: skip
+
+
+def assert_hog_ok(report: LoadReport, result: dict[str, Any]) -> None:
+    assert result, (
+        f"the hog left no result (rc {report.outcome.rc}; progress {report.outcome.text('progress.json')}; "
+        f"stderr {report.outcome.text('stderr')[-300:]})"
+    )
+    assert result.get("status") == "done", f"the hog ended {result.get('status')}"
+    bad = result.get("bad_pages", 0)
+    assert bad == 0, f"{bad} page(s) came back wrong from swap; first: {result.get('first_bad', [])[:8]}"
+    delta = result["vmstat_delta"]
+    excess_pages = max(0, (result["mib"] << 20) - result["mem_total_kib"] * 1024) // result["page_size"]
+    assert delta["pswpout"] >= excess_pages, (
+        f"pswpout grew by {delta['pswpout']} pages, less than the {excess_pages} pages the working set exceeds RAM "
+        "by: the working set did not go through swap"
+    )
+    assert delta["pswpin"] > 0, "pswpin did not grow: nothing came back from swap"

@@ -1,0 +1,139 @@
+"""A run's options: every default and range written once, here.
+
+``RunOptions`` is what `swaplab run` does. The CLI builds its arguments from these fields
+(flag, help and default come from each field's metadata), the fleet suites get the same object
+in their context, and ``results.json`` records it. ``WorkingSet`` is the hog's working set: a
+multiple of the blade's RAM or a size in MiB, never a bare ``(times, mib)`` pair.
+
+The virtual lab's shape (blades, memory, BMC, DHCP) is part of the same options; ``swaplab lab up``
+takes the same fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from swaplab.lab.paths import ROOT
+
+# The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
+# class (<blade>.<name>) share, in the order they run.
+SUITES = ("config", "fio", "hog", "verdict")
+BMCS = ("qmp", "ipmi", "redfish")
+DHCPS = ("nas", "lab")
+DEFAULT_BLADE_MEMORY_MIB = 192
+# The smallest blade measured to boot and pass a default run (see swaplab.lab.machines).
+MIN_BLADE_MEMORY_MIB = 160
+MAX_BLADE_MEMORY_MIB = 4096
+MAX_BLADES = 8
+
+# Every numeric option's range, checked with the rest before anything starts.
+RANGES: dict[str, tuple[float, float]] = {
+    "trials": (1, 50),
+    "ratio_gate": (1.0, 100.0),
+    "fio_size_mib": (1, 4096),
+    "fio_runtime_s": (1, 600),
+    "blades": (1, MAX_BLADES),
+    "blade_memory": (MIN_BLADE_MEMORY_MIB, MAX_BLADE_MEMORY_MIB),
+    # A working set must be above RAM (below it nothing swaps, and the user's mistake would read as
+    # a kernel failure) and within what the NFS and NBD swap areas hold.
+    "working_set_times": (1.1, 8.0),
+    "working_set_mib": (64, 1 << 20),
+}
+
+
+@dataclass(frozen=True)
+class WorkingSet:
+    """The hog's working set: ``times_ram`` x the blade's MemTotal (``2x``), or ``mib`` MiB (``400M``)."""
+
+    unit: Literal["times_ram", "mib"]
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> WorkingSet:
+        """``2x`` or ``400M``/``400MiB``; ValueError naming the accepted forms and ranges."""
+        t = text.strip().lower()
+        lo, hi = RANGES["working_set_times"]
+        mlo, mhi = RANGES["working_set_mib"]
+        why = f"give a multiple of RAM from {lo}x to {hi:g}x (2x) or a size from {mlo:.0f}M to {mhi:.0f}M (400M)"
+        if t.endswith("x"):
+            try:
+                times = float(t[:-1])
+            except ValueError:
+                raise ValueError(why) from None
+            if not (math.isfinite(times) and lo <= times <= hi):
+                raise ValueError(why)
+            return cls("times_ram", times)
+        number = t.removesuffix("mib") if t.endswith("mib") else t.removesuffix("m") if t.endswith("m") else None
+        if number is None or not number.isdigit() or not mlo <= int(number) <= mhi:
+            raise ValueError(why)
+        return cls("mib", int(number))
+
+    def __str__(self) -> str:
+        return f"{self.value:g}x" if self.unit == "times_ram" else f"{int(self.value)}M"
+
+    def hog_argument(self) -> str:
+        """The hog agent's size argument."""
+        return f"--times-ram {self.value:g}" if self.unit == "times_ram" else f"--mib {int(self.value)}"
+
+    def mib(self, mem_total_kib: int) -> float:
+        """The working set in MiB on a blade with this much RAM."""
+        return mem_total_kib * self.value / 1024 if self.unit == "times_ram" else float(self.value)
+
+
+def _opt(default: Any, flag: str | None, help: str, **kw: Any) -> Any:
+    """A field with its command-line flag and help (``flag`` None: not a `run` option)."""
+    meta = {"flag": flag, "help": help, **kw}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunOptions:
+    inventory: str | None = _opt(None, "-i/--inventory", "a lab's inventory (default: bring up the virtual lab)")
+    kernel: str | None = _opt(None, "--kernel", "the kernel under test: a linux-image .deb, a bzImage, or a "
+                              "kernel tree or install root (default: Debian 12's stock kernel)")  # fmt: skip
+    trials: int = _opt(3, "--trials", "interleaved NFS/NBD hog trials")
+    working_set: WorkingSet = _opt(WorkingSet("times_ram", 2.0), "--working-set",
+                                   "hog working set: a multiple of RAM (2x) or MiB (400M)")  # fmt: skip
+    ratio_gate: float = _opt(2.5, "--ratio-gate", "fail if NFS time / NBD time exceeds this")
+    fio_size_mib: int = _opt(32, "--fio-size", "fio file/region size, MiB", metavar="MiB")
+    fio_runtime_s: int = _opt(5, "--fio-runtime", "seconds per fio job", metavar="S")
+    suites: list[str] = _opt(list(SUITES), "--suite", f"suites to run, comma-separated ({','.join(SUITES)})")
+    limit: str | None = _opt(None, "--limit", "only blades matching these comma-separated patterns (fnmatch)")
+    blades: int = _opt(1, "--blades", "virtual lab: number of blades")
+    blade_memory: int = _opt(DEFAULT_BLADE_MEMORY_MIB, "--blade-memory", "virtual lab: MiB per blade", metavar="MiB")
+    bmc: str = _opt("qmp", "--bmc", "virtual lab: power the blades through QMP, an ipmi_sim BMC each, or "
+                    "sushy-emulator (the BMC password comes from SWAPLAB_BMC_PASSWORD)", choices=BMCS)  # fmt: skip
+    keep: bool = _opt(False, "--keep", "virtual lab: leave it up at the end")
+    provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
+    reports: Path = _opt(ROOT / "reports", None, "where run directories go")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path | WorkingSet) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunOptions:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        if "working_set" in kwargs:
+            kwargs["working_set"] = WorkingSet.parse(str(kwargs["working_set"]))
+        if "reports" in kwargs:
+            kwargs["reports"] = Path(kwargs["reports"])
+        return cls(**kwargs)
+
+
+def range_problem(option: str, key: str, value: float) -> str | None:
+    """``option value: choose LO to HI`` if ``value`` is outside ``RANGES[key]`` (or not finite)."""
+    lo, hi = RANGES[key]
+    if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
+        return f"{option} {value}: choose {lo:g} to {hi:g}"
+    return None

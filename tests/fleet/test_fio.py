@@ -1,0 +1,74 @@
+"""fio on each store, alone and beside the memory hog.
+
+Every load runs on the blade, detached, under a hard time limit; its console and kernel log are
+judged (``swaplab.fleet.judge``). Per blade, fio alone runs first, then fio under memory pressure.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import pytest
+
+from swaplab.fleet import fio
+from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, fio_results, fio_run, hog_trial
+from swaplab.fleet.session import BladeSession, InfraError, Settings
+
+STORES = ("nfs", "nbd")
+
+
+def _fio_target(blade: BladeSession, store: str) -> tuple[str, list[str], str]:
+    """fio's target on ``store``, the devices to mkswap afterwards, and the swap the blade keeps meanwhile."""
+    if store == "nfs":
+        return posixpath.join(posixpath.dirname(blade.area("nfs").path), "fio.dat"), [], "all"
+    dev = blade.area("nbd").path
+    return dev, [dev], "nfs"  # the device leaves swap while fio overwrites it, and gets its signature back
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_fio(blade: BladeSession, settings: Settings, store: str, record: Recorder) -> None:
+    """fio alone on the store: sequential 64k and random 4k, write and read, direct I/O."""
+    opts = settings.options
+    target, mkswap, use = _fio_target(blade, store)
+    cmd = fio.command(target, opts.fio_size_mib, opts.fio_runtime_s, "fio.json")
+    if store == "nfs":
+        cmd += f"; rc=$?; rm -f {blade.q(target)}; exit $rc"
+    budget = 120 + 4 * opts.fio_runtime_s * 3
+    report = blade.load(f"fio-{store}", cmd, budget, use=use, mkswap=mkswap)
+    record.load(report, store)
+    assert_kernel_ok(report)
+    assert report.outcome.rc == 0, f"fio exited {report.outcome.rc}: {report.outcome.text('stderr')[-500:]}"
+    results = fio_results(report, "fio.json")
+    record.add(fio_run(store, False, results))
+    assert set(results) == {j[0] for j in fio.JOBS}, f"fio jobs missing: {sorted(results)}"
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_fio_under_pressure(blade: BladeSession, settings: Settings, store: str, record: Recorder) -> None:
+    """fio on the store while the memory hog swaps to the same store: the deadlock-prone case."""
+    size_mib = settings.options.fio_size_mib
+    target, _, _ = _fio_target(blade, store)
+    if store == "nbd":
+        # The NBD device is the swap area itself here: fio writes a file on the NFS mount instead,
+        # so that the pressure (swap over NBD) and the I/O (NFS) meet in the network stack.
+        target = posixpath.join(posixpath.dirname(blade.area("nfs").path), "fio.dat")
+    size_arg, mib = blade.working_set_args()
+    budget = blade.budget(mib) * 2
+    hog = blade.hog_command(size_arg).replace("exec ", "")
+    # fio in a session of its own: nothing it signals can reach the hog.
+    cmd = (
+        f"{fio.layout_command(target, size_mib)} || exit 3; "
+        f"setsid {fio.command(target, size_mib, budget, 'fio.json', loop=True)} & fio=$!; "
+        "echo $fio >> detached.pids; "
+        f"{hog}; rc=$?; kill -INT $fio; wait $fio; rm -f {blade.q(target)}; exit $rc"
+    )
+    report = blade.load(f"fio-hog-{store}", cmd, budget, use=store)
+    hog_result = report.json_file("hog.json") or {}
+    if report.outcome.rc == 3 and not hog_result and not report.verdict.failures:
+        raise InfraError(f"{blade.name}: fio could not lay out {target}: {report.outcome.text('stderr')[-500:]}")
+    record.load(report, store)
+    record.add(hog_trial(store, None, hog_result))
+    assert_kernel_ok(report)
+    assert_hog_ok(report, hog_result)
+    assert "fio.json" in report.outcome.files, f"fio beside the hog left no result: {report.outcome.text('stderr')}"
+    record.add(fio_run(store, True, fio_results(report, "fio.json")))

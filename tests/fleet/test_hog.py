@@ -1,0 +1,28 @@
+"""The hog trials: the working set through swap on NFS and on NBD, interleaved, every page verified.
+
+Trials alternate (t1-nfs, t1-nbd, t2-nfs, ...) so that each pair ran under the same conditions; the
+verdict suite takes the ratio of each pair's times.
+"""
+
+from __future__ import annotations
+
+from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, hog_trial
+from swaplab.fleet.session import BladeSession
+
+
+def test_hog(blade: BladeSession, trial: int, store: str, record: Recorder) -> None:
+    """One trial: the hog's working set (default 2x RAM) through swap on one store, every page verified.
+
+    The hog verifies newest-first: each page that went to swap comes back once, so the time
+    measures one clean pass of the excess through the swap path each way (comparable across stores).
+    """
+    size_arg, mib = blade.working_set_args()
+    report = blade.load(f"hog-t{trial}-{store}", blade.hog_command(size_arg), blade.budget(mib), use=store)
+    result = report.json_file("hog.json") or {}
+    trial_record = hog_trial(store, trial, result)
+    if trial_record.status == "done":
+        blade.hog_trials.append(trial_record)
+    record.load(report, store)
+    record.add(trial_record)
+    assert_kernel_ok(report)
+    assert_hog_ok(report, result)
