@@ -138,6 +138,38 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from swaplab.report import compare
+    from swaplab.report.results import RunResult
+
+    runs = []
+    problems = []
+    for d in (args.baseline, args.candidate):
+        try:
+            runs.append(RunResult.load(Path(d) / "results.json"))
+        except ValueError as e:
+            problems.append(str(e))
+    if not 0 < args.threshold < 1000:
+        problems.append(f"--threshold {args.threshold}: choose a percentage above 0 (10 is the default)")
+    if problems:
+        print("swaplab compare: cannot compare:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return EXIT_ERROR
+    cmp = compare.compare(runs[0], runs[1], args.threshold)
+    if args.json:
+        print(json.dumps(cmp.to_json(), indent=1))
+    else:
+        print(compare.render_text(cmp))
+    if args.html:
+        from swaplab.report import html
+
+        Path(args.html).write_text(html.render_compare(cmp, runs[0], runs[1]))
+    if not cmp.comparable:
+        print("swaplab compare: the runs are not comparable (above): nothing was judged", file=sys.stderr)
+    return cmp.exit_code
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from swaplab.run import main
 
@@ -242,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rewrite a run directory's junit.xml and report.html from its results.json")
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.set_defaults(func=_cmd_report)
+
+    cmp = sub.add_parser(
+        "compare", help="compare two runs (baseline, candidate): exit 1 if the candidate is significantly worse"
+    )
+    cmp.add_argument("baseline", metavar="BASELINE", help="the baseline's run directory (the last good kernel)")
+    cmp.add_argument("candidate", metavar="CANDIDATE", help="the candidate's run directory")
+    cmp.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
+                     help="how much worse the NFS hog time or the ratio may get, significantly, before exit 1 "
+                          "(default 10)")  # fmt: skip
+    cmp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    cmp.add_argument("--html", metavar="FILE", help="also write the comparison as a self-contained page")
+    cmp.set_defaults(func=_cmd_compare)
     return p
 
 

@@ -88,6 +88,8 @@ class HogTrial:
     bad_pages: int = 0
     pswpin: int | None = None
     pswpout: int | None = None
+    mem_total_kib: int | None = None  # the blade's RAM and swap when the hog ran
+    swap_total_kib: int | None = None
 
 
 @dataclass(frozen=True)

@@ -400,7 +400,7 @@ def write_outputs(run_dir: Path, result: RunResult, log: Log) -> None:
         log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
     (run_dir / "junit.xml").write_bytes(xml)
     result.save(run_dir / "results.json")
-    (run_dir / "report.html").write_text(html.render(result))
+    (run_dir / "report.html").write_text(html.render(result, run_dir))
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -4,3 +4,5 @@ from pathlib import Path
 
 AGENT_DIR = Path(__file__).resolve().parent
 HOG = AGENT_DIR / "hog.py"
+SAMPLER = AGENT_DIR / "sampler.py"
+PROGRAMS = (HOG, SAMPLER)

@@ -5,7 +5,8 @@ load is never run "over ssh". ``job_script`` (pure) writes a small sh script:
 
 - choose the swap area the load must use (the others are switched off);
 - write back and drop the page cache, so that every load starts alike;
-- snapshot /proc/vmstat and the uptime;
+- snapshot /proc/vmstat and the uptime, and start the sampler (``agent/sampler.py``: the
+  counters once a second into ``samples.csv``, the load's timeline);
 - run the load under ``timeout -s KILL BUDGET``;
 - kill what the load started in sessions of its own (``detached.pids``);
 - snapshot again, restore every swap area, save ``dmesg``;
@@ -101,6 +102,9 @@ def job_script(
         "echo $$ > pid",
         "active() { awk -v p=\"$1\" '$1 == p { f = 1 } END { exit !f }' /proc/swaps; }",
         "awk '{print $1}' /proc/uptime > t_start",
+        # The timeline: counters once a second, in a session of its own, killed with the load's helpers.
+        f"setsid python3 {AGENT_DIR}/sampler.py --out samples.csv < /dev/null > /dev/null 2>&1 & "
+        "echo $! >> detached.pids",
         "cat /proc/swaps > swaps.before",
     ]
     for a in all_areas:

@@ -67,7 +67,8 @@ def hog_trial(store: str, trial: int | None, result: dict[str, Any]) -> HogTrial
     return HogTrial(store=store, trial=trial, status=str(result.get("status", "none")),
                     total_s=result.get("total_s"), swap_mib_per_s=result.get("swap_mib_per_s"),
                     mib=int(mib) if isinstance(mib, int | float) else None, bad_pages=int(result.get("bad_pages", 0)),
-                    pswpin=delta.get("pswpin"), pswpout=delta.get("pswpout"))  # fmt: skip
+                    pswpin=delta.get("pswpin"), pswpout=delta.get("pswpout"),
+                    mem_total_kib=result.get("mem_total_kib"), swap_total_kib=result.get("swap_total_kib"))  # fmt: skip
 
 
 def assert_hog_ok(report: LoadReport, result: dict[str, Any]) -> None:

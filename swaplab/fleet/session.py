@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swaplab.agent import HOG
+from swaplab.agent import PROGRAMS
 from swaplab.detect import Finding, scan_stream
 from swaplab.drivers import console_driver
 from swaplab.drivers.protocols import ConsoleProtocol
@@ -182,12 +182,12 @@ class BladeSession:
 
     # -- loads -----------------------------------------------------------------
     def ship_agent(self) -> None:
+        """The programs loads run on the blade (the hog, the sampler), each written whole or not at all."""
         if self._agent:
             return
-        self.sh(
-            f"mkdir -p {AGENT_DIR} && cat > {AGENT_DIR}/hog.py.tmp && mv {AGENT_DIR}/hog.py.tmp {AGENT_DIR}/hog.py",
-            stdin=HOG.read_bytes(),
-        )
+        for program in PROGRAMS:
+            dest = f"{AGENT_DIR}/{program.name}"
+            self.sh(f"mkdir -p {AGENT_DIR} && cat > {dest}.tmp && mv {dest}.tmp {dest}", stdin=program.read_bytes())
         self._agent = True
 
     def working_set_args(self, working_set: WorkingSet | None = None) -> tuple[str, float]:

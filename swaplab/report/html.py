@@ -1,73 +1,116 @@
-"""report.html: one self-contained page (no scripts, no external files) with the run's verdict and plots (pure)."""
+"""report.html: one self-contained page (no scripts, no external files), rendered from a template.
+
+``render(result, run_dir)`` reads the typed result (``results.RunResult``) and, from the run
+directory, each load's timeline (``<blade>/loads/<load>/samples.csv``); the figures are inline SVG
+from ``plots``. Summary first (verdict, kernel, fleet, ratios), then per blade: the hog trials, fio,
+the timelines with their findings marked, the findings with the console around each, the cases.
+"""
 
 from __future__ import annotations
 
-from html import escape
+import re
+from pathlib import Path
+from typing import Any
 
-from swaplab.records import HogTrial, RatioRecord
+import jinja2
+
+from swaplab.records import FindingRecord, FioRun, HogTrial, LoadFigures
+from swaplab.report import timeline
+from swaplab.report.compare import Comparison
+from swaplab.report.model import OUTCOMES, BladeResult
 from swaplab.report.results import RunResult
 
-COLORS = {"nfs": "#c0392b", "nbd": "#2471a3"}
-OUTCOME_COLORS = {"passed": "#1e8449", "failed": "#c0392b", "error": "#b9770e", "skipped": "#7f8c8d"}
+TEMPLATES = Path(__file__).with_name("templates")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
+# Timelines drawn per blade: the hog trials and the hog beside fio (where swap is under load).
+TIMELINE_PREFIXES = ("hog-", "fio-hog-")
 
 
-def _bars(trials: list[HogTrial], width: int = 560, bar_h: int = 18) -> str:
-    """A horizontal bar per hog trial (seconds), coloured by store."""
-    if not trials:
-        return "<p>No hog trial finished.</p>"
-    top = max(t.total_s or 0 for t in trials) or 1.0
-    rows = []
-    for i, t in enumerate(trials):
-        w = int((width - 160) * (t.total_s or 0) / top)
-        y = i * (bar_h + 6)
-        label = f"t{t.trial} {t.store}"
-        rows.append(
-            f'<text x="0" y="{y + 13}" font-size="12">{escape(label)}</text>'
-            f'<rect x="70" y="{y}" width="{w}" height="{bar_h}" fill="{COLORS.get(t.store, "#555")}"/>'
-            f'<text x="{74 + w}" y="{y + 13}" font-size="12">'
-            f"{t.total_s or 0:.0f} s, {t.swap_mib_per_s or 0:.1f} MiB/s</text>"
-        )
-    height = len(trials) * (bar_h + 6)
-    return f'<svg width="{width}" height="{height}" role="img" aria-label="hog trial times">{"".join(rows)}</svg>'
+def clean(text: str) -> str:
+    """Console text without terminal escapes and control characters (kept: newline and tab)."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n"))
 
 
-def _ratio(r: RatioRecord | None) -> str:
-    if not r:
-        return "<p>No ratio (no complete NFS/NBD pair).</p>"
-    ci = (f"95% CI {r.ci95_low:.2f} – {r.ci95_high:.2f} (±{r.ci95_half_width_pct or 0:.1f}%)"
-          if r.ci95_low is not None and r.ci95_high is not None else "one pair: no interval")  # fmt: skip
-    verdict = "within" if r.ratio <= r.gate else "ABOVE"
-    return f"<p><b>NFS/NBD time ratio {r.ratio:.2f}</b>, {ci}; {verdict} the gate {r.gate}.</p>"
+def _findings(b: BladeResult) -> list[FindingRecord]:
+    """Each finding once: one seen inside a load is kept over the same line seen in the whole run's log."""
+    seen: dict[tuple[str, str], FindingRecord] = {}
+    for f in b.of(FindingRecord):
+        key = (f.kind, f.text)
+        if key not in seen or (seen[key].load is None and f.load is not None):
+            seen[key] = f
+    return sorted(seen.values(), key=lambda f: (f.load is None, f.load or "", f.at_s or 0.0))
 
 
-def render(result: RunResult) -> str:
-    doc = result.to_json()
-    out = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>swaplab run</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}td,th{padding:2px 8px;text-align:left}"
-        "table{border-collapse:collapse}tr:nth-child(even){background:#f4f4f4}pre{white-space:pre-wrap}</style>",
-        "</head><body>",
-        f"<h1>swaplab run: {escape(doc['verdict'])}</h1>",
-        f"<p>Kernel {escape(str(doc['kernel'].get('release', '?')))}; finished {escape(doc['finished'])}; "
-        f"exit {doc['exit_code']}.</p>",
-    ]
-    t = doc["timings_s"]
-    out.append("<h2>Time</h2><table>" + "".join(
-        f"<tr><th>{escape(k)}</th><td>{v:.0f}{'%' if k.endswith('pct') else ' s'}</td></tr>"
-        for k, v in t.items() if isinstance(v, int | float)
-    ) + "</table>")  # fmt: skip
-    for b in result.blades:
-        out.append(f"<h2>{escape(b.name)}</h2>")
-        out.append(_ratio(result.ratio(b)))
-        out.append(_bars([t for t in b.of(HogTrial) if t.trial is not None]))
-        out.append("<table><tr><th>case</th><th>outcome</th><th>s</th><th>message</th></tr>")
-        for c in b.cases:
-            color = OUTCOME_COLORS.get(c.outcome, "#000")
-            out.append(
-                f"<tr><td>{escape(c.suite)}: {escape(c.name)}</td>"
-                f"<td style='color:{color}'><b>{escape(c.outcome)}</b></td><td>{c.seconds:.0f}</td>"
-                f"<td><pre>{escape(c.message[:600])}</pre></td></tr>"
-            )
-        out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out)
+def _timelines(b: BladeResult, run_dir: Path | None, findings: list[FindingRecord]) -> list[dict[str, str]]:
+    from swaplab.report import plots
+
+    if run_dir is None:
+        return []
+    swap_total = {t.store: t for t in b.of(HogTrial)}
+    out = []
+    for load in b.of(LoadFigures):
+        if not load.load.startswith(TIMELINE_PREFIXES):
+            continue
+        hog = swap_total.get(load.store or "")
+        tl = timeline.load(run_dir / b.name / "loads" / load.load / "samples.csv",
+                           hog.swap_total_kib if hog else None)  # fmt: skip
+        if len(tl) < 2:
+            continue
+        marks = [f for f in findings if f.load == load.load]
+        title = f"{load.load} ({(load.store or 'all').upper()}, {load.status}, {load.wall_s:.0f} s)"
+        out.append({"load": load.load, "svg": plots.timeline(tl, marks, title)})
+    return out
+
+
+def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str, Any]:
+    from swaplab.report import plots
+
+    trials = sorted((t for t in b.of(HogTrial) if t.trial is not None), key=lambda t: (t.trial or 0, t.store))
+    fio = b.of(FioRun)
+    findings = [FindingRecord(**{**vars(f), "text": clean(f.text), "excerpt": clean(f.excerpt)}) for f in _findings(b)]
+    cases = [{"suite": c.suite, "name": c.name, "outcome": c.outcome, "seconds": c.seconds,
+              "message": clean(c.message)} for c in b.cases]  # fmt: skip
+    return {
+        "name": b.name,
+        "ratio": result.ratio(b),
+        "counts": {o: b.count(o) for o in OUTCOMES if b.count(o)},
+        "trials": trials,
+        "trials_svg": plots.trials(trials) if trials else "",
+        "fio": fio,
+        "fio_svg": plots.fio(fio) if any(not r.under_pressure for r in fio) else "",
+        "timelines": _timelines(b, run_dir, findings),
+        "findings": findings,
+        "cases": cases,
+    }
+
+
+def render(result: RunResult, run_dir: Path | None = None) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    blades = list(result.blades)
+    props = next((b.properties for b in blades if b.properties), {})
+    t = result.to_json()["timings_s"]
+    timings = [(k, f"{t[k]:.0f} s") for k in ("total", "lab_up", "provision", "blade_boot", "tests", "loads") if k in t]
+    if t.get("overhead_pct") is not None:
+        timings.append(("overhead", f"{t['overhead_pct']:.0f}%"))
+    o = result.options
+    options = ", ".join(f"{k} {o[k]}" for k in ("trials", "working_set", "ratio_gate", "fio_size_mib", "suites")
+                        if k in o)  # fmt: skip
+    memory = {str(t.mem_total_kib // 1024) for b in blades for t in b.of(HogTrial) if t.mem_total_kib}
+    fleet = [b.name for b in blades if b.name != "run"]
+    if memory:
+        fleet = [f"{', '.join(fleet)} ({'/'.join(sorted(memory))} MiB RAM each)"]
+    return env.get_template("report.html.j2").render(
+        r=result, blades=[_blade(result, b, run_dir) for b in blades], fleet=fleet, nas=props.get("nas", ""),
+        commit=props.get("swaplab.commit", ""), options=options, timings=timings,
+    )  # fmt: skip
+
+
+def render_compare(cmp: Comparison, base: RunResult, cand: RunResult) -> str:
+    """The comparison as a page: the verdict, every difference or change, the gated ones first."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    changes = sorted(cmp.changes, key=lambda c: (not c.gated, c.blade, c.metric))
+    return env.get_template("compare.html.j2").render(c=cmp, doc=cmp.to_json(), changes=changes, base=base, cand=cand)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -152,3 +153,53 @@ def test_summary_and_html() -> None:
     assert "NFS/NBD ratio 1.70 [95% CI 1.60-1.80]" in text and "verdict: kernel failure (exit 1)" in text
     page = html.render(result)
     assert "<svg" in page and "1.70" in page and "\x1b" not in page.split("<pre>")[0]
+
+
+def _run_dir(tmp_path: Path) -> Path:
+    """A run directory: results.json and the hog load's timeline, as `swaplab run` leaves them."""
+    run_dir = tmp_path / "run"
+    load = run_dir / "blade1" / "loads" / "hog-t1-nbd"
+    load.mkdir(parents=True)
+    rows = ["uptime_s,pswpin,pswpout,pgscan,pgsteal,oom_kill,pgscan_direct_throttle,MemFree,SwapFree,Dirty,Writeback"]
+    rows += [f"{313.2 + i},{i * 100},{i * 900},0,0,0,0,{max(8000, 60000 - i * 3000)},{1048576 - i * 3600},0,0"
+             for i in range(60)]  # fmt: skip
+    (load / "samples.csv").write_text("\n".join(rows) + "\n")
+    result = _result()
+    result.blades[0].cases[2].records.append(
+        LoadFigures(load="hog-t1-nbd", store="nbd", status="done", rc=0, wall_s=80.0)
+    )
+    result.save(run_dir / "results.json")
+    return run_dir
+
+
+def test_the_report_is_one_self_contained_page_with_every_section(tmp_path: Path) -> None:
+    run_dir = _run_dir(tmp_path)
+    page = html.render(RunResult.load(run_dir / "results.json"), run_dir)
+    # Summary first: the verdict, the kernel with its checksum, the fleet, the ratio with its interval and gate.
+    head = page[: page.index('<section class="blade"')]
+    assert "kernel failure" in head and "6.1.0-56-amd64" in head and "a" * 64 in head
+    assert "1.70" in head and "1.60 – 1.80" in head and "within" in head
+    # Per blade: the trials plot, the timeline with the stall marked 42 s in, the findings with their console.
+    assert 'id="trials-blade1"' in page and 'id="timeline-blade1-hog-t1-nbd"' in page
+    timeline_svg = page[page.index('id="timeline-blade1-hog-t1-nbd"') :]
+    assert "rcu_stall" in timeline_svg[: timeline_svg.index("</figure>")]  # the finding marked on the plot
+    assert "42.0 s in" in page and "console around it" in page
+    assert page.count("<svg") == 2
+    # Self-contained: no script, no stylesheet or image fetched from anywhere (url(#id) is inside the page).
+    for bad in ("<script", "<link", "src=", "url(http", "@import"):
+        assert bad not in page
+    assert not re.search(r'href="(?!#)', page)
+    ids = re.findall(r'id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "two figures share an element id"
+    assert "\x1b" not in page and "\x07" not in page
+
+
+def test_swaplab_report_rewrites_junit_and_html_from_the_run_directory(tmp_path: Path) -> None:
+    from swaplab.cli import main
+
+    run_dir = _run_dir(tmp_path)
+    assert main(["report", str(run_dir)]) == 0
+    assert junit.validate((run_dir / "junit.xml").read_bytes(), XSD) is None
+    assert 'id="timeline-blade1-hog-t1-nbd"' in (run_dir / "report.html").read_text()
+    (run_dir / "results.json").write_text("{")
+    assert main(["report", str(run_dir)]) == 2

@@ -1,0 +1,72 @@
+"""A load's timeline: the sampler's CSV (``agent/sampler.py``) read back, counters turned into rates (pure).
+
+The blade writes one row a second: the kernel's uptime, cumulative /proc/vmstat counters and
+/proc/meminfo levels. ``Timeline`` gives each row's time from the load's start and, per interval,
+the swap-out and swap-in rates in MiB/s; free memory and swap used in MiB. A row cut short (the
+blade hung mid-write) is dropped, and so is anything that is not a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PAGE_KIB = 4  # x86-64 pages: pswpin/pswpout count pages
+
+
+@dataclass
+class Timeline:
+    t_s: list[float] = field(default_factory=list)  # seconds after the first sample (the load's start)
+    uptime_s: list[float] = field(default_factory=list)
+    swap_out_mib_s: list[float] = field(default_factory=list)  # per interval, at its end; 0 at the first row
+    swap_in_mib_s: list[float] = field(default_factory=list)
+    mem_free_mib: list[float] = field(default_factory=list)
+    swap_used_mib: list[float] = field(default_factory=list)
+    oom_kill: list[int] = field(default_factory=list)
+    swap_total_mib: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+
+def parse(text: str, swap_total_kib: int | None = None) -> Timeline:
+    """The sampler's CSV. ``swap_total_kib``: the blade's SwapTotal, to turn SwapFree into swap used."""
+    lines = text.splitlines()
+    if not lines:
+        return Timeline()
+    header = lines[0].split(",")
+    rows: list[dict[str, float]] = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) != len(header):
+            continue
+        try:
+            rows.append({k: float(v) for k, v in zip(header, cells, strict=True)})
+        except ValueError:
+            continue
+    tl = Timeline(swap_total_mib=swap_total_kib / 1024 if swap_total_kib else None)
+    if not rows or "uptime_s" not in rows[0]:
+        return tl
+    t0 = rows[0]["uptime_s"]
+    prev: dict[str, float] | None = None
+    for r in rows:
+        tl.t_s.append(round(r["uptime_s"] - t0, 3))
+        tl.uptime_s.append(r["uptime_s"])
+        dt = r["uptime_s"] - prev["uptime_s"] if prev else 0.0
+        for key, out in (("pswpout", tl.swap_out_mib_s), ("pswpin", tl.swap_in_mib_s)):
+            pages = r.get(key, 0.0) - (prev or r).get(key, 0.0)
+            out.append(round(max(0.0, pages) * PAGE_KIB / 1024 / dt, 3) if dt > 0 else 0.0)
+        tl.mem_free_mib.append(round(r.get("MemFree", 0.0) / 1024, 1))
+        swap_free = r.get("SwapFree", 0.0) / 1024
+        tl.swap_used_mib.append(round(tl.swap_total_mib - swap_free, 1) if tl.swap_total_mib else 0.0)
+        tl.oom_kill.append(int(r.get("oom_kill", 0)))
+        prev = r
+    return tl
+
+
+def load(path: Path, swap_total_kib: int | None = None) -> Timeline:
+    """A load directory's ``samples.csv`` (an empty timeline if there is none)."""
+    try:
+        return parse(path.read_text(errors="replace"), swap_total_kib)
+    except OSError:
+        return Timeline()

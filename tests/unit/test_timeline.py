@@ -1,0 +1,42 @@
+"""The blade's sampler (run here, on this machine's real /proc) and its timeline read back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from swaplab.agent import SAMPLER
+from swaplab.report import timeline
+
+
+def test_the_sampler_writes_a_row_a_second_that_the_timeline_reads(tmp_path: Path) -> None:
+    out = tmp_path / "samples.csv"
+    r = subprocess.run([sys.executable, str(SAMPLER), "--out", str(out), "--interval", "0.2", "--max-samples", "4"],
+                       capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert (
+        lines[0]
+        == "uptime_s,pswpin,pswpout,pgscan,pgsteal,oom_kill,pgscan_direct_throttle,MemFree,SwapFree,Dirty,Writeback"
+    )
+    assert len(lines) == 5
+    tl = timeline.load(out)
+    assert len(tl) == 4 and tl.t_s[0] == 0.0 and 0.5 < tl.t_s[-1] < 5
+    assert all(v >= 0 for v in tl.swap_out_mib_s) and tl.mem_free_mib[0] > 0
+
+
+def test_rates_come_from_counter_deltas_and_a_cut_row_is_dropped() -> None:
+    csv = (
+        "uptime_s,pswpin,pswpout,pgscan,pgsteal,oom_kill,pgscan_direct_throttle,MemFree,SwapFree,Dirty,Writeback\n"
+        "100.0,0,0,0,0,0,0,51200,1048576,0,0\n"
+        "101.0,256,2560,0,0,0,0,10240,1038336,0,0\n"  # 2560 pages out in 1 s: 10 MiB/s; 256 in: 1 MiB/s
+        "103.0,256,2560,0,0,1,0,10240,1038336,0,0\n"
+        "104.0,300"  # the blade hung mid-write
+    )
+    tl = timeline.parse(csv, swap_total_kib=1048576)
+    assert tl.t_s == [0.0, 1.0, 3.0]
+    assert tl.swap_out_mib_s == [0.0, 10.0, 0.0] and tl.swap_in_mib_s == [0.0, 1.0, 0.0]
+    assert tl.mem_free_mib == [50.0, 10.0, 10.0] and tl.swap_used_mib == [0.0, 10.0, 10.0]
+    assert tl.oom_kill == [0, 0, 1]
+    assert len(timeline.parse("")) == 0 and len(timeline.parse("garbage\n1,2")) == 0
