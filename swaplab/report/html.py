@@ -21,7 +21,7 @@ from swaplab.report.model import OUTCOMES, BladeResult
 from swaplab.report.results import RunResult
 
 TEMPLATES = Path(__file__).with_name("templates")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")  # escape sequences whole, first
 # Timelines drawn per blade: the hog trials and the hog beside fio (where swap is under load).
 TIMELINE_PREFIXES = ("hog-", "fio-hog-")
 

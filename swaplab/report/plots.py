@@ -61,6 +61,7 @@ def trials(hogs: Sequence[HogTrial]) -> str:
                       edgecolor="black", linewidth=0.5)  # fmt: skip
         ax.bar_label(bars, fmt="%.0f s", fontsize=8)
     ax.set_xticks(range(len(numbers)), [f"trial {n}" for n in numbers])
+    ax.set_xlim(-0.7, len(numbers) - 0.3)
     ax.set_ylabel("hog time (s)")
     ax.margins(y=0.15)
     ax.legend(loc="upper right", ncols=2)

@@ -191,7 +191,7 @@ def test_the_report_is_one_self_contained_page_with_every_section(tmp_path: Path
     assert not re.search(r'href="(?!#)', page)
     ids = re.findall(r'id="([^"]+)"', page)
     assert len(ids) == len(set(ids)), "two figures share an element id"
-    assert "\x1b" not in page and "\x07" not in page
+    assert "\x1b" not in page and "\x07" not in page and "[0m" not in page
 
 
 def test_swaplab_report_rewrites_junit_and_html_from_the_run_directory(tmp_path: Path) -> None:
