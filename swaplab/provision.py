@@ -185,8 +185,14 @@ def run_playbook(
             result.failures.append(f"{data.get('host')}: {data.get('task')}: {what}: {str(msg).strip()[:500]}")
             result.failed_hosts.setdefault(str(data.get("host")), result.failures[-1])
             log("    ! " + result.failures[-1])
-        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
-            result.changed[data.get("host", "?")] += 1
+        elif kind == "runner_on_ok":
+            res = data.get("res", {})
+            if res.get("changed"):
+                result.changed[data.get("host", "?")] += 1
+            if str(data.get("task", "")).startswith("Wait for ssh") and "elapsed" in res:
+                budget = res.get("invocation", {}).get("module_args", {}).get("timeout")
+                log(f"    {data.get('host')}: booted, ssh answered after {res['elapsed']} s"
+                    + (f" of its {budget} s budget" if budget else ""))  # fmt: skip
         return True
 
     # SIGTERM (a Jenkins abort) or ^C: ask ansible-runner to stop its ansible-playbook (it polls

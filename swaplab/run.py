@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from swaplab import __version__
 from swaplab.credentials import CredentialsError, resolve_power
 from swaplab.drivers.solconsole import SOLRecorder
 from swaplab.fleet.remote import ssh_config
-from swaplab.fleet.session import Settings
+from swaplab.fleet.session import PROGRESS_LOG, Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import machines
@@ -316,9 +317,12 @@ class Run:
             # One xdist worker per blade; each blade's tests stay together, in order, in its worker
             # (the suites mark them with xdist_group = the blade), so blades are tested in parallel.
             args += ["-n", str(len(names)), "--dist", "loadgroup"]
+        follower = ProgressFollower(run_dir / PROGRESS_LOG, self.log)
+        follower.start()
         try:
             collector.exit_status = int(pytest.main(args, plugins=[collector]))
         finally:
+            follower.stop()
             for recorder in self.recorders:
                 recorder.stop()
         self.timings["tests"] = time.monotonic() - t
@@ -401,6 +405,39 @@ def write_outputs(run_dir: Path, result: RunResult, log: Log) -> None:
     (run_dir / "junit.xml").write_bytes(xml)
     result.save(run_dir / "results.json")
     (run_dir / "report.html").write_text(html.render(result, run_dir))
+
+
+class ProgressFollower:
+    """Echo the suites' progress log (``BladeSession.progress``) to the terminal while they run."""
+
+    def __init__(self, path: Path, log: Log) -> None:
+        self.path, self.log = path, log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _follow(self) -> None:
+        offset = 0
+        while True:
+            stopping = self._stop.wait(1.0)
+            try:
+                with self.path.open("rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+            except OSError:
+                data = b""
+            whole = data[: data.rfind(b"\n") + 1]
+            offset += len(whole)
+            for line in whole.decode(errors="replace").splitlines():
+                self.log(f"  .. {line}")
+            if stopping:
+                return
 
 
 def _interrupt(signum: int, _frame: object) -> None:

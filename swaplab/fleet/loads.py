@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import posixpath
 import shlex
 import tarfile
 import time
@@ -138,6 +140,7 @@ def job_script(
 def wait_command(state_file: str, wait_s: int) -> str:
     """A command that prints the state file's content as soon as it exists, or nothing after ``wait_s``.
 
+    While the load runs it prints ``progress`` and the hog's progress file (if the load has one).
     It must cost the blade almost nothing while a load runs: a loop that ran `sleep 0.25` four
     times a second (an exec each, its binary paged back in from the NFS root under pressure) was
     needless work beside the load. Here bash waits in ``read -t`` on a pipe that never delivers
@@ -145,11 +148,13 @@ def wait_command(state_file: str, wait_s: int) -> str:
     closes at once).
     """
     f = shlex.quote(state_file)
+    progress = shlex.quote(posixpath.join(posixpath.dirname(state_file), "progress.json"))
     ticks = int(wait_s) * 4
     script = (
         f"exec 9< <(exec sleep {int(wait_s) + 5} < /dev/null 2> /dev/null); p=$!; i=0; "
         f"while [ ! -f {f} ] && [ $i -lt {ticks} ]; do read -r -t 0.25 -u 9 _; i=$((i + 1)); done; "
-        f"kill $p 2> /dev/null; cat {f} 2>/dev/null; true"
+        f"kill $p 2> /dev/null; cat {f} 2>/dev/null || "
+        f"{{ printf 'progress '; head -c 300 {progress} 2>/dev/null; }}; true"
     )
     return f"bash -c {shlex.quote(script)}"
 
@@ -198,6 +203,8 @@ class LoadRunner:
                 if r.stdout.strip() == "done":
                     outcome.status = "done"
                     break
+                if line := progress_line(r.stdout, time.monotonic() - t0, budget_s):
+                    self.log(f"{load_id}: {line}")
         except KeyboardInterrupt:
             self.stop(load_dir)
             raise
@@ -226,6 +233,22 @@ class LoadRunner:
         outcome.local_dir.mkdir(parents=True, exist_ok=True)
         for name, data in outcome.files.items():
             (outcome.local_dir / name).write_bytes(data)
+
+
+def progress_line(poll_output: str, elapsed_s: float, budget_s: int) -> str:
+    """A poll's ``progress {hog's progress file}`` as one line: the phase, its share, time against budget."""
+    text = poll_output.strip()
+    if not text.startswith("progress"):
+        return ""
+    clock = f"{elapsed_s:.0f} s of {budget_s} s"
+    try:
+        p = json.loads(text.removeprefix("progress").strip())
+        share = 100.0 * int(p["pages_done"]) / max(1, int(p["pages"]))
+        raw = str(p["phase"])
+        phase = "writing" if raw == "write" else "verifying" if raw.startswith("verify") else raw[:20]
+        return f"{phase} the working set, {share:.0f}% ({clock})"
+    except (ValueError, KeyError, TypeError):
+        return f"running ({clock})"
 
 
 def unpack_results(data: bytes, rc: int, err: str = "") -> tuple[dict[str, bytes], str]:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 CONTEXT_SCHEMA = 3  # 2: a blade's console is {driver, path[, qmp_socket]}; 3: options: RunOptions
 
 
+PROGRESS_LOG = "progress.log"  # in the run directory
 EXCERPT_LINES = 6  # console lines kept each side of a finding
 SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
 
@@ -105,7 +106,7 @@ class BladeSession:
         self.dir = Path(settings.run_dir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.remote = remote or Remote(name, Path(settings.ssh_config), Path(settings.control_dir))
-        self.runner = LoadRunner(self.remote, self.dir / "loads")
+        self.runner = LoadRunner(self.remote, self.dir / "loads", self.progress)
         self.console = console or console_driver(settings.blades[name].get("console"))
         self.console_start = self._console_size()
         self.down: str | None = None
@@ -115,6 +116,13 @@ class BladeSession:
         self._agent = False
         self._host: testinfra.host.Host | None = None
         self.hog_trials: list[HogTrial] = []  # finished hog trials, for the ratio
+
+    def progress(self, message: str) -> None:
+        """A progress line for the terminal: appended to the run's progress log, which `swaplab run` follows
+        (the suites run in pytest, in xdist workers when there are several blades: their output is captured)."""
+        line = " ".join(f"{self.name}: {message}".split())  # one line, no control characters
+        with (Path(self.settings.run_dir) / PROGRESS_LOG).open("a") as f:
+            f.write(line + "\n")
 
     # -- reachability ------------------------------------------------------
     def check_up(self) -> None:

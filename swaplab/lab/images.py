@@ -108,6 +108,21 @@ def up_to_date(paths: LabPaths, mirror: str) -> bool:
     )
 
 
+PROGRESS_EVERY_S = 30.0
+
+
+def _last_line(log_file: Path) -> str:
+    """The last line of a build log, one line of plain text (for the progress line)."""
+    try:
+        with log_file.open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 2048))
+            lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "starting"
+    text = "".join(ch for ch in (lines[-1] if lines else "starting") if ch.isprintable())
+    return text.strip()[:80]
+
+
 def _run(cmd: list[str], log_file: Path, **kw: object) -> None:
     with log_file.open("a") as log:
         log.write(f"$ {' '.join(cmd)}\n")
@@ -288,6 +303,13 @@ def build(paths: LabPaths, log: Log, force: bool = False) -> bool:
                         work / "nas.log"),
             pool.submit(_build_blade_root, blade_root, mirror, paths.images / "apt-blade", pubkey, work / "blade.log"),
         ]  # fmt: skip
+        while not all(f.done() for f in futs):
+            concurrent.futures.wait(futs, timeout=PROGRESS_EVERY_S, return_when=concurrent.futures.FIRST_EXCEPTION)
+            if any(f.done() and f.exception() for f in futs):
+                break
+            if not all(f.done() for f in futs):
+                log(f"  .. lab build {time.monotonic() - t0:.0f} s: NAS: {_last_line(work / 'nas.log')}; "
+                    f"blade: {_last_line(work / 'blade.log')}")  # fmt: skip
         for f in futs:
             f.result()
     log(f"roots ready after {time.monotonic() - t0:.0f} s; packing the blade image onto the NAS disk")

@@ -13,7 +13,7 @@ import pytest
 from swaplab.detect import scan_path
 from swaplab.fleet import fio
 from swaplab.fleet.judge import in_window, judge
-from swaplab.fleet.loads import LoadOutcome, SwapArea, job_script, wait_command
+from swaplab.fleet.loads import LoadOutcome, SwapArea, job_script, progress_line, wait_command
 from swaplab.fleet.remote import ssh_config
 from swaplab.inventory import Inventory
 from swaplab.options import RunOptions, WorkingSet
@@ -214,7 +214,11 @@ def test_wait_command_returns_as_soon_as_the_state_exists(tmp_path: Path) -> Non
     state.parent.mkdir()
     t0 = time.monotonic()
     missing = subprocess.run(["sh", "-c", wait_command(str(state), 1)], capture_output=True, text=True, check=True)
-    assert missing.stdout == ""  # gave up after its wait, without an error
+    assert missing.stdout == "progress "  # gave up after its wait, without an error (no progress file yet)
+    (state.parent / "progress.json").write_text('{"phase": "verify1", "pages_done": 250, "pages": 1000}')
+    running = subprocess.run(["sh", "-c", wait_command(str(state), 1)], capture_output=True, text=True, check=True)
+    assert progress_line(running.stdout, 61.2, 300) == "verifying the working set, 25% (61 s of 300 s)"
+    assert progress_line(missing.stdout, 5, 300) == "running (5 s of 300 s)" and progress_line("done", 5, 9) == ""
     assert time.monotonic() - t0 < 5  # and let go of its output (an ssh channel would stay open otherwise)
     writer = subprocess.Popen(["sh", "-c", f"sleep 0.5; echo done > {shlex.quote(str(state))}"])
     done = subprocess.Popen(["sh", "-c", wait_command(str(state), 10)], stdout=subprocess.PIPE, text=True)

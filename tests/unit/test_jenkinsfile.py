@@ -41,7 +41,7 @@ def test_it_declares_every_step_a_sign_off_needs() -> None:
     stages = re.findall(r"stage\('([^']+)'\)", text)
     assert stages == ["Checkout", "Set up", "Run", "Compare"]
     assert "checkout scm" in text
-    assert ".venv/bin/swaplab run -i \"$INVENTORY\"" in text
+    assert '.venv/bin/swaplab run -i "$INVENTORY"' in text
     assert "SWAPLAB_BMC_PASSWORD = credentials('swaplab-bmc-password')" in text  # from Jenkins credentials
     assert re.search(r"junit\(testResults: 'run/junit.xml', keepProperties: true", text)
     assert re.search(r"archiveArtifacts\(artifacts: 'run/\*\*'", text)
@@ -49,7 +49,7 @@ def test_it_declares_every_step_a_sign_off_needs() -> None:
     assert re.search(r"copyArtifacts\(projectName: env.JOB_NAME, selector: lastSuccessful\(\)", text)
     assert ".venv/bin/swaplab compare baseline/run run" in text
     # swaplab's exit codes: 1 the kernel failed (unstable), 2 swaplab could not do its job (failure).
-    assert "if (rc == 1) {\n                        unstable(" in text and "error(\"swaplab could not" in text
+    assert "if (rc == 1) {\n                        unstable(" in text and 'error("swaplab could not' in text
 
 
 def test_every_shell_step_parses_and_passes_shellcheck() -> None:
