@@ -6,8 +6,10 @@ CACHE := .cache
 KERNEL_DEB = $$(ls $(CURDIR)/$(CACHE)/kernel/linux-image-*.deb | head -n1)
 
 LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux openipmi ipmitool dnsmasq-base openssl
+# What the tests alone need: a browser to look at report.html as a person would (headless).
+TEST_PACKAGES := chromium
 
-.PHONY: run test lint unit integration deps lab-deps venv swaplab-env kernel-deb lab-images clean
+.PHONY: run test lint unit integration deps lab-deps test-deps venv swaplab-env kernel-deb lab-images clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -17,13 +19,13 @@ run: lab-deps swaplab-env kernel-deb
 
 ## test: everything CI runs: lint, unit tests, then the virtual lab end to end on one blade
 ## (lab-deps first: the unit tests drive a real ipmi_sim with ipmitool)
-test: venv kernel-deb lab-deps
+test: venv kernel-deb lab-deps test-deps
 	SWAPLAB_KERNEL_DEB=$(KERNEL_DEB) $(VENV)/bin/tox -e lint,unit
 	$(MAKE) integration
 
 ## integration: build the lab images (needs the Debian mirror), then run the lab tests in a
 ## network namespace that has only loopback
-integration: venv kernel-deb lab-deps
+integration: venv kernel-deb lab-deps test-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	$(VENV)/bin/tox -e integration
@@ -43,6 +45,11 @@ deps:
 ## lab-deps: Debian packages the virtual lab needs (idempotent)
 lab-deps: deps
 	@missing=$$(for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
+
+## test-deps: Debian packages the tests alone need (idempotent)
+test-deps: deps
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
 
 venv: deps

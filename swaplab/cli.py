@@ -17,6 +17,7 @@ from typing import Any
 from swaplab import __version__
 from swaplab.detect.lines import FORMATS
 from swaplab.options import DHCPS, RunOptions, WorkingSet
+from swaplab.rundir import RESULTS
 
 KERNEL_HELP = next(f.metadata["help"] for f in dataclasses.fields(RunOptions) if f.name == "kernel")
 
@@ -129,7 +130,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     try:
-        result = RunResult.load(run_dir / "results.json")
+        result = RunResult.load(run_dir / RESULTS)
     except ValueError as e:
         print(f"swaplab report: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -148,7 +149,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     problems = []
     for d in (args.baseline, args.candidate):
         try:
-            runs.append(RunResult.load(Path(d) / "results.json"))
+            runs.append(RunResult.load(Path(d) / RESULTS))
         except ValueError as e:
             problems.append(str(e))
     if not 0 < args.threshold < 1000:

@@ -31,8 +31,9 @@ from typing import Any
 from swaplab import __version__
 from swaplab.credentials import CredentialsError, resolve_power
 from swaplab.drivers.solconsole import SOLRecorder
-from swaplab.fleet.remote import ssh_config
-from swaplab.fleet.session import PROGRESS_LOG, Settings
+from swaplab.fleet.nas_sampler import NasSampler
+from swaplab.fleet.remote import Remote, ssh_config
+from swaplab.fleet.session import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import machines
@@ -51,6 +52,7 @@ from swaplab.records import Facts, RatioRecord
 from swaplab.report import collect, html, junit
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import KernelInfo, RunResult, summary_text
+from swaplab.rundir import CONTEXT, JUNIT, PROGRESS_LOG, REPORT, RESULTS
 
 Log = Callable[[str], None]
 VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
@@ -176,6 +178,7 @@ class Run:
         self.started_lab = False
         self.provision_tasks: dict[str, float] = {}
         self.recorders: list[SOLRecorder] = []
+        self.nas_managed = True
 
     def execute(self) -> tuple[int, Path]:
         t0 = time.monotonic()
@@ -194,6 +197,7 @@ class Run:
             names = select_blades(inv, self.opts.limit)
             nas = inv.nas
             hostvars = inv.hostvars
+            self.nas_managed = inv.nas_managed
             if self.opts.provision:
                 res = self._provision(inventory, kvars, names, nas, run_dir)
                 blades = self._provision_cases(names, nas, res)
@@ -298,14 +302,14 @@ class Run:
 
         control = Path(tempfile.mkdtemp(prefix="swaplab-ssh-"))  # ssh control sockets need short paths
         cfg = run_dir / "ssh_config"
-        cfg.write_text(ssh_config(hostvars, names))
+        cfg.write_text(ssh_config(hostvars, [*names, nas]))
         consoles = self._start_consoles(run_dir, inventory, hostvars, names)
         settings = Settings(
             run_dir=str(run_dir), inventory=str(Path(inventory).resolve()), ssh_config=str(cfg),
             control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names}, kernel=kvars,
             options=self.opts,
         )  # fmt: skip
-        ctx = run_dir / "context.json"
+        ctx = run_dir / CONTEXT
         settings.save(ctx)
         targets = [str(ROOT / "tests" / "fleet" / f"test_{s}.py") for s in SUITES if s in self.opts.suites]
         collector = collect.Collector(self.log)
@@ -319,9 +323,16 @@ class Run:
             args += ["-n", str(len(names)), "--dist", "loadgroup"]
         follower = ProgressFollower(run_dir / PROGRESS_LOG, self.log)
         follower.start()
+        nas_remote = Remote(nas, cfg, control)
+        sampler = NasSampler(nas_remote, run_dir.name, run_dir, self.log) if self.nas_managed else None
+        if sampler:
+            sampler.start()
         try:
             collector.exit_status = int(pytest.main(args, plugins=[collector]))
         finally:
+            if sampler:
+                sampler.stop()
+            nas_remote.close()
             follower.stop()
             for recorder in self.recorders:
                 recorder.stop()
@@ -402,9 +413,9 @@ def write_outputs(run_dir: Path, result: RunResult, log: Log) -> None:
     problem = junit.validate(xml, SCHEMA_XSD)
     if problem:
         log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
-    (run_dir / "junit.xml").write_bytes(xml)
-    result.save(run_dir / "results.json")
-    (run_dir / "report.html").write_text(html.render(result, run_dir))
+    (run_dir / JUNIT).write_bytes(xml)
+    result.save(run_dir / RESULTS)
+    (run_dir / REPORT).write_text(html.render(result, run_dir))
 
 
 class ProgressFollower:

@@ -11,11 +11,17 @@ Columns: ``uptime_s`` (the kernel's clock, the one the console's timestamps use)
 /proc/vmstat counters ``pswpin pswpout pgscan pgsteal oom_kill pgscan_direct_throttle`` (pgscan
 and pgsteal summed over kswapd, direct and khugepaged) and the /proc/meminfo fields ``MemFree
 SwapFree Dirty Writeback`` (kB).
+
+``--nas``: the NAS's side of the same run, the servers' counters: ``epoch_s`` (wall clock: the NAS
+and the blades have different uptimes), the NFS server's bytes read and written (the ``io`` line
+of /proc/net/rpc/nfsd), every nbd-server process's bytes read and written (/proc/PID/io), and the
+CPU time the whole NAS spent busy (/proc/stat, jiffies).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -48,17 +54,45 @@ def sample() -> list[str]:
     return [uptime, *(str(vm.get(k, 0)) for k in VMSTAT), *(str(mem.get(k, 0)) for k in MEMINFO)]
 
 
+NAS_COLUMNS = ("epoch_s", "nfsd_read_bytes", "nfsd_write_bytes", "nbd_read_bytes", "nbd_write_bytes", "cpu_busy")
+
+
+def nas_sample() -> list[str]:
+    nfsd_read = nfsd_write = 0
+    try:
+        for line in _read("/proc/net/rpc/nfsd").splitlines():
+            if line.startswith("io "):
+                nfsd_read, nfsd_write = (int(v) for v in line.split()[1:3])
+    except OSError:
+        pass  # no NFS server running
+    nbd_read = nbd_write = 0
+    for pid in (d for d in os.listdir("/proc") if d.isdigit()):
+        try:
+            if _read(f"/proc/{pid}/comm").strip() != "nbd-server":
+                continue
+            io = dict(line.split(": ") for line in _read(f"/proc/{pid}/io").splitlines())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        nbd_read += int(io.get("read_bytes", 0))
+        nbd_write += int(io.get("write_bytes", 0))
+    cpu = [int(v) for v in _read("/proc/stat").splitlines()[0].split()[1:]]
+    busy = sum(cpu) - cpu[3] - (cpu[4] if len(cpu) > 4 else 0)  # all but idle and iowait
+    return [f"{time.time():.3f}", str(nfsd_read), str(nfsd_write), str(nbd_read), str(nbd_write), str(busy)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="CSV file to append to")
     ap.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
     ap.add_argument("--max-samples", type=int, default=86400, help="stop after this many (default a day's)")
+    ap.add_argument("--nas", action="store_true", help="sample the NAS's NFS and NBD servers instead")
     args = ap.parse_args(argv)
+    columns, take = (NAS_COLUMNS, nas_sample) if args.nas else (COLUMNS, sample)
     with open(args.out, "a", buffering=1) as out:
         if out.tell() == 0:
-            out.write(",".join(COLUMNS) + "\n")
+            out.write(",".join(columns) + "\n")
         for _ in range(args.max_samples):
-            out.write(",".join(sample()) + "\n")  # line-buffered: written through at once
+            out.write(",".join(take()) + "\n")  # line-buffered: written through at once
             time.sleep(args.interval)
     return 0
 

@@ -26,6 +26,7 @@ from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
 from swaplab.options import RunOptions, WorkingSet
 from swaplab.records import FindingRecord, HogTrial, LoadFigures
+from swaplab.rundir import PROGRESS_LOG
 
 if TYPE_CHECKING:
     import testinfra.host
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 CONTEXT_SCHEMA = 3  # 2: a blade's console is {driver, path[, qmp_socket]}; 3: options: RunOptions
 
 
-PROGRESS_LOG = "progress.log"  # in the run directory
 EXCERPT_LINES = 6  # console lines kept each side of a finding
 SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
 

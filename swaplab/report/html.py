@@ -19,6 +19,7 @@ from swaplab.report import timeline
 from swaplab.report.compare import Comparison
 from swaplab.report.model import OUTCOMES, BladeResult
 from swaplab.report.results import RunResult
+from swaplab.rundir import LOAD_SAMPLES, NAS_SAMPLES, load_dir
 
 TEMPLATES = Path(__file__).with_name("templates")
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")  # escape sequences whole, first
@@ -52,8 +53,7 @@ def _timelines(b: BladeResult, run_dir: Path | None, findings: list[FindingRecor
         if not load.load.startswith(TIMELINE_PREFIXES):
             continue
         hog = swap_total.get(load.store or "")
-        tl = timeline.load(run_dir / b.name / "loads" / load.load / "samples.csv",
-                           hog.swap_total_kib if hog else None)  # fmt: skip
+        tl = timeline.load(load_dir(run_dir, b.name, load.load) / LOAD_SAMPLES, hog.swap_total_kib if hog else None)
         if len(tl) < 2:
             continue
         marks = [f for f in findings if f.load == load.load]
@@ -101,9 +101,15 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
     fleet = [b.name for b in blades if b.name != "run"]
     if memory:
         fleet = [f"{', '.join(fleet)} ({'/'.join(sorted(memory))} MiB RAM each)"]
+    nas_svg = ""
+    if run_dir is not None and (run_dir / NAS_SAMPLES).is_file():
+        from swaplab.report import plots
+
+        nas_tl = timeline.parse_nas((run_dir / NAS_SAMPLES).read_text(errors="replace"))
+        nas_svg = plots.nas(nas_tl) if len(nas_tl) >= 2 else ""
     return env.get_template("report.html.j2").render(
         r=result, blades=[_blade(result, b, run_dir) for b in blades], fleet=fleet, nas=props.get("nas", ""),
-        commit=props.get("swaplab.commit", ""), options=options, timings=timings,
+        commit=props.get("swaplab.commit", ""), options=options, timings=timings, nas_svg=nas_svg,
     )  # fmt: skip
 
 

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from swaplab.records import FindingRecord, FioRun, HogTrial
-from swaplab.report.timeline import Timeline
+from swaplab.report.timeline import NasTimeline, Timeline
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 STORE_COLOR = {"nfs": "#D55E00", "nbd": "#0072B2"}
@@ -112,4 +112,19 @@ def timeline(tl: Timeline, findings: Sequence[FindingRecord], title: str) -> str
                       va="top", ha="right")  # fmt: skip
     rate.legend(loc="upper right", ncols=2, fontsize=8)
     mem.legend(loc="upper right", ncols=2, fontsize=8)
+    return _svg(fig)
+
+
+def nas(tl: NasTimeline) -> str:
+    """The NAS's NFS and NBD servers over the test phase: MiB/s read and written, and its CPU."""
+    fig, (io_ax, cpu) = plt.subplots(2, 1, figsize=(8.4, 3.6), sharex=True, height_ratios=(2, 1))
+    io_ax.plot(tl.t_s, tl.nfs_write_mib_s, color=STORE_COLOR["nfs"], linestyle="-", label="NFS written")
+    io_ax.plot(tl.t_s, tl.nfs_read_mib_s, color=STORE_COLOR["nfs"], linestyle=":", label="NFS read")
+    io_ax.plot(tl.t_s, tl.nbd_write_mib_s, color=STORE_COLOR["nbd"], linestyle="--", label="NBD written")
+    io_ax.plot(tl.t_s, tl.nbd_read_mib_s, color=STORE_COLOR["nbd"], linestyle="-.", label="NBD read")
+    io_ax.set_ylabel("MiB/s")
+    io_ax.legend(loc="upper right", ncols=4, fontsize=8)
+    cpu.plot(tl.t_s, tl.cpu_busy_cores, color="#000000", label="NAS CPU busy")
+    cpu.set_ylabel("cores")
+    cpu.set_xlabel("seconds into the test phase")
     return _svg(fig)

@@ -70,3 +70,54 @@ def load(path: Path, swap_total_kib: int | None = None) -> Timeline:
         return parse(path.read_text(errors="replace"), swap_total_kib)
     except OSError:
         return Timeline()
+
+
+@dataclass
+class NasTimeline:
+    """The NAS's servers over the test phase: NFS and NBD MiB/s read and written, CPU busy (cores)."""
+
+    t_s: list[float] = field(default_factory=list)  # seconds after the first sample
+    epoch_s: list[float] = field(default_factory=list)
+    nfs_read_mib_s: list[float] = field(default_factory=list)
+    nfs_write_mib_s: list[float] = field(default_factory=list)
+    nbd_read_mib_s: list[float] = field(default_factory=list)
+    nbd_write_mib_s: list[float] = field(default_factory=list)
+    cpu_busy_cores: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+
+USER_HZ = 100  # /proc/stat's unit on Linux
+
+
+def parse_nas(text: str) -> NasTimeline:
+    """The NAS sampler's CSV (``sampler.py --nas``); rows cut short or not numeric are dropped."""
+    lines = text.splitlines()
+    tl = NasTimeline()
+    if not lines:
+        return tl
+    header = lines[0].split(",")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) == len(header):
+            try:
+                rows.append({k: float(v) for k, v in zip(header, cells, strict=True)})
+            except ValueError:
+                continue
+    if not rows or "epoch_s" not in rows[0]:
+        return tl
+    prev = rows[0]
+    for r in rows:
+        dt = r["epoch_s"] - prev["epoch_s"]
+        tl.t_s.append(round(r["epoch_s"] - rows[0]["epoch_s"], 3))
+        tl.epoch_s.append(r["epoch_s"])
+        for key, out in (("nfsd_read_bytes", tl.nfs_read_mib_s), ("nfsd_write_bytes", tl.nfs_write_mib_s),
+                         ("nbd_read_bytes", tl.nbd_read_mib_s), ("nbd_write_bytes", tl.nbd_write_mib_s)):  # fmt: skip
+            delta = max(0.0, r.get(key, 0.0) - prev.get(key, 0.0))
+            out.append(round(delta / (1 << 20) / dt, 3) if dt > 0 else 0.0)
+        busy = max(0.0, r.get("cpu_busy", 0.0) - prev.get("cpu_busy", 0.0))
+        tl.cpu_busy_cores.append(round(busy / USER_HZ / dt, 3) if dt > 0 else 0.0)
+        prev = r
+    return tl

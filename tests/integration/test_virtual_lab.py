@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +76,35 @@ def _cases(run_dir: Path) -> dict[str, ET.Element]:
     return {f"{s.get('name')}/{c.get('name')}": c for s in root.iter("testsuite") for c in s.iter("testcase")}
 
 
+def _look_at_the_report(run_dir: Path) -> str:
+    """report.html as a person sees it: headless Chromium renders it; the screenshot is kept beside it
+    (report.png, a test artifact). Returns the rendered DOM."""
+    from PIL import Image
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: `make test-deps` installs it"
+    page = (run_dir / "report.html").as_uri()
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update",
+            "--user-data-dir=" + str(run_dir / ".chromium")]  # fmt: skip
+    dom = subprocess.run([*base, "--dump-dom", page], capture_output=True, text=True, timeout=120, check=False)
+    assert dom.returncode == 0 and "<svg" in dom.stdout, dom.stderr[-2000:]
+    shot = run_dir / "report.png"
+    r = subprocess.run([*base, f"--screenshot={shot}", "--window-size=1100,9000", page], capture_output=True,
+                       text=True, timeout=120, check=False)  # fmt: skip
+    assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
+    shutil.rmtree(run_dir / ".chromium", ignore_errors=True)
+    img = Image.open(shot).convert("RGB")
+    colors = Counter(img.getdata())
+
+    def near(rgb: tuple[int, int, int]) -> int:
+        return sum(n for c, n in colors.items() if all(abs(a - b) <= 12 for a, b in zip(c, rgb, strict=True)))
+
+    # The figures were drawn, in their colours: NFS vermillion, NBD blue (bars and timeline lines), free memory green.
+    assert near((0xD5, 0x5E, 0x00)) > 500 and near((0x00, 0x72, 0xB2)) > 500 and near((0x00, 0x9E, 0x73)) > 50
+    return dom.stdout
+
+
 @pytest.fixture(scope="module")
 def kept_run() -> Iterator[Path]:
     assert swaplab("lab", "build").returncode == 0
@@ -116,7 +147,20 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
     hog = cases["blade1/test_hog[t1-nfs]"].find("system-out").text or ""
     attached = [line.split("|", 1)[1].rstrip("]") for line in hog.splitlines() if line.startswith("[[ATTACHMENT|")]
     assert any(p.endswith("console.log") for p in attached) and all(Path(p).is_file() for p in attached)
-    assert (kept_run / "report.html").read_text().count("<svg") == 1
+    # The report, looked at: the summary, the trial plot, fio's, and a timeline per swapping load.
+    dom = _look_at_the_report(kept_run)
+    assert 'id="summary"' in dom and 'id="trials-blade1"' in dom and 'id="fio-blade1"' in dom
+    for load in ("hog-t1-nfs", "hog-t1-nbd", "fio-hog-nfs", "fio-hog-nbd"):
+        assert f'id="timeline-blade1-{load}"' in dom, load
+        assert (kept_run / "blade1" / "loads" / load / "samples.csv").is_file()  # kept as CSV in the run
+    # The NAS's side: its NFS server wrote what the blade swapped out, sampled through the test phase.
+    nas = (kept_run / "nas" / "samples.csv").read_text().splitlines()
+    assert len(nas) > 30 and int(nas[-1].split(",")[2]) > int(nas[1].split(",")[2]), nas[:3]
+    assert 'id="nas-timeline"' in dom
+    # `swaplab report` rebuilds it from the run directory alone.
+    (kept_run / "report.html").unlink()
+    assert swaplab("report", str(kept_run)).returncode == 0
+    assert 'id="timeline-blade1-hog-t1-nfs"' in (kept_run / "report.html").read_text()
 
 
 def test_the_blade_was_powered_through_its_bmc_and_the_password_is_nowhere(kept_run: Path) -> None:
@@ -267,6 +311,12 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
     assert found and all(r["at_s"] is not None and r["at_s"] > 0 for r in found), found
     console = (run_dir / "blade1" / "loads" / "hog-t1-nfs" / "console.log").read_text()
     assert "nfs: server 10.0.0.1 not responding, still trying" in console
+    # The report shows the outage: marked on the trial's timeline, and in the findings table with its console.
+    dom = _look_at_the_report(run_dir)
+    timeline = dom[dom.index('id="timeline-blade1-hog-t1-nfs"') :]
+    assert "nfs_not_responding" in timeline[: timeline.index("</figure>")]
+    findings = dom[dom.index('class="findings"') :]
+    assert "nfs_not_responding" in findings and "console around it" in findings
     failure = case.find("failure")
     if failure is None:
         assert proc.returncode == 0

@@ -40,3 +40,18 @@ def test_rates_come_from_counter_deltas_and_a_cut_row_is_dropped() -> None:
     assert tl.mem_free_mib == [50.0, 10.0, 10.0] and tl.swap_used_mib == [0.0, 10.0, 10.0]
     assert tl.oom_kill == [0, 0, 1]
     assert len(timeline.parse("")) == 0 and len(timeline.parse("garbage\n1,2")) == 0
+
+
+def test_the_nas_sampler_and_its_rates(tmp_path: Path) -> None:
+    out = tmp_path / "nas.csv"
+    r = subprocess.run([sys.executable, str(SAMPLER), "--nas", "--out", str(out), "--interval", "0.2",
+                        "--max-samples", "2"], capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().splitlines()[0].split(",")[:3] == ["epoch_s", "nfsd_read_bytes", "nfsd_write_bytes"]
+    assert len(timeline.parse_nas(out.read_text())) == 2
+    csv = ("epoch_s,nfsd_read_bytes,nfsd_write_bytes,nbd_read_bytes,nbd_write_bytes,cpu_busy\n"
+           "1000.0,0,0,0,0,500\n"
+           "1002.0,2097152,8388608,0,4194304,650\n")  # fmt: skip
+    tl = timeline.parse_nas(csv)
+    assert tl.t_s == [0.0, 2.0] and tl.nfs_write_mib_s == [0.0, 4.0] and tl.nfs_read_mib_s == [0.0, 1.0]
+    assert tl.nbd_write_mib_s == [0.0, 2.0] and tl.cpu_busy_cores == [0.0, 0.75]

@@ -1,0 +1,22 @@
+"""A run directory's layout: the one place that names its files (pure: names only, no I/O).
+
+``swaplab run`` writes them, the suites add theirs, and ``swaplab report`` and ``compare`` read them
+back from the directory alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = "results.json"
+JUNIT = "junit.xml"
+REPORT = "report.html"
+CONTEXT = "context.json"  # the suites' settings (fleet.session.Settings)
+PROGRESS_LOG = "progress.log"  # the suites' progress lines, followed by `swaplab run`
+NAS_SAMPLES = Path("nas") / "samples.csv"  # the NAS's server counters over the test phase
+LOAD_SAMPLES = "samples.csv"  # a load's timeline, in its load directory
+
+
+def load_dir(run_dir: Path, blade: str, load: str) -> Path:
+    """Where a load's files (its console slice, dmesg, results, timeline) are kept."""
+    return run_dir / blade / "loads" / load
