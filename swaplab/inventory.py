@@ -84,6 +84,14 @@ class Inventory:
     def nas_address(self) -> str:
         return str(self.hostvars.get(self.nas, {}).get("swaplab_lab_address", "?"))
 
+    def power(self, host: str) -> dict[str, Any]:
+        """The host's ``swaplab_power`` as written (credentials still templates: ``credentials`` resolves them)."""
+        return dict(self.hostvars.get(host, {}).get("swaplab_power") or {})
+
+    def console(self, host: str) -> dict[str, Any]:
+        """The host's ``swaplab_console`` (empty: none)."""
+        return dict(self.hostvars.get(host, {}).get("swaplab_console") or {})
+
 
 def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (LOAD_MAX_MEMORY, LOAD_MAX_MEMORY))

@@ -178,7 +178,6 @@ class Run:
         self.started_lab = False
         self.provision_tasks: dict[str, float] = {}
         self.recorders: list[SOLRecorder] = []
-        self.nas_managed = True
 
     def execute(self) -> tuple[int, Path]:
         t0 = time.monotonic()
@@ -196,8 +195,6 @@ class Run:
             inv = load_and_validate(inventory)
             names = select_blades(inv, self.opts.limit)
             nas = inv.nas
-            hostvars = inv.hostvars
-            self.nas_managed = inv.nas_managed
             if self.opts.provision:
                 res = self._provision(inventory, kvars, names, nas, run_dir)
                 blades = self._provision_cases(names, nas, res)
@@ -206,7 +203,7 @@ class Run:
                 blades = [BladeResult(n) for n in names]
             ok = [b.name for b in blades if not any(c.outcome == "error" for c in b.cases)]
             if ok:
-                collector = self._tests(run_dir, inventory, hostvars, ok, kvars, nas)
+                collector = self._tests(run_dir, inv, ok, kvars)
                 by_name = {b.name: b for b in blades}
                 for case in collector.cases:
                     by_name[case.blade].cases.append(case)
@@ -218,7 +215,7 @@ class Run:
                                                 message=f"pytest ended with status {collector.exit_status}",
                                                 details=collector.errors_text()))  # fmt: skip
             for b in blades:
-                b.properties.update(self._properties(b, kvars, nas, hostvars.get(nas, {}), commit))
+                b.properties.update(self._properties(b, kvars, inv, commit))
         except (RunError, ProvisionError, KeyboardInterrupt) as e:
             e = e if not isinstance(e, KeyboardInterrupt) else RunError([f"interrupted ({e or 'SIGINT'})"])
             self.log(f"swaplab run: {e}")
@@ -294,18 +291,15 @@ class Run:
             out.append(b)
         return out
 
-    def _tests(
-        self, run_dir: Path, inventory: str, hostvars: dict[str, Any], names: list[str], kvars: dict[str, Any],
-        nas: str,
-    ) -> collect.Collector:  # fmt: skip
+    def _tests(self, run_dir: Path, inv: Inventory, names: list[str], kvars: dict[str, Any]) -> collect.Collector:
         import pytest
 
         control = Path(tempfile.mkdtemp(prefix="swaplab-ssh-"))  # ssh control sockets need short paths
         cfg = run_dir / "ssh_config"
-        cfg.write_text(ssh_config(hostvars, [*names, nas]))
-        consoles = self._start_consoles(run_dir, inventory, hostvars, names)
+        cfg.write_text(ssh_config(inv.hostvars, [*names, inv.nas]))
+        consoles = self._start_consoles(run_dir, inv, names)
         settings = Settings(
-            run_dir=str(run_dir), inventory=str(Path(inventory).resolve()), ssh_config=str(cfg),
+            run_dir=str(run_dir), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
             control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names}, kernel=kvars,
             options=self.opts,
         )  # fmt: skip
@@ -323,8 +317,8 @@ class Run:
             args += ["-n", str(len(names)), "--dist", "loadgroup"]
         follower = ProgressFollower(run_dir / PROGRESS_LOG, self.log)
         follower.start()
-        nas_remote = Remote(nas, cfg, control)
-        sampler = NasSampler(nas_remote, run_dir.name, run_dir, self.log) if self.nas_managed else None
+        nas_remote = Remote(inv.nas, cfg, control)
+        sampler = NasSampler(nas_remote, run_dir.name, run_dir, self.log) if inv.nas_managed else None
         if sampler:
             sampler.start()
         try:
@@ -342,22 +336,20 @@ class Run:
             control.rmdir()
         return collector
 
-    def _start_consoles(
-        self, run_dir: Path, inventory: str, hostvars: dict[str, Any], names: list[str]
-    ) -> dict[str, dict[str, str]]:
+    def _start_consoles(self, run_dir: Path, inv: Inventory, names: list[str]) -> dict[str, dict[str, str]]:
         """Each blade's console (``drivers.console_driver`` reads it): a console server's log (`file`), with
         QMP's keyboard for sysrq where the blade has one, or its SOL recorded for this run (`ipmi-sol`)."""
         out: dict[str, dict[str, str]] = {}
         for n in names:
-            console = hostvars[n].get("swaplab_console") or {}
+            console = inv.console(n)
             if console.get("driver") == "file":
-                power = hostvars[n].get("swaplab_power") or {}
+                power = inv.power(n)
                 out[n] = {"driver": "file", "path": str(console["path"])}
                 if power.get("driver") == "qmp":
                     out[n]["qmp_socket"] = str(power["socket"])
             elif console.get("driver") == "ipmi-sol":
                 try:
-                    power = resolve_power(inventory, n)
+                    power = resolve_power(inv.path, n)
                 except CredentialsError as e:
                     raise RunError([str(e)]) from e
                 recorder = SOLRecorder(power, run_dir / n / "console-sol.log")
@@ -378,15 +370,14 @@ class Run:
         self.timings["lab_down"] = time.monotonic() - t
 
     # -- outputs ---------------------------------------------------------------
-    def _properties(self, b: BladeResult, kvars: dict[str, Any], nas: str, nasvars: dict[str, Any],
-                    commit: str) -> dict[str, str]:  # fmt: skip
+    def _properties(self, b: BladeResult, kvars: dict[str, Any], inv: Inventory, commit: str) -> dict[str, str]:
         props = {
             "kernel.release": str(kvars.get("release", "")),
             "kernel.sha256": str(kvars.get("sha256", "")),
             "kernel.file": Path(str(kvars.get("path", ""))).name,
             "swaplab.version": __version__,
             "swaplab.commit": commit,
-            "nas": f"{nas} ({nasvars.get('swaplab_lab_address', '?')})",
+            "nas": f"{inv.nas} ({inv.nas_address})",
         }
         for facts in b.of(Facts):
             if "nfs_mount_options" in facts.values:
