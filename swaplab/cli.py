@@ -17,7 +17,7 @@ from typing import Any
 from swaplab import __version__
 from swaplab.detect.lines import FORMATS
 from swaplab.options import DHCPS, RunOptions, WorkingSet
-from swaplab.rundir import RESULTS
+from swaplab.rundir import JOURNAL, RESULTS
 
 KERNEL_HELP = next(f.metadata["help"] for f in dataclasses.fields(RunOptions) if f.name == "kernel")
 
@@ -125,17 +125,24 @@ def _cmd_provision(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from swaplab.report import journal
     from swaplab.report.results import RunResult
     from swaplab.run import write_outputs
 
     run_dir = Path(args.run_dir)
+    # A finished run's results.json; else (the controller was stopped) its journal.
+    source = RESULTS
     try:
-        result = RunResult.load(run_dir / RESULTS)
+        if (run_dir / JOURNAL).is_file() and not ((run_dir / RESULTS).is_file() and journal.read(run_dir).done):
+            source = JOURNAL
+            result = journal.rebuild(run_dir)
+        else:
+            result = RunResult.load(run_dir / RESULTS)
     except ValueError as e:
         print(f"swaplab report: {e}", file=sys.stderr)
         return EXIT_ERROR
-    write_outputs(run_dir, result, _log)
-    print(f"{run_dir}/: junit.xml and report.html rewritten from results.json ({result.verdict})")
+    write_outputs(run_dir, result, _log, results_too=source == JOURNAL)
+    print(f"{run_dir}/: junit.xml and report.html rewritten from {source} ({result.verdict})")
     return EXIT_OK
 
 

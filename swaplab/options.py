@@ -111,6 +111,9 @@ class RunOptions:
                     "sushy-emulator (the BMC password comes from SWAPLAB_BMC_PASSWORD)", choices=BMCS)  # fmt: skip
     keep: bool = _opt(False, "--keep", "virtual lab: leave it up at the end")
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
+    resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
+                              "same lab and kernel: its finished cases are kept and not run again",
+                              metavar="RUN_DIR")  # fmt: skip
     reports: Path = _opt(ROOT / "reports", None, "where run directories go")
 
     def to_json(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ the others are. The lab this run started is brought down at the end (unless
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import os
 import signal
@@ -48,8 +49,8 @@ from swaplab.provision import (
     sha256_file,
     stock_kernel_deb,
 )
-from swaplab.records import Facts, RatioRecord
-from swaplab.report import collect, html, junit
+from swaplab.records import Facts, HogTrial, RatioRecord, to_json
+from swaplab.report import collect, html, journal, junit
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import KernelInfo, RunResult, summary_text
 from swaplab.rundir import CONTEXT, JUNIT, PROGRESS_LOG, REPORT, RESULTS
@@ -178,6 +179,7 @@ class Run:
         self.started_lab = False
         self.provision_tasks: dict[str, float] = {}
         self.recorders: list[SOLRecorder] = []
+        self.journal: journal.Journal  # in the run directory, once there is one
 
     def execute(self) -> tuple[int, Path]:
         t0 = time.monotonic()
@@ -186,8 +188,14 @@ class Run:
             raise RunError(problems)
         self.log(f"kernel under test: {kvars['release']} ({Path(kvars['path']).name})")
         commit = _git_commit()  # now: the checkout may change while the run goes on
-        run_dir = new_run_dir(self.opts.reports)
-        self.log(f"run directory: {run_dir}")
+        prior = journal.read(Path(self.opts.resume)) if self.opts.resume else None
+        if prior is not None and prior.kernel.sha256 and prior.kernel.sha256 != kvars.get("sha256"):
+            raise RunError([f"--resume {self.opts.resume}: the kernel differs from the interrupted run's "
+                            f"({prior.kernel.release}, sha256 {prior.kernel.sha256[:12]}): give --kernel its "
+                            "package"])  # fmt: skip
+        run_dir = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
+        self.journal = journal.Journal(run_dir)
+        self.log(f"run directory: {run_dir}" + (" (resumed)" if prior else ""))
         blades: list[BladeResult] = []
         extra: dict[str, Any] = {}
         try:
@@ -195,15 +203,26 @@ class Run:
             inv = load_and_validate(inventory)
             names = select_blades(inv, self.opts.limit)
             nas = inv.nas
-            if self.opts.provision:
+            if prior is None:
+                self.journal.run(KernelInfo.of(kvars), self.opts.to_json(), names)
+            else:
+                self.journal.write("resumed", options=self.opts.to_json())
+            if prior is not None:
+                # The interrupted run's finished cases stand; its blades are as it left them.
+                blades = [BladeResult(n, cases=[c for _, c in prior.finished if c.blade == n]) for n in names]
+                self.log(f"--resume: {len(prior.finished)} finished case(s) kept; the lab is tested as it is")
+            elif self.opts.provision:
                 res = self._provision(inventory, kvars, names, nas, run_dir)
                 blades = self._provision_cases(names, nas, res)
+                for b in blades:
+                    for case in b.cases:
+                        self.journal.finished(case)
             else:
                 self.log("--no-provision: testing the lab as it is")
                 blades = [BladeResult(n) for n in names]
-            ok = [b.name for b in blades if not any(c.outcome == "error" for c in b.cases)]
+            ok = [b.name for b in blades if not any(c.outcome == "error" and c.suite == "provision" for c in b.cases)]
             if ok:
-                collector = self._tests(run_dir, inv, ok, kvars)
+                collector = self._tests(run_dir, inv, ok, kvars, prior)
                 by_name = {b.name: b for b in blades}
                 for case in collector.cases:
                     by_name[case.blade].cases.append(case)
@@ -232,6 +251,10 @@ class Run:
             except Exception as e:  # a lab that cannot be brought down is reported, not raised past the report
                 self.log(f"swaplab run: lab down failed: {e}")
                 blades.append(BladeResult("run", cases=[Case("run", "run", "lab_down", "error", message=str(e))]))
+        for b in blades:
+            for case in b.cases:
+                if case.blade == "run":
+                    self.journal.finished(case)
         self.timings["total"] = time.monotonic() - t0
         rc = exit_code(blades)
         self._write(run_dir, blades, kvars, rc, extra)
@@ -291,7 +314,8 @@ class Run:
             out.append(b)
         return out
 
-    def _tests(self, run_dir: Path, inv: Inventory, names: list[str], kvars: dict[str, Any]) -> collect.Collector:
+    def _tests(self, run_dir: Path, inv: Inventory, names: list[str], kvars: dict[str, Any],
+               prior: journal.JournalState | None = None) -> collect.Collector:  # fmt: skip
         import pytest
 
         control = Path(tempfile.mkdtemp(prefix="swaplab-ssh-"))  # ssh control sockets need short paths
@@ -301,16 +325,18 @@ class Run:
         settings = Settings(
             run_dir=str(run_dir), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
             control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names}, kernel=kvars,
-            options=self.opts,
+            options=self.opts, prior=_prior_records(prior, names),
         )  # fmt: skip
         ctx = run_dir / CONTEXT
         settings.save(ctx)
         targets = [str(ROOT / "tests" / "fleet" / f"test_{s}.py") for s in SUITES if s in self.opts.suites]
-        collector = collect.Collector(self.log)
+        collector = collect.Collector(self.log, self.journal, names)
         t = time.monotonic()
         args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-p", collect.PLUGIN,
                 "-o", "timeout=7200", f"--rootdir={ROOT}", "-q", "--no-header", "-rN",
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
+        for nodeid in sorted(prior.finished_nodeids()) if prior else []:
+            args += ["--deselect", nodeid]  # finished before the interruption: never run twice
         if len(names) > 1:
             # One xdist worker per blade; each blade's tests stay together, in order, in its worker
             # (the suites mark them with xdist_group = the blade), so blades are tested in parallel.
@@ -395,18 +421,31 @@ class Run:
                            options=self.opts.to_json() | extra, timings_s=self.timings,
                            provision_tasks_s=self.provision_tasks)  # fmt: skip
         write_outputs(run_dir, result, self.log)
+        self.journal.write("done", exit_code=rc)
         self.log(summary_text(result))
 
 
-def write_outputs(run_dir: Path, result: RunResult, log: Log) -> None:
-    """junit.xml (checked against the Jenkins schema first), results.json and report.html."""
+def write_outputs(run_dir: Path, result: RunResult, log: Log, results_too: bool = True) -> None:
+    """junit.xml (checked against the Jenkins schema first), results.json (unless it is the source) and
+    report.html."""
     xml = junit.render(result.blades)
     problem = junit.validate(xml, SCHEMA_XSD)
     if problem:
         log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
     (run_dir / JUNIT).write_bytes(xml)
-    result.save(run_dir / RESULTS)
+    if results_too:
+        result.save(run_dir / RESULTS)
     (run_dir / REPORT).write_text(html.render(result, run_dir))
+
+
+def _prior_records(prior: journal.JournalState | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per blade, what a resumed run's suites need from the cases that finished before: the hog trials
+    (for the ratio) and the first-contact facts (the health suite's baseline)."""
+    out: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for _, case in prior.finished if prior else []:
+        if case.blade in out:
+            out[case.blade] += [to_json(r) for r in case.records if isinstance(r, HogTrial | Facts)]
+    return out
 
 
 class ProgressFollower:
@@ -446,11 +485,34 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def resume_options(opts: RunOptions) -> RunOptions:
+    """``--resume RUN_DIR``: the interrupted run's own options, with this command's lab, --keep and kernel.
+
+    RunError if the directory holds no interrupted run."""
+    assert opts.resume is not None
+    try:
+        state = journal.read(Path(opts.resume))
+    except ValueError as e:
+        raise RunError([f"--resume {opts.resume}: {e}"]) from e
+    if state.done:
+        raise RunError([f"--resume {opts.resume}: that run finished; nothing to resume (`swaplab report` rewrites "
+                        "its outputs)"])  # fmt: skip
+    try:
+        prior = RunOptions.from_json(state.options)
+    except (TypeError, ValueError) as e:
+        raise RunError([f"--resume {opts.resume}: its journal's options cannot be read: {e}"]) from e
+    kernel = opts.kernel or prior.kernel
+    return dataclasses.replace(prior, inventory=opts.inventory or prior.inventory, keep=opts.keep, kernel=kernel,
+                               resume=opts.resume, provision=False)  # fmt: skip
+
+
 def main(opts: RunOptions, log: Log) -> int:
     # Jenkins aborts a job with SIGTERM: stop the tests, keep what finished, bring the lab down.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     try:
+        if opts.resume:
+            opts = resume_options(opts)
         rc, run_dir = Run(opts, log).execute()
     except RunError as e:
         print("swaplab run: cannot start:\n  " + "\n  ".join(e.problems), file=sys.stderr)

@@ -12,6 +12,7 @@ RESULTS = "results.json"
 JUNIT = "junit.xml"
 REPORT = "report.html"
 CONTEXT = "context.json"  # the suites' settings (fleet.session.Settings)
+JOURNAL = "journal.jsonl"  # every case as it finishes (report.journal)
 PROGRESS_LOG = "progress.log"  # the suites' progress lines, followed by `swaplab run`
 NAS_SAMPLES = Path("nas") / "samples.csv"  # the NAS's server counters over the test phase
 LOAD_SAMPLES = "samples.csv"  # a load's timeline, in its load directory

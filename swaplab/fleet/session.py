@@ -25,17 +25,31 @@ from swaplab.fleet.judge import Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
 from swaplab.options import RunOptions, WorkingSet
-from swaplab.records import FindingRecord, HogTrial, LoadFigures
+from swaplab.records import Facts, FindingRecord, HogTrial, LoadFigures, from_json
 from swaplab.rundir import PROGRESS_LOG
 
 if TYPE_CHECKING:
     import testinfra.host
 
-CONTEXT_SCHEMA = 3  # 2: a blade's console is {driver, path[, qmp_socket]}; 3: options: RunOptions
+CONTEXT_SCHEMA = 4  # 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior
 
 
 EXCERPT_LINES = 6  # console lines kept each side of a finding
 SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
+
+
+def kill_leftovers(agent_dir: str = AGENT_DIR) -> str:
+    """A command that stops the loads a killed controller left running on the blade (no state file): their
+    job's group and helpers, each by the PID the job recorded, and only while that PID is still the job's
+    (after a reboot it is some other process)."""
+    return (
+        f'for d in {shlex.quote(agent_dir)}/loads/*/; do [ -f "$d/state" ] && continue; '
+        'p=$(cat "$d/pid" 2>/dev/null); '
+        '[ -n "$p" ] && grep -q job.sh "/proc/$p/cmdline" 2>/dev/null && kill -KILL -"$p" 2>/dev/null; '
+        'for q in $(cat "$d/detached.pids" 2>/dev/null); do '
+        'grep -qE "fio|sampler.py" "/proc/$q/cmdline" 2>/dev/null && kill -KILL "$q" 2>/dev/null; done; '
+        "done; true"
+    )
 
 
 class InfraError(Exception):
@@ -56,6 +70,8 @@ class Settings:
     blades: dict[str, dict[str, Any]]  # name -> {"console": {driver, path[, qmp_socket]} | None}
     kernel: dict[str, Any] = field(default_factory=dict)
     options: RunOptions = field(default_factory=RunOptions)
+    # A resumed run: per blade, the records of cases that finished before (hog trials, first-contact facts).
+    prior: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
     budget_base_s: int = 180
     budget_s_per_mib: float = 2.5
@@ -115,7 +131,11 @@ class BladeSession:
         self._areas: list[SwapArea] | None = None
         self._agent = False
         self._host: testinfra.host.Host | None = None
-        self.hog_trials: list[HogTrial] = []  # finished hog trials, for the ratio
+        prior = [from_json(r) for r in settings.prior.get(name, [])]
+        self.hog_trials: list[HogTrial] = [r for r in prior if isinstance(r, HogTrial) and r.status == "done"
+                                           and r.trial is not None]  # finished hog trials, for the ratio  # fmt: skip
+        for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
+            self.start = dict(facts.values)  # the first contact of the interrupted run
 
     def progress(self, message: str) -> None:
         """A progress line for the terminal: appended to the run's progress log, which `swaplab run` follows
@@ -193,6 +213,7 @@ class BladeSession:
         """The programs loads run on the blade (the hog, the sampler), each written whole or not at all."""
         if self._agent:
             return
+        self.sh(kill_leftovers(), timeout=30)
         for program in PROGRAMS:
             dest = f"{AGENT_DIR}/{program.name}"
             self.sh(f"mkdir -p {AGENT_DIR} && cat > {dest}.tmp && mv {dest}.tmp {dest}", stdin=program.read_bytes())

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, LoadFigures, from_json
+from swaplab.report.journal import Journal, Planned
 from swaplab.report.model import Case
 
 MAX_DETAILS = 8000
@@ -40,13 +41,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 class Collector:
-    def __init__(self, log: Callable[[str], None]) -> None:
+    def __init__(self, log: Callable[[str], None], journal: Journal | None = None, blades: list[str] | None = None,
+                 ) -> None:  # fmt: skip
         self.log = log
+        self.journal = journal
+        self.blades = blades or []
         self.cases: list[Case] = []
+        self._nodeids: dict[int, str] = {}  # id(case) -> node id
         self.exit_status = 0
         self._open: dict[str, Case] = {}
         self._ran: set[str] = set()
         self.collect_errors: list[str] = []
+
+    # -- the journal: what was planned, what started (each finished case is journaled in _announce) --
+    def planned_case(self, nodeid: str) -> Planned:
+        params = nodeid.rsplit("[", 1)[1].split("]", 1)[0].split("-") if "[" in nodeid else []
+        blade = next((p for p in params if p in self.blades), "?")
+        module = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        return Planned(nodeid, blade, module.removeprefix("test_"), _name(nodeid, blade))
+
+    def _plan(self, nodeids: list[str]) -> None:
+        if self.journal is not None and nodeids:
+            self.journal.planned([self.planned_case(n) for n in nodeids])
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._plan([item.nodeid for item in session.items])  # empty under xdist: its workers collect
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        self._plan(list(ids))
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        if self.journal is not None:
+            self.journal.started(nodeid)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -61,6 +88,7 @@ class Collector:
             suite = module.removeprefix("test_")  # the suite's one name (swaplab.options.SUITES)
             case = Case(blade, suite, _name(report.nodeid, blade), "passed")
             self._open[report.nodeid] = case
+            self._nodeids[id(case)] = report.nodeid
             self.cases.append(case)
         case.seconds += report.duration
         if report.when == "call" or report.failed or report.skipped:
@@ -90,6 +118,8 @@ class Collector:
             self._announce(case)
 
     def _announce(self, case: Case) -> None:
+        if self.journal is not None:
+            self.journal.finished(case, self._nodeids.get(id(case), ""))
         mark = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}[case.outcome]
         self.log(f"  {mark:5} {case.blade} {case.name} ({case.seconds:.0f} s)"
                  + (f": {case.message[:200]}" if case.outcome in ("failed", "error") else ""))  # fmt: skip
@@ -100,6 +130,8 @@ class Collector:
             if nodeid not in self._ran and case.outcome == "passed":
                 case.outcome = "error"
                 case.message = "did not finish: the run was interrupted"
+                if self.journal is not None:
+                    self.journal.finished(case, nodeid)
 
     def load_seconds(self) -> float:
         """Wall time in loads: the busiest blade's sum (blades run their loads in parallel)."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from swaplab.records import Record, to_json
+from swaplab.records import Record, from_json, to_json
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 R = TypeVar("R")
@@ -31,6 +31,14 @@ class Case:
     def of(self, kind: type[R]) -> Iterator[R]:
         """This case's records of one type."""
         return (r for r in self.records if isinstance(r, kind))
+
+    @classmethod
+    def from_dict(cls, c: dict[str, Any]) -> Case:
+        """The case ``to_dict`` made (KeyError, TypeError or ValueError if it is not one)."""
+        return cls(blade=str(c["blade"]), suite=str(c["suite"]), name=str(c["name"]), outcome=str(c["outcome"]),
+                   seconds=float(c["seconds"]), message=str(c["message"]), details=str(c["details"]),
+                   records=[from_json(r) for r in c["records"]],
+                   attachments=[str(a) for a in c["attachments"]])  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {"blade": self.blade, "suite": self.suite, "name": self.name, "outcome": self.outcome,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import __version__
-from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, from_json, to_json
+from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, to_json
 from swaplab.report.model import OUTCOMES, BladeResult, Case
 
 SCHEMA = 2
@@ -87,14 +87,8 @@ class RunResult:
             raise ValueError(f"results.json schema {doc.get('schema')!r}: this swaplab reads schema {SCHEMA}")
         try:
             blades = [
-                BladeResult(
-                    name=str(b["name"]), properties=dict(b.get("properties", {})),
-                    cases=[Case(blade=str(c["blade"]), suite=str(c["suite"]), name=str(c["name"]),
-                                outcome=str(c["outcome"]), seconds=float(c["seconds"]), message=str(c["message"]),
-                                details=str(c["details"]), records=[from_json(r) for r in c["records"]],
-                                attachments=[str(a) for a in c["attachments"]])
-                           for c in b["cases"]],
-                )
+                BladeResult(name=str(b["name"]), properties=dict(b.get("properties", {})),
+                            cases=[Case.from_dict(c) for c in b["cases"]])
                 for b in doc["blades"]
             ]  # fmt: skip
             timings = {k: float(v) for k, v in doc.get("timings_s", {}).items() if isinstance(v, int | float)}

@@ -1,0 +1,141 @@
+"""The run's journal: every case the moment it finishes, so that no finished result is ever lost.
+
+``journal.jsonl`` in the run directory holds one JSON object a line, each flushed and fsynced as it
+is written:
+
+- ``run``: the run's kernel, options and blades (first);
+- ``planned``: the cases pytest collected (their node ids, blade, suite and name);
+- ``started``: a case began (its node id);
+- ``finished``: a case ended, with the whole case (``Case.to_dict``) and its node id;
+- ``done``: the run wrote its outputs (a journal without it was interrupted).
+
+``rebuild`` reads it back into a ``RunResult`` (``swaplab report`` on a run whose controller was
+killed): what finished is reported as it was; what had started and not finished is an ``<error>``
+"interrupted"; what was planned and never started is ``<skipped>``. A torn last line (the controller
+died mid-write) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swaplab.report.model import BladeResult, Case, exit_code
+from swaplab.report.results import KernelInfo, RunResult
+from swaplab.rundir import JOURNAL
+
+
+@dataclass(frozen=True)
+class Planned:
+    nodeid: str
+    blade: str
+    suite: str
+    name: str
+
+
+class Journal:
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / JOURNAL
+
+    def write(self, event: str, **data: Any) -> None:
+        line = json.dumps({"event": event, **data}, sort_keys=True, default=str)
+        with self.path.open("a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def run(self, kernel: KernelInfo, options: dict[str, Any], blades: list[str]) -> None:
+        self.write("run", kernel=vars(kernel), options=options, blades=blades)
+
+    def planned(self, cases: list[Planned]) -> None:
+        self.write("planned", cases=[vars(c) for c in cases])
+
+    def started(self, nodeid: str) -> None:
+        self.write("started", nodeid=nodeid)
+
+    def finished(self, case: Case, nodeid: str = "") -> None:
+        self.write("finished", nodeid=nodeid, case=case.to_dict())
+
+
+@dataclass
+class JournalState:
+    """What a journal says: the run, the cases that finished (in order), those started and not finished, the
+    planned ones never started, and whether the run completed."""
+
+    kernel: KernelInfo = field(default_factory=KernelInfo)
+    options: dict[str, Any] = field(default_factory=dict)
+    blades: list[str] = field(default_factory=list)
+    finished: list[tuple[str, Case]] = field(default_factory=list)  # (node id, case)
+    interrupted: list[Planned] = field(default_factory=list)
+    never_started: list[Planned] = field(default_factory=list)
+    done: bool = False
+
+    def finished_nodeids(self) -> set[str]:
+        return {n for n, _ in self.finished if n}
+
+
+def read(run_dir: Path) -> JournalState:
+    """The journal's state; ValueError if the run directory has no readable journal."""
+    path = run_dir / JOURNAL
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read it: {e}") from None
+    st = JournalState()
+    planned: dict[str, Planned] = {}
+    started: list[str] = []
+    finished: dict[str, Case] = {}
+    for line in lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        kind = ev.get("event")
+        try:
+            if kind == "run":
+                st.kernel, st.options, st.blades = KernelInfo(**ev["kernel"]), dict(ev["options"]), list(ev["blades"])
+            elif kind == "planned":
+                for c in ev["cases"]:
+                    planned.setdefault(c["nodeid"], Planned(**c))
+            elif kind == "started":
+                started.append(str(ev["nodeid"]))
+            elif kind == "finished":
+                case = Case.from_dict(ev["case"])
+                key = str(ev.get("nodeid") or f"{case.blade}::{case.suite}::{case.name}")
+                if key not in finished:
+                    st.finished.append((str(ev.get("nodeid", "")), case))
+                finished[key] = case
+            elif kind == "done":
+                st.done = True
+        except (KeyError, TypeError, ValueError):
+            continue  # an event this swaplab cannot read: the others still count
+    if not st.blades and not st.finished:
+        raise ValueError(f"{path}: no run in it")
+    st.interrupted = [planned.get(n, Planned(n, "?", "?", n)) for n in dict.fromkeys(started) if n not in finished]
+    st.never_started = [p for n, p in planned.items() if n not in finished and n not in started]
+    return st
+
+
+def rebuild(run_dir: Path) -> RunResult:
+    """The run's result from its journal alone (an interrupted run's included)."""
+    st = read(run_dir)
+    by_blade: dict[str, BladeResult] = {b: BladeResult(b) for b in st.blades}
+    for _, case in st.finished:
+        by_blade.setdefault(case.blade, BladeResult(case.blade)).cases.append(case)
+    for p in st.interrupted:
+        by_blade.setdefault(p.blade, BladeResult(p.blade)).cases.append(Case(
+            p.blade, p.suite, p.name, "error", message="interrupted: the case had started and did not finish "
+            "(the controller stopped)"))  # fmt: skip
+    for p in st.never_started:
+        by_blade.setdefault(p.blade, BladeResult(p.blade)).cases.append(
+            Case(p.blade, p.suite, p.name, "skipped", message="never started: the run was interrupted before it")
+        )
+    blades = [b for b in by_blade.values() if b.cases]
+    if not st.done and not st.interrupted and not st.never_started:
+        interrupted = Case("run", "run", "infrastructure", "error",
+                           message="the run was interrupted (its journal has no end)")  # fmt: skip
+        blades.append(BladeResult("run", cases=[interrupted]))
+    return RunResult(exit_code=exit_code(blades), kernel=st.kernel, blades=blades, options=st.options)
