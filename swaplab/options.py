@@ -36,6 +36,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "ratio_gate": (1.0, 100.0),
     "fio_size_mib": (1, 4096),
     "fio_runtime_s": (1, 600),
+    "hang_budget_s": (30, 3600),
+    "max_hangs": (1, 20),
     "blades": (1, MAX_BLADES),
     "blade_memory": (MIN_BLADE_MEMORY_MIB, MAX_BLADE_MEMORY_MIB),
     # A working set must be above RAM (below it nothing swaps, and the user's mistake would read as
@@ -103,6 +105,15 @@ class RunOptions:
     ratio_gate: float = _opt(2.5, "--ratio-gate", "fail if NFS time / NBD time exceeds this")
     fio_size_mib: int = _opt(32, "--fio-size", "fio file/region size, MiB", metavar="MiB")
     fio_runtime_s: int = _opt(5, "--fio-runtime", "seconds per fio job", metavar="S")
+    hang_budget_s: int = _opt(
+        150,
+        "--hang-budget",
+        "seconds of console silence (no heartbeat, no output) "
+        "after which a blade under load is hung (hung_task_timeout_secs + 30)",
+        metavar="S",
+    )
+    max_hangs: int = _opt(2, "--max-hangs", "a blade that hangs or panics this often in a run is quarantined: its "
+                          "later cases are skipped")  # fmt: skip
     suites: list[str] = _opt(list(SUITES), "--suite", f"suites to run, comma-separated ({','.join(SUITES)})")
     limit: str | None = _opt(None, "--limit", "only blades matching these comma-separated patterns (fnmatch)")
     blades: int = _opt(1, "--blades", "virtual lab: number of blades")

@@ -278,7 +278,7 @@ def preflight(inventory: str, log: Log, limit: str | None = None, artifacts: Pat
 
 def provision(
     inventory: str, kernel: str | None, log: Log, playbook: str = "site.yml", kvars: dict[str, Any] | None = None,
-    limit: str | None = None, artifacts: Path | None = None,
+    limit: str | None = None, artifacts: Path | None = None, extra: dict[str, Any] | None = None,
 ) -> ProvisionResult:  # fmt: skip
     """Validate, check the kernel (unless ``kvars`` holds a verdict already), preflight, run ``playbook``."""
     playbook_path(playbook)
@@ -296,7 +296,7 @@ def provision(
         kvars = kernel_vars(kpath)
         log(f"kernel under test: {kvars['release']} ({Path(kpath).name})")
     preflight(inventory, log, limit=limit, artifacts=artifacts / "preflight" if artifacts else None)
-    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars}, log, limit=limit,
+    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars, **(extra or {})}, log, limit=limit,
                        artifacts=artifacts / Path(playbook).stem if artifacts else None)  # fmt: skip
     log(f"provision {'ok' if res.ok else 'FAILED'} in {res.seconds:.0f} s; changed={res.total_changed} "
         + " ".join(f"{h}={n}" for h, n in sorted(res.changed.items())))  # fmt: skip

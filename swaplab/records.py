@@ -123,6 +123,21 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """A load the console watch ended (a panic, a hang) and what swaplab did about the blade."""
+
+    TYPE: ClassVar[str] = "recovery"
+    load: str
+    status: str  # panic, hung
+    reason: str
+    detected_at_s: float  # seconds after the load started
+    evidence: tuple[str, ...] = ()  # files kept: the sysrq dumps, the console tail
+    recovered: bool = False  # power-cycled, booted into the kernel under test, swap restored
+    recovery_s: float | None = None
+    quarantined: str = ""  # why the blade's later cases are skipped, if they are
+
+
+@dataclass(frozen=True)
 class Facts:
     """What a configuration check saw (release, mount options, sysctls): named plain values."""
 
@@ -130,9 +145,9 @@ class Facts:
     values: dict[str, str | int | float | bool | None] = field(default_factory=dict)
 
 
-Record = FindingRecord | LoadFigures | FioRun | HogTrial | RatioRecord | Health | Facts
+Record = FindingRecord | LoadFigures | FioRun | HogTrial | RatioRecord | Health | Recovery | Facts
 TYPES: dict[str, type[Any]] = {c.TYPE: c for c in (FindingRecord, LoadFigures, FioRun, HogTrial, RatioRecord, Health,
-                                                    Facts)}  # fmt: skip
+                                                    Recovery, Facts)}  # fmt: skip
 
 
 def to_json(record: Record) -> dict[str, Any]:

@@ -82,6 +82,7 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
     for option, key, value in (
         ("--trials", "trials", opts.trials), ("--ratio-gate", "ratio_gate", opts.ratio_gate),
         ("--fio-size", "fio_size_mib", opts.fio_size_mib), ("--fio-runtime", "fio_runtime_s", opts.fio_runtime_s),
+        ("--hang-budget", "hang_budget_s", opts.hang_budget_s), ("--max-hangs", "max_hangs", opts.max_hangs),
     ):  # fmt: skip
         if problem := range_problem(option, key, value):
             problems.append(problem + (" (3 or more trials give a confidence interval)" if key == "trials" else ""))

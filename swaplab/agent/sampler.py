@@ -10,7 +10,8 @@ NFS root).
 Columns: ``uptime_s`` (the kernel's clock, the one the console's timestamps use), then the
 /proc/vmstat counters ``pswpin pswpout pgscan pgsteal oom_kill pgscan_direct_throttle`` (pgscan
 and pgsteal summed over kswapd, direct and khugepaged) and the /proc/meminfo fields ``MemFree
-SwapFree Dirty Writeback`` (kB).
+SwapFree Dirty Writeback`` (kB). With ``--heartbeat N`` it also writes ``swaplab: heartbeat SEQ`` to
+the kernel log every N samples: the console watch's sign of life.
 
 ``--nas``: the NAS's side of the same run, the servers' counters: ``epoch_s`` (wall clock: the NAS
 and the blades have different uptimes), the NFS server's bytes read and written (the ``io`` line
@@ -80,19 +81,38 @@ def nas_sample() -> list[str]:
     return [f"{time.time():.3f}", str(nfsd_read), str(nfsd_write), str(nbd_read), str(nbd_write), str(busy)]
 
 
+def heartbeat(seq: int) -> None:
+    """A sign of life on the console (the one witness left when the NAS, the root and ssh are stalled):
+    a notice-level kernel log line, which swaplab's console watch counts."""
+    try:
+        with open("/dev/kmsg", "w") as kmsg:
+            kmsg.write(f"<5>swaplab: heartbeat {seq}\n")
+    except OSError:
+        pass  # not root, or no /dev/kmsg: no heartbeat, the console watch still sees other output
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="CSV file to append to")
     ap.add_argument("--interval", type=float, default=1.0, help="seconds between samples (default 1)")
     ap.add_argument("--max-samples", type=int, default=86400, help="stop after this many (default a day's)")
     ap.add_argument("--nas", action="store_true", help="sample the NAS's NFS and NBD servers instead")
+    ap.add_argument(
+        "--heartbeat",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N samples, write a heartbeat to the kernel log (/dev/kmsg, so the console carries it)",
+    )
     args = ap.parse_args(argv)
     columns, take = (NAS_COLUMNS, nas_sample) if args.nas else (COLUMNS, sample)
     with open(args.out, "a", buffering=1) as out:
         if out.tell() == 0:
             out.write(",".join(columns) + "\n")
-        for _ in range(args.max_samples):
+        for n in range(args.max_samples):
             out.write(",".join(take()) + "\n")  # line-buffered: written through at once
+            if args.heartbeat and n % args.heartbeat == 0:
+                heartbeat(n // args.heartbeat)
             time.sleep(args.interval)
     return 0
 

@@ -28,6 +28,7 @@ import json
 import posixpath
 import shlex
 import tarfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ POLL_CALL_TIMEOUT_S = 20.0  # ssh allowance beyond that wait
 KILL_DETACHED = "[ -s detached.pids ] && kill -KILL $(cat detached.pids) 2>/dev/null"
 # Time the controller allows beyond the blade-side budget: restoring swap, dmesg, NFS writes.
 WRAP_UP_S = 90.0
+HEARTBEAT_EVERY_S = 5  # the sampler's heartbeat on the console, for the live watch (fleet.watch)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class SwapArea:
 @dataclass
 class LoadOutcome:
     load_id: str
-    status: str  # "done": finished (the load's own rc says how); "timeout": no end seen by the deadline
+    # "done": finished (the load's own rc says how); "timeout": no end seen by the deadline; "panic" or
+    # "hung": the console watch ended it (fleet.watch)
+    status: str
     rc: int | None
     seconds: float
     local_dir: Path
@@ -105,7 +109,8 @@ def job_script(
         "active() { awk -v p=\"$1\" '$1 == p { f = 1 } END { exit !f }' /proc/swaps; }",
         "awk '{print $1}' /proc/uptime > t_start",
         # The timeline: counters once a second, in a session of its own, killed with the load's helpers.
-        f"setsid python3 {AGENT_DIR}/sampler.py --out samples.csv < /dev/null > /dev/null 2>&1 & "
+        f"setsid python3 {AGENT_DIR}/sampler.py --out samples.csv --heartbeat {HEARTBEAT_EVERY_S} "
+        "< /dev/null > /dev/null 2>&1 & "
         "echo $! >> detached.pids",
         "cat /proc/swaps > swaps.before",
     ]
@@ -175,7 +180,12 @@ class LoadRunner:
         use: list[SwapArea],
         all_areas: list[SwapArea],
         mkswap: list[str] | None = None,
+        abort: threading.Event | None = None,
+        ended: Callable[[], str] = lambda: "ended",
     ) -> LoadOutcome:
+        """Start the load and poll it until it is done, its budget (and grace) is spent, or ``abort`` is set
+        (the console watch saw the blade die or hang: the status is then ``ended()``, and nothing is
+        fetched from a dead blade)."""
         load_dir = f"{AGENT_DIR}/loads/{load_id}"
         script = job_script(load_dir, budget_s, command, use, all_areas, mkswap or [])
         q = shlex.quote
@@ -191,14 +201,21 @@ class LoadRunner:
         outcome = LoadOutcome(load_id, "timeout", None, 0.0, self.local_root / load_id)
         try:
             while time.monotonic() < deadline:
+                if abort is not None and abort.is_set():
+                    outcome.status = ended()
+                    break
                 # The blade waits for the state file itself (up to WAIT_ON_BLADE_S), so the end of a
                 # load is seen within a second, with one ssh call per WAIT_ON_BLADE_S while it runs.
                 wait_s = int(max(1, min(WAIT_ON_BLADE_S, deadline - time.monotonic())))
                 try:
-                    r = self.remote.run(wait_command(load_dir + "/state", wait_s), timeout=wait_s + POLL_CALL_TIMEOUT_S)
+                    r = self.remote.run(wait_command(load_dir + "/state", wait_s), timeout=wait_s + POLL_CALL_TIMEOUT_S,
+                                        abort=abort)  # fmt: skip
                 except RemoteError as e:
                     outcome.last_error = str(e)  # a blade under pressure often cannot answer: keep polling
-                    time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+                    if abort is not None:
+                        abort.wait(min(POLL_S, max(0.0, deadline - time.monotonic())))
+                    else:
+                        time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
                     continue
                 if r.stdout.strip() == "done":
                     outcome.status = "done"
@@ -209,10 +226,11 @@ class LoadRunner:
             self.stop(load_dir)
             raise
         outcome.seconds = time.monotonic() - t0
-        try:
-            outcome.files, outcome.fetch_error = self.fetch(load_dir)
-        except RemoteError as e:
-            outcome.last_error = outcome.fetch_error = str(e)
+        if outcome.status in ("done", "timeout"):
+            try:
+                outcome.files, outcome.fetch_error = self.fetch(load_dir)
+            except RemoteError as e:
+                outcome.last_error = outcome.fetch_error = str(e)
         self._save(outcome)
         rc = outcome.text("rc").strip()
         outcome.rc = int(rc) if rc.lstrip("-").isdigit() else None

@@ -33,6 +33,8 @@ class Recorder:
     def load(self, report: LoadReport, store: str | None) -> None:
         """A load's figures, its findings (with their times) and its files."""
         self.add(report.figures(store), *report.findings)
+        if report.recovery is not None:
+            self.add(report.recovery)
         self.attach(*report.attachments)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,25 +87,43 @@ class Remote:
             argv += ["-o", opt]
         return argv
 
-    def run(self, command: str, timeout: float, stdin: bytes | None = None) -> Result:
-        """Run ``command`` under ``sh -c`` on the blade; raise RemoteError if it cannot finish in time."""
+    def run(self, command: str, timeout: float, stdin: bytes | None = None,
+            abort: threading.Event | None = None) -> Result:  # fmt: skip
+        """Run ``command`` under ``sh -c`` on the blade; raise RemoteError if it cannot finish in time (or
+        ``abort`` is set meanwhile: the console watch saw the blade die)."""
         remote = f"timeout -s KILL {int(timeout)} sh -c {shlex.quote(command)}"
-        raw = self.run_bytes(remote, timeout + CONNECT_SLACK_S, stdin)
+        raw = self.run_bytes(remote, timeout + CONNECT_SLACK_S, stdin, abort)
         return Result(raw[0], raw[1].decode(errors="replace"), raw[2].decode(errors="replace"))
 
-    def run_bytes(self, remote: str, limit: float, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    def run_bytes(self, remote: str, limit: float, stdin: bytes | None = None,
+                  abort: threading.Event | None = None) -> tuple[int, bytes, bytes]:  # fmt: skip
         proc = subprocess.Popen(
             [*self.argv(), "--", self.name, remote],
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        try:
-            out, err = proc.communicate(stdin, timeout=limit)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # our own ssh client, by its PID
-            proc.communicate()
-            raise RemoteError(f"{self.name}: no answer within {limit:.0f} s") from None
+        deadline = time.monotonic() + limit
+        step = 0.5 if abort is not None else limit
+        out = err = b""
+        while True:
+            try:
+                out, err = proc.communicate(stdin, timeout=max(0.01, min(step, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                stdin = None  # sent with the first call
+                stopped = abort is not None and abort.is_set()
+                if stopped or time.monotonic() >= deadline:
+                    proc.kill()  # our own ssh client, by its PID
+                    try:
+                        proc.communicate(timeout=2)
+                    except subprocess.TimeoutExpired:  # a child of it still holds the pipes: let go of them
+                        for pipe in (proc.stdout, proc.stderr):
+                            if pipe is not None:
+                                pipe.close()
+                        proc.wait()
+                    why = "the load was ended (see the console)" if stopped else f"no answer within {limit:.0f} s"
+                    raise RemoteError(f"{self.name}: {why}") from None
         if proc.returncode == 255:
             msg = err.decode(errors="replace").strip().splitlines()
             raise RemoteError(f"{self.name}: ssh failed: {msg[-1] if msg else 'exit 255'}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import shlex
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,9 @@ from swaplab.drivers.protocols import ConsoleProtocol
 from swaplab.fleet.judge import Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
+from swaplab.fleet.watch import ConsoleWatch
 from swaplab.options import RunOptions, WorkingSet
-from swaplab.records import Facts, FindingRecord, HogTrial, LoadFigures, from_json
+from swaplab.records import Facts, FindingRecord, HogTrial, LoadFigures, Recovery, from_json
 from swaplab.rundir import PROGRESS_LOG
 
 if TYPE_CHECKING:
@@ -95,6 +97,7 @@ class LoadReport:
     verdict: Verdict
     attachments: list[str]
     findings: list[FindingRecord] = field(default_factory=list)  # what the detectors saw, with when
+    recovery: Recovery | None = None  # the console watch ended the load, and the blade was recovered (or not)
 
     def figures(self, store: str | None) -> LoadFigures:
         o, v = self.outcome, self.verdict
@@ -126,6 +129,8 @@ class BladeSession:
         self.console = console or console_driver(settings.blades[name].get("console"))
         self.console_start = self._console_size()
         self.down: str | None = None
+        self.quarantined = ""  # why this blade's later cases are skipped (recovery failed, too many hangs)
+        self.hangs = 0
         self.start: dict[str, Any] = {}
         self._hog_pids: set[int] = set()
         self._areas: list[SwapArea] | None = None
@@ -244,11 +249,21 @@ class BladeSession:
         areas = self.swap_areas()
         targets = areas if use == "all" else [self.area(use)]
         console_from = self._console_size()
+        watch = None
+        if self.console is not None:
+            watch = ConsoleWatch(self.console, console_from, f"{self.name}:console",
+                                 hung_after_s=self.settings.options.hang_budget_s)  # fmt: skip
+            watch.start()
         try:
-            outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap)
+            outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap,
+                                      abort=watch.abort if watch else None,
+                                      ended=lambda: watch.status if watch else "ended")  # fmt: skip
         except RemoteError as e:
             self.down = f"{load_id} (could not start the load: {e})"
             raise InfraError(str(e)) from e
+        finally:
+            if watch is not None:
+                watch.stop()
         console_text = self._console_slice(console_from, outcome.local_dir / "console.log")
         findings = scan(console_text.encode(), f"{self.name}:console", "console")
         window = outcome.uptime_window()
@@ -262,6 +277,14 @@ class BladeSession:
         start = window[0] if window else None
         records = [finding_record(f, console_text, load_id, start) for f in findings]
         report = LoadReport(outcome, verdict, attachments, records)
+        if watch is not None and outcome.status in ("panic", "hung"):
+            # The console watch ended the load: the blade died or hung under it. A kernel failure, with the
+            # evidence; then the blade is recovered (or quarantined) and its later cases go on.
+            if outcome.status == "hung" or not verdict.failures:
+                verdict.failures.append(f"{outcome.status}: {watch.reason}")
+            report.recovery = self.recover(load_id, outcome, watch)
+            report.attachments += list(report.recovery.evidence)
+            return report
         if outcome.status != "done":
             tail = console_text[-1500:]
             if verdict.failures:
@@ -277,6 +300,68 @@ class BladeSession:
             raise InfraError(f"{self.name}: load {load_id} finished, but its results could not be fetched whole: "
                              f"{outcome.fetch_error} (saved in {outcome.local_dir})")  # fmt: skip
         return report
+
+    # -- recovery ----------------------------------------------------------------
+    def recover(self, load_id: str, outcome: LoadOutcome, watch: ConsoleWatch) -> Recovery:
+        """After a hang or a panic: the blocked tasks (sysrq w, t) and the console tail as evidence, then a
+        power-cycle into the kernel under test with its swap restored (the boot and swap plays, this blade
+        alone). A blade that cannot be recovered, or hangs ``max_hangs`` times, is quarantined."""
+        detected = round(time.time() - watch.started, 1)
+        self.progress(f"{load_id}: {outcome.status} ({watch.reason[:120]}); recovering the blade")
+        evidence = []
+        for key in ("w", "t"):
+            try:
+                answer = self.sysrq(key)
+            except InfraError as e:
+                answer = f"sysrq {key} could not be sent: {e}\n".encode()
+            path = outcome.local_dir / f"sysrq-{key}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(answer)
+            evidence.append(str(path))
+        tail = outcome.local_dir / "console-tail.log"
+        tail.write_bytes(self._console_read(self.console_start)[-20000:])
+        evidence.append(str(tail))
+        self.hangs += 1
+        self.remote.close()  # the ssh master to the dead blade
+        self._host, self._areas, self._agent = None, None, False
+        t0 = time.monotonic()
+        recovered, why = self._reprovision(outcome.local_dir)
+        seconds = round(time.monotonic() - t0, 1)
+        if recovered:
+            self.start = {}
+            try:
+                self.baseline()  # counters restart with the kernel: the health suite compares from here
+            except InfraError as e:
+                recovered, why = False, f"the blade did not answer after recovery: {e}"
+        quarantined = ""
+        if not recovered:
+            quarantined = f"recovery after {load_id} failed: {why}"
+        elif self.hangs >= self.settings.options.max_hangs:
+            quarantined = (
+                f"hung or panicked {self.hangs} times in this run (--max-hangs {self.settings.options.max_hangs})"
+            )
+        if quarantined:
+            self.quarantined = quarantined
+        self.progress(
+            f"{load_id}: " + (f"quarantined: {quarantined}" if quarantined else f"recovered in {seconds:.0f} s")
+        )
+        return Recovery(load=load_id, status=outcome.status, reason=watch.reason, detected_at_s=detected,
+                        evidence=tuple(evidence), recovered=recovered, recovery_s=seconds,
+                        quarantined=quarantined)  # fmt: skip
+
+    def _reprovision(self, local_dir: Path) -> tuple[bool, str]:
+        """The boot and swap plays for this blade alone, with a forced power-cycle: (ok, why not)."""
+        from swaplab.provision import ProvisionError, provision
+
+        kernel = self.settings.kernel
+        try:
+            res = provision(self.settings.inventory, str(kernel.get("path") or "") or None,
+                            lambda m: self.progress(f"recovery: {m.strip()}"), playbook="recover.yml",
+                            kvars=kernel, limit=self.name, artifacts=local_dir / "recovery",
+                            extra={"blade_boot__force": True})  # fmt: skip
+        except (ProvisionError, KeyboardInterrupt) as e:
+            return False, str(e)
+        return res.ok, "; ".join(res.failures)[:500]
 
     def hog_pids(self) -> set[int]:
         """The PIDs every hog of this run had (their OOM kills are judged by the test that ran them)."""

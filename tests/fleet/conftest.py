@@ -61,6 +61,15 @@ def blade(request: pytest.FixtureRequest, settings: Settings) -> Iterator[BladeS
     yield _sessions[name]
 
 
+@pytest.fixture(autouse=True)
+def _not_quarantined(request: pytest.FixtureRequest) -> None:
+    """A quarantined blade's later cases are skipped, with the reason (not errors: nothing was tried)."""
+    if "blade" in request.fixturenames:
+        session: BladeSession = request.getfixturevalue("blade")
+        if session.quarantined:
+            pytest.skip(f"{session.name} is quarantined: {session.quarantined}")
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for s in _sessions.values():
         s.remote.close()

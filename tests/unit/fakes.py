@@ -128,7 +128,7 @@ class FakeBlade:
             return 0, "done\n"
         return 0, ""
 
-    def run(self, command: str, timeout: float, stdin: bytes | None = None) -> Any:
+    def run(self, command: str, timeout: float, stdin: bytes | None = None, abort: Any = None) -> Any:
         from swaplab.fleet.remote import RemoteError, Result
 
         self.commands.append(command)
@@ -139,7 +139,8 @@ class FakeBlade:
         rc, out = self._answer(command)
         return Result(rc, out, "")
 
-    def run_bytes(self, remote: str, limit: float, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    def run_bytes(self, remote: str, limit: float, stdin: bytes | None = None, abort: Any = None
+                  ) -> tuple[int, bytes, bytes]:  # fmt: skip
         import io
         import tarfile
 

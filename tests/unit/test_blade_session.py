@@ -1,9 +1,9 @@
 """`BladeSession` without a lab: the blade is a scripted fake behind the ssh ``Remote``'s interface and its
 console a fake console stream (tests/unit/fakes.py); the load runner, the detectors and the judge are real.
 
-What is tested is the session's decisions: which console slice belongs to a load, a kernel failure against
-an unreachable blade (failure, not error), a blade that stops answering (an error, and every later call
-errors at once), and sysrq through the console's transport."""
+What is tested is the session's decisions: which console slice belongs to a load, a blade that stops
+answering within the load's budget, before the hang budget (an error, and every later call errors at once),
+and sysrq through the console's transport. A panic, a hang and the recovery: tests/unit/test_watch.py."""
 
 from __future__ import annotations
 
@@ -42,18 +42,6 @@ def test_a_clean_load_is_judged_on_its_own_console_slice(tmp_path: Path) -> None
     job = blade.scripts[-1]  # the load used NFS swap alone: NBD off for it, and back on after
     assert "active /dev/nbd0 && swapoff /dev/nbd0" in job and "swapon -p 10 /mnt/nfsswap/swapfile" in job
     assert s.down is None
-
-
-def test_a_panic_on_an_unreachable_blade_is_a_kernel_failure_not_an_error(tmp_path: Path) -> None:
-    s, _, _ = _session(tmp_path, "panic")
-    report = s.load("nfs-1", "true", budget_s=2, use="nfs")
-    assert report.outcome.status == "timeout"
-    assert report.verdict.failures and "panic" in report.verdict.failures[0]
-    assert s.down and "kernel failure" in s.down
-    t = time.monotonic()
-    with pytest.raises(InfraError, match="blade1 is down since nfs-1"):
-        s.sh("true")  # the next test of this blade errors at once, not after another budget
-    assert time.monotonic() - t < 1
 
 
 def test_a_blade_that_stops_answering_is_an_error_within_budget_and_grace(tmp_path: Path) -> None:

@@ -1,0 +1,111 @@
+"""The live watch of a blade's console while a load runs: a panic ends the load at once, a silence is a hang.
+
+``ConsoleWatch`` follows the console (whichever console driver the blade has) from the load's start
+and feeds every line to the detectors as it arrives:
+
+- a panic, an oops or a BUG ends the load (``abort`` is set, ``status`` says why): nobody waits out
+  the budget on a dead blade;
+- the blade-side heartbeat (the sampler writes ``swaplab: heartbeat N`` to /dev/kmsg every few
+  seconds) and any other console output count as signs of life. Nothing at all for longer than
+  ``hung_after_s`` is a hang, unless the kernel's last word was that its NFS server is not
+  responding: that is an outage of the NAS (the root and the swap), waited out as before and reported
+  as such;
+- every finding is kept with its arrival time (wall clock), for the report.
+
+Pure logic in ``observe`` (a line and the time it arrived) and ``check`` (the time now), so that the
+rules are tested without a console; ``run`` is the thread that feeds them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from swaplab.detect.detector import Detector, Finding
+from swaplab.drivers.protocols import ConsoleProtocol
+
+# Findings that end a load at once: the blade is dead or its kernel is broken.
+FATAL_KINDS = frozenset({"panic", "oops", "kernel_bug"})
+HEARTBEAT = "swaplab: heartbeat"
+DEFAULT_HUNG_AFTER_S = 150.0  # hung_task_timeout_secs (120, the suites' ceiling) + 30 s
+
+
+@dataclass
+class Arrival:
+    finding: Finding
+    at: float  # wall clock (time.time())
+
+
+@dataclass
+class ConsoleWatch:
+    console: ConsoleProtocol
+    mark: int
+    source: str
+    hung_after_s: float = DEFAULT_HUNG_AFTER_S
+    started: float = field(default_factory=time.time)
+    abort: threading.Event = field(default_factory=threading.Event)
+    status: str = ""  # "panic" or "hung" once the watch ended the load
+    reason: str = ""
+    arrivals: list[Arrival] = field(default_factory=list)
+    heartbeats: int = 0
+    last_output: float = 0.0
+    nfs_down_since: float | None = None
+
+    def __post_init__(self) -> None:
+        self.detector = Detector(self.source, "dmesg")  # console lines are dmesg lines (CR LF, escapes allowed)
+        self.last_output = self.started
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.run, daemon=True, name=f"watch-{self.source}")
+
+    # -- the rules -------------------------------------------------------------------------------
+    def observe(self, line: str, now: float) -> None:
+        self.last_output = now
+        if HEARTBEAT in line:
+            self.heartbeats += 1
+        for f in self.detector.feed(line):
+            self.arrivals.append(Arrival(f, now))
+            if f.kind == "nfs_not_responding":
+                self.nfs_down_since = self.nfs_down_since or now
+            elif f.kind == "nfs_recovered":
+                self.nfs_down_since = None
+            if f.kind in FATAL_KINDS and not self.abort.is_set():
+                self._end("panic", f"{f.kind} on the console: {f.text[:300]}")
+
+    def check(self, now: float) -> None:
+        silent = now - self.last_output
+        if self.abort.is_set() or silent <= self.hung_after_s:
+            return
+        if self.nfs_down_since is not None:
+            return  # the NAS is not answering: an outage, waited out by the load's own budget
+        self._end("hung", f"no console output and no heartbeat for {silent:.0f} s (the hang budget is "
+                          f"{self.hung_after_s:.0f} s; {self.heartbeats} heartbeat(s) before)")  # fmt: skip
+
+    def _end(self, status: str, reason: str) -> None:
+        self.status, self.reason = status, reason
+        self.abort.set()
+
+    # -- the thread ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def run(self) -> None:
+        offset = self.mark
+        pending = b""
+        while not self._stop.is_set():
+            data = self.console.since(offset)
+            offset += len(data)
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            now = time.time()
+            for raw in lines:
+                self.observe(raw.decode("utf-8", "replace"), now)
+            self.check(now)
+            self._stop.wait(0.5)
+
+    def seconds_into_load(self, a: Arrival) -> float:
+        return round(a.at - self.started, 1)

@@ -1,0 +1,129 @@
+"""The live console watch: a panic ends a load at once; silence past the budget is a hang, unless the NAS is
+out; then the blade is recovered, or quarantined. The blade and its console are fakes (tests/unit/fakes.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from swaplab.fleet import loads
+from swaplab.fleet.session import BladeSession, Settings
+from swaplab.fleet.watch import ConsoleWatch
+from swaplab.options import RunOptions
+from tests.unit.fakes import FakeBlade, FakeConsole
+
+PANIC = "[  301.000000] Kernel panic - not syncing: Out of memory and no killable processes...\r"
+
+
+def _watch(hung_after_s: float = 60.0) -> ConsoleWatch:
+    return ConsoleWatch(FakeConsole(), 0, "blade1:console", hung_after_s=hung_after_s, started=1000.0)
+
+
+def test_a_panic_line_ends_the_load() -> None:
+    w = _watch()
+    w.observe("[  300.000000] swaplab: heartbeat 3\r", 1001.0)
+    assert not w.abort.is_set() and w.heartbeats == 1
+    w.observe(PANIC, 1002.0)
+    assert w.abort.is_set() and w.status == "panic" and "Kernel panic" in w.reason
+    assert [a.finding.kind for a in w.arrivals] == ["panic"] and w.seconds_into_load(w.arrivals[0]) == 2.0
+
+
+def test_silence_past_the_budget_is_a_hang_but_not_while_the_nas_is_out() -> None:
+    w = _watch(hung_after_s=60.0)
+    w.observe("[  300.0] swaplab: heartbeat 1", 1010.0)
+    w.check(1069.0)
+    assert not w.abort.is_set()  # 59 s of silence: within the budget
+    w.check(1071.0)
+    assert w.status == "hung" and "no console output and no heartbeat for 61 s" in w.reason
+    nas = _watch(hung_after_s=60.0)
+    nas.observe("[  400.0] nfs: server 10.0.0.1 not responding, still trying", 1010.0)
+    nas.check(1200.0)
+    assert not nas.abort.is_set()  # the heartbeat stopped because the NAS did: an outage, not a hang
+    nas.observe("[  590.0] nfs: server 10.0.0.1 OK", 1201.0)
+    nas.check(1300.0)
+    assert nas.status == "hung"  # the NAS is back and the blade still says nothing
+
+
+@pytest.fixture
+def _short(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loads, "WRAP_UP_S", 1.0)
+    monkeypatch.setattr(loads, "POLL_S", 0.1)
+    from swaplab.fleet import session
+
+    monkeypatch.setattr(session, "SYSRQ_ANSWER_S", 0.2)
+
+
+def _session(tmp_path: Path, behaviour: str, max_hangs: int = 2) -> tuple[BladeSession, FakeBlade, FakeConsole]:
+    console = FakeConsole()
+    blade = FakeBlade(console, behaviour)
+    settings = Settings(run_dir=str(tmp_path), inventory="", ssh_config="", control_dir="",
+                        blades={"blade1": {"console": None}}, options=RunOptions(max_hangs=max_hangs))  # fmt: skip
+    return BladeSession("blade1", settings, remote=blade, console=console), blade, console  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("_short")
+def test_a_panic_mid_load_is_a_failure_within_seconds_then_the_blade_is_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, blade, console = _session(tmp_path, "panic")
+    reprovisioned: list[str] = []
+
+    def reprovision(_d: Path) -> tuple[bool, str]:
+        reprovisioned.append(s.name)
+        blade.answering = True  # power-cycled, booted, swap restored
+        return True, ""
+
+    monkeypatch.setattr(s, "_reprovision", reprovision)
+    t0 = time.monotonic()
+    report = s.load("hog-t1-nfs", "true", budget_s=600, use="nfs")
+    took = time.monotonic() - t0
+    assert took < 10, took  # not the 600 s budget: the console said it all
+    assert report.outcome.status == "panic" and report.verdict.failures
+    assert report.recovery is not None and report.recovery.recovered and not report.recovery.quarantined
+    assert console.sysrqs == ["w", "t"] and reprovisioned == ["blade1"]
+    evidence = {Path(p).name for p in report.recovery.evidence}
+    assert evidence == {"sysrq-w.txt", "sysrq-t.txt", "console-tail.log"}
+    assert b"Show Blocked State" in (tmp_path / "blade1" / "loads" / "hog-t1-nfs" / "sysrq-w.txt").read_bytes()
+    assert s.down is None and not s.quarantined and s.start["release"] == FakeBlade.RELEASE  # usable again
+
+
+@pytest.mark.usefixtures("_short")
+def test_a_blade_that_cannot_be_recovered_is_quarantined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s, _, _ = _session(tmp_path, "panic")
+    monkeypatch.setattr(s, "_reprovision", lambda _d: (False, "blade1: Wait for ssh: UNREACHABLE"))
+    report = s.load("hog-t1-nfs", "true", budget_s=600, use="nfs")
+    assert report.recovery is not None and not report.recovery.recovered
+    assert s.quarantined.startswith("recovery after hog-t1-nfs failed: blade1: Wait for ssh")
+
+
+@pytest.mark.usefixtures("_short")
+def test_a_frozen_blade_is_hung_within_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s, blade, _ = _session(tmp_path, "hang", max_hangs=1)
+    s.settings.options.hang_budget_s = 2  # silence: no heartbeat, nothing (a paused VM)
+    monkeypatch.setattr(s, "_reprovision", lambda _d: (setattr(blade, "answering", True), (True, ""))[1])
+    t0 = time.monotonic()
+    report = s.load("hog-t1-nbd", "true", budget_s=600, use="nbd")
+    assert time.monotonic() - t0 < 10
+    assert report.outcome.status == "hung" and "no console output and no heartbeat" in report.verdict.failures[0]
+    assert report.recovery is not None and report.recovery.recovered
+    assert s.quarantined == "hung or panicked 1 times in this run (--max-hangs 1)"
+
+
+def test_an_aborted_poll_lets_go_of_its_ssh_at_once(tmp_path: Path) -> None:
+    """Remote.run's abort: a poll hanging on a dead blade is cut short (here a local `sleep` stands in)."""
+    from swaplab.fleet.remote import Remote, RemoteError
+
+    class Local(Remote):
+        def argv(self) -> list[str]:
+            return ["sh", "-c", 'shift 2; exec sh -c "$1"', "ssh"]  # $1 --, $2 the host, $3 the command
+
+    r = Local("blade1", tmp_path / "cfg", tmp_path)
+    abort = threading.Event()
+    threading.Timer(0.5, abort.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(RemoteError, match="the load was ended"):
+        r.run("sleep 30", timeout=60, abort=abort)
+    assert time.monotonic() - t0 < 5
