@@ -114,6 +114,9 @@ class RunOptions:
     )
     max_hangs: int = _opt(2, "--max-hangs", "a blade that hangs or panics this often in a run is quarantined: its "
                           "later cases are skipped")  # fmt: skip
+    fault: str | None = _opt(None, "--fault", "virtual lab: inject a fault into the first blade's load, e.g. "
+                             "blade-freeze@hog-t1-nfs+20 (swaplab.lab.faults lists the scenarios)",
+                             metavar="SCENARIO[:S]@LOAD+AFTER")  # fmt: skip
     suites: list[str] = _opt(list(SUITES), "--suite", f"suites to run, comma-separated ({','.join(SUITES)})")
     limit: str | None = _opt(None, "--limit", "only blades matching these comma-separated patterns (fnmatch)")
     blades: int = _opt(1, "--blades", "virtual lab: number of blades")

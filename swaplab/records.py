@@ -138,6 +138,23 @@ class Recovery:
 
 
 @dataclass(frozen=True)
+class FaultRecord:
+    """A fault swaplab injected into a load (``run --fault``), and its timeline in seconds into that load."""
+
+    TYPE: ClassVar[str] = "fault"
+    spec: str  # as given: SCENARIO[:SECONDS]@LOAD+AFTER
+    scenario: str
+    load: str
+    injected_at_s: float | None = None
+    ended_at_s: float | None = None  # a timed fault's end
+    first_symptom_at_s: float | None = None  # the first finding on the console after it
+    first_symptom: str = ""
+    detected_at_s: float | None = None  # the console watch ended the load
+    recovered_at_s: float | None = None
+    error: str = ""  # why it could not be injected
+
+
+@dataclass(frozen=True)
 class Facts:
     """What a configuration check saw (release, mount options, sysctls): named plain values."""
 
@@ -145,9 +162,9 @@ class Facts:
     values: dict[str, str | int | float | bool | None] = field(default_factory=dict)
 
 
-Record = FindingRecord | LoadFigures | FioRun | HogTrial | RatioRecord | Health | Recovery | Facts
+Record = FindingRecord | LoadFigures | FioRun | HogTrial | RatioRecord | Health | Recovery | FaultRecord | Facts
 TYPES: dict[str, type[Any]] = {c.TYPE: c for c in (FindingRecord, LoadFigures, FioRun, HogTrial, RatioRecord, Health,
-                                                    Recovery, Facts)}  # fmt: skip
+                                                    Recovery, FaultRecord, Facts)}  # fmt: skip
 
 
 def to_json(record: Record) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from swaplab.fleet.session import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import machines
+from swaplab.lab.faults import FaultSpec
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.options import BMCS, SUITES, RunOptions, range_problem
 from swaplab.provision import (
@@ -105,6 +106,13 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append(
             f"{vbmc.PASSWORD_ENV} is longer than IPMI's {vbmc.IPMI_MAX_PASSWORD} bytes: choose a shorter one"
         )
+    if opts.fault:
+        try:
+            FaultSpec.parse(opts.fault)
+        except ValueError as e:
+            problems.append(f"--fault {opts.fault!r}: {e}")
+        if opts.inventory is not None and Path(opts.inventory).resolve() != VIRTUAL_INVENTORY.resolve():
+            problems.append("--fault is for the virtual lab: a rack's machines have no fault switch")
     if not opts.provision and opts.inventory is None:
         problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
     if opts.kernel and not os.path.exists(opts.kernel):
@@ -326,7 +334,7 @@ class Run:
         settings = Settings(
             run_dir=str(run_dir), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
             control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names}, kernel=kvars,
-            options=self.opts, prior=_prior_records(prior, names),
+            options=self.opts, prior=_prior_records(prior, names), nas=inv.nas,
         )  # fmt: skip
         ctx = run_dir / CONTEXT
         settings.save(ctx)

@@ -35,6 +35,8 @@ class Recorder:
         self.add(report.figures(store), *report.findings)
         if report.recovery is not None:
             self.add(report.recovery)
+        if report.fault is not None:
+            self.add(report.fault)
         self.attach(*report.attachments)
 
 

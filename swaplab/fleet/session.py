@@ -26,8 +26,9 @@ from swaplab.fleet.judge import Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
 from swaplab.fleet.watch import ConsoleWatch
+from swaplab.lab.faults import FaultSpec, FaultTimer, Injection, LabHandles
 from swaplab.options import RunOptions, WorkingSet
-from swaplab.records import Facts, FindingRecord, HogTrial, LoadFigures, Recovery, from_json
+from swaplab.records import Facts, FaultRecord, FindingRecord, HogTrial, LoadFigures, Recovery, from_json
 from swaplab.rundir import PROGRESS_LOG
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class Settings:
     options: RunOptions = field(default_factory=RunOptions)
     # A resumed run: per blade, the records of cases that finished before (hog trials, first-contact facts).
     prior: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    nas: str = ""  # the NAS's host name in ssh_config (the fault scenarios that act on it)
     # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
     budget_base_s: int = 180
     budget_s_per_mib: float = 2.5
@@ -98,6 +100,7 @@ class LoadReport:
     attachments: list[str]
     findings: list[FindingRecord] = field(default_factory=list)  # what the detectors saw, with when
     recovery: Recovery | None = None  # the console watch ended the load, and the blade was recovered (or not)
+    fault: FaultRecord | None = None  # the fault `run --fault` injected into this load
 
     def figures(self, store: str | None) -> LoadFigures:
         o, v = self.outcome, self.verdict
@@ -254,6 +257,10 @@ class BladeSession:
             watch = ConsoleWatch(self.console, console_from, f"{self.name}:console",
                                  hung_after_s=self.settings.options.hang_budget_s)  # fmt: skip
             watch.start()
+        fault = self._fault_for(load_id)
+        load_started = time.time()
+        if fault is not None:
+            fault.start()
         try:
             outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap,
                                       abort=watch.abort if watch else None,
@@ -264,6 +271,7 @@ class BladeSession:
         finally:
             if watch is not None:
                 watch.stop()
+            injection = fault.finish(timeout=fault.spec.duration_s + 60) if fault is not None else None
         console_text = self._console_slice(console_from, outcome.local_dir / "console.log")
         findings = scan(console_text.encode(), f"{self.name}:console", "console")
         window = outcome.uptime_window()
@@ -284,6 +292,9 @@ class BladeSession:
                 verdict.failures.append(f"{outcome.status}: {watch.reason}")
             report.recovery = self.recover(load_id, outcome, watch)
             report.attachments += list(report.recovery.evidence)
+        if fault is not None:
+            report.fault = fault_record(fault.spec, injection, load_started, watch, report.recovery)
+        if report.recovery is not None:
             return report
         if outcome.status != "done":
             tail = console_text[-1500:]
@@ -300,6 +311,32 @@ class BladeSession:
             raise InfraError(f"{self.name}: load {load_id} finished, but its results could not be fetched whole: "
                              f"{outcome.fetch_error} (saved in {outcome.local_dir})")  # fmt: skip
         return report
+
+    # -- faults (the virtual lab's, `run --fault`) ---------------------------------
+    def _fault_for(self, load_id: str) -> FaultTimer | None:
+        opts = self.settings.options
+        if not opts.fault or self.name != sorted(self.settings.blades)[0]:
+            return None
+        spec = FaultSpec.parse(opts.fault)
+        if spec.load != load_id:
+            return None
+        from swaplab.lab.paths import LabPaths
+
+        run = LabPaths.default().run
+        nas = Remote(self.settings.nas, Path(self.settings.ssh_config), Path(self.settings.control_dir))
+
+        def nas_shell(command: str) -> None:
+            r = nas.run(command, timeout=60)
+            if r.rc != 0:
+                raise RuntimeError(f"`{command}` on the NAS exited {r.rc}: {r.stderr.strip()[-200:]}")
+
+        def sysrq(key: str) -> None:
+            if self.console is None:
+                raise RuntimeError("the blade has no console")
+            self.console.send_sysrq(key)
+
+        self.progress(f"{load_id}: fault {spec} armed")
+        return FaultTimer(spec, LabHandles(run / f"{self.name}.qmp", run / "nas.qmp", sysrq, nas_shell))
 
     # -- recovery ----------------------------------------------------------------
     def recover(self, load_id: str, outcome: LoadOutcome, watch: ConsoleWatch) -> Recovery:
@@ -399,6 +436,29 @@ class BladeSession:
 
     def console_since_start(self) -> bytes:
         return self._console_read(self.console_start)
+
+
+def fault_record(spec: FaultSpec, injection: Injection | None, load_started: float, watch: ConsoleWatch | None,
+                 recovery: Recovery | None) -> FaultRecord:  # fmt: skip
+    """The fault's timeline, in seconds into its load: injected, ended, first symptom, detected, recovered."""
+
+    def rel(t: float | None) -> float | None:
+        return round(t - load_started, 1) if t is not None else None
+
+    if injection is None or injection.injected_at is None:
+        why = injection.error if injection is not None else "the load ended before the fault was due"
+        return FaultRecord(spec=str(spec), scenario=spec.scenario, load=spec.load, error=why or "not injected")
+    symptom = next((a for a in (watch.arrivals if watch else []) if a.at >= injection.injected_at
+                    and a.finding.severity in ("fail", "warn")), None)  # fmt: skip
+    detected = watch.ended_at if watch is not None else None
+    recovered = None
+    if detected is not None and recovery is not None and recovery.recovered and recovery.recovery_s is not None:
+        recovered = detected + recovery.recovery_s
+    return FaultRecord(spec=str(spec), scenario=spec.scenario, load=spec.load, injected_at_s=rel(injection.injected_at),
+                       ended_at_s=rel(injection.ended_at), first_symptom_at_s=rel(symptom.at) if symptom else None,
+                       first_symptom=f"{symptom.finding.kind}: {symptom.finding.text[:200]}" if symptom else "",
+                       detected_at_s=rel(detected), recovered_at_s=rel(recovered) if recovered else None,
+                       error=injection.error)  # fmt: skip
 
 
 def finding_record(f: Finding, console_text: str, load: str | None, start_uptime: float | None) -> FindingRecord:

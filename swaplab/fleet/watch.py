@@ -51,6 +51,7 @@ class ConsoleWatch:
     heartbeats: int = 0
     last_output: float = 0.0
     nfs_down_since: float | None = None
+    ended_at: float | None = None  # when the watch ended the load
 
     def __post_init__(self) -> None:
         self.detector = Detector(self.source, "dmesg")  # console lines are dmesg lines (CR LF, escapes allowed)
@@ -83,6 +84,7 @@ class ConsoleWatch:
 
     def _end(self, status: str, reason: str) -> None:
         self.status, self.reason = status, reason
+        self.ended_at = time.time()
         self.abort.set()
 
     # -- the thread ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from swaplab.records import FindingRecord, FioRun, HogTrial, LoadFigures
+from swaplab.records import FaultRecord, FindingRecord, FioRun, HogTrial, LoadFigures, Recovery
 from swaplab.report import timeline
 from swaplab.report.compare import Comparison
 from swaplab.report.model import OUTCOMES, BladeResult
@@ -80,6 +80,8 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str,
         "fio_svg": plots.fio(fio) if any(not r.under_pressure for r in fio) else "",
         "timelines": _timelines(b, run_dir, findings),
         "findings": findings,
+        "faults": b.of(FaultRecord),
+        "recoveries": b.of(Recovery),
         "cases": cases,
     }
 

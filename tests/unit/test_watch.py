@@ -127,3 +127,36 @@ def test_an_aborted_poll_lets_go_of_its_ssh_at_once(tmp_path: Path) -> None:
     with pytest.raises(RemoteError, match="the load was ended"):
         r.run("sleep 30", timeout=60, abort=abort)
     assert time.monotonic() - t0 < 5
+
+
+def test_fault_specs_are_parsed_and_refused_with_the_forms() -> None:
+    from swaplab.lab.faults import FaultSpec
+
+    assert FaultSpec.parse("blade-freeze@hog-t1-nfs+20") == FaultSpec("blade-freeze", "hog-t1-nfs", 20.0)
+    assert str(FaultSpec.parse("nas-freeze:60@fio-hog-nbd+5")) == "nas-freeze:60@fio-hog-nbd+5"
+    for bad, why in (
+        ("meteor@hog-t1-nfs+1", "scenarios: blade-freeze"),
+        ("nas-freeze@hog-t1-nfs+1", "needs a duration"),
+        ("blade-crash:5@hog-t1-nfs+1", "takes no duration"),
+        ("blade-crash@hog-t1-nfs", "give SCENARIO"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            FaultSpec.parse(bad)
+
+
+def test_a_fault_timeline_is_in_seconds_into_its_load() -> None:
+    from swaplab.fleet.session import fault_record
+    from swaplab.fleet.watch import Arrival
+    from swaplab.lab.faults import FaultSpec, Injection
+    from swaplab.records import Recovery
+
+    spec = FaultSpec("blade-crash", "hog-t1-nfs", 20.0)
+    w = _watch()
+    w.observe(PANIC, 1021.5)
+    assert isinstance(w.arrivals[0], Arrival) and w.ended_at is not None
+    rec = Recovery(load="hog-t1-nfs", status="panic", reason="x", detected_at_s=21.5, recovered=True, recovery_s=95.0)
+    f = fault_record(spec, Injection(spec, injected_at=1020.0), 1000.0, w, rec)
+    assert (f.injected_at_s, f.first_symptom_at_s) == (20.0, 21.5) and f.first_symptom.startswith("panic")
+    assert f.detected_at_s is not None and f.recovered_at_s == pytest.approx(f.detected_at_s + 95.0)
+    missed = fault_record(spec, None, 1000.0, w, None)
+    assert missed.error == "the load ended before the fault was due" and missed.injected_at_s is None

@@ -1,0 +1,154 @@
+"""Faults, built in: what swaplab injects on the virtual lab while a load is swapping, to prove it survives.
+
+``run --fault SCENARIO[:SECONDS]@LOAD+AFTER`` injects SCENARIO into the blade's load LOAD (a load id:
+``hog-t1-nfs``, ``fio-hog-nbd``, ...) AFTER seconds into it, for SECONDS where that applies:
+
+- ``blade-freeze``: the blade's VM is paused (QMP ``stop``): found hung by the console watch, recovered;
+- ``blade-crash``: sysrq-c through the blade's console transport: a panic on the live console, recovered;
+- ``nas-freeze:S``: the NAS's VM paused for S seconds: an NFS and NBD outage the blade must survive;
+- ``link-down:S``: the blade's lab link down for S seconds (QMP ``set_link``);
+- ``nbd-kill:S``: nbd-server killed on the NAS (its systemd unit, which swaplab's role started), started
+  again after S seconds: NBD errors and swap I/O errors, reported precisely;
+- ``nfsd-restart``: the NAS's NFS server restarted (``systemctl restart nfs-server``).
+
+Each injection returns when it took effect (and, for a timed fault, when it ended), for the report's
+fault timeline. Only the virtual lab's own machines are touched, through their QMP sockets and the
+NAS's ssh; a rack has no such switch, and ``run`` refuses ``--fault`` there.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIOS = {
+    "blade-freeze": False,  # name -> takes a duration
+    "blade-crash": False,
+    "nas-freeze": True,
+    "link-down": True,
+    "nbd-kill": True,
+    "nfsd-restart": False,
+}
+_SPEC = re.compile(r"(?P<scenario>[a-z-]+)(?::(?P<duration>\d+))?@(?P<load>[a-z0-9-]+)\+(?P<after>\d+)")
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    scenario: str
+    load: str  # the load id it is injected into
+    after_s: float  # seconds into that load
+    duration_s: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        """``SCENARIO[:SECONDS]@LOAD+AFTER``; ValueError naming the forms."""
+        m = _SPEC.fullmatch(text.strip())
+        forms = (f"give SCENARIO[:SECONDS]@LOAD+AFTER, e.g. blade-freeze@hog-t1-nfs+20 or nas-freeze:60@hog-t1-nfs+10; "
+                 f"scenarios: {', '.join(SCENARIOS)}")  # fmt: skip
+        if m is None or m["scenario"] not in SCENARIOS:
+            raise ValueError(forms)
+        timed = SCENARIOS[m["scenario"]]
+        if timed and not m["duration"]:
+            raise ValueError(f"{m['scenario']} needs a duration (:SECONDS); {forms}")
+        if not timed and m["duration"]:
+            raise ValueError(f"{m['scenario']} takes no duration; {forms}")
+        duration = float(m["duration"] or 0)
+        if timed and not 1 <= duration <= 3600:
+            raise ValueError(f"{m['scenario']}:{m['duration']}: choose 1 to 3600 seconds")
+        return cls(m["scenario"], m["load"], float(m["after"]), duration)
+
+    def __str__(self) -> str:
+        d = f":{self.duration_s:.0f}" if self.duration_s else ""
+        return f"{self.scenario}{d}@{self.load}+{self.after_s:.0f}"
+
+
+@dataclass
+class Injection:
+    """When a fault took effect and ended (wall clock), or why it could not be injected."""
+
+    spec: FaultSpec
+    injected_at: float | None = None
+    ended_at: float | None = None
+    error: str = ""
+
+
+@dataclass
+class LabHandles:
+    """How the fault reaches the lab: the machines' QMP sockets, the console, the NAS's shell."""
+
+    blade_qmp: Path
+    nas_qmp: Path
+    sysrq: Callable[[str], None]  # the blade's console transport
+    nas_shell: Callable[[str], None]  # run a command on the NAS as root (bounded; raises on failure)
+
+
+def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
+    """Inject ``spec`` now; return once it has taken effect and, if timed, ended."""
+    from swaplab.drivers.qmpdriver import QMPPowerDriver
+
+    out = Injection(spec)
+    try:
+        if spec.scenario == "blade-freeze":
+            QMPPowerDriver(str(lab.blade_qmp)).pause()
+            out.injected_at = time.time()
+        elif spec.scenario == "blade-crash":
+            out.injected_at = time.time()
+            lab.sysrq("c")
+        elif spec.scenario == "nas-freeze":
+            nas = QMPPowerDriver(str(lab.nas_qmp))
+            nas.pause()
+            out.injected_at = time.time()
+            try:
+                time.sleep(spec.duration_s)
+            finally:
+                nas.resume()
+            out.ended_at = time.time()
+        elif spec.scenario == "link-down":
+            blade = QMPPowerDriver(str(lab.blade_qmp))
+            blade.qmp.execute("set_link", {"name": "lab", "up": False})
+            out.injected_at = time.time()
+            try:
+                time.sleep(spec.duration_s)
+            finally:
+                blade.qmp.execute("set_link", {"name": "lab", "up": True})
+            out.ended_at = time.time()
+        elif spec.scenario == "nbd-kill":
+            lab.nas_shell("systemctl kill --signal=KILL nbd-server")
+            out.injected_at = time.time()
+            time.sleep(spec.duration_s)
+            lab.nas_shell("systemctl start nbd-server")
+            out.ended_at = time.time()
+        elif spec.scenario == "nfsd-restart":
+            out.injected_at = time.time()
+            lab.nas_shell("systemctl restart nfs-server")
+            out.ended_at = time.time()
+    except Exception as e:
+        out.error = f"{type(e).__name__}: {e}"
+    return out
+
+
+class FaultTimer:
+    """Inject ``spec`` ``spec.after_s`` seconds from now, in a thread of its own (a load runs meanwhile)."""
+
+    def __init__(self, spec: FaultSpec, lab: LabHandles) -> None:
+        self.spec, self.lab = spec, lab
+        self.result: Injection | None = None
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"fault-{spec.scenario}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        if not self._cancel.wait(self.spec.after_s):
+            self.result = inject(self.spec, self.lab)
+
+    def finish(self, timeout: float) -> Injection | None:
+        """Wait for a timed fault to end (at most ``timeout``); cancel one not injected yet."""
+        self._cancel.set()
+        self._thread.join(timeout)
+        return self.result
