@@ -9,7 +9,7 @@ LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs 
 # What the tests alone need: a browser to look at report.html as a person would (headless).
 TEST_PACKAGES := chromium
 
-.PHONY: run test lint unit integration deps lab-deps test-deps venv swaplab-env kernel-deb lab-images clean
+.PHONY: run test lint unit integration faults deps lab-deps test-deps venv swaplab-env kernel-deb lab-images clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -29,6 +29,13 @@ integration: venv kernel-deb lab-deps test-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	$(VENV)/bin/tox -e integration
+
+## faults: every fault scenario on the virtual lab (CI runs the blade freeze and crash; this adds the
+## NAS freeze, link down, nfsd restart and nbd-server kill: about 25 minutes more)
+faults: venv kernel-deb lab-deps test-deps
+	$(VENV)/bin/tox -e integration --notest
+	.tox/integration/bin/swaplab lab build
+	SWAPLAB_MARKS=faults $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
 
 lint: venv
 	$(VENV)/bin/tox -e lint

@@ -1,0 +1,118 @@
+"""Faults injected while a load swaps (`run --fault`), on one lab brought up for the module.
+
+The lab is brought up and provisioned once (`run --keep --suite config`); each scenario is then a run of
+the hog trials against it (`-i inventories/virtual/hosts.yml --no-provision`), with the fault injected
+into the first NFS trial. What each shows:
+
+- `blade-freeze` (CI): the blade's VM paused mid-load is found hung by the console watch within the hang
+  budget (no heartbeat, no output), sysrq and the console tail are kept, the blade is power-cycled and
+  its swap restored, the trial is a `<failure>` with that evidence, and the NBD trial after it runs;
+- `blade-crash` (CI): sysrq-c mid-load: the panic is reported within 10 s of its console line, the
+  blade is recovered, the next trial runs;
+- `nas-freeze`, `link-down`, `nfsd-restart`, `nbd-kill` (`make faults`, outside CI's budget): the
+  outages the blade must survive, and the NBD server's death that it must report.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swaplab.report import junit
+from tests.integration.conftest import ROOT, swaplab
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(2400)]
+INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
+XSD = Path(junit.__file__).with_name("junit-10.xsd")
+HANG_BUDGET_S = 45
+HOG = ["--suite", "hog", "--trials", "1", "--working-set", "1.25x", "--hang-budget", str(HANG_BUDGET_S)]
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[None]:
+    assert swaplab("lab", "build").returncode == 0
+    try:
+        r = swaplab("run", "--keep", "--suite", "config", timeout=1800)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        yield
+    finally:
+        assert swaplab("lab", "down").returncode == 0
+
+
+def _fault_run(spec: str) -> tuple[int, Path, dict[str, Any]]:
+    r = swaplab("run", "-i", str(INVENTORY), "--no-provision", *HOG, "--fault", spec, timeout=2000)
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.endswith("/"), r.stdout[-3000:] + r.stderr[-3000:]
+    run_dir = Path(last)
+    xml = (run_dir / "junit.xml").read_bytes()
+    assert junit.validate(xml, XSD) is None
+    return r.returncode, run_dir, json.loads((run_dir / "results.json").read_text())
+
+
+def _case(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in doc["blades"][0]["cases"] if c["name"] == name)
+
+
+def _record(case: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(r for r in case["records"] if r["type"] == kind)
+
+
+def _recovered_and_went_on(rc: int, run_dir: Path, doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    assert rc == 1, "the interrupted trial is a kernel failure, nothing else"
+    nfs, nbd = _case(doc, "test_hog[t1-nfs]"), _case(doc, "test_hog[t1-nbd]")
+    assert nfs["outcome"] == "failed", nfs["message"]
+    assert nbd["outcome"] == "passed", nbd["message"]  # the blade came back, and its next case ran
+    recovery, fault = _record(nfs, "recovery"), _record(nfs, "fault")
+    assert recovery["recovered"] and not recovery["quarantined"]
+    names = {Path(p).name for p in recovery["evidence"]}
+    assert names == {"sysrq-w.txt", "sysrq-t.txt", "console-tail.log"}
+    root = ET.fromstring((run_dir / "junit.xml").read_bytes())
+    failure = root.find(".//testcase[@name='test_hog[t1-nfs]']/failure")
+    assert failure is not None and failure.get("type") == "kernel"
+    return recovery, fault
+
+
+def test_a_frozen_blade_is_found_hung_recovered_and_its_next_case_runs(lab: None) -> None:
+    rc, run_dir, doc = _fault_run("blade-freeze@hog-t1-nfs+20")
+    recovery, fault = _recovered_and_went_on(rc, run_dir, doc)
+    assert recovery["status"] == "hung"
+    assert fault["injected_at_s"] is not None and fault["detected_at_s"] is not None
+    # Found within the hang budget (plus the watch's half-second tick and the heartbeat's period).
+    assert fault["detected_at_s"] - fault["injected_at_s"] <= HANG_BUDGET_S + 10, fault
+    # The frozen blade could not answer sysrq: that is said, not hidden.
+    assert (run_dir / "blade1" / "loads" / "hog-t1-nfs" / "sysrq-w.txt").is_file()
+
+
+def test_a_crash_is_reported_within_10_s_recovered_and_the_next_case_runs(lab: None) -> None:
+    rc, run_dir, doc = _fault_run("blade-crash@hog-t1-nfs+20")
+    recovery, fault = _recovered_and_went_on(rc, run_dir, doc)
+    assert recovery["status"] == "panic"
+    assert fault["first_symptom"].startswith("panic"), fault
+    assert fault["detected_at_s"] - fault["first_symptom_at_s"] <= 10, fault
+
+
+@pytest.mark.slow_faults
+@pytest.mark.parametrize("spec", ["nas-freeze:60@hog-t1-nfs+20", "link-down:30@hog-t1-nfs+20",
+                                  "nfsd-restart@hog-t1-nfs+20"])  # fmt: skip
+def test_an_outage_is_survived_and_reported(lab: None, spec: str) -> None:
+    rc, _run_dir, doc = _fault_run(spec)
+    nfs = _case(doc, "test_hog[t1-nfs]")
+    fault = _record(nfs, "fault")
+    assert fault["injected_at_s"] is not None and not fault["error"], fault
+    assert rc in (0, 1) and nfs["outcome"] in ("passed", "failed"), nfs["message"]  # never an infrastructure error
+    assert _record(nfs, "hog")["bad_pages"] == 0  # every page came back
+
+
+@pytest.mark.slow_faults
+def test_nbd_server_killed_is_reported_precisely(lab: None) -> None:
+    rc, _run_dir, doc = _fault_run("nbd-kill:30@hog-t1-nbd+20")
+    nbd = _case(doc, "test_hog[t1-nbd]")
+    fault = _record(nbd, "fault")
+    assert fault["injected_at_s"] is not None and not fault["error"], fault
+    kinds = {r["kind"] for r in nbd["records"] if r["type"] == "finding"}
+    assert rc == 1 and kinds & {"nbd_error", "swap_io_error"}, (kinds, nbd["message"])
