@@ -18,7 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from swaplab.detect.lines import ANSI_RE, Format, kernel_line
+from swaplab.detect.lines import ANSI_RE, Format, kernel_line, line_format
 from swaplab.detect.rules import RULES, Rule, Severity
 
 # A die line this many lines after its header belongs to the same oops.
@@ -57,9 +57,11 @@ def _fields(m: re.Match[str]) -> dict[str, Any]:
 class Detector:
     """Feed kernel-log lines of one stream; get findings back as they happen."""
 
-    def __init__(self, source: str, fmt: Format = "dmesg") -> None:
+    def __init__(self, source: str, fmt: Format = "dmesg", per_line: bool = False) -> None:
+        """``per_line``: every line is read in its own format (a log that mixes syslog, dmesg and kmsg)."""
         self.source = source
         self.fmt: Format = fmt
+        self.per_line = per_line
         self.findings: list[Finding] = []
         self.lines = 0
         self._oom_header: dict[str, Any] | None = None
@@ -89,7 +91,7 @@ class Detector:
         return out
 
     def _feed_segment(self, segment: str, lineno: int, out: list[Finding]) -> None:
-        kl = kernel_line(segment, self.fmt)
+        kl = kernel_line(segment, line_format(segment) if self.per_line else self.fmt)
         if kl is None:
             return
         text = kl.text

@@ -80,6 +80,16 @@ def _strip_prefix(line: str, midline: bool) -> KernelLine:
     return KernelLine(text.rstrip(), float(ts) if ts else None)
 
 
+def line_format(line: str) -> Format:
+    """One line's own format, for a log that mixes them (``cat kern.log dmesg.txt``): a kmsg record, a
+    syslog or journal line (whose identifier then decides), else a dmesg or console line."""
+    if KMSG_RE.match(line):
+        return "kmsg"
+    if SYSLOG_RE.match(line):
+        return "syslog"
+    return "dmesg"
+
+
 def kernel_line(line: str, fmt: Format) -> KernelLine | None:
     """Return the kernel message carried by one line (no CR/LF, no ANSI), or None."""
     if fmt == "kmsg":

@@ -114,7 +114,7 @@ def _result(det: Detector, fmt: str, lines: int) -> ScanResult:
 def scan_stream(stream: IO[bytes], source: str, fmt: str = "auto") -> ScanResult:
     """Scan a binary stream; ``fmt`` is auto, dmesg, console, kmsg or syslog."""
     first = stream.read(CHUNK_BYTES)
-    det = Detector(source, _resolve(fmt, first))
+    det = Detector(source, _resolve(fmt, first), per_line=fmt == "auto")
     lineno = 0
     unterminated = False
     for body in _chunks(stream, first):
@@ -162,7 +162,7 @@ def scan_file_parallel(path: str, fmt: str = "auto", workers: int = 2) -> ScanRe
     """Scan a large regular file with worker processes finding candidate lines."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        det = Detector(path, _resolve(fmt, f.read(1 << 16)))
+        det = Detector(path, _resolve(fmt, f.read(1 << 16)), per_line=fmt == "auto")
         bounds = _line_aligned_bounds(f, size)
         f.seek(max(size - 1, 0))
         unterminated = size > 0 and f.read(1) != b"\n"

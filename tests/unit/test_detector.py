@@ -151,3 +151,25 @@ def test_kernel_line_prefixes() -> None:
     assert kernel_line("[Wed Nov 25 21:47:08 2026] INFO: x", "dmesg").text == "INFO: x"  # type: ignore[union-attr]
     assert kernel_line("[   12.345678][  T123] INFO: x", "dmesg").text == "INFO: x"  # type: ignore[union-attr]
     assert kernel_line("2026-11-25T21:47:08,123456+00:00 INFO: x", "dmesg").text == "INFO: x"  # type: ignore[union-attr]
+
+
+def test_a_log_that_mixes_formats_is_read_line_by_line() -> None:
+    """`cat kern.log dmesg.txt | swaplab scan-log -`: syslog first (the sniffed format), then raw dmesg lines;
+    before, the dmesg part's kernel events were dropped. Real captured logs, concatenated."""
+    import io
+
+    from swaplab.detect.scan import scan_stream
+
+    logs = Path(__file__).parent / "logs"
+    syslog = (logs / "bugreports.syslog.log").read_bytes()
+    dmesg = (logs / "qemu-6.1-faults.dmesg.log").read_bytes()
+    alone = {f.kind for f in scan_stream(io.BytesIO(dmesg), "d", "auto").findings}
+    mixed = scan_stream(io.BytesIO(syslog + dmesg), "mixed", "auto")
+    kinds = {f.kind for f in mixed.findings}
+    assert alone and alone <= kinds, alone - kinds
+    syslog_kinds = {f.kind for f in scan_stream(io.BytesIO(syslog), "s", "auto").findings}
+    assert syslog_kinds <= kinds
+    # A userspace program's kernel-like text in syslog is still not a kernel event.
+    fake = b"Nov 30 01:02:03 blade1 myapp[42]: BUG: unable to handle page fault for address: 0000\n"
+    with_fake = scan_stream(io.BytesIO(syslog + fake + dmesg), "m", "auto").findings
+    assert len(with_fake) == len(mixed.findings)
