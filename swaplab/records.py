@@ -50,6 +50,8 @@ class LoadFigures:
     load_s: float | None = None  # the load itself, on the blade
     nfs_outage_s: float = 0.0
     warnings: tuple[str, ...] = ()
+    host_cpu_pressure_pct: float | None = None  # virtual blades: the host's CPU pressure over the load
+    emulator_cpu_s: float | None = None  # and the CPU time the blade's QEMU got
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ from swaplab.agent import PROGRAMS
 from swaplab.detect import Finding, scan_stream
 from swaplab.drivers import console_driver
 from swaplab.drivers.protocols import ConsoleProtocol
-from swaplab.fleet.judge import Verdict, in_window, judge
+from swaplab.fleet.judge import FAIL_KINDS, Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
 from swaplab.fleet.watch import ConsoleWatch
 from swaplab.lab.faults import FaultSpec, FaultTimer, Injection, LabHandles
+from swaplab.lab.hostload import STARVED_PCT, HostLoad
 from swaplab.options import RunOptions, WorkingSet
 from swaplab.records import Facts, FaultRecord, FindingRecord, HogTrial, LoadFigures, Recovery, from_json
 from swaplab.rundir import PROGRESS_LOG
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 CONTEXT_SCHEMA = 4  # 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior
 
 
+EMULATOR_STALL_KINDS = frozenset({"rcu_stall", "soft_lockup", "hard_lockup"})
 EXCERPT_LINES = 6  # console lines kept each side of a finding
 SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
 
@@ -76,6 +78,7 @@ class Settings:
     # A resumed run: per blade, the records of cases that finished before (hog trials, first-contact facts).
     prior: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     nas: str = ""  # the NAS's host name in ssh_config (the fault scenarios that act on it)
+    virtual: bool = False  # the blades are the virtual lab's QEMU machines (their emulator's stalls are judged)
     # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
     budget_base_s: int = 180
     budget_s_per_mib: float = 2.5
@@ -101,13 +104,16 @@ class LoadReport:
     findings: list[FindingRecord] = field(default_factory=list)  # what the detectors saw, with when
     recovery: Recovery | None = None  # the console watch ended the load, and the blade was recovered (or not)
     fault: FaultRecord | None = None  # the fault `run --fault` injected into this load
+    host_cpu_pressure_pct: float | None = None  # virtual blades: the host's CPU pressure during the load
+    emulator_cpu_s: float | None = None  # and the blade QEMU's CPU time
 
     def figures(self, store: str | None) -> LoadFigures:
         o, v = self.outcome, self.verdict
         phases = o.phases()
         return LoadFigures(load=o.load_id, store=store, status=o.status, rc=o.rc, wall_s=round(o.seconds, 1),
                            prep_s=phases.get("prep_s"), load_s=phases.get("load_s"), nfs_outage_s=v.nfs_outage_s,
-                           warnings=tuple(v.warnings))  # fmt: skip
+                           warnings=tuple(v.warnings), host_cpu_pressure_pct=self.host_cpu_pressure_pct,
+                           emulator_cpu_s=self.emulator_cpu_s)  # fmt: skip
 
     def json_file(self, name: str) -> dict[str, Any] | None:
         try:
@@ -261,6 +267,9 @@ class BladeSession:
         load_started = time.time()
         if fault is not None:
             fault.start()
+        hostload = self._hostload()
+        if hostload is not None:
+            hostload.start()
         try:
             outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap,
                                       abort=watch.abort if watch else None,
@@ -271,6 +280,8 @@ class BladeSession:
         finally:
             if watch is not None:
                 watch.stop()
+            if hostload is not None:
+                hostload.stop()
             injection = fault.finish(timeout=fault.spec.duration_s + 60) if fault is not None else None
         console_text = self._console_slice(console_from, outcome.local_dir / "console.log")
         findings = scan(console_text.encode(), f"{self.name}:console", "console")
@@ -285,6 +296,9 @@ class BladeSession:
         start = window[0] if window else None
         records = [finding_record(f, console_text, load_id, start) for f in findings]
         report = LoadReport(outcome, verdict, attachments, records)
+        if hostload is not None:
+            report.host_cpu_pressure_pct, report.emulator_cpu_s, _ = hostload.figures()
+            self._emulator_stall(load_id, findings, watch, hostload, outcome.local_dir)
         if watch is not None and outcome.status in ("panic", "hung"):
             # The console watch ended the load: the blade died or hung under it. A kernel failure, with the
             # evidence; then the blade is recovered (or quarantined) and its later cases go on.
@@ -311,6 +325,45 @@ class BladeSession:
             raise InfraError(f"{self.name}: load {load_id} finished, but its results could not be fetched whole: "
                              f"{outcome.fetch_error} (saved in {outcome.local_dir})")  # fmt: skip
         return report
+
+    # -- the emulator's own stalls (virtual blades) ------------------------------
+    def _hostload(self) -> HostLoad | None:
+        if not self.settings.virtual:
+            return None
+        from swaplab.lab.paths import LabPaths
+
+        try:
+            pid = int((LabPaths.default().run / f"{self.name}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = None
+        return HostLoad(pid)
+
+    def _emulator_stall(self, load_id: str, findings: list[Finding], watch: ConsoleWatch | None, hostload: HostLoad,
+                        local_dir: Path) -> None:  # fmt: skip
+        """Stalls and lockups that coincide with the host's starvation are the emulator's: an InfraError with the
+        figures, never a kernel failure (and never a silent pass)."""
+        fails = [f for f in findings if f.kind in FAIL_KINDS]
+        if not fails or any(f.kind not in EMULATOR_STALL_KINDS for f in fails):
+            return
+        arrivals = {(a.finding.kind, a.finding.text): a.at for a in (watch.arrivals if watch else [])}
+        end = hostload.samples[-1].at if hostload.samples else time.time()
+        starved = [hostload.starved(arrivals.get((f.kind, f.text), end)) for f in fails]
+        if any(p is None for p in starved):
+            return
+        pressure, cpu_s, wall = hostload.figures()
+        figures = {"stalls": [f"{f.kind}: {f.text[:200]}" for f in fails], "host_cpu_pressure_before_pct":
+                   [round(p or 0.0, 1) for p in starved], "host_cpu_pressure_load_pct": pressure,
+                   "emulator_cpu_s": cpu_s, "wall_s": round(wall, 1)}  # fmt: skip
+        local_dir.mkdir(parents=True, exist_ok=True)
+        (local_dir / "host-load.json").write_text(json.dumps(figures, indent=1))
+        self.down = None
+        raise InfraError(
+            f"{self.name}: {', '.join(sorted({f.kind for f in fails}))} during {load_id} coincide with the emulator's "
+            f"starvation, not the kernel's: the host's CPU pressure was {max(p or 0 for p in starved):.0f}% in the "
+            f"minute before (over {STARVED_PCT:.0f}% counts), and the blade's QEMU got "
+            f"{cpu_s if cpu_s is not None else float('nan'):.0f} s of CPU in {wall:.0f} s. Rerun on a quieter host "
+            f"(figures: {local_dir / 'host-load.json'})"
+        )
 
     # -- faults (the virtual lab's, `run --fault`) ---------------------------------
     def _fault_for(self, load_id: str) -> FaultTimer | None:
