@@ -116,3 +116,62 @@ def test_nbd_server_killed_is_reported_precisely(lab: None) -> None:
     assert fault["injected_at_s"] is not None and not fault["error"], fault
     kinds = {r["kind"] for r in nbd["records"] if r["type"] == "finding"}
     assert rc == 1 and kinds & {"nbd_error", "swap_io_error"}, (kinds, nbd["message"])
+
+
+def test_a_killed_controller_loses_nothing_and_resume_finishes_the_run(lab: None) -> None:
+    """`kill -9` of `swaplab run` mid-trial; `swaplab report` from the run directory alone; `--resume`."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.integration.conftest import BIN
+
+    args = ["-i", str(INVENTORY), "--no-provision", "--suite", "config,hog", "--trials", "1", "--working-set", "1.25x"]
+    before = (ROOT / "reports" / "latest").resolve()
+    log = (ROOT / "reports" / "killed-run.log").open("w")
+    proc = subprocess.Popen([str(BIN / "swaplab"), "run", *args], stdout=log, stderr=subprocess.STDOUT)
+    run_dir = None
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            latest = (ROOT / "reports" / "latest").resolve()
+            journal = latest / "journal.jsonl"
+            if latest == before:
+                time.sleep(1)
+                continue
+            events = [json.loads(x) for x in journal.read_text().splitlines()] if journal.is_file() else []
+            if any(e["event"] == "started" and "test_hog" in e["nodeid"] for e in events):
+                run_dir = latest
+                time.sleep(20)  # well into the first hog trial
+                break
+            time.sleep(1)
+        assert run_dir is not None and proc.poll() is None, "the run did not reach its first trial"
+        os.kill(proc.pid, signal.SIGKILL)  # our own child, by its PID
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert not (run_dir / "junit.xml").exists()  # nothing was written at the end: the controller died
+    r = swaplab("report", str(run_dir))
+    assert r.returncode == 0, r.stderr
+    root = ET.fromstring((run_dir / "junit.xml").read_bytes())
+    assert junit.validate((run_dir / "junit.xml").read_bytes(), XSD) is None
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert cases["test_zswap_off"].find("failure") is None and cases["test_zswap_off"].find("error") is None
+    interrupted = cases["test_hog[t1-nfs]"].find("error")
+    assert interrupted is not None and "interrupted" in (interrupted.get("message") or "")
+    assert cases["test_hog[t1-nbd]"].find("skipped") is not None
+    # Resume: the finished cases stand and are not run again; the rest run now.
+    r = swaplab("run", "-i", str(INVENTORY), "--resume", str(run_dir), timeout=2000)
+    assert r.returncode in (0, 1), r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads((run_dir / "results.json").read_text())
+    names = [c["name"] for b in doc["blades"] for c in b["cases"]]
+    assert names.count("test_zswap_off") == 1 and names.count("test_hog[t1-nfs]") == 1
+    finished = [line for line in (run_dir / "journal.jsonl").read_text().splitlines() if '"test_zswap_off"' in line
+                and '"event": "finished"' in line]  # fmt: skip
+    assert len(finished) == 1  # never run twice
+    hog = _case(doc, "test_hog[t1-nbd]")
+    assert hog["outcome"] in ("passed", "failed")  # it ran this time
