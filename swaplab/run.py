@@ -459,10 +459,19 @@ def _prior_records(prior: journal.JournalState | None, names: list[str]) -> dict
 
 
 class ProgressFollower:
-    """Echo the suites' progress log (``BladeSession.progress``) to the terminal while they run."""
+    """Echo the suites' progress log (``BladeSession.progress``) to the terminal while they run.
+
+    pytest captures this process's stdout at the file-descriptor level while a test runs: the lines go
+    to a duplicate of stdout taken before, which the capture does not touch."""
 
     def __init__(self, path: Path, log: Log) -> None:
-        self.path, self.log = path, log
+        self.path = path
+        try:
+            out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+            self._out: Any = out
+            self.log: Log = lambda m: print(m, file=out, flush=True)
+        except (OSError, ValueError, AttributeError):  # no real stdout (a test's captured one): the given log
+            self._out, self.log = None, log
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)
 
@@ -472,6 +481,8 @@ class ProgressFollower:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+        if self._out is not None:
+            self._out.close()
 
     def _follow(self) -> None:
         offset = 0
