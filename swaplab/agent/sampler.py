@@ -110,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         if out.tell() == 0:
             out.write(",".join(columns) + "\n")
         for n in range(args.max_samples):
-            out.write(",".join(take()) + "\n")  # line-buffered: written through at once
+            row = ",".join(take())
             if args.heartbeat and n % args.heartbeat == 0:
-                heartbeat(n // args.heartbeat)
+                heartbeat(n // args.heartbeat)  # first: the CSV's write can wait on a slow NFS root
+            out.write(row + "\n")  # line-buffered: written through at once
             time.sleep(args.interval)
     return 0
 
