@@ -9,6 +9,7 @@ the timelines with their findings marked, the findings with the console around e
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,10 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str,
 
     trials = sorted((t for t in b.of(HogTrial) if t.trial is not None), key=lambda t: (t.trial or 0, t.store))
     fio = b.of(FioRun)
-    findings = [FindingRecord(**{**vars(f), "text": clean(f.text), "excerpt": clean(f.excerpt)}) for f in _findings(b)]
+    every = _findings(b)
+    findings = [FindingRecord(**{**vars(f), "text": clean(f.text), "excerpt": clean(f.excerpt)})
+                for f in every if f.severity != "info"]  # fmt: skip
+    info = Counter(f.kind for f in every if f.severity == "info")
     cases = [{"suite": c.suite, "name": c.name, "outcome": c.outcome, "seconds": c.seconds,
               "message": clean(c.message)} for c in b.cases]  # fmt: skip
     return {
@@ -80,6 +84,7 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str,
         "fio_svg": plots.fio(fio) if any(not r.under_pressure for r in fio) else "",
         "timelines": _timelines(b, run_dir, findings),
         "findings": findings,
+        "info_findings": ", ".join(f"{n} {k}" for k, n in sorted(info.items())),
         "faults": b.of(FaultRecord),
         "recoveries": b.of(Recovery),
         "cases": cases,

@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # no display: render to files only
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from swaplab.records import FindingRecord, FioRun, HogTrial
 from swaplab.report.timeline import NasTimeline, Timeline
@@ -64,7 +65,7 @@ def trials(hogs: Sequence[HogTrial]) -> str:
     ax.set_xlim(-0.7, len(numbers) - 0.3)
     ax.set_ylabel("hog time (s)")
     ax.margins(y=0.15)
-    ax.legend(loc="upper right", ncols=2)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False)
     return _svg(fig)
 
 
@@ -86,8 +87,10 @@ def fio(runs: Sequence[FioRun]) -> str:
     for ax, label in ((bw, "bandwidth (MiB/s)"), (lat, "p99 completion latency (ms)")):
         ax.set_xticks(range(len(jobs)), jobs, rotation=20, ha="right")
         ax.set_ylabel(label)
-        ax.legend(loc="upper right")
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False)
     lat.set_yscale("log")
+    lat.yaxis.set_major_formatter(ScalarFormatter())
+    lat.yaxis.set_minor_formatter(ScalarFormatter())
     return _svg(fig)
 
 
@@ -104,7 +107,7 @@ def timeline(tl: Timeline, findings: Sequence[FindingRecord], title: str) -> str
     mem.set_ylabel("MiB")
     mem.set_xlabel("seconds into the load")
     for f in findings:
-        if f.at_s is None:
+        if f.at_s is None or f.severity == "info":
             continue
         for ax in (rate, mem):
             ax.axvline(f.at_s, color=FINDING_COLOR.get(f.severity, "#000000"), linewidth=1.2, linestyle="-.")

@@ -48,7 +48,7 @@ class RunResult:
     options: dict[str, Any] = field(default_factory=dict)  # RunOptions.to_json(), and what the run added
     timings_s: dict[str, float] = field(default_factory=dict)
     provision_tasks_s: dict[str, float] = field(default_factory=dict)  # "play: task" -> seconds, slowest first
-    finished: str = ""
+    finished: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     swaplab_version: str = __version__
 
     @property
