@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -445,7 +446,15 @@ def write_outputs(run_dir: Path, result: RunResult, log: Log, results_too: bool 
     (run_dir / JUNIT).write_bytes(xml)
     if results_too:
         result.save(run_dir / RESULTS)
-    (run_dir / REPORT).write_text(html.render(result, run_dir))
+    try:
+        page = html.render(result, run_dir)
+    except Exception as e:  # the page is the last output: its failure costs neither the verdict nor the others
+        log(f"WARNING: report.html could not be rendered ({type(e).__name__}: {e}); junit.xml and results.json "
+            "are whole; `swaplab report` renders it again")  # fmt: skip
+        page = (f"<!doctype html><meta charset='utf-8'><title>swaplab run</title><p>swaplab could not render this "
+                f"page: {escape(type(e).__name__)}: {escape(str(e))}. The run's verdict: {escape(result.verdict)} "
+                f"(see junit.xml and results.json).</p>")  # fmt: skip
+    (run_dir / REPORT).write_text(page)
 
 
 def _prior_records(prior: journal.JournalState | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -203,3 +203,17 @@ def test_swaplab_report_rewrites_junit_and_html_from_the_run_directory(tmp_path:
     assert 'id="timeline-blade1-hog-t1-nbd"' in (run_dir / "report.html").read_text()
     (run_dir / "results.json").write_text("{")
     assert main(["report", str(run_dir)]) == 2
+
+
+def test_a_report_page_that_cannot_be_rendered_costs_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:  # fmt: skip
+    from swaplab import run as run_module
+
+    def broken(*_a: object) -> str:
+        raise KeyError("info_findings")
+
+    monkeypatch.setattr(run_module.html, "render", broken)
+    said: list[str] = []
+    run_module.write_outputs(tmp_path, _result(), said.append)
+    assert junit.validate((tmp_path / "junit.xml").read_bytes(), XSD) is None and (tmp_path / "results.json").is_file()
+    assert "could not render" in (tmp_path / "report.html").read_text() and "report.html could not" in said[0]
