@@ -133,7 +133,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     # A finished run's results.json; else (the controller was stopped) its journal.
     source = RESULTS
     try:
-        if (run_dir / JOURNAL).is_file() and not ((run_dir / RESULTS).is_file() and journal.read(run_dir).done):
+        # results.json is written once, after every case: when it is there it is the whole run.
+        if (run_dir / JOURNAL).is_file() and not (run_dir / RESULTS).is_file():
             source = JOURNAL
             result = journal.rebuild(run_dir)
         else:
