@@ -336,7 +336,7 @@ class Run:
             run_dir=str(run_dir), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
             control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names}, kernel=kvars,
             options=self.opts, prior=_prior_records(prior, names), nas=inv.nas,
-            virtual=Path(inv.path).resolve() == VIRTUAL_INVENTORY.resolve(),
+            virtual=Path(inv.path).resolve() == VIRTUAL_INVENTORY.resolve(), resumed=prior is not None,
         )  # fmt: skip
         ctx = run_dir / CONTEXT
         settings.save(ctx)

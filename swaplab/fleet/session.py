@@ -39,6 +39,7 @@ CONTEXT_SCHEMA = 4  # 2: console {driver, path[, qmp_socket]}; 3: options: RunOp
 
 
 EMULATOR_STALL_KINDS = frozenset({"rcu_stall", "soft_lockup", "hard_lockup"})
+SETTLE_S = 600.0  # a resumed run waits this long for a blade busy with a killed controller's load
 EXCERPT_LINES = 6  # console lines kept each side of a finding
 SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
 
@@ -78,6 +79,7 @@ class Settings:
     # A resumed run: per blade, the records of cases that finished before (hog trials, first-contact facts).
     prior: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     nas: str = ""  # the NAS's host name in ssh_config (the fault scenarios that act on it)
+    resumed: bool = False  # `run --resume`: the blades may still run the interrupted run's loads
     virtual: bool = False  # the blades are the virtual lab's QEMU machines (their emulator's stalls are judged)
     # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
     budget_base_s: int = 180
@@ -223,6 +225,20 @@ class BladeSession:
         return found[0]
 
     # -- loads -----------------------------------------------------------------
+    def settle(self, budget_s: float = SETTLE_S) -> None:
+        """A resumed run's first contact: stop the loads the killed controller left running (they keep the
+        blade too busy to answer ssh), retrying within ``budget_s``; then the blade is down if still silent."""
+        deadline = time.monotonic() + budget_s
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                self.remote.run(kill_leftovers(), timeout=60)
+                return
+            except RemoteError as e:
+                last = str(e)
+                time.sleep(5)
+        self.down = f"a resumed run's first contact (no answer within {budget_s:.0f} s: {last})"
+
     def ship_agent(self) -> None:
         """The programs loads run on the blade (the hog, the sampler), each written whole or not at all."""
         if self._agent:

@@ -58,6 +58,8 @@ def blade(request: pytest.FixtureRequest, settings: Settings) -> Iterator[BladeS
     name = request.param
     if name not in _sessions:
         _sessions[name] = BladeSession(name, settings)
+        if settings.resumed:
+            _sessions[name].settle()
     yield _sessions[name]
 
 

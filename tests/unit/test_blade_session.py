@@ -71,3 +71,13 @@ def test_sysrq_without_a_console_is_an_error(tmp_path: Path) -> None:
     s = BladeSession("blade1", settings, remote=FakeBlade(FakeConsole()))  # type: ignore[arg-type]
     with pytest.raises(InfraError, match="no console"):
         s.sysrq("w")
+
+
+def test_a_resumed_run_stops_leftover_loads_first_and_waits_for_a_busy_blade(tmp_path: Path) -> None:
+    s, blade, _ = _session(tmp_path, "ok")
+    s.settle(budget_s=1)
+    assert "loads/*/" in blade.commands[0] and "job.sh" in blade.commands[0] and s.down is None
+    busy, silent, _ = _session(tmp_path / "b", "ok")
+    silent.answering = False
+    busy.settle(budget_s=0.5)
+    assert busy.down and "a resumed run's first contact (no answer within 0 s" in busy.down
