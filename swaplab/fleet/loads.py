@@ -43,6 +43,12 @@ POLL_CALL_TIMEOUT_S = 20.0  # ssh allowance beyond that wait
 # A load may start helpers in sessions of their own (fio beside the hog): they go with it
 # (run in the load's directory).
 KILL_DETACHED = "[ -s detached.pids ] && kill -KILL $(cat detached.pids) 2>/dev/null"
+# The hog runs under `timeout`, which gives its command a process group of its own: killing the job's
+# group leaves it running. It recorded its PID (hog.pid); only a PID that is still a hog is killed.
+KILL_HOG = (
+    'for q in $(cat hog.pid 2>/dev/null); do grep -q hog.py "/proc/$q/cmdline" 2>/dev/null && kill -KILL "$q"; done'
+)
+
 # Time the controller allows beyond the blade-side budget: restoring swap, dmesg, NFS writes.
 WRAP_UP_S = 90.0
 HEARTBEAT_EVERY_S = 5  # the sampler's heartbeat on the console, for the live watch (fleet.watch)
@@ -237,10 +243,12 @@ class LoadRunner:
         return outcome
 
     def stop(self, load_dir: str) -> None:
-        """Best effort: kill a load this run started (its job's process group, by the PID it recorded)."""
+        """Best effort: kill a load this run started: its job's process group, and the hog (``timeout`` puts
+        its command in a process group of its own), each by the PID it recorded."""
         with contextlib.suppress(RemoteError):
             kill_job = 'p=$(cat pid) && kill -KILL -"$p" 2>/dev/null'  # no "--": dash's kill rejects it
-            self.remote.run(f"cd {shlex.quote(load_dir)} && {{ {kill_job}; {KILL_DETACHED}; }}; true", timeout=15)
+            self.remote.run(f"cd {shlex.quote(load_dir)} && {{ {kill_job}; {KILL_HOG}; {KILL_DETACHED}; }}; true",
+                            timeout=15)  # fmt: skip
 
     def fetch(self, load_dir: str) -> tuple[dict[str, bytes], str]:
         """The load directory's files, and what went wrong fetching them ("" if nothing did)."""

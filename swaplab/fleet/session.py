@@ -52,8 +52,8 @@ def kill_leftovers(agent_dir: str = AGENT_DIR) -> str:
         f'for d in {shlex.quote(agent_dir)}/loads/*/; do [ -f "$d/state" ] && continue; '
         'p=$(cat "$d/pid" 2>/dev/null); '
         '[ -n "$p" ] && grep -q job.sh "/proc/$p/cmdline" 2>/dev/null && kill -KILL -"$p" 2>/dev/null; '
-        'for q in $(cat "$d/detached.pids" 2>/dev/null); do '
-        'grep -qE "fio|sampler.py" "/proc/$q/cmdline" 2>/dev/null && kill -KILL "$q" 2>/dev/null; done; '
+        'for q in $(cat "$d/detached.pids" "$d/hog.pid" 2>/dev/null); do '
+        'grep -qE "fio|sampler.py|hog.py" "/proc/$q/cmdline" 2>/dev/null && kill -KILL "$q" 2>/dev/null; done; '
         "done; true"
     )
 

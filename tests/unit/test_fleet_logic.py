@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -242,6 +243,10 @@ def test_stopping_a_load_kills_its_job_group_and_its_detached_helpers(tmp_path: 
     helper = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a helper in a session of its own
     (load_dir / "pid").write_text(f"{job.pid}\n")
     (load_dir / "detached.pids").write_text(f"{helper.pid}\n")
+    # The hog, under `timeout` in a process group of its own: killing the job's group does not reach it.
+    (load_dir / "hog.py").write_text("import time\ntime.sleep(60)\n")
+    hog = subprocess.Popen([sys.executable, "hog.py"], cwd=load_dir, start_new_session=True)
+    (load_dir / "hog.pid").write_text(f"{hog.pid}\n")
 
     class ShellRemote:
         def run(self, command: str, timeout: float = 60, stdin: bytes | None = None) -> None:
@@ -251,8 +256,9 @@ def test_stopping_a_load_kills_its_job_group_and_its_detached_helpers(tmp_path: 
         LoadRunner(ShellRemote(), tmp_path).stop(str(load_dir))  # type: ignore[arg-type]
         assert job.wait(timeout=5) == -9
         assert helper.wait(timeout=5) == -9
+        assert hog.wait(timeout=5) == -9
     finally:
-        for p in (job, helper):
+        for p in (job, helper, hog):
             if p.poll() is None:
                 p.kill()
                 p.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -75,15 +76,19 @@ def test_leftover_loads_are_stopped_by_their_recorded_pid_and_only_theirs(tmp_pa
     job = subprocess.Popen(["setsid", "sh", "job.sh"], cwd=running)
     (running / "pid").write_text(f"{job.pid}\n")
     (finished / "state").write_text("done\n")
+    # The hog, under `timeout` in a process group of its own (as the job runs it): it must go too.
+    (running / "hog.py").write_text("import time\ntime.sleep(300)\n")
+    hog = subprocess.Popen(["setsid", sys.executable, "hog.py"], cwd=running)
+    (running / "hog.pid").write_text(f"{hog.pid}\n")
     bystander = subprocess.Popen(["sleep", "300"])  # a process whose PID a stale pid file now names
     (stale / "pid").write_text(f"{bystander.pid}\n")
     try:
         subprocess.run(["sh", "-c", kill_leftovers(str(tmp_path))], check=True, timeout=30)
-        assert job.wait(10) == -signal.SIGKILL
+        assert job.wait(10) == -signal.SIGKILL and hog.wait(10) == -signal.SIGKILL
         time.sleep(0.2)
         assert bystander.poll() is None  # not the job's: left alone
     finally:
-        for p in (job, bystander):
+        for p in (job, hog, bystander):
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
