@@ -46,14 +46,19 @@ SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kerne
 
 def kill_leftovers(agent_dir: str = AGENT_DIR) -> str:
     """A command that stops the loads a killed controller left running on the blade (no state file): their
-    job's group and helpers, each by the PID the job recorded, and only while that PID is still the job's
-    (after a reboot it is some other process)."""
+    job's group, hog and helpers, each by the PID the job recorded, and only while that PID is still the
+    job's (after a reboot it is some other process); then the swap areas such a job switched off are
+    switched back on."""
     return (
         f'for d in {shlex.quote(agent_dir)}/loads/*/; do [ -f "$d/state" ] && continue; '
         'p=$(cat "$d/pid" 2>/dev/null); '
         '[ -n "$p" ] && grep -q job.sh "/proc/$p/cmdline" 2>/dev/null && kill -KILL -"$p" 2>/dev/null; '
         'for q in $(cat "$d/detached.pids" "$d/hog.pid" 2>/dev/null); do '
         'grep -qE "fio|sampler.py|hog.py" "/proc/$q/cmdline" 2>/dev/null && kill -KILL "$q" 2>/dev/null; done; '
+        # The job had switched off the swap areas its load did not use, and died before it restored them:
+        # back on, each with the priority it had (the job kept /proc/swaps from before it touched them).
+        '[ -f "$d/swaps.before" ] && tail -n +2 "$d/swaps.before" | while read -r a t s u prio; do '
+        'grep -q "^$a " /proc/swaps || swapon -p "$prio" "$a"; done; '
         "done; true"
     )
 

@@ -76,6 +76,13 @@ def test_leftover_loads_are_stopped_by_their_recorded_pid_and_only_theirs(tmp_pa
     job = subprocess.Popen(["setsid", "sh", "job.sh"], cwd=running)
     (running / "pid").write_text(f"{job.pid}\n")
     (finished / "state").write_text("done\n")
+    # What the job saw before it switched the other swap area off: restored with its priority. `swapon` is a
+    # stand-in here (on PATH first) that records what it was asked.
+    (running / "swaps.before").write_text("Filename Type Size Used Priority\n/dev/nbd0 partition 655356 0 5\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "swapon").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "swapon.log"}\n')
+    (bin_dir / "swapon").chmod(0o755)
     # The hog, under `timeout` in a process group of its own (as the job runs it): it must go too.
     (running / "hog.py").write_text("import time\ntime.sleep(300)\n")
     hog = subprocess.Popen(["setsid", sys.executable, "hog.py"], cwd=running)
@@ -83,7 +90,9 @@ def test_leftover_loads_are_stopped_by_their_recorded_pid_and_only_theirs(tmp_pa
     bystander = subprocess.Popen(["sleep", "300"])  # a process whose PID a stale pid file now names
     (stale / "pid").write_text(f"{bystander.pid}\n")
     try:
-        subprocess.run(["sh", "-c", kill_leftovers(str(tmp_path))], check=True, timeout=30)
+        env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+        subprocess.run(["sh", "-c", kill_leftovers(str(tmp_path))], check=True, timeout=30, env=env)
+        assert (tmp_path / "swapon.log").read_text() == "-p 5 /dev/nbd0\n"
         assert job.wait(10) == -signal.SIGKILL and hog.wait(10) == -signal.SIGKILL
         time.sleep(0.2)
         assert bystander.poll() is None  # not the job's: left alone
