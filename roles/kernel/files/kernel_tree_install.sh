@@ -5,6 +5,15 @@
 # Paths in a root are resolved inside it (inroot) before anything is written or mounted there.
 set -euo pipefail
 eval "$INROOT_SH"
+# A process the package's scripts started in the chroot can still be exiting (seen on a loaded host:
+# "target is busy"): retry, then detach the mount lazily (it goes when that process does).
+unmount() {
+  local m
+  for m in "$@"; do
+    for _ in 1 2 3 4 5; do umount "$m" 2>/dev/null && continue 2; sleep 1; done
+    umount -l "$m"
+  done
+}
 tar=$1 image=$2 rel=$3 dir=$4
 shift 4
 for blade in "$@"; do
@@ -20,10 +29,10 @@ for blade in "$@"; do
   install -o root -g root -m 0644 "$image" "$(inroot "$r" "boot/vmlinuz-$rel")"
   proc=$(inroot "$r" proc) dev=$(inroot "$r" dev) sys=$(inroot "$r" sys)
   mount -t proc proc "$proc"; mount --bind /dev "$dev"; mount -t sysfs sys "$sys"
-  trap 'umount "$proc" "$dev" "$sys"' EXIT
+  trap 'unmount "$proc" "$dev" "$sys"' EXIT
   chroot "$r" depmod "$rel"
   chroot "$r" mkinitramfs -o "/boot/initrd.img-$rel" "$rel"
-  umount "$proc" "$dev" "$sys"
+  unmount "$proc" "$dev" "$sys"
   trap - EXIT
   echo "changed: installed kernel tree $rel in $blade"
 done
