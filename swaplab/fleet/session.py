@@ -282,7 +282,8 @@ class BladeSession:
         watch = None
         if self.console is not None:
             watch = ConsoleWatch(self.console, console_from, f"{self.name}:console",
-                                 hung_after_s=self.settings.options.hang_budget_s)  # fmt: skip
+                                 hung_after_s=self.settings.options.hang_budget_s,
+                                 nas_alive=self._nas_alive if self.settings.nas else None)  # fmt: skip
             watch.start()
         fault = self._fault_for(load_id)
         load_started = time.time()
@@ -346,6 +347,14 @@ class BladeSession:
             raise InfraError(f"{self.name}: load {load_id} finished, but its results could not be fetched whole: "
                              f"{outcome.fetch_error} (saved in {outcome.local_dir})")  # fmt: skip
         return report
+
+    def _nas_alive(self) -> bool:
+        """Does the NAS answer ssh within a few seconds? (A frozen NAS is an outage, not the blade's hang.)"""
+        nas = Remote(self.settings.nas, Path(self.settings.ssh_config), Path(self.settings.control_dir))
+        try:
+            return nas.run("true", timeout=8).rc == 0
+        except RemoteError:
+            return False
 
     # -- the emulator's own stalls (virtual blades) ------------------------------
     def _hostload(self) -> HostLoad | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swaplab.detect.detector import Detector, Finding
@@ -28,7 +29,8 @@ from swaplab.drivers.protocols import ConsoleProtocol
 # Findings that end a load at once: the blade is dead or its kernel is broken.
 FATAL_KINDS = frozenset({"panic", "oops", "kernel_bug"})
 HEARTBEAT = "swaplab: heartbeat"
-DEFAULT_HUNG_AFTER_S = 150.0  # hung_task_timeout_secs (120, the suites' ceiling) + 30 s
+DEFAULT_HUNG_AFTER_S = 150.0
+NAS_PROBE_EVERY_S = 15.0  # hung_task_timeout_secs (120, the suites' ceiling) + 30 s
 
 
 @dataclass
@@ -52,6 +54,11 @@ class ConsoleWatch:
     last_output: float = 0.0
     nfs_down_since: float | None = None
     ended_at: float | None = None  # when the watch ended the load
+    # Does the NAS answer? Asked when the blade falls silent: the kernel says "nfs: server not responding"
+    # only after its major timeout (180 s at timeo=600,retrans=2), later than a hang budget.
+    nas_alive: Callable[[], bool] | None = None
+    nas_out_seen: int = 0  # how often the NAS did not answer while the blade was silent
+    _nas_probed: float = 0.0
 
     def __post_init__(self) -> None:
         self.detector = Detector(self.source, "dmesg")  # console lines are dmesg lines (CR LF, escapes allowed)
@@ -79,6 +86,13 @@ class ConsoleWatch:
             return
         if self.nfs_down_since is not None:
             return  # the NAS is not answering: an outage, waited out by the load's own budget
+        if self.nas_alive is not None:
+            if now - self._nas_probed < NAS_PROBE_EVERY_S and self.nas_out_seen:
+                return  # the NAS was out at the last probe
+            self._nas_probed = now
+            if not self.nas_alive():
+                self.nas_out_seen += 1
+                return  # the NAS itself is silent: an outage, not the blade's hang
         self._end("hung", f"no console output and no heartbeat for {silent:.0f} s (the hang budget is "
                           f"{self.hung_after_s:.0f} s; {self.heartbeats} heartbeat(s) before)")  # fmt: skip
 

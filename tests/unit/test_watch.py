@@ -160,3 +160,18 @@ def test_a_fault_timeline_is_in_seconds_into_its_load() -> None:
     assert f.detected_at_s is not None and f.recovered_at_s == pytest.approx(f.detected_at_s + 95.0)
     missed = fault_record(spec, None, 1000.0, w, None)
     assert missed.error == "the load ended before the fault was due" and missed.injected_at_s is None
+
+
+def test_a_silent_blade_whose_nas_is_silent_too_is_an_outage_not_a_hang() -> None:
+    """The kernel says "not responding" only after 180 s; a frozen NAS is asked directly."""
+    answers = [False, False, True]
+    w = ConsoleWatch(FakeConsole(), 0, "blade1:console", hung_after_s=45.0, started=1000.0,
+                     nas_alive=lambda: answers.pop(0))  # fmt: skip
+    w.check(1050.0)
+    assert not w.abort.is_set() and w.nas_out_seen == 1  # the NAS is out: wait
+    w.check(1060.0)
+    assert not w.abort.is_set()  # asked again only every 15 s
+    w.check(1066.0)
+    assert not w.abort.is_set() and w.nas_out_seen == 2
+    w.check(1082.0)
+    assert w.status == "hung"  # the NAS answers and the blade still says nothing
