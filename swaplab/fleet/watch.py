@@ -59,6 +59,7 @@ class ConsoleWatch:
     nas_alive: Callable[[], bool] | None = None
     nas_out_seen: int = 0  # how often the NAS did not answer while the blade was silent
     _nas_probed: float = 0.0
+    _nas_out: bool = False  # at the last probe
 
     def __post_init__(self) -> None:
         self.detector = Detector(self.source, "dmesg")  # console lines are dmesg lines (CR LF, escapes allowed)
@@ -87,12 +88,19 @@ class ConsoleWatch:
         if self.nfs_down_since is not None:
             return  # the NAS is not answering: an outage, waited out by the load's own budget
         if self.nas_alive is not None:
-            if now - self._nas_probed < NAS_PROBE_EVERY_S and self.nas_out_seen:
+            if now - self._nas_probed < NAS_PROBE_EVERY_S and self._nas_out:
                 return  # the NAS was out at the last probe
             self._nas_probed = now
             if not self.nas_alive():
                 self.nas_out_seen += 1
+                self._nas_out = True
                 return  # the NAS itself is silent: an outage, not the blade's hang
+            if self._nas_out:
+                # The NAS is back: the blade's NFS client resumes at its next retransmission (timeo=600:
+                # up to 60 s later). The hang budget starts again from the NAS's return.
+                self._nas_out = False
+                self.last_output = now
+                return
         self._end("hung", f"no console output and no heartbeat for {silent:.0f} s (the hang budget is "
                           f"{self.hung_after_s:.0f} s; {self.heartbeats} heartbeat(s) before)")  # fmt: skip
 

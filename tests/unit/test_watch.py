@@ -164,7 +164,7 @@ def test_a_fault_timeline_is_in_seconds_into_its_load() -> None:
 
 def test_a_silent_blade_whose_nas_is_silent_too_is_an_outage_not_a_hang() -> None:
     """The kernel says "not responding" only after 180 s; a frozen NAS is asked directly."""
-    answers = [False, False, True]
+    answers = [False, False, True, True]
     w = ConsoleWatch(FakeConsole(), 0, "blade1:console", hung_after_s=45.0, started=1000.0,
                      nas_alive=lambda: answers.pop(0))  # fmt: skip
     w.check(1050.0)
@@ -174,4 +174,8 @@ def test_a_silent_blade_whose_nas_is_silent_too_is_an_outage_not_a_hang() -> Non
     w.check(1066.0)
     assert not w.abort.is_set() and w.nas_out_seen == 2
     w.check(1082.0)
-    assert w.status == "hung"  # the NAS answers and the blade still says nothing
+    assert not w.abort.is_set()  # the NAS is back: the blade gets a whole budget from now to resume
+    w.check(1126.0)
+    assert not w.abort.is_set()
+    w.check(1128.0)
+    assert w.status == "hung"  # the NAS answers and the blade still says nothing, 46 s on
