@@ -5,15 +5,6 @@
 # Paths in a root are resolved inside it (inroot) before anything is written or mounted there.
 set -euo pipefail
 eval "$INROOT_SH"
-# A process the package's scripts started in the chroot can still be exiting (seen on a loaded host:
-# "target is busy"): retry, then detach the mount lazily (it goes when that process does).
-unmount() {
-  local m
-  for m in "$@"; do
-    for _ in 1 2 3 4 5; do umount "$m" 2>/dev/null && continue 2; sleep 1; done
-    umount -l "$m"
-  done
-}
 tar=$1 image=$2 rel=$3 dir=$4
 shift 4
 for blade in "$@"; do

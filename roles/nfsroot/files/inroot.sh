@@ -25,3 +25,17 @@ inroot() {
   done
   printf '%s\n' "$_ir_root$_ir_done"
 }
+
+# unmount MOUNTPOINT...: unmount what was mounted into a root for a chroot (/proc, /dev, /sys). A
+# process the chroot's package scripts started can still be exiting (seen on a loaded host: "target
+# is busy"): retry, then detach the mount lazily (it goes when that process does).
+unmount() {
+  for _um_m in "$@"; do
+    _um_n=0
+    until umount "$_um_m" 2>/dev/null; do
+      _um_n=$((_um_n + 1))
+      if [ "$_um_n" -ge 5 ]; then umount -l "$_um_m"; break; fi
+      sleep 1
+    done
+  done
+}
