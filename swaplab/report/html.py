@@ -28,6 +28,13 @@ _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")  # esc
 TIMELINE_PREFIXES = ("hog-", "fio-hog-")
 
 
+def _environment() -> jinja2.Environment:
+    """The templates, HTML-escaped, an undefined name an error (not an empty string)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+
+
 def clean(text: str) -> str:
     """Console text without terminal escapes and control characters (kept: newline and tab)."""
     return _CONTROL.sub("", text.replace("\r\n", "\n"))
@@ -92,9 +99,7 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str,
 
 
 def render(result: RunResult, run_dir: Path | None = None) -> str:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = _environment()
     blades = list(result.blades)
     props = next((b.properties for b in blades if b.properties), {})
     t = result.to_json()["timings_s"]
@@ -122,8 +127,6 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
 
 def render_compare(cmp: Comparison, base: RunResult, cand: RunResult) -> str:
     """The comparison as a page: the verdict, every difference or change, the gated ones first."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = _environment()
     changes = sorted(cmp.changes, key=lambda c: (not c.gated, c.blade, c.metric))
     return env.get_template("compare.html.j2").render(c=cmp, doc=cmp.to_json(), changes=changes, base=base, cand=cand)

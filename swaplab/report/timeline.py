@@ -29,13 +29,14 @@ class Timeline:
         return len(self.t_s)
 
 
-def parse(text: str, swap_total_kib: int | None = None) -> Timeline:
-    """The sampler's CSV. ``swap_total_kib``: the blade's SwapTotal, to turn SwapFree into swap used."""
+def _rows(text: str) -> list[dict[str, float]]:
+    """A sampler CSV's rows by column name; a row cut short (the blade hung mid-write) or not numeric is
+    dropped."""
     lines = text.splitlines()
     if not lines:
-        return Timeline()
+        return []
     header = lines[0].split(",")
-    rows: list[dict[str, float]] = []
+    rows = []
     for line in lines[1:]:
         cells = line.split(",")
         if len(cells) != len(header):
@@ -44,6 +45,12 @@ def parse(text: str, swap_total_kib: int | None = None) -> Timeline:
             rows.append({k: float(v) for k, v in zip(header, cells, strict=True)})
         except ValueError:
             continue
+    return rows
+
+
+def parse(text: str, swap_total_kib: int | None = None) -> Timeline:
+    """The sampler's CSV. ``swap_total_kib``: the blade's SwapTotal, to turn SwapFree into swap used."""
+    rows = _rows(text)
     tl = Timeline(swap_total_mib=swap_total_kib / 1024 if swap_total_kib else None)
     if not rows or "uptime_s" not in rows[0]:
         return tl
@@ -93,19 +100,8 @@ USER_HZ = 100  # /proc/stat's unit on Linux
 
 def parse_nas(text: str) -> NasTimeline:
     """The NAS sampler's CSV (``sampler.py --nas``); rows cut short or not numeric are dropped."""
-    lines = text.splitlines()
+    rows = _rows(text)
     tl = NasTimeline()
-    if not lines:
-        return tl
-    header = lines[0].split(",")
-    rows = []
-    for line in lines[1:]:
-        cells = line.split(",")
-        if len(cells) == len(header):
-            try:
-                rows.append({k: float(v) for k, v in zip(header, cells, strict=True)})
-            except ValueError:
-                continue
     if not rows or "epoch_s" not in rows[0]:
         return tl
     prev = rows[0]
