@@ -161,6 +161,14 @@ def test_the_guarded_command_dies_with_its_parent(tmp_path: Path) -> None:
         (RunOptions(blades=100), "--blades 100: choose 1 to 8"),
         (RunOptions(trials=10**6), "--trials 1000000: choose 1 to 50"),
         (RunOptions(fio_runtime_s=10**6), "--fio-runtime 1000000: choose 1 to 600"),
+        (RunOptions(hang_budget_s=5), "--hang-budget 5: choose 30 to 3600"),
+        (RunOptions(max_hangs=0), "--max-hangs 0: choose 1 to 20"),
+        (RunOptions(fault="meteor@hog-t1-nfs+1"), "--fault 'meteor@hog-t1-nfs+1': give SCENARIO"),
+        (RunOptions(fault="nas-freeze:99999@hog-t1-nfs+1"), "nas-freeze:99999: choose 1 to 3600 seconds"),
+        (
+            RunOptions(fault="blade-crash@hog-t1-nfs+5", inventory="inventories/lab.example/hosts.yml"),
+            "--fault is for the virtual lab",
+        ),
     ],
 )
 def test_run_options_have_ranges(opts: RunOptions, needle: str) -> None:
@@ -380,3 +388,8 @@ def test_a_kernel_release_that_would_reach_the_ipxe_script_is_refused(tmp_path: 
     (tmp_path / "lib" / "modules" / rel).mkdir(parents=True)
     with pytest.raises(ProvisionError, match="is not a plain release name"):
         kernel_vars(str(tmp_path))
+
+
+def test_resume_of_a_directory_that_holds_no_run_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert "--resume" in capsys.readouterr().err
