@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from swaplab.fleet.stats import TrialPlan
 from swaplab.lab.paths import ROOT
 
 # The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
@@ -33,6 +34,9 @@ MAX_BLADES = 8
 # Every numeric option's range, checked with the rest before anything starts.
 RANGES: dict[str, tuple[float, float]] = {
     "trials": (1, 50),
+    "max_trials": (1, 50),
+    "precision_pct": (0, 100),
+    "trials_budget_s": (60, 86400),
     "ratio_gate": (1.0, 100.0),
     "fio_size_mib": (1, 4096),
     "fio_runtime_s": (1, 600),
@@ -99,7 +103,12 @@ class RunOptions:
     inventory: str | None = _opt(None, "-i/--inventory", "a lab's inventory (default: bring up the virtual lab)")
     kernel: str | None = _opt(None, "--kernel", "the kernel under test: a linux-image .deb, a bzImage, or a "
                               "kernel tree or install root (default: Debian 12's stock kernel)")  # fmt: skip
-    trials: int = _opt(3, "--trials", "interleaved NFS/NBD hog trials")
+    trials: int = _opt(3, "--trials", "NFS/NBD pairs of hog trials (with --precision: the least)")
+    precision_pct: float = _opt(0.0, "--precision", "add pairs until the NFS/NBD ratio's 95%% interval is within "
+                                "+-PCT%% (0: off, exactly --trials pairs)", metavar="PCT")  # fmt: skip
+    max_trials: int = _opt(10, "--max-trials", "with --precision: the most pairs")
+    trials_budget_s: int = _opt(900, "--trials-budget", "with --precision: no pair starts that would take the hog "
+                                "trials past this many seconds", metavar="S")  # fmt: skip
     working_set: WorkingSet = _opt(WorkingSet("times_ram", 2.0), "--working-set",
                                    "hog working set: a multiple of RAM (2x) or MiB (400M)")  # fmt: skip
     ratio_gate: float = _opt(2.5, "--ratio-gate", "fail if NFS time / NBD time exceeds this")
@@ -129,6 +138,12 @@ class RunOptions:
                               "same lab and kernel: its finished cases are kept and not run again",
                               metavar="RUN_DIR")  # fmt: skip
     reports: Path = _opt(ROOT / "reports", None, "where run directories go")
+
+    def trial_plan(self) -> TrialPlan:
+        """How many NFS/NBD pairs of hog trials this run takes (``swaplab.fleet.stats.TrialPlan``)."""
+        if not self.precision_pct:
+            return TrialPlan(self.trials, self.trials, None, float("inf"))
+        return TrialPlan(self.trials, max(self.trials, self.max_trials), self.precision_pct, self.trials_budget_s)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -18,6 +18,9 @@ from typing import Any, ClassVar
 # The pytest user-property keys a record and an attachment travel under.
 RECORD_KEY = "swaplab_record"
 ATTACHMENT_KEY = "attachment"
+# A case skipped with this in its reason was not needed (a trial pair after --precision was reached): it
+# is left out of the results, not reported as skipped.
+NOT_NEEDED = "not needed:"
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ class RatioRecord:
     gate: float
     nfs_s: tuple[float, ...]
     nbd_s: tuple[float, ...]
+    precision_pct: float | None = None  # --precision asked for (None: a fixed number of pairs)
+    precision_reached: bool | None = None
+    stop: str = ""  # why no further pair ran: trials, precision, max_trials, budget (swaplab.fleet.stats)
 
 
 @dataclass(frozen=True)

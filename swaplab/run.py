@@ -85,6 +85,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         ("--trials", "trials", opts.trials), ("--ratio-gate", "ratio_gate", opts.ratio_gate),
         ("--fio-size", "fio_size_mib", opts.fio_size_mib), ("--fio-runtime", "fio_runtime_s", opts.fio_runtime_s),
         ("--hang-budget", "hang_budget_s", opts.hang_budget_s), ("--max-hangs", "max_hangs", opts.max_hangs),
+        ("--precision", "precision_pct", opts.precision_pct), ("--max-trials", "max_trials", opts.max_trials),
+        ("--trials-budget", "trials_budget_s", opts.trials_budget_s),
     ):  # fmt: skip
         if problem := range_problem(option, key, value):
             problems.append(problem + (" (3 or more trials give a confidence interval)" if key == "trials" else ""))
@@ -95,6 +97,9 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append(f"--suite is empty: name at least one of {', '.join(SUITES)}")
     if unknown:
         problems.append(f"--suite {','.join(unknown)}: unknown; choose from {', '.join(SUITES)}")
+    if opts.precision_pct and opts.max_trials < opts.trials:
+        problems.append(f"--max-trials {opts.max_trials} is below --trials {opts.trials}: with --precision, "
+                        "--trials is the least number of pairs and --max-trials the most")  # fmt: skip
     if "verdict" in opts.suites and "hog" not in opts.suites:
         problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
     if opts.inventory is None and (problem := machines.blade_memory_problem(opts.blade_memory)):
@@ -424,6 +429,10 @@ class Run:
             props["ratio.ci95"] = (f"{r.ci95_low:.3f}-{r.ci95_high:.3f}" if r.ci95_low is not None
                                    and r.ci95_high is not None else "n/a (one pair)")  # fmt: skip
             props["ratio.gate"] = str(r.gate)
+            props["ratio.pairs"] = str(r.pairs)
+            if r.precision_pct:
+                props["ratio.precision"] = (f"+-{r.precision_pct:g}% " + ("reached" if r.precision_reached
+                                            else f"NOT reached (stopped: {r.stop})"))  # fmt: skip
         return props
 
     def _write(self, run_dir: Path, blades: list[BladeResult], kvars: dict[str, Any], rc: int,

@@ -25,6 +25,7 @@ from swaplab.drivers.protocols import ConsoleProtocol
 from swaplab.fleet.judge import FAIL_KINDS, Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
+from swaplab.fleet.stats import paired_times
 from swaplab.fleet.watch import ConsoleWatch
 from swaplab.lab.faults import FaultSpec, FaultTimer, Injection, LabHandles
 from swaplab.lab.hostload import STARVED_PCT, HostLoad
@@ -155,8 +156,36 @@ class BladeSession:
         prior = [from_json(r) for r in settings.prior.get(name, [])]
         self.hog_trials: list[HogTrial] = [r for r in prior if isinstance(r, HogTrial) and r.status == "done"
                                            and r.trial is not None]  # finished hog trials, for the ratio  # fmt: skip
+        self.trials_elapsed_s = 0.0  # this run's hog trials' time, for --trials-budget
+        self.trials_stop = ""  # why no further pair of hog trials starts (set once a pair is not wanted)
+        self._pairs: dict[int, str] = {}
         for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
             self.start = dict(facts.values)  # the first contact of the interrupted run
+
+    def paired_times(self) -> tuple[list[float], list[float]]:
+        """The NFS and NBD times of the complete pairs of hog trials so far."""
+        return paired_times([(t.trial, t.store, t.total_s) for t in self.hog_trials
+                             if t.trial is not None and t.total_s is not None])  # fmt: skip
+
+    def pair_wanted(self, trial: int) -> str:
+        """'' if pair ``trial`` of hog trials runs, else why not (``TrialPlan.stop_reason``). Decided once per
+        pair, at its first trial; once a pair is not wanted, none after it is."""
+        if trial not in self._pairs:
+            reason = self.trials_stop
+            if not reason:
+                nfs, nbd = self.paired_times()
+                plan = self.settings.options.trial_plan()
+                reason = plan.stop_reason(nfs, nbd, trial - 1, self.trials_elapsed_s) or ""
+                if reason:
+                    self.trials_stop = reason
+                    self.progress(f"hog trials: {trial - 1} pair(s), no more ({reason})")
+            self._pairs[trial] = reason
+        return self._pairs[trial]
+
+    def pairs_started(self) -> int:
+        """How many pairs of hog trials have been started (this run's, and a resumed run's finished ones)."""
+        return max([t for t, why in self._pairs.items() if not why] + [t.trial or 0 for t in self.hog_trials],
+                   default=0)  # fmt: skip
 
     def progress(self, message: str) -> None:
         """A progress line for the terminal: appended to the run's progress log, which `swaplab run` follows

@@ -66,3 +66,72 @@ def paired_ratio(numer: list[float], denom: list[float]) -> Ratio:
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (pairs - 1))
     half = t95(pairs - 1) * sd / math.sqrt(pairs)
     return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), pairs, per_pair)
+
+
+def paired_times(trials: list[tuple[int, str, float]]) -> tuple[list[float], list[float]]:
+    """The NFS and NBD times of the complete pairs, matched by trial number, in trial order.
+
+    ``trials`` are (trial, store, seconds) of finished trials. A pair one of whose trials failed is left
+    out whole: pairing by position would match trial 3's NFS time with trial 2's NBD time.
+    """
+    by_trial: dict[int, dict[str, float]] = {}
+    for trial, store, seconds in trials:
+        by_trial.setdefault(trial, {})[store] = seconds
+    complete = [by_trial[t] for t in sorted(by_trial) if {"nfs", "nbd"} <= set(by_trial[t])]
+    return [p["nfs"] for p in complete], [p["nbd"] for p in complete]
+
+
+def pair_order(trial: int) -> tuple[str, str]:
+    """The stores of pair ``trial`` in the order they run: NFS first in odd pairs, NBD first in even ones.
+
+    Alternating (A B, B A, ...) puts a drift that is linear in time on each store alike: with NFS
+    always first, a lab that slows down as it runs favours NFS in every pair, and the mean of the
+    per-pair ratios carries that bias however many pairs run. Over two pairs it cancels.
+    """
+    return ("nfs", "nbd") if trial % 2 else ("nbd", "nfs")
+
+
+# Why no further pair starts (RatioRecord.stop).
+STOP_TRIALS = "trials"  # --trials pairs ran, and no --precision was asked for
+STOP_PRECISION = "precision"  # the interval is within +-precision
+STOP_MAX_TRIALS = "max_trials"  # --max-trials pairs ran without reaching it
+STOP_BUDGET = "budget"  # another pair would overrun --trials-budget
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """How many pairs: at least ``minimum``; with ``precision_pct``, more until the ratio's 95% interval is
+    within +-``precision_pct`` percent, up to ``maximum`` pairs and while ``budget_s`` of trial time lasts."""
+
+    minimum: int
+    maximum: int
+    precision_pct: float | None
+    budget_s: float
+
+    def stop_reason(self, nfs: list[float], nbd: list[float], pairs_started: int, elapsed_s: float) -> str | None:
+        """Why no further pair should start after ``pairs_started`` (None: start one).
+
+        ``nfs``, ``nbd``: the complete pairs' times; ``elapsed_s``: the trial time spent so far. A pair is
+        started only if the mean time of the pairs so far still fits in the budget.
+        """
+        if pairs_started < self.minimum:
+            return None
+        if self.precision_pct is None:
+            return STOP_TRIALS
+        if self.reached(nfs, nbd):
+            return STOP_PRECISION
+        if pairs_started >= self.maximum:
+            return STOP_MAX_TRIALS
+        per_pair = elapsed_s / pairs_started if pairs_started else 0.0
+        if elapsed_s + per_pair > self.budget_s:
+            return STOP_BUDGET
+        return None
+
+    def reached(self, nfs: list[float], nbd: list[float]) -> bool | None:
+        """Is the ratio's 95% interval within +-precision (None: no precision was asked for)?"""
+        if self.precision_pct is None:
+            return None
+        if min(len(nfs), len(nbd)) < 2:
+            return False
+        width = paired_ratio(nfs, nbd).half_width_pct
+        return width is not None and width <= self.precision_pct

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, LoadFigures, from_json
+from swaplab.records import ATTACHMENT_KEY, NOT_NEEDED, RECORD_KEY, LoadFigures, from_json
 from swaplab.report.journal import Journal, Planned
 from swaplab.report.model import Case
 
@@ -51,6 +51,7 @@ class Collector:
         self.exit_status = 0
         self._open: dict[str, Case] = {}
         self._ran: set[str] = set()
+        self._unneeded: set[str] = set()
         self.collect_errors: list[str] = []
 
     # -- the journal: what was planned, what started (each finished case is journaled in _announce) --
@@ -80,6 +81,8 @@ class Collector:
             self.collect_errors.append(str(report.longrepr)[-MAX_DETAILS:])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid in self._unneeded:
+            return
         props = dict(report.user_properties)
         blade = str(props.get("swaplab_blade", "?"))
         case = self._open.get(report.nodeid)
@@ -105,6 +108,14 @@ class Collector:
                     case.records.append(record)
             elif key == ATTACHMENT_KEY and value not in case.attachments:
                 case.attachments.append(str(value))
+        if report.skipped and NOT_NEEDED in _message(report):
+            # Not needed (a trial pair after --precision was reached): left out, not a skip.
+            self.cases.remove(case)
+            del self._open[report.nodeid]
+            self._unneeded.add(report.nodeid)
+            if self.journal is not None:
+                self.journal.unneeded(report.nodeid)
+            return
         if report.skipped and case.outcome == "passed":
             case.outcome = "skipped"
             case.message = _message(report)

@@ -7,6 +7,8 @@ is written:
 - ``planned``: the cases pytest collected (their node ids, blade, suite and name);
 - ``started``: a case began (its node id);
 - ``finished``: a case ended, with the whole case (``Case.to_dict``) and its node id;
+- ``unneeded``: a planned case that turned out not to be needed (a trial pair after ``--precision`` was
+  reached): it is in no report;
 - ``done``: the run wrote its outputs (a journal without it was interrupted).
 
 ``rebuild`` reads it back into a ``RunResult`` (``swaplab report`` on a run whose controller was
@@ -56,6 +58,9 @@ class Journal:
     def started(self, nodeid: str) -> None:
         self.write("started", nodeid=nodeid)
 
+    def unneeded(self, nodeid: str) -> None:
+        self.write("unneeded", nodeid=nodeid)
+
     def finished(self, case: Case, nodeid: str = "") -> None:
         self.write("finished", nodeid=nodeid, case=case.to_dict())
 
@@ -88,6 +93,7 @@ def read(run_dir: Path) -> JournalState:
     planned: dict[str, Planned] = {}
     started: list[str] = []
     finished: dict[str, Case] = {}
+    unneeded: set[str] = set()
     for line in lines:
         try:
             ev = json.loads(line)
@@ -108,14 +114,17 @@ def read(run_dir: Path) -> JournalState:
                 if key not in finished:
                     st.finished.append((str(ev.get("nodeid", "")), case))
                 finished[key] = case
+            elif kind == "unneeded":
+                unneeded.add(str(ev["nodeid"]))
             elif kind == "done":
                 st.done = True
         except (KeyError, TypeError, ValueError):
             continue  # an event this swaplab cannot read: the others still count
     if not st.blades and not st.finished:
         raise ValueError(f"{path}: no run in it")
-    st.interrupted = [planned.get(n, Planned(n, "?", "?", n)) for n in dict.fromkeys(started) if n not in finished]
-    st.never_started = [p for n, p in planned.items() if n not in finished and n not in started]
+    st.interrupted = [planned.get(n, Planned(n, "?", "?", n)) for n in dict.fromkeys(started)
+                      if n not in finished and n not in unneeded]  # fmt: skip
+    st.never_started = [p for n, p in planned.items() if n not in finished and n not in started and n not in unneeded]
     return st
 
 

@@ -8,6 +8,7 @@ and its JUnit case names that blade. ``swaplab.report.collect.Collector``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 
 from swaplab.fleet.recording import Recorder
 from swaplab.fleet.session import BladeSession, Settings
+from swaplab.fleet.stats import pair_order
+from swaplab.records import NOT_NEEDED
 
 _sessions: dict[str, BladeSession] = {}
 
@@ -37,8 +40,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in names]
         metafunc.parametrize("blade", params, ids=names, indirect=True, scope="session")
     if "trial" in metafunc.fixturenames:
-        # Interleaved: t1-nfs, t1-nbd, t2-nfs, ... so that each pair ran under the same conditions.
-        pairs = [(t, s) for t in range(1, _settings(metafunc.config).options.trials + 1) for s in ("nfs", "nbd")]
+        # Interleaved pairs, the order alternating (t1-nfs, t1-nbd, t2-nbd, t2-nfs, ...), so that each pair
+        # ran under the same conditions and a slow drift falls on both stores alike. With --precision, as
+        # many pairs as it may take are collected; those not needed are left out as they come (below).
+        plan = _settings(metafunc.config).options.trial_plan()
+        pairs = [(t, s) for t in range(1, plan.maximum + 1) for s in pair_order(t)]
         metafunc.parametrize(("trial", "store"), pairs, ids=[f"t{t}-{s}" for t, s in pairs])
 
 
@@ -70,6 +76,25 @@ def _not_quarantined(request: pytest.FixtureRequest) -> None:
         session: BladeSession = request.getfixturevalue("blade")
         if session.quarantined:
             pytest.skip(f"{session.name} is quarantined: {session.quarantined}")
+
+
+@pytest.fixture(autouse=True)
+def _trial_needed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A hog trial pair beyond --trials starts only while the plan wants one more (``TrialPlan``); its two
+    trials go together. The trials' time is counted for the plan's budget."""
+    if "trial" not in request.fixturenames or "blade" not in request.fixturenames:
+        yield
+        return
+    session: BladeSession = request.getfixturevalue("blade")
+    trial: int = request.getfixturevalue("trial")
+    stop = session.pair_wanted(trial)
+    if stop:
+        pytest.skip(f"{NOT_NEEDED} {stop}")
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        session.trials_elapsed_s += time.monotonic() - t0
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -14,17 +14,23 @@ from swaplab.records import Health, RatioRecord
 def test_nfs_nbd_ratio(blade: BladeSession, settings: Settings, record: Recorder) -> None:
     """Swap over NFS against swap over NBD from the same NAS: hog time ratio, 95% interval, gated."""
     gate = settings.options.ratio_gate
-    trials = sorted(blade.hog_trials, key=lambda t: t.trial or 0)
-    nfs = [t.total_s for t in trials if t.store == "nfs" and t.total_s is not None]
-    nbd = [t.total_s for t in trials if t.store == "nbd" and t.total_s is not None]
-    if not nfs or not nbd:
+    nfs, nbd = blade.paired_times()
+    if not nfs:
         blade.check_up()
-        pytest.fail(f"no complete NFS/NBD pair of hog trials ({len(nfs)} NFS, {len(nbd)} NBD): see test_hog")
+        done = sorted(f"t{t.trial}-{t.store}" for t in blade.hog_trials)
+        pytest.fail(f"no complete NFS/NBD pair of hog trials (finished: {', '.join(done) or 'none'}): see test_hog")
     r = paired_ratio(nfs, nbd)
+    plan = settings.options.trial_plan()
+    reached = plan.reached(nfs, nbd)
+    stop = blade.trials_stop or plan.stop_reason(nfs, nbd, blade.pairs_started(), blade.trials_elapsed_s) or ""
     record.add(RatioRecord(ratio=r.ratio, ci95_low=r.low, ci95_high=r.high, ci95_half_width_pct=r.half_width_pct,
-                           pairs=r.pairs, per_pair=r.per_pair, gate=gate, nfs_s=tuple(nfs),
-                           nbd_s=tuple(nbd)))  # fmt: skip
+                           pairs=r.pairs, per_pair=r.per_pair, gate=gate, nfs_s=tuple(nfs), nbd_s=tuple(nbd),
+                           precision_pct=plan.precision_pct, precision_reached=reached, stop=stop))  # fmt: skip
     ci = f" (95% CI {r.low:.2f}-{r.high:.2f})" if r.low is not None and r.high is not None else " (one pair: no CI)"
+    if reached is False:
+        width = f"+-{r.half_width_pct:.1f}%" if r.half_width_pct is not None else "none (one pair)"
+        blade.progress(f"ratio {r.ratio:.2f}: precision +-{plan.precision_pct:g}% NOT reached after {r.pairs} "
+                       f"pair(s) (stopped: {stop}); the 95% interval is {width}")  # fmt: skip
     assert r.ratio <= gate, f"swap over NFS took {r.ratio:.2f}x as long as over NBD{ci}; the gate is {gate}"
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from swaplab.fleet import loads
 from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.options import RunOptions
+from swaplab.records import HogTrial
 from tests.unit.fakes import FakeBlade, FakeConsole
 
 
@@ -81,3 +83,27 @@ def test_a_resumed_run_stops_leftover_loads_first_and_waits_for_a_busy_blade(tmp
     silent.answering = False
     busy.settle(budget_s=0.5)
     assert busy.down and "a resumed run's first contact (no answer within 0 s" in busy.down
+
+
+def test_pairs_of_trials_beyond_the_least_run_until_the_ratio_is_tight_and_the_decision_holds(tmp_path: Path) -> None:
+    s, _, _ = _session(tmp_path, "ok")
+    s.settings.options = RunOptions(trials=2, precision_pct=10, max_trials=6)
+
+    def pair(t: int, nfs: float, nbd: float) -> None:
+        s.hog_trials += [HogTrial("nfs", t, "done", nfs, None, None), HogTrial("nbd", t, "done", nbd, None, None)]
+
+    assert s.pair_wanted(1) == "" and s.pair_wanted(2) == ""  # the least (--trials 2) always run
+    pair(1, 100.0, 50.0)
+    pair(2, 150.0, 50.0)  # ratios 2 and 3: wide
+    assert s.pair_wanted(3) == ""
+    pair(3, 100.0, 50.0)
+    assert s.pair_wanted(4) == ""
+    for t in (4, 5):
+        pair(t, 101.0, 50.0)
+    assert s.pairs_started() == 5
+    s.hog_trials = s.hog_trials[:2] + [HogTrial("nfs", t, "done", 100.0, None, None) for t in (2, 3, 4, 5)] + [
+        HogTrial("nbd", t, "done", 50.0, None, None) for t in (2, 3, 4, 5)]  # fmt: skip
+    assert s.pair_wanted(6) == "precision"
+    assert s.pair_wanted(6) == "precision" and s.pair_wanted(7) == "precision"  # once stopped, stopped
+    assert s.trials_stop == "precision"
+    assert "5 pair(s), no more (precision)" in (tmp_path / "progress.log").read_text()

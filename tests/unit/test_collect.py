@@ -99,7 +99,7 @@ def test_fleet_suites_group_each_blades_tests_for_xdist(tmp_path: Path) -> None:
         "ssh_config",
         str(tmp_path),
         {"blade1": {}, "blade2": {}},
-        options=RunOptions(trials=2),
+        options=RunOptions(trials=2, precision_pct=0),
     ).save(ctx)
     items: list[pytest.Item] = []
 
@@ -124,3 +124,59 @@ def test_fleet_suites_group_each_blades_tests_for_xdist(tmp_path: Path) -> None:
         assert names.index("test_nfs_nbd_ratio") > max(i for i, n in enumerate(names) if n == "test_hog")
         assert names[-1] == "test_kernel_health"
         assert names.count("test_hog") == 4  # 2 trials x (NFS, NBD)
+
+
+def test_with_precision_every_pair_it_may_take_is_collected_in_alternating_order(tmp_path: Path) -> None:
+    from swaplab.fleet.session import Settings
+
+    ctx = tmp_path / "context.json"
+    opts = RunOptions(trials=3, precision_pct=10, max_trials=5)
+    Settings(str(tmp_path), "inv.yml", "ssh_config", str(tmp_path), {"blade1": {}}, options=opts).save(ctx)
+    items: list[pytest.Item] = []
+
+    class Grab:
+        def pytest_collection_finish(self, session: pytest.Session) -> None:
+            items.extend(session.items)
+
+    fleet = Path(__file__).parents[1] / "fleet" / "test_hog.py"
+    rc = pytest.main([str(fleet), "--collect-only", "-q", "-p", "no:cacheprovider", f"--swaplab-context={ctx}"],
+                     plugins=[Grab()])  # fmt: skip
+    assert rc == 0
+    ids = [i.nodeid.split("[", 1)[1].rstrip("]").removeprefix("blade1-") for i in items]
+    assert ids == ["t1-nfs", "t1-nbd", "t2-nbd", "t2-nfs", "t3-nfs", "t3-nbd", "t4-nbd", "t4-nfs", "t5-nfs", "t5-nbd"]
+
+
+NOT_NEEDED_SUITE = """
+import pytest
+from swaplab.records import NOT_NEEDED
+
+@pytest.fixture(autouse=True)
+def _needed(request):
+    if request.node.callspec.params["trial"] > 2:
+        pytest.skip(f"{NOT_NEEDED} precision")
+
+@pytest.fixture
+def blade():
+    return "blade1"
+
+@pytest.mark.parametrize("trial", [1, 2, 3])
+def test_hog(blade, trial):
+    pass
+"""
+
+
+def test_a_case_that_was_not_needed_is_left_out_of_the_results_and_the_journal_rebuild(tmp_path: Path) -> None:
+    from swaplab.report.journal import Journal, read
+
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "test_hog.py").write_text(NOT_NEEDED_SUITE)
+    journal = Journal(tmp_path)
+    journal.write("run", kernel={}, options={}, blades=["blade1"])
+    c = Collector(lambda _m: None, journal, ["blade1"])
+    rc = pytest.main([str(tmp_path / "suite"), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}", "-p", PLUGIN],
+                     plugins=[c])  # fmt: skip
+    assert rc == 0
+    assert [case.name for case in c.cases] == ["test_hog[1]", "test_hog[2]"]
+    journal.write("done", exit_code=0)
+    st = read(tmp_path)
+    assert len(st.finished) == 2 and st.interrupted == [] and st.never_started == []
