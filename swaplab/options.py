@@ -104,7 +104,7 @@ class RunOptions:
     kernel: str | None = _opt(None, "--kernel", "the kernel under test: a linux-image .deb, a bzImage, or a "
                               "kernel tree or install root (default: Debian 12's stock kernel)")  # fmt: skip
     trials: int = _opt(3, "--trials", "NFS/NBD pairs of hog trials (with --precision: the least)")
-    precision_pct: float = _opt(0.0, "--precision", "add pairs until the NFS/NBD ratio's 95%% interval is within "
+    precision_pct: float = _opt(10.0, "--precision", "add pairs until the NFS/NBD ratio's 95%% interval is within "
                                 "+-PCT%% (0: off, exactly --trials pairs)", metavar="PCT")  # fmt: skip
     max_trials: int = _opt(10, "--max-trials", "with --precision: the most pairs")
     trials_budget_s: int = _opt(900, "--trials-budget", "with --precision: no pair starts that would take the hog "

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(2
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
 HANG_BUDGET_S = 45
-HOG = ["--suite", "hog", "--trials", "1", "--working-set", "1.25x"]
+HOG = ["--suite", "hog", "--trials", "1", "--precision", "0", "--working-set", "1.25x"]
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_a_killed_controller_loses_nothing_and_resume_finishes_the_run(lab: None
 
     from tests.integration.conftest import BIN
 
-    args = ["-i", str(INVENTORY), "--no-provision", "--suite", "config,hog", "--trials", "1", "--working-set", "1.25x"]
+    args = ["-i", str(INVENTORY), "--no-provision", "--suite", "config,hog", *HOG[2:]]
     before = (ROOT / "reports" / "latest").resolve()
     log = (ROOT / "reports" / "killed-run.log").open("w")
     proc = subprocess.Popen([str(BIN / "swaplab"), "run", *args], stdout=log, stderr=subprocess.STDOUT)

@@ -45,7 +45,7 @@ RUN = ROOT / ".cache" / "lab" / "run"
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
 # Shortened for CI (its 40-minute budget): one trial pair (a ratio without an interval: two pairs
 # took 5 more minutes and gave 0.26-5.08), a working set of 1.25x RAM, small fio jobs.
-SHORT = ["--trials", "1", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
+SHORT = ["--trials", "1", "--precision", "0", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
 
 
 def _blade(host: str, command: str) -> str:
@@ -267,7 +267,7 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
     load = "/var/lib/swaplab/loads/hog-t1-nfs"
     _blade("blade1", f"rm -rf {load}")  # the kept run's own trial left one
     cmd = [str(BIN / "swaplab"), "run", "-i", str(INVENTORY), "--no-provision", "--suite", "config,hog,verdict",
-           "--trials", "1", "--working-set", "1.25x", "--ratio-gate", "50"]  # fmt: skip
+           "--trials", "1", "--precision", "0", "--working-set", "1.25x", "--ratio-gate", "50"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     paused = False
     try:

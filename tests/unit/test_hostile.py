@@ -163,6 +163,11 @@ def test_the_guarded_command_dies_with_its_parent(tmp_path: Path) -> None:
         (RunOptions(fio_runtime_s=10**6), "--fio-runtime 1000000: choose 1 to 600"),
         (RunOptions(hang_budget_s=5), "--hang-budget 5: choose 30 to 3600"),
         (RunOptions(max_hangs=0), "--max-hangs 0: choose 1 to 20"),
+        (RunOptions(precision_pct=-5), "--precision -5: choose 0 to 100"),
+        (RunOptions(precision_pct=float("nan")), "--precision nan: choose 0 to 100"),
+        (RunOptions(max_trials=0), "--max-trials 0: choose 1 to 50"),
+        (RunOptions(trials_budget_s=1), "--trials-budget 1: choose 60 to 86400"),
+        (RunOptions(trials=5, max_trials=4), "--max-trials 4 is below --trials 5"),
         (RunOptions(fault="meteor@hog-t1-nfs+1"), "--fault 'meteor@hog-t1-nfs+1': give SCENARIO"),
         (RunOptions(fault="nas-freeze:99999@hog-t1-nfs+1"), "nas-freeze:99999: choose 1 to 3600 seconds"),
         (
