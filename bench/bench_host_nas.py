@@ -22,6 +22,7 @@ nothing else on the machine, in a loopback-only namespace:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from swaplab import proctree  # noqa: E402
-from swaplab.fleet.remote import Remote, ssh_config  # noqa: E402
+from swaplab.fleet.remote import Remote, RemoteError, ssh_config  # noqa: E402
 from swaplab.inventory import load as load_inventory  # noqa: E402
 from swaplab.lab.images import LAB_NET  # noqa: E402
 from swaplab.lab.paths import LabPaths  # noqa: E402
@@ -60,8 +61,24 @@ def swaplab(*args: str) -> str:
     return r.stdout
 
 
-def ganesha_conf(work: Path, blade_address: str) -> str:
-    return f"""
+def ganesha_conf(work: Path, blade_address: str, root: bool) -> str:
+    root_export = f"""
+EXPORT {{
+    Export_Id = 2;
+    Path = {work}/root;
+    Pseudo = /root;
+    Protocols = 3, 4;
+    Transports = TCP;
+    Access_Type = None;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    FSAL {{ Name = VFS; }}
+    CLIENT {{ Clients = {blade_address}; Access_Type = RW; }}
+}}
+"""
+    return (
+        root_export * root
+        + f"""
 NFS_CORE_PARAM {{
     Protocols = 3, 4;
     Bind_addr = {HOST_ADDRESS};
@@ -87,12 +104,15 @@ EXPORT {{
     CLIENT {{ Clients = {blade_address}; Access_Type = RW; }}
 }}
 """
+    )
 
 
 def nbd_conf(work: Path) -> str:
+    # root: the lab's run directory is 0700 (it holds the NAS's keys), so user nbd could read neither the
+    # allow-list nor the export file (nbd-server then says "Access denied by server configuration").
     return f"""[generic]
-    user = nbd
-    group = nbd
+    user = root
+    group = root
     listenaddr = {HOST_ADDRESS}
     port = 10809
     allowlist = false
@@ -108,12 +128,24 @@ class HostServers:
     def __init__(self, run: Path, blade_address: str) -> None:
         self.work = run.resolve() / "hostnas"
         self.blade_address = blade_address
+        self.root = False
+
+    def copy_root(self, ssh: list[str], nas_root: str) -> float:
+        """The blade's NFS root, copied from the NAS VM (tar over ssh); the seconds it took."""
+        t0 = time.monotonic()
+        (self.work / "root").mkdir(parents=True)
+        src = subprocess.Popen([*ssh, "nas", f"tar -C {nas_root} --numeric-owner -cf - ."], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-C", str(self.work / "root"), "--numeric-owner", "-xf", "-"], stdin=src.stdout,
+                       check=True)  # fmt: skip
+        if src.wait() != 0:
+            sys.exit("copying the blade's root from the NAS failed")
+        self.root = True
+        return time.monotonic() - t0
 
     def start(self) -> None:
         w = self.work
-        if w.exists():
-            shutil.rmtree(w)
-        (w / "swap").mkdir(parents=True)
+        w.mkdir(exist_ok=True)
+        (w / "swap").mkdir()
         (w / "v4recov").mkdir()
         # The same files the roles make: a fully written swapfile (root 0600), a fully allocated NBD file.
         with open(w / "swap" / "swapfile", "wb") as f:
@@ -123,11 +155,10 @@ class HostServers:
             os.fsync(f.fileno())
         os.chmod(w / "swap" / "swapfile", 0o600)
         sh("fallocate", "-l", f"{SWAP_MIB}MiB", str(w / "blade1.img"))
-        shutil.chown(w / "blade1.img", "nbd", "nbd")
         os.chmod(w / "blade1.img", 0o600)
         (w / "nbd-allow").write_text(f"{self.blade_address}/32\n")
         (w / "nbd.conf").write_text(nbd_conf(w))
-        (w / "ganesha.conf").write_text(ganesha_conf(w, self.blade_address))
+        (w / "ganesha.conf").write_text(ganesha_conf(w, self.blade_address, self.root))
         links = sh("ip", "-o", "link", "show").stdout
         if any(name.strip() not in ("lo", TAP) for name in (ln.split(":")[1] for ln in links.splitlines())):
             sys.exit("run this in a network namespace of its own (unshare --net): it makes a tap")
@@ -192,6 +223,8 @@ def main() -> None:
     ap.add_argument("--blade-memory", type=int, default=192)
     ap.add_argument("--nfs-version", default="3", choices=("3", "4.1"))
     ap.add_argument("--stores", default=",".join(STORES))
+    ap.add_argument("--root", default="vm", choices=("vm", "host"),
+                    help="host: the blade boots its root from ganesha on the host too")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="leave the lab up at the end")
     args = ap.parse_args()
     stores = args.stores.split(",")
@@ -212,6 +245,12 @@ def main() -> None:
         blade = Remote("blade1", cfg, control)
         blade_address = hostvars["blade1"]["ansible_host"]
         servers = HostServers(paths.run, blade_address)
+        if servers.work.exists():
+            shutil.rmtree(servers.work)
+        nas_root = "/srv/nfsroot/blade1"
+        if args.root == "host":
+            took = servers.copy_root(Remote("nas", cfg, control).argv(), nas_root)
+            print(f"blade root copied from the NAS VM in {took:.0f} s", flush=True)
         servers.start()
         print(f"host servers up: {servers.pids()}", flush=True)
 
@@ -220,6 +259,30 @@ def main() -> None:
             if r.rc != 0:
                 raise RuntimeError(f"blade: {cmd!r} failed ({r.rc}): {r.stderr.strip()[-500:]}")
             return r.stdout
+
+        if args.root == "host":
+            # The NAS's iPXE script points blade1's nfsroot at the host's ganesha; then a power-cycle.
+            nas = Remote("nas", cfg, control)
+            sed = f"s#nfsroot=[0-9.]*:{nas_root},#nfsroot={HOST_ADDRESS}:{servers.work / 'root'},#"
+            r = nas.run(f"sed -i '{sed}' /srv/tftp/boot.ipxe && grep -c {HOST_ADDRESS} /srv/tftp/boot.ipxe", 60)
+            if r.rc != 0:
+                sys.exit(f"could not point the boot script at the host: {r.stderr}")
+            t = time.monotonic()
+            swaplab("lab", "power", "blade1", "cycle")
+            blade.close()
+            deadline = time.monotonic() + 600
+            while True:
+                with contextlib.suppress(RemoteError):  # not up yet
+                    if blade.run("true", 20).rc == 0:
+                        break
+                if time.monotonic() > deadline:
+                    sys.exit("the blade did not come back on the host's root within 600 s")
+                time.sleep(5)
+            print(f"blade booted its root from the host in {time.monotonic() - t:.0f} s: "
+                  f"{run('findmnt -n -o SOURCE /').strip()}", flush=True)  # fmt: skip
+            run("mountpoint -q /mnt/nfsswap || mount /mnt/nfsswap; nbd-client -c /dev/nbd0 >/dev/null || "
+                f"nbd-client {LAB_NET}.1 /dev/nbd0 -N blade1 -b 4096 -nonetlink -swap -persist >/dev/null; "
+                "swapoff -a")  # fmt: skip
 
         vers = args.nfs_version
         run(f"mkdir -p {HOST_NFS_MOUNT} && mount -t nfs -o {NFS_OPTIONS.format(vers=vers)} "

@@ -120,7 +120,9 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
             lab.nas_shell("systemctl kill --signal=KILL nbd-server")
             out.injected_at = time.time()
             time.sleep(spec.duration_s)
-            lab.nas_shell("systemctl start nbd-server")
+            # restart, not start: Debian's nbd-server unit is generated from its init script and stays
+            # "active (exited)" after its processes are killed, so `start` would be a no-op.
+            lab.nas_shell("systemctl restart nbd-server")
             out.ended_at = time.time()
         elif spec.scenario == "nfsd-restart":
             out.injected_at = time.time()

@@ -33,6 +33,8 @@ for pair in "$@"; do
 done
 put /etc/nbd-server/config 0644 "$CONFIG" && restart=yes
 systemctl is-enabled -q nbd-server || { systemctl enable -q nbd-server; echo "changed: enabled nbd-server"; }
-if [ "$restart" = yes ] || ! systemctl is-active -q nbd-server; then
+# Not just is-active: the unit Debian generates from nbd-server's init script stays "active (exited)"
+# after its processes died (a crash, a kill), so ask for the process too.
+if [ "$restart" = yes ] || ! systemctl is-active -q nbd-server || ! pidof nbd-server >/dev/null; then
   systemctl restart nbd-server; echo "changed: restarted nbd-server"
 fi
