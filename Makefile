@@ -5,7 +5,7 @@ VENV := .venv
 CACHE := .cache
 KERNEL_DEB = $$(ls $(CURDIR)/$(CACHE)/kernel/linux-image-*.deb | head -n1)
 
-LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux openipmi ipmitool dnsmasq-base openssl
+LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux openipmi ipmitool dnsmasq-base openssl systemd-container
 # What the tests alone need: a browser to look at report.html as a person would (headless).
 TEST_PACKAGES := chromium
 

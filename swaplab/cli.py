@@ -86,7 +86,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         if args.lab_command == "build":
             images.build(paths, _log, force=args.force)
         elif args.lab_command == "up":
-            machines.up(paths, args.blades, args.blade_memory, _log, bmc=args.bmc, dhcp=args.dhcp)
+            machines.up(paths, args.blades, args.blade_memory, _log, bmc=args.bmc, dhcp=args.dhcp, nas=args.nas)
         elif args.lab_command == "down":
             machines.down(paths, _log)
         elif args.lab_command == "power":
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = lsub.add_parser("build", help="build (or reuse) the NAS disk and the blade image")
     b.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
-    add_run_options(u, only=("blades", "blade_memory", "bmc"))
+    add_run_options(u, only=("blades", "blade_memory", "bmc", "nas"))
     u.add_argument("--dhcp", choices=DHCPS, default="nas",
                    help="who hands out addresses: the NAS's dnsmasq (default), or a DHCP server of the lab's "
                         "own (a tap on the lab switch, in the lab's network namespace) with swaplab's as "

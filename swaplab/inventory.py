@@ -50,6 +50,9 @@ CHOICES = {
     "pxe_server__mode": ("dhcp", "proxy"),
     "pxe_server__boot_protocol": ("http", "tftp"),
     "nfs_swap__version": ("3", "4", "4.1", "4.2"),
+    "nfs_server__implementation": ("kernel", "ganesha"),
+    "nfs_server__ganesha_root_squash": ("No_Root_Squash", "Root_Squash", "All_Squash"),
+    "nfs_server__ganesha_swap_squash": ("No_Root_Squash", "Root_Squash", "All_Squash"),
 }
 
 
@@ -201,7 +204,7 @@ def _role_var_problem(key: str, value: Any) -> str | None:
         return None if str(value) in CHOICES[key] else f"choose one of {', '.join(CHOICES[key])}"
     if isinstance(value, bool):
         return None
-    if key.endswith(("_mib", "_port", "_priority", "_block_size", "_timeout")):
+    if key.endswith(("_mib", "_port", "_priority", "_block_size", "_timeout", "_s")):
         return None if _is_int(value, 1, 1 << 20) else "must be a whole number from 1 to 1048576"
     if key.endswith(("_network", "_netmask", "_address")):
         return None if is_ip(value) else "must be an IP address"

@@ -25,6 +25,9 @@ from swaplab.lab.paths import ROOT
 SUITES = ("config", "fio", "hog", "verdict")
 BMCS = ("qmp", "ipmi", "redfish")
 DHCPS = ("nas", "lab")
+# The virtual lab's NAS: a container on the host (its servers native, NFS by nfs-ganesha), or a QEMU VM
+# (kernel nfsd). See swaplab.lab.hostnas for why the host is the default.
+NASES = ("host", "vm")
 DEFAULT_BLADE_MEMORY_MIB = 192
 # The smallest blade measured to boot and pass a default run (see swaplab.lab.machines).
 MIN_BLADE_MEMORY_MIB = 160
@@ -132,6 +135,8 @@ class RunOptions:
     blade_memory: int = _opt(DEFAULT_BLADE_MEMORY_MIB, "--blade-memory", "virtual lab: MiB per blade", metavar="MiB")
     bmc: str = _opt("qmp", "--bmc", "virtual lab: power the blades through QMP, an ipmi_sim BMC each, or "
                     "sushy-emulator (the BMC password comes from SWAPLAB_BMC_PASSWORD)", choices=BMCS)  # fmt: skip
+    nas: str = _opt("host", "--nas", "virtual lab: the NAS as a container on the host (native servers, "
+                    "nfs-ganesha) or a QEMU VM (kernel nfsd)", choices=NASES)  # fmt: skip
     keep: bool = _opt(False, "--keep", "virtual lab: leave it up at the end")
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "

@@ -38,7 +38,7 @@ from swaplab.fleet.remote import Remote, ssh_config
 from swaplab.fleet.session import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import bmc as vbmc
-from swaplab.lab import machines
+from swaplab.lab import hostnas, machines
 from swaplab.lab.faults import FaultSpec
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.options import BMCS, SUITES, RunOptions, range_problem
@@ -104,6 +104,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
     if opts.inventory is None and (problem := machines.blade_memory_problem(opts.blade_memory)):
         problems.append(problem)
+    if opts.inventory is None and opts.nas == "host":
+        problems += hostnas.problems()
     if opts.bmc not in BMCS:
         problems.append(f"--bmc {opts.bmc}: choose one of {', '.join(BMCS)}")
     elif opts.bmc != "qmp" and opts.inventory is not None:
@@ -292,7 +294,8 @@ class Run:
                 # The virtual BMCs' password: made up for this run, handed to Ansible through the
                 # environment only (the generated inventory looks it up), never written to the run.
                 os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
-            machines.up(paths, self.opts.blades, self.opts.blade_memory, self.log, bmc=self.opts.bmc)
+            machines.up(paths, self.opts.blades, self.opts.blade_memory, self.log, bmc=self.opts.bmc,
+                        nas=self.opts.nas)  # fmt: skip
         except (images.BuildError, machines.LabError) as e:
             raise RunError([str(e)]) from e
         self.timings["lab_up"] = time.monotonic() - t

@@ -15,8 +15,9 @@ the kernel log every N samples: the console watch's sign of life.
 
 ``--nas``: the NAS's side of the same run, the servers' counters: ``epoch_s`` (wall clock: the NAS
 and the blades have different uptimes), the NFS server's bytes read and written (the ``io`` line
-of /proc/net/rpc/nfsd), every nbd-server process's bytes read and written (/proc/PID/io), and the
-CPU time the whole NAS spent busy (/proc/stat, jiffies).
+of /proc/net/rpc/nfsd for kernel nfsd, /proc/PID/io of ganesha.nfsd), every nbd-server process's bytes
+read and written (/proc/PID/io), and the CPU time the whole NAS spent busy (/proc/stat, jiffies: on
+the host NAS, a container, that is the whole host's).
 """
 
 from __future__ import annotations
@@ -69,13 +70,18 @@ def nas_sample() -> list[str]:
     nbd_read = nbd_write = 0
     for pid in (d for d in os.listdir("/proc") if d.isdigit()):
         try:
-            if _read(f"/proc/{pid}/comm").strip() != "nbd-server":
+            comm = _read(f"/proc/{pid}/comm").strip()
+            if comm not in ("nbd-server", "ganesha.nfsd"):
                 continue
             io = dict(line.split(": ") for line in _read(f"/proc/{pid}/io").splitlines())
         except (OSError, ValueError):
             continue  # gone meanwhile
-        nbd_read += int(io.get("read_bytes", 0))
-        nbd_write += int(io.get("write_bytes", 0))
+        if comm == "nbd-server":
+            nbd_read += int(io.get("read_bytes", 0))
+            nbd_write += int(io.get("write_bytes", 0))
+        else:  # nfs-ganesha, a process of its own: its disk bytes (kernel nfsd's come from /proc/net/rpc/nfsd)
+            nfsd_read += int(io.get("read_bytes", 0))
+            nfsd_write += int(io.get("write_bytes", 0))
     cpu = [int(v) for v in _read("/proc/stat").splitlines()[0].split()[1:]]
     busy = sum(cpu) - cpu[3] - (cpu[4] if len(cpu) > 4 else 0)  # all but idle and iowait
     return [f"{time.time():.3f}", str(nfsd_read), str(nfsd_write), str(nbd_read), str(nbd_write), str(busy)]

@@ -432,9 +432,10 @@ class BladeSession:
         spec = FaultSpec.parse(opts.fault)
         if spec.load != load_id:
             return None
+        from swaplab.lab import machines
         from swaplab.lab.paths import LabPaths
 
-        run = LabPaths.default().run
+        paths = LabPaths.default()
         nas = Remote(self.settings.nas, Path(self.settings.ssh_config), Path(self.settings.control_dir))
 
         def nas_shell(command: str) -> None:
@@ -448,7 +449,9 @@ class BladeSession:
             self.console.send_sysrq(key)
 
         self.progress(f"{load_id}: fault {spec} armed")
-        return FaultTimer(spec, LabHandles(run / f"{self.name}.qmp", run / "nas.qmp", sysrq, nas_shell))
+        handles = LabHandles(paths.run / f"{self.name}.qmp", lambda frozen: machines.nas_freeze(paths, frozen), sysrq,
+                             nas_shell, machines.nfs_service(paths))  # fmt: skip
+        return FaultTimer(spec, handles)
 
     # -- recovery ----------------------------------------------------------------
     def recover(self, load_id: str, outcome: LoadOutcome, watch: ConsoleWatch) -> Recovery:

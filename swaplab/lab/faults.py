@@ -5,11 +5,12 @@
 
 - ``blade-freeze``: the blade's VM is paused (QMP ``stop``): found hung by the console watch, recovered;
 - ``blade-crash``: sysrq-c through the blade's console transport: a panic on the live console, recovered;
-- ``nas-freeze:S``: the NAS's VM paused for S seconds: an NFS and NBD outage the blade must survive;
+- ``nas-freeze:S``: the NAS frozen for S seconds (its VM paused, or every process of the host NAS stopped):
+  an NFS and NBD outage the blade must survive;
 - ``link-down:S``: the blade's lab link down for S seconds (QMP ``set_link``);
 - ``nbd-kill:S``: nbd-server killed on the NAS (its systemd unit, which swaplab's role started), started
   again after S seconds: NBD errors and swap I/O errors, reported precisely;
-- ``nfsd-restart``: the NAS's NFS server restarted (``systemctl restart nfs-server``).
+- ``nfsd-restart``: the NAS's NFS server restarted (``systemctl restart nfs-server``, or ``nfs-ganesha``).
 
 Each injection returns when it took effect (and, for a timed fault, when it ended), for the report's
 fault timeline. Only the virtual lab's own machines are touched, through their QMP sockets and the
@@ -78,12 +79,13 @@ class Injection:
 
 @dataclass
 class LabHandles:
-    """How the fault reaches the lab: the machines' QMP sockets, the console, the NAS's shell."""
+    """How the fault reaches the lab: the blade's QMP socket, the console, the NAS (frozen, its shell)."""
 
     blade_qmp: Path
-    nas_qmp: Path
+    nas_freeze: Callable[[bool], None]  # stop (True) or continue (False) the NAS, VM or container
     sysrq: Callable[[str], None]  # the blade's console transport
     nas_shell: Callable[[str], None]  # run a command on the NAS as root (bounded; raises on failure)
+    nfs_service: str = "nfs-server"  # the NAS's NFS server unit (nfs-ganesha on the host NAS)
 
 
 def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
@@ -99,13 +101,12 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
             out.injected_at = time.time()
             lab.sysrq("c")
         elif spec.scenario == "nas-freeze":
-            nas = QMPPowerDriver(str(lab.nas_qmp))
-            nas.pause()
+            lab.nas_freeze(True)
             out.injected_at = time.time()
             try:
                 time.sleep(spec.duration_s)
             finally:
-                nas.resume()
+                lab.nas_freeze(False)
             out.ended_at = time.time()
         elif spec.scenario == "link-down":
             blade = QMPPowerDriver(str(lab.blade_qmp))
@@ -126,7 +127,7 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
             out.ended_at = time.time()
         elif spec.scenario == "nfsd-restart":
             out.injected_at = time.time()
-            lab.nas_shell("systemctl restart nfs-server")
+            lab.nas_shell(f"systemctl restart {lab.nfs_service}")
             out.ended_at = time.time()
     except Exception as e:
         out.error = f"{type(e).__name__}: {e}"

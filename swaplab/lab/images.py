@@ -29,7 +29,11 @@ SUITE = "bookworm"
 NAS_PACKAGES = [
     "systemd-sysv", "udev", "kmod", "netbase", "iproute2", "procps", "openssh-server",
     "python3", "python3-apt", "nfs-kernel-server", "nbd-server", "dnsmasq", "ipxe", "e2fsprogs", "linux-image-amd64",
+    # The host NAS's NFS server (its host kernel has no nfsd): off in the image, the nfs_server role
+    # enables the one the inventory names.
+    "nfs-ganesha", "nfs-ganesha-vfs",
 ]  # fmt: skip
+GANESHA_UNITS = ("nfs-ganesha.service", "nfs-ganesha-lock.service", "nfs-ganesha-config.service")
 BLADE_PACKAGES = [
     "systemd-sysv", "udev", "kmod", "netbase", "iproute2", "procps", "openssh-server", "python3", "nfs-common",
     "nbd-client", "fio", "stress-ng", "initramfs-tools", "linux-image-amd64", "gawk",
@@ -242,6 +246,9 @@ def _build_blade_root(root: Path, mirror: str, cache: Path, pubkey: str, log_fil
 def _build_nas_root(root: Path, mirror: str, cache: Path, pubkey: str, host_key: Path, log_file: Path) -> None:
     _debootstrap(root, NAS_PACKAGES, mirror, cache, log_file)
     _common_config(root, "nas", pubkey)
+    for link in (root / "etc/systemd/system").glob("*.wants/*"):
+        if link.name in GANESHA_UNITS:
+            link.unlink()
     _install_kernel(root, log_file)
     shutil.copy(host_key, root / "etc/ssh/ssh_host_ed25519_key")
     shutil.copy(host_key.with_suffix(".pub"), root / "etc/ssh/ssh_host_ed25519_key.pub")

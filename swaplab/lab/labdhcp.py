@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from swaplab.lab import hostnas
+
 TAP = "swl-dhcp"
 ADDRESS = "{net}.2"
 
@@ -31,7 +33,7 @@ def _links() -> list[str]:
 
 def start(run: Path, net: str, blades: list[tuple[str, str, str]]) -> None:
     """Start the tap and the address-only dnsmasq for ``blades`` (name, mac, address) on ``net`` (a /24 prefix)."""
-    others = [link for link in _links() if link not in ("lo", TAP)]
+    others = [link for link in _links() if link not in ("lo", TAP, hostnas.TAP, hostnas.VETH)]
     if others:
         raise LabDHCPError(f"--dhcp lab makes a tap and a DHCP server: run it in a network namespace of the lab's "
                            f"own (`make run` and `make integration` do), not beside {', '.join(others)}")  # fmt: skip

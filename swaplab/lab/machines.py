@@ -25,10 +25,10 @@ from pathlib import Path
 from swaplab import proctree
 from swaplab.drivers.qmpdriver import QMPPowerDriver
 from swaplab.lab import bmc as vbmc
-from swaplab.lab import labdhcp
+from swaplab.lab import hostnas, labdhcp
 from swaplab.lab.images import LAB_NET
 from swaplab.lab.paths import ROOT, LabPaths
-from swaplab.options import BMCS, MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB
+from swaplab.options import BMCS, DHCPS, MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB, NASES
 
 Log = Callable[[str], None]
 NAS_MEMORY_MIB = 1536
@@ -85,6 +85,8 @@ class LabState:
     dhcp: str = "nas"  # who hands out addresses: the NAS's dnsmasq, or the lab's own server (proxy-DHCP)
     redfish_url: str = ""  # --bmc redfish: the lab's sushy-emulator, https with the lab's CA
     redfish_ca: str = ""
+    nas: str = "vm"  # the NAS: a QEMU VM, or a container on the host (swaplab.lab.hostnas)
+    nas_host: str = "127.0.0.1"  # where its sshd is reached: the VM's forwarded port, the container's veth
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -129,6 +131,9 @@ def _pid(pidfile: Path) -> int | None:
     return pid if _alive(pid) else None
 
 
+NAS_STOP_S = 30.0  # a container's systemd shuts down in a few seconds; QEMU at once
+
+
 def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
     """Stop the process in ``pidfile`` (TERM, then KILL) and wait until it is gone.
 
@@ -155,15 +160,15 @@ def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
     return True
 
 
-def _wait_ssh_banner(port: int, timeout: float) -> None:
+def _wait_ssh_banner(host: str, port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=5) as s:
             s.settimeout(10)
             if s.recv(64).startswith(b"SSH-"):
                 return
         time.sleep(1)
-    raise LabError(f"the NAS did not answer ssh on 127.0.0.1:{port} within {timeout:.0f} s")
+    raise LabError(f"the NAS did not answer ssh on {host}:{port} within {timeout:.0f} s")
 
 
 def blade_memory_problem(mib: int) -> str | None:
@@ -203,17 +208,17 @@ def running(paths: LabPaths) -> bool:
     return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
 
 
-# Who hands out the blades' addresses: the NAS's dnsmasq (authoritative), or a DHCP server of the
-# lab's own, with swaplab's dnsmasq as proxy-DHCP (as in a rack that already has one).
-DHCPS = ("nas", "lab")
-
-
 def up(
     paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300, blade_cpus: int = BLADE_CPUS,
-    bmc: str = "qmp", dhcp: str = "nas",
+    bmc: str = "qmp", dhcp: str = "nas", nas: str = "host",
 ) -> LabState:  # fmt: skip
     """Bring the lab up. ``bmc``: qmp (swaplab drives QEMU directly), or ipmi (an ipmi_sim BMC per blade,
-    driven with ipmitool; its password is taken from the environment, SWAPLAB_BMC_PASSWORD)."""
+    driven with ipmitool; its password is taken from the environment, SWAPLAB_BMC_PASSWORD). ``nas``: host
+    (a container on the host, ``swaplab.lab.hostnas``) or vm (a QEMU VM, kernel nfsd)."""
+    if nas not in NASES:
+        raise LabError(f"--nas {nas}: choose one of {', '.join(NASES)}")
+    if nas == "host" and (found := hostnas.problems()):
+        raise LabError("; ".join(found))
     if bmc not in BMCS:
         raise LabError(f"--bmc {bmc}: choose one of {', '.join(BMCS)}")
     if dhcp not in DHCPS:
@@ -233,28 +238,24 @@ def up(
     if running(paths):
         raise LabError(f"a lab is already up in {run}: run `swaplab lab down` first")
     if run.exists():
+        hostnas.unmount(run)  # a lab that was not brought down (a killed controller) may have left its NAS disk
+        if hostnas.mounted(run):
+            raise LabError(f"the host NAS's disk is still mounted under {run}: unmount it first")
         shutil.rmtree(run)
     paths.secure()
-    port = _free_port()
-    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), bmc=bmc, dhcp=dhcp)
+    port = _free_port() if nas == "vm" else 22
+    nas_host = "127.0.0.1" if nas == "vm" else hostnas.MGMT_NAS
+    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), bmc=bmc, dhcp=dhcp,
+                     nas=nas, nas_host=nas_host)  # fmt: skip
     try:
         subprocess.run(
             ["vde_switch", "-s", str(run / "vde.ctl"), "-M", str(run / "vde.mgmt"), "-p", str(run / "switch.pid"),
              "-d"], check=True, capture_output=True)  # fmt: skip
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(paths.nas_image),
-                        str(run / "nas.qcow2")], check=True)  # fmt: skip
         t0 = time.monotonic()
-        nas = [
-            *_qemu_common("nas", run, NAS_MEMORY_MIB, NAS_CPUS),
-            "-kernel", str(paths.nas_kernel), "-initrd", str(paths.nas_initrd),
-            "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=10",
-            "-drive", f"file={run / 'nas.qcow2'},format=qcow2,if=virtio,cache=unsafe",
-            "-netdev", f"vde,id=lab,sock={run / 'vde.ctl'}",
-            "-device", "virtio-net-pci,netdev=lab,mac=52:54:00:00:00:01,addr=0x3",
-            "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
-            "-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:01:01,addr=0x4",
-        ]  # fmt: skip
-        subprocess.run(nas, check=True, capture_output=True)
+        if nas == "host":
+            hostnas.start(run, paths.nas_image, run / "vde.ctl", f"{LAB_NET}.1", run / "nas-console.log")
+        else:
+            _start_nas_vm(paths, port)
         for i in range(1, blades + 1):
             name = blade_name(i)
             b = Blade(name, f"52:54:00:00:00:{0x10 + i:02x}", f"{LAB_NET}.{10 + i}", blade_memory,
@@ -279,16 +280,37 @@ def up(
             state.redfish_url, state.redfish_ca = rf.url, rf.ca
         state.save(run / "lab.json")
         host_key = paths.nas_host_key_pub.read_text().split()[:2]
-        paths.known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(host_key)}\n")
-        log(f"switch and {blades} blade(s) (powered off) started; NAS booting, ssh on 127.0.0.1:{port}")
-        _wait_ssh_banner(port, ssh_timeout)
-        log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after QEMU start")
+        where = f"[{nas_host}]:{port}" if port != 22 else nas_host
+        paths.known_hosts.write_text(f"{where} {' '.join(host_key)}\n")
+        kind = "VM" if nas == "vm" else "container (host NAS)"
+        log(f"switch and {blades} blade(s) (powered off) started; NAS {kind} booting, ssh on {nas_host}:{port}")
+        _wait_ssh_banner(nas_host, port, ssh_timeout)
+        log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after its {kind} started")
         write_inventory(state, ROOT / "inventories" / "virtual" / "hosts.yml")
-    except (subprocess.CalledProcessError, LabError, vbmc.BMCError, labdhcp.LabDHCPError, OSError) as e:
+    except (subprocess.CalledProcessError, LabError, vbmc.BMCError, labdhcp.LabDHCPError, hostnas.HostNASError,
+            OSError) as e:  # fmt: skip
         detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else ""
         down(paths, lambda _m: None)
         raise LabError(f"lab up failed: {e} {detail}".strip()) from e
     return state
+
+
+def _start_nas_vm(paths: LabPaths, port: int) -> None:
+    """The NAS as a QEMU VM (``--nas vm``): kernel nfsd, its disk a qcow2 overlay on the image."""
+    run = paths.run
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(paths.nas_image),
+                    str(run / "nas.qcow2")], check=True)  # fmt: skip
+    nas = [
+        *_qemu_common("nas", run, NAS_MEMORY_MIB, NAS_CPUS),
+        "-kernel", str(paths.nas_kernel), "-initrd", str(paths.nas_initrd),
+        "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=10",
+        "-drive", f"file={run / 'nas.qcow2'},format=qcow2,if=virtio,cache=unsafe",
+        "-netdev", f"vde,id=lab,sock={run / 'vde.ctl'}",
+        "-device", "virtio-net-pci,netdev=lab,mac=52:54:00:00:00:01,addr=0x3",
+        "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
+        "-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:00:01:01,addr=0x4",
+    ]  # fmt: skip
+    subprocess.run(nas, check=True, capture_output=True)
 
 
 def down(paths: LabPaths, log: Log) -> int:
@@ -299,9 +321,20 @@ def down(paths: LabPaths, log: Log) -> int:
         return 0
     stopped = 0
     for pidfile in [*sorted(run.glob("bmc-*.pid")), run / "dhcp.pid", run / "dhcp-tap.pid",
-                    *sorted(run.glob("blade*.pid")), run / "nas.pid", run / "switch.pid"]:  # fmt: skip
+                    *sorted(run.glob("blade*.pid"))]:  # fmt: skip
         if _stop(pidfile):
             stopped += 1
+    # A host NAS: continued if it was frozen (a frozen container cannot shut down), then given time to
+    # shut down; whatever of it is left is stopped by PID, then its disk is unmounted.
+    hostnas.freeze(run, False)
+    inside = hostnas.container_processes(run)
+    if _stop(run / hostnas.PIDFILE, timeout=NAS_STOP_S):
+        stopped += 1
+    proctree.stop([p for p in inside if proctree.alive(p)])
+    for pidfile in (run / hostnas.TAP_PIDFILE, run / "switch.pid"):
+        if _stop(pidfile):
+            stopped += 1
+    hostnas.unmount(run)
     log(f"lab down: {stopped} process(es) stopped")
     return stopped
 
@@ -316,7 +349,8 @@ def status(paths: LabPaths) -> list[tuple[str, str, str]]:
     st = LabState.load(state_file)
     rows = [("switch", "on" if _pid(paths.run / "switch.pid") else "off", "-")]
     nas_on = _pid(paths.run / "nas.pid") is not None
-    rows.append(("nas", "on" if nas_on else "off", f"{st.nas_address} (ssh 127.0.0.1:{st.nas_port})"))
+    kind = "VM" if st.nas == "vm" else "host container"
+    rows.append(("nas", "on" if nas_on else "off", f"{st.nas_address} ({kind}, ssh {st.nas_host}:{st.nas_port})"))
     for b in st.blades:
         power = QMPPowerDriver(b.qmp).status().value if _pid(Path(b.pidfile)) else "absent"
         rows.append((b.name, power, b.address))
@@ -339,6 +373,10 @@ def power(paths: LabPaths, machine: str, action: str) -> str:
             raise LabError(f"the NAS takes only {', '.join(NAS_ACTIONS)} (`{action}` would take the whole lab down)")
         if not _pid(paths.run / "nas.pid"):
             raise LabError("the NAS is not running: run `swaplab lab up`")
+        if st.nas == "host":
+            if action != "status":
+                hostnas.freeze(paths.run, action == "pause")
+            return "paused" if hostnas.frozen(paths.run) else "on"
         qmp = str(paths.run / "nas.qmp")
     else:
         found = [b for b in st.blades if b.name == machine]
@@ -351,13 +389,24 @@ def power(paths: LabPaths, machine: str, action: str) -> str:
     return driver.status().value
 
 
+def nas_freeze(paths: LabPaths, frozen: bool) -> None:
+    """Stop (or continue) the lab's NAS dead, memory and connections intact: a fault."""
+    power(paths, "nas", "pause" if frozen else "resume")
+
+
+def nfs_service(paths: LabPaths) -> str:
+    """The lab NAS's NFS server unit: nfs-ganesha in the host container, kernel nfsd in the VM."""
+    st = LabState.load(paths.run / "lab.json")
+    return "nfs-ganesha" if st.nas == "host" else "nfs-server"
+
+
 def write_inventory(state: LabState, path: Path) -> None:
     """The virtual lab's inventory: same groups and variables a physical lab's has."""
     ssh_base = (
         f"-o UserKnownHostsFile={state.known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
         "-o ConnectTimeout=20"
     )
-    proxy = f"ssh -i {state.key} {ssh_base} -p {state.nas_port} -W %h:%p root@127.0.0.1"
+    proxy = f"ssh -i {state.key} {ssh_base} -p {state.nas_port} -W %h:%p root@{state.nas_host}"
     lines = [
         "# Generated by `swaplab lab up`: the virtual lab. Do not edit; see inventories/lab.example/ for a real lab.",
         "all:",
@@ -374,10 +423,19 @@ def write_inventory(state: LabState, path: Path) -> None:
         "    nas:",
         "      hosts:",
         "        nas:",
-        "          ansible_host: 127.0.0.1",
+        f"          ansible_host: {state.nas_host}",
         f"          ansible_port: {state.nas_port}",
         f"          swaplab_lab_address: {state.nas_address}",
         "          swaplab_nas_managed: true",
+        *(
+            [
+                "          # The host NAS (a container on the host's kernel, which has no nfsd): NFS by nfs-ganesha.",
+                "          nfs_server__implementation: ganesha",
+                f"          pxe_server__interface: {hostnas.TAP}",
+            ]
+            if state.nas == "host"
+            else []
+        ),
         *(
             [
                 "          # The lab has its own DHCP server (lab up --dhcp lab): swaplab's dnsmasq is proxy-DHCP.",

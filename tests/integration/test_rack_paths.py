@@ -25,7 +25,9 @@ RUN = ROOT / ".cache" / "lab" / "run"
 def redfish_lab() -> Iterator[None]:
     assert swaplab("lab", "build").returncode == 0
     try:
-        r = swaplab("lab", "up", "--bmc", "redfish", "--dhcp", "lab", timeout=600)
+        # The VM NAS (kernel nfsd): the default lab's NAS is the host container (nfs-ganesha), so this
+        # module keeps the kernel implementation of nfs_server tested, and runs the shortened run on it.
+        r = swaplab("lab", "up", "--bmc", "redfish", "--dhcp", "lab", "--nas", "vm", timeout=600)
         assert r.returncode == 0, r.stderr
         yield
     finally:
@@ -57,3 +59,17 @@ def test_a_blade_behind_redfish_and_proxy_dhcp_boots_to_ssh(redfish_lab: None) -
                                "cat /etc/dnsmasq.d/swaplab.conf"], capture_output=True, text=True, timeout=120, env=env,
                               check=False).stdout  # fmt: skip
     assert "dhcp-range=10.0.0.0,proxy" in nas_conf and "dhcp-authoritative" not in nas_conf
+
+
+def test_the_vm_nas_with_kernel_nfsd_passes_the_shortened_run(redfish_lab: None) -> None:
+    """The shortened run against this lab as provisioned: swap over NFS served by kernel nfsd (the VM NAS),
+    the blade powered through Redfish."""
+    nas = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["nas"]["hosts"]["nas"]
+    assert "nfs_server__implementation" not in nas  # the role's default: kernel nfsd
+    r = swaplab("run", "-i", str(INVENTORY), "--no-provision", "--suite", "config,hog,verdict", "--trials", "1",
+                "--precision", "0", "--working-set", "1.25x", "--ratio-gate", "50", timeout=1500)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    run_dir = Path(r.stdout.strip().splitlines()[-1])
+    doc = yaml.safe_load((run_dir / "results.json").read_text())
+    facts = [rec for c in doc["blades"][0]["cases"] for rec in c["records"] if rec["type"] == "facts"]
+    assert any("vers=3" in str(f["values"].get("nfs_mount_options", "")) for f in facts), facts

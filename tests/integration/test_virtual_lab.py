@@ -373,8 +373,15 @@ def _inventory_with(tmp_path: Path, known_hosts: Path, **nas_vars: object) -> Pa
     return out
 
 
+def _nas_known_hosts_name(port: int | None = None) -> str:
+    """The name ssh files the NAS's key under: ``[127.0.0.1]:PORT`` (VM NAS), ``172.31.255.2`` (host NAS)."""
+    nas = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["nas"]["hosts"]["nas"]
+    port = port or int(nas["ansible_port"])
+    return str(nas["ansible_host"]) if port == 22 else f"[{nas['ansible_host']}]:{port}"
+
+
 def test_host_keys_are_checked_on_every_connection(kept_run: Path, tmp_path: Path) -> None:
-    port = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["nas"]["hosts"]["nas"]["ansible_port"]
+    name = _nas_known_hosts_name()
     known = tmp_path / "known_hosts"
     known.write_text("")
     inv = _inventory_with(tmp_path, known)
@@ -385,7 +392,7 @@ def test_host_keys_are_checked_on_every_connection(kept_run: Path, tmp_path: Pat
     # Not recorded: refused before any play, with the line that records it.
     r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300, env=fresh)
     assert r.returncode == 2
-    assert f"nas: no host key for [127.0.0.1]:{port} in {known}" in r.stderr and "ssh-keyscan -p" in r.stderr
+    assert f"nas: no host key for {name} in {known}" in r.stderr and "ssh-keyscan" in r.stderr
     assert "Provision the NAS" not in r.stdout and known.read_text() == ""
     # Ansible itself refuses an unknown key even when told not to check (as ansible-runner tells it).
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="False", **fresh)
@@ -395,7 +402,7 @@ def test_host_keys_are_checked_on_every_connection(kept_run: Path, tmp_path: Pat
     assert known.read_text() == ""  # nothing "Permanently added"
     # A wrong pinned key: refused before authentication, by swaplab provision's Ansible run.
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
-    wrong = f"[127.0.0.1]:{port} " + " ".join((tmp_path / "other.pub").read_text().split()[:2]) + "\n"
+    wrong = f"{name} " + " ".join((tmp_path / "other.pub").read_text().split()[:2]) + "\n"
     known.write_text(wrong)
     r = swaplab("provision", "-i", str(inv), "--playbook", "nas.yml", timeout=300, env=fresh)
     assert r.returncode == 2
@@ -408,8 +415,8 @@ def test_nothing_touches_a_blade_after_the_nas_failed(kept_run: Path, tmp_path: 
     # The NAS "answers" on a port where nothing listens (its key recorded there, so the checks pass).
     real = (RUN / "known_hosts").read_text().splitlines()
     known = tmp_path / "known_hosts"
-    nas_key = next(line for line in real if line.startswith("[127.0.0.1]:"))
-    known.write_text("\n".join([*real, "[127.0.0.1]:9 " + nas_key.split(" ", 1)[1]]) + "\n")
+    nas_key = next(line for line in real if line.startswith(_nas_known_hosts_name() + " "))
+    known.write_text("\n".join([*real, _nas_known_hosts_name(9) + " " + nas_key.split(" ", 1)[1]]) + "\n")
     inv = _inventory_with(tmp_path, known, ansible_port=9)
     before = swaplab("lab", "power", "blade1", "status").stdout
     r = swaplab("provision", "-i", str(inv), timeout=600)

@@ -76,6 +76,31 @@ def test_generated_virtual_inventory_is_valid(tmp_path: Path) -> None:
     assert "ProxyCommand" in data["_meta"]["hostvars"]["blade1"]["ansible_ssh_common_args"]
 
 
+def test_the_host_nas_inventory_reaches_it_on_its_veth_and_serves_nfs_with_ganesha(tmp_path: Path) -> None:
+    from swaplab.lab import hostnas
+
+    st = LabState(str(tmp_path), 22, "10.0.0.1", "/k", str(tmp_path / "kh"), nas="host", nas_host=hostnas.MGMT_NAS)
+    st.blades = [Blade("blade1", "52:54:00:00:00:11", "10.0.0.11", 192, "/q1", "/c", "/s", "/p")]
+    out = tmp_path / "hosts.yml"
+    write_inventory(st, out)
+    data = load(str(out), str(Path(_bin()) / "ansible-inventory"))
+    assert validate(data) == []
+    nas = data["_meta"]["hostvars"]["nas"]
+    assert (nas["ansible_host"], nas["ansible_port"]) == (hostnas.MGMT_NAS, 22)
+    assert nas["nfs_server__implementation"] == "ganesha" and nas["pxe_server__interface"] == hostnas.TAP
+    assert f"-p 22 -W %h:%p root@{hostnas.MGMT_NAS}" in data["_meta"]["hostvars"]["blade1"]["ansible_ssh_common_args"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("nfs_server__implementation", "knfsd; reboot"), ("nfs_server__ganesha_root_squash", "No_Root_Squash }"),
+     ("nfs_server__ganesha_grace_s", "15; EXPORT {")],
+)  # fmt: skip
+def test_the_ganesha_settings_are_choices_or_numbers(key: str, value: str) -> None:
+    problems = validate(inv({"b1": GOOD}, {"swaplab_lab_address": "10.0.0.1", key: value}))
+    assert any(key in p for p in problems), problems
+
+
 def test_malformed_inventory_is_one_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "hosts.yml"
     bad.write_text("all:\n  children:\n    nas: [oops\n")

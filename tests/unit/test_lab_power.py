@@ -52,3 +52,32 @@ def test_lab_down_stops_a_process_that_is_its_own_child(tmp_path: Path) -> None:
     threading.Thread(target=lambda: (machines._stop(pidfile), done.set()), daemon=True).start()
     assert done.wait(20), "_stop waited on its own (zombie) child"
     assert child.poll() is not None and not pidfile.exists()
+
+
+def test_the_host_nas_is_refused_beside_the_hosts_own_links_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from swaplab.lab import hostnas
+
+    monkeypatch.setattr(hostnas, "_links", lambda: ["lo", "eth0"])
+    found = hostnas.problems()
+    assert any("not beside eth0" in p and "unshare --net" in p and "--nas vm" in p for p in found), found
+    monkeypatch.setattr(hostnas, "_links", lambda: ["lo", hostnas.VETH, "swl-dhcp"])
+    assert not any("beside" in p for p in hostnas.problems())
+
+
+def test_the_host_nas_configuration_names_its_links_and_masks_kernel_nfsd(tmp_path: Path) -> None:
+    from swaplab.lab import hostnas
+
+    hostnas._upper_files(tmp_path, "10.0.0.1")
+    lab = (tmp_path / "etc/systemd/network/10-lab.network").read_text()
+    assert f"Name={hostnas.TAP}" in lab and "Address=10.0.0.1/24" in lab
+    assert f"Address={hostnas.MGMT_NAS}/30" in (tmp_path / "etc/systemd/network/20-mgmt.network").read_text()
+    assert (tmp_path / "etc/systemd/system/nfs-server.service").readlink() == Path("/dev/null")
+
+
+def test_a_host_nas_lab_names_ganesha_as_its_nfs_service_and_a_vm_lab_nfsd(tmp_path: Path) -> None:
+    paths = _lab(tmp_path)
+    assert machines.nfs_service(paths) == "nfs-server"
+    st = machines.LabState.load(paths.run / "lab.json")
+    st.nas = "host"
+    st.save(paths.run / "lab.json")
+    assert machines.nfs_service(paths) == "nfs-ganesha"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # nfs_server: per-blade swap directories and swapfiles, and the NFS server enabled.
 # Idempotent: prints one "changed: ..." line per change, nothing when all is in place.
-# Usage: nfs_server.sh ROOT_DIR SWAP_DIR SWAPFILE_MIB BLADE...  (environment: EXPORTS, the exports file)
+# Usage: nfs_server.sh IMPLEMENTATION ROOT_DIR SWAP_DIR SWAPFILE_MIB BLADE...
+# IMPLEMENTATION: kernel (nfsd; EXPORTS is /etc/exports.d/swaplab.exports) or ganesha (nfs-ganesha;
+# EXPORTS is /etc/ganesha/ganesha.conf).
 set -eu
 # put FILE MODE CONTENT: write FILE only when its content differs; say so.
 put() {
@@ -13,9 +15,9 @@ put() {
   return 1
 }
 
-root_dir=$1 swap_dir=$2 mib=$3
-shift 3
-for d in "$root_dir" "$swap_dir" /etc/exports.d; do
+impl=$1 root_dir=$2 swap_dir=$3 mib=$4
+shift 4
+for d in "$root_dir" "$swap_dir"; do
   [ -d "$d" ] || { install -d -m 0755 -o root -g root "$d"; echo "changed: created $d"; }
 done
 pids=""
@@ -45,6 +47,23 @@ for blade in "$@"; do
   [ ! -L "$f" ] || { echo "$f is a symbolic link, not a swapfile: remove it on the NAS" >&2; exit 3; }
   [ "$(stat -c %U:%G:%a "$f")" = root:root:600 ] || { chown root:root "$f"; chmod 0600 "$f"; echo "changed: $f now root:root 0600"; }
 done
-if put /etc/exports.d/swaplab.exports 0644 "$EXPORTS"; then exportfs -ra; echo "changed: re-exported"; fi
-systemctl is-enabled -q nfs-server || { systemctl enable -q nfs-server; echo "changed: enabled nfs-server"; }
-systemctl is-active -q nfs-server || { systemctl start nfs-server; echo "changed: started nfs-server"; }
+case "$impl" in
+kernel)
+  [ -d /etc/exports.d ] || { install -d -m 0755 -o root -g root /etc/exports.d; echo "changed: created /etc/exports.d"; }
+  if put /etc/exports.d/swaplab.exports 0644 "$EXPORTS"; then exportfs -ra; echo "changed: re-exported"; fi
+  if systemctl is-enabled -q nfs-ganesha 2>/dev/null; then systemctl disable -q --now nfs-ganesha; echo "changed: disabled nfs-ganesha"; fi
+  systemctl is-enabled -q nfs-server || { systemctl enable -q nfs-server; echo "changed: enabled nfs-server"; }
+  systemctl is-active -q nfs-server || { systemctl start nfs-server; echo "changed: started nfs-server"; }
+  ;;
+ganesha)
+  restart=no
+  [ -d /etc/ganesha ] || { install -d -m 0755 -o root -g root /etc/ganesha; echo "changed: created /etc/ganesha"; }
+  put /etc/ganesha/ganesha.conf 0644 "$EXPORTS" && restart=yes
+  if systemctl is-enabled -q nfs-server 2>/dev/null; then systemctl disable -q --now nfs-server; echo "changed: disabled nfs-server"; fi
+  systemctl is-enabled -q nfs-ganesha || { systemctl enable -q nfs-ganesha; echo "changed: enabled nfs-ganesha"; }
+  if [ "$restart" = yes ] || ! systemctl is-active -q nfs-ganesha; then
+    systemctl restart nfs-ganesha; echo "changed: restarted nfs-ganesha"
+  fi
+  ;;
+*) echo "nfs_server: unknown implementation $impl (kernel or ganesha)" >&2; exit 2 ;;
+esac
