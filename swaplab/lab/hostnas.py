@@ -11,7 +11,8 @@ exports, swapfiles, NBD files, TFTP tree and boot script exactly as on the VM or
 
 - **Disk**: ``nas.img`` mounted read-only (loop) under an overlay whose upper directory is in the run
   directory, as the VM NAS's qcow2 overlay: the image is never written, ``lab down`` drops the changes.
-- **Lab network**: a tap joined to the vde switch (``vde_plug2tap``), moved into the container, where
+- **Lab network**: a tap joined to the vde switch (``vde_plug2tap``), moved into the container (``ip link set
+  netns``), where
   systemd-networkd gives it the NAS's lab address: the blades see the NAS exactly as they see the VM.
 - **Management**: a veth pair (``--network-veth``) inside the lab's network namespace: ``MGMT_HOST`` on
   the lab's side, ``MGMT_NAS`` in the container, where its sshd listens. Only a namespace the lab made
@@ -122,8 +123,12 @@ def start(run: Path, image: Path, vde_ctl: Path, lab_address: str, console_log: 
     if found:
         raise HostNASError("; ".join(found))
     lower, upper, work, root = _dirs(run)
-    for d in (lower, upper, work, root):
+    for d in (lower, work, root):
         d.mkdir(mode=0o700, exist_ok=True)
+    # The upper directory's own mode is the container's / : 0755, or its unprivileged services (networkd
+    # runs as systemd-network) cannot even chdir. The run directory around it stays 0700.
+    upper.mkdir(mode=0o755, exist_ok=True)
+    upper.chmod(0o755)
     (run / "nas-srv").mkdir(mode=0o700, exist_ok=True)
     for inside in EXPORTED:
         _bound(run, inside).mkdir(mode=0o755, exist_ok=True)
@@ -138,8 +143,10 @@ def start(run: Path, image: Path, vde_ctl: Path, lab_address: str, console_log: 
     _wait_link(TAP, 10)
     argv = [
         "systemd-nspawn", "--boot", "--register=no", "--keep-unit", f"--machine={MACHINE}", f"--directory={root}",
-        "--console=pipe", f"--network-interface={TAP}", "--network-veth", "--link-journal=no",
-        "--resolv-conf=off", "--timezone=off", *(f"--bind={_bound(run, inside)}:{inside}" for inside in EXPORTED),
+        "--console=pipe", "--network-veth", "--link-journal=no",
+        "--resolv-conf=off", "--timezone=off",
+        # Ganesha's VFS backend opens files by handle; nspawn's default filter refuses that syscall (EPERM).
+        "--capability=CAP_DAC_READ_SEARCH", "--system-call-filter=open_by_handle_at name_to_handle_at", *(f"--bind={_bound(run, inside)}:{inside}" for inside in EXPORTED),
     ]  # fmt: skip
     with console_log.open("ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -147,10 +154,29 @@ def start(run: Path, image: Path, vde_ctl: Path, lab_address: str, console_log: 
     (run / PIDFILE).write_text(f"{proc.pid}\n")
     try:
         _wait_link(VETH, 30)
+        inner = _container_netns_pid(proc.pid, 10)
     except HostNASError:
         raise HostNASError(f"systemd-nspawn did not start the NAS (see {console_log})") from None
-    for cmd in (["ip", "addr", "add", f"{MGMT_HOST}/30", "dev", VETH], ["ip", "link", "set", VETH, "up"]):
-        subprocess.run(cmd, check=True, capture_output=True)
+    # The tap is moved in here, not with nspawn's --network-interface: that asks udev about the link,
+    # and a host without a running udev answers "No data available".
+    for cmd in (["ip", "link", "set", TAP, "netns", str(inner)], ["ip", "addr", "add", f"{MGMT_HOST}/30", "dev", VETH],
+                ["ip", "link", "set", VETH, "up"]):  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise HostNASError(f"{' '.join(cmd)}: {r.stderr.strip()[-300:]}")
+
+
+def _container_netns_pid(nspawn: int, timeout: float) -> int:
+    """A process inside the container's network namespace (one of nspawn's, in a namespace not ours)."""
+    ours = os.readlink("/proc/self/ns/net")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid, _ in proctree.descendants(nspawn):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/ns/net") != ours:
+                    return pid
+        time.sleep(0.1)
+    raise HostNASError("the container's network namespace did not appear")
 
 
 def _mount(args: list[str]) -> None:
