@@ -11,6 +11,9 @@ into the first NFS trial. What each shows:
   blade is recovered, the next trial runs;
 - `nas-freeze`, `link-down`, `nfsd-restart`, `nbd-kill` (`make faults`, outside CI's budget): the
   outages the blade must survive, and the NBD server's death that it must report.
+
+The lab is the default one: the host NAS (a container; its freeze stops every process in it by PID,
+its NFS server is nfs-ganesha). Session 9 ran the four slow scenarios on the VM NAS only.
 """
 
 from __future__ import annotations
