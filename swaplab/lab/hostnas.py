@@ -146,7 +146,8 @@ def start(run: Path, image: Path, vde_ctl: Path, lab_address: str, console_log: 
         "--console=pipe", "--network-veth", "--link-journal=no",
         "--resolv-conf=off", "--timezone=off",
         # Ganesha's VFS backend opens files by handle; nspawn's default filter refuses that syscall (EPERM).
-        "--capability=CAP_DAC_READ_SEARCH", "--system-call-filter=open_by_handle_at name_to_handle_at", *(f"--bind={_bound(run, inside)}:{inside}" for inside in EXPORTED),
+        "--capability=CAP_DAC_READ_SEARCH", "--system-call-filter=open_by_handle_at name_to_handle_at",
+        *(f"--bind={_bound(run, inside)}:{inside}" for inside in EXPORTED),
     ]  # fmt: skip
     with console_log.open("ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
