@@ -210,8 +210,11 @@ def container_processes(run: Path) -> list[proctree.Proc]:
     return proctree.descendants(pid)
 
 
-def freeze(run: Path, frozen: bool) -> int:
-    """Stop (or continue) every process in the container, as a NAS that stalls; how many were signalled."""
+def freeze(run: Path, frozen: bool, settle_s: float = 5.0) -> int:
+    """Stop (or continue) every process in the container, as a NAS that stalls; how many were signalled.
+
+    A stop takes effect asynchronously (a task in uninterruptible sleep stops when it leaves it): wait up
+    to ``settle_s`` for every process to show it, so that what ``frozen`` says next is the new state."""
     sig = signal.SIGSTOP if frozen else signal.SIGCONT
     n = 0
     for pid, start_time in container_processes(run):
@@ -219,13 +222,21 @@ def freeze(run: Path, frozen: bool) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
                 n += 1
+    deadline = time.monotonic() + settle_s
+    while n and is_frozen(run) != frozen and time.monotonic() < deadline:
+        time.sleep(0.05)
     return n
 
 
-def frozen(run: Path) -> bool:
-    """Is every process in the container stopped (``freeze``)?"""
-    states = []
+def _states(run: Path) -> list[str]:
+    out = []
     for pid, _ in container_processes(run):
-        with contextlib.suppress(OSError):
-            states.append(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
-    return bool(states) and all(s == "T" for s in states)
+        with contextlib.suppress(OSError, IndexError):
+            out.append(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+    return [s for s in out if s not in ("Z", "X")]  # the dead do not count
+
+
+def is_frozen(run: Path) -> bool:
+    """Is every live process in the container stopped (``freeze``)?"""
+    states = _states(run)
+    return bool(states) and all(s in ("T", "t") for s in states)

@@ -376,7 +376,7 @@ def power(paths: LabPaths, machine: str, action: str) -> str:
         if st.nas == "host":
             if action != "status":
                 hostnas.freeze(paths.run, action == "pause")
-            return "paused" if hostnas.frozen(paths.run) else "on"
+            return "paused" if hostnas.is_frozen(paths.run) else "on"
         qmp = str(paths.run / "nas.qmp")
     else:
         found = [b for b in st.blades if b.name == machine]
