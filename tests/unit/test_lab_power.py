@@ -81,3 +81,13 @@ def test_a_host_nas_lab_names_ganesha_as_its_nfs_service_and_a_vm_lab_nfsd(tmp_p
     st.nas = "host"
     st.save(paths.run / "lab.json")
     assert machines.nfs_service(paths) == "nfs-ganesha"
+
+
+def test_the_host_nas_is_paused_only_when_every_live_process_in_it_is_stopped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from swaplab.lab import hostnas
+
+    for states, frozen in ((["T", "t", "T"], True), (["T", "S"], False), (["D", "T"], False), ([], False)):
+        monkeypatch.setattr(hostnas, "_states", lambda _run, s=states: s)
+        assert hostnas.is_frozen(tmp_path) is frozen, states
