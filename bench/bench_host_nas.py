@@ -61,12 +61,13 @@ def swaplab(*args: str) -> str:
     return r.stdout
 
 
-def ganesha_conf(work: Path, blade_address: str, root: bool) -> str:
-    root_export = f"""
+def _export(export_id: int, path: Path, pseudo: str, blade_address: str) -> str:
+    """One Ganesha export (VFS), to the blade alone, unsquashed: as the nfs_server role writes them."""
+    return f"""
 EXPORT {{
-    Export_Id = 2;
-    Path = {work}/root;
-    Pseudo = /root;
+    Export_Id = {export_id};
+    Path = {path};
+    Pseudo = {pseudo};
     Protocols = 3, 4;
     Transports = TCP;
     Access_Type = None;
@@ -76,9 +77,10 @@ EXPORT {{
     CLIENT {{ Clients = {blade_address}; Access_Type = RW; }}
 }}
 """
-    return (
-        root_export * root
-        + f"""
+
+
+def ganesha_conf(work: Path, blade_address: str, root: bool) -> str:
+    core = f"""
 NFS_CORE_PARAM {{
     Protocols = 3, 4;
     Bind_addr = {HOST_ADDRESS};
@@ -91,20 +93,9 @@ NFSV4 {{
     RecoveryBackend = fs;
     RecoveryRoot = {work}/v4recov;
 }}
-EXPORT {{
-    Export_Id = 1;
-    Path = {work}/swap;
-    Pseudo = /swap;
-    Protocols = 3, 4;
-    Transports = TCP;
-    Access_Type = None;
-    Squash = No_Root_Squash;
-    SecType = sys;
-    FSAL {{ Name = VFS; }}
-    CLIENT {{ Clients = {blade_address}; Access_Type = RW; }}
-}}
 """
-    )
+    root_export = _export(2, work / "root", "/root", blade_address) if root else ""
+    return root_export + core + _export(1, work / "swap", "/swap", blade_address)
 
 
 def nbd_conf(work: Path) -> str:

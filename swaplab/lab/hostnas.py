@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from swaplab import proctree
+from swaplab.lab import taps
 
 MACHINE = "swlnas"
 TAP = "swl-nas"
@@ -56,17 +57,12 @@ class HostNASError(Exception):
     pass
 
 
-def _links() -> list[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
-
-
 def problems() -> list[str]:
     """What stops a host NAS from starting here, each with its fix (empty: nothing)."""
     out = []
     if shutil.which("systemd-nspawn") is None:
         out.append("--nas host needs systemd-nspawn: run `make lab-deps` (it installs systemd-container)")
-    others = [link for link in _links() if link not in ("lo", TAP, VETH, "swl-dhcp")]  # swl-dhcp: lab up --dhcp lab
+    others = taps.foreign((TAP, VETH, "swl-dhcp"))  # swl-dhcp: lab up --dhcp lab
     if others:
         out.append(f"--nas host makes a tap and a veth: run it in a network namespace of the lab's own "
                    f"(`make run` and `make integration` do; or `unshare --net`), not beside {', '.join(others)}; "
@@ -108,14 +104,6 @@ def _upper_files(upper: Path, lab_address: str) -> None:
         link.symlink_to("/dev/null")
 
 
-def _wait_link(name: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while name not in _links():
-        if time.monotonic() > deadline:
-            raise HostNASError(f"the link {name} did not appear within {timeout:.0f} s")
-        time.sleep(0.1)
-
-
 def start(run: Path, image: Path, vde_ctl: Path, lab_address: str, console_log: Path) -> None:
     """Mount the NAS image, plug the tap, boot the container; return once nspawn runs and its veth is set up
     (its sshd comes later: wait for it on ``MGMT_NAS``:22)."""
@@ -135,12 +123,10 @@ def start(run: Path, image: Path, vde_ctl: Path, lab_address: str, console_log: 
     _upper_files(upper, lab_address)
     _mount(["-o", "ro,loop,noload", str(image), str(lower)])
     _mount(["-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", str(root)])
-    # Absolute paths: vde_plug2tap -d changes directory when it daemonizes.
-    plug = subprocess.run(["vde_plug2tap", "-s", str(vde_ctl.resolve()), "-d", "-P", str(run.resolve() / TAP_PIDFILE),
-                           TAP], capture_output=True, text=True, check=False)  # fmt: skip
-    if plug.returncode != 0:
-        raise HostNASError(f"vde_plug2tap failed: {plug.stderr.strip()[-300:]}")
-    _wait_link(TAP, 10)
+    try:
+        taps.plug(vde_ctl, run / TAP_PIDFILE, TAP)
+    except taps.TapError as e:
+        raise HostNASError(str(e)) from e
     argv = [
         "systemd-nspawn", "--boot", "--register=no", "--keep-unit", f"--machine={MACHINE}", f"--directory={root}",
         "--console=pipe", "--network-veth", "--link-journal=no",
@@ -154,9 +140,9 @@ def start(run: Path, image: Path, vde_ctl: Path, lab_address: str, console_log: 
                                 start_new_session=True)  # fmt: skip
     (run / PIDFILE).write_text(f"{proc.pid}\n")
     try:
-        _wait_link(VETH, 30)
+        taps.wait_link(VETH, 30)
         inner = _container_netns_pid(proc.pid, 10)
-    except HostNASError:
+    except (taps.TapError, HostNASError):
         raise HostNASError(f"systemd-nspawn did not start the NAS (see {console_log})") from None
     # The tap is moved in here, not with nspawn's --network-interface: that asks udev about the link,
     # and a host without a running udev answers "No data available".

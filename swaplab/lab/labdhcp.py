@@ -13,10 +13,9 @@ host's own network is never made.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
-from swaplab.lab import hostnas
+from swaplab.lab import hostnas, taps
 
 TAP = "swl-dhcp"
 ADDRESS = "{net}.2"
@@ -26,27 +25,16 @@ class LabDHCPError(Exception):
     pass
 
 
-def _links() -> list[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
-
-
 def start(run: Path, net: str, blades: list[tuple[str, str, str]]) -> None:
     """Start the tap and the address-only dnsmasq for ``blades`` (name, mac, address) on ``net`` (a /24 prefix)."""
-    others = [link for link in _links() if link not in ("lo", TAP, hostnas.TAP, hostnas.VETH)]
+    others = taps.foreign((TAP, hostnas.TAP, hostnas.VETH))
     if others:
         raise LabDHCPError(f"--dhcp lab makes a tap and a DHCP server: run it in a network namespace of the lab's "
                            f"own (`make run` and `make integration` do), not beside {', '.join(others)}")  # fmt: skip
-    # Absolute paths: vde_plug2tap -d changes directory when it daemonizes (a relative socket fails silently).
-    argv = ["vde_plug2tap", "-s", str(run.resolve() / "vde.ctl"), "-d", "-P", str(run.resolve() / "dhcp-tap.pid"), TAP]
-    plug = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if plug.returncode != 0:
-        raise LabDHCPError(f"vde_plug2tap failed: {plug.stderr.strip()[-300:]}")
-    deadline = time.monotonic() + 10
-    while TAP not in _links():
-        if time.monotonic() > deadline:
-            raise LabDHCPError(f"the tap {TAP} did not appear")
-        time.sleep(0.1)
+    try:
+        taps.plug(run / "vde.ctl", run / "dhcp-tap.pid", TAP)
+    except taps.TapError as e:
+        raise LabDHCPError(str(e)) from e
     for cmd in (["ip", "addr", "add", f"{ADDRESS.format(net=net)}/24", "dev", TAP], ["ip", "link", "set", TAP, "up"]):
         subprocess.run(cmd, check=True, capture_output=True)
     hosts = [f"--dhcp-host={mac},{addr},{name}" for name, mac, addr in blades]

@@ -55,12 +55,12 @@ def test_lab_down_stops_a_process_that_is_its_own_child(tmp_path: Path) -> None:
 
 
 def test_the_host_nas_is_refused_beside_the_hosts_own_links_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from swaplab.lab import hostnas
+    from swaplab.lab import hostnas, taps
 
-    monkeypatch.setattr(hostnas, "_links", lambda: ["lo", "eth0"])
+    monkeypatch.setattr(taps, "links", lambda: ["lo", "eth0"])
     found = hostnas.problems()
     assert any("not beside eth0" in p and "unshare --net" in p and "--nas vm" in p for p in found), found
-    monkeypatch.setattr(hostnas, "_links", lambda: ["lo", hostnas.VETH, "swl-dhcp"])
+    monkeypatch.setattr(taps, "links", lambda: ["lo", hostnas.VETH, "swl-dhcp"])
     assert not any("beside" in p for p in hostnas.problems())
 
 
