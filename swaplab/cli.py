@@ -162,18 +162,23 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             problems.append(str(e))
     if not 0 < args.threshold < 1000:
         problems.append(f"--threshold {args.threshold}: choose a percentage above 0 (10 is the default)")
+    if args.html and not Path(args.html).parent.is_dir():
+        problems.append(f"--html {args.html}: its directory does not exist: create it or name a file in one that does")
     if problems:
         print("swaplab compare: cannot compare:\n  " + "\n  ".join(problems), file=sys.stderr)
         return EXIT_ERROR
     cmp = compare.compare(runs[0], runs[1], args.threshold)
+    if Path(args.baseline).resolve() == Path(args.candidate).resolve():
+        cmp.warnings.insert(0, f"{args.baseline} is compared with itself: one run, not two")
     if args.json:
         print(json.dumps(cmp.to_json(), indent=1))
     else:
         print(compare.render_text(cmp))
     if args.html:
+        from swaplab import atomic
         from swaplab.report import html
 
-        Path(args.html).write_text(html.render_compare(cmp, runs[0], runs[1]))
+        atomic.write_text(Path(args.html), html.render_compare(cmp, runs[0], runs[1]))
     if not cmp.comparable:
         print("swaplab compare: the runs are not comparable (above): nothing was judged", file=sys.stderr)
     return cmp.exit_code

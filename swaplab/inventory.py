@@ -7,9 +7,10 @@ Every value that reaches a file or a shell on the controller or the NAS is
 checked here, not where it is used: host names are DNS labels, addresses are
 IP addresses (parsed by ``ipaddress``), paths are absolute and plain, no value
 anywhere holds a control character, and every pattern is matched whole.
-Templates (``{{ }}``) are accepted only where a driver says a setting may come
-from Vault or the environment; they are resolved and checked by the preflight
-play before anything acts.
+Templates (any ``{{``, ``{%`` or ``{#``, anywhere, connection variables too) are
+accepted only in ``swaplab_power``'s user and password, and there only in the
+documented forms (a Vault variable, an environment lookup: ``drivers.CREDENTIAL_FORMS``);
+they are resolved and checked by the preflight play before anything acts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab.drivers import POWER, console_problems, is_template, power_problems
+from swaplab.textsafe import visible
 
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.I)
 LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
@@ -101,7 +103,9 @@ def _limit_memory() -> None:
 
 
 def _safe_error(stderr: str) -> str:
-    """ansible-inventory's error without the source lines it quotes (they may hold a password)."""
+    """ansible-inventory's error without the source text it quotes (a line, a token after a split: either
+    may be a password): the source lines it shows are dropped, and quoted text and what follows
+    ``got:`` are replaced by ``…``."""
     kept: list[str] = []
     for line in stderr.splitlines():
         text = line.strip()
@@ -109,7 +113,10 @@ def _safe_error(stderr: str) -> str:
             continue
         if text.startswith(("The offending line appears to be", "^ here", "<<< caused by >>>")):
             break
-        kept.append(text)
+        text = re.sub(r"\bgot:.*", "got: …", text)
+        text = re.sub(r"'[^']*'?|\"[^\"]*\"?", "'…'", text)
+        if text not in kept:
+            kept.append(visible(text, one_line=True))
     where = re.search(r"line (\d+), column (\d+)", stderr)
     msg = " ".join(kept)[:500]
     return msg + (f" (line {where.group(1)}, column {where.group(2)})" if where and "line " not in msg else "")
@@ -154,6 +161,10 @@ def _group_hosts(inv: dict[str, Any], group: str, seen: frozenset[str] = frozens
     for child in inv[group].get("children", []):
         hosts += _group_hosts(inv, str(child), seen | {group}) or []
     return hosts
+
+
+# The only inventory values that may be templates (their form is the power driver's to check).
+CREDENTIAL_SETTINGS = frozenset({"swaplab_power.user", "swaplab_power.password"})
 
 
 def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
@@ -328,10 +339,17 @@ def _validate_host(host: str, hv: dict[str, Any], is_blade: bool) -> list[str]:
             for k, v in sysctls.items():
                 if not SYSCTL_KEY_RE.fullmatch(str(k)) or not SYSCTL_VALUE_RE.fullmatch(str(v)):
                     out.append(f"{host}: swaplab_blade_sysctls {k!r}: {v!r} is not a sysctl name and value")
+    templated = set()
+    for where, text in _strings(hv, "vars"):
+        name = where.removeprefix("vars.")
+        if is_template(text) and name not in CREDENTIAL_SETTINGS:  # those: the power driver checks their form
+            templated.add(name.split(".")[0].split("[")[0])
+            what = "a key of its vars" if where == "vars key" else name
+            out.append(f"{host}: {what} is a template ({{{{, {{% or {{#): swaplab takes templates only in "
+                       "swaplab_power's user and password (a Vault variable or an environment lookup); write the "
+                       "value out")  # fmt: skip
     for key in sorted(hv):
-        if is_template(hv[key]) and key != "swaplab_power":
-            out.append(f"{host}: {key} is a template: swaplab takes templates only in swaplab_power's credentials")
-        elif key.startswith(ROLE_PREFIXES) and (why := _role_var_problem(key, hv[key])):
+        if key not in templated and key.startswith(ROLE_PREFIXES) and (why := _role_var_problem(key, hv[key])):
             out.append(f"{host}: {key} {hv[key]!r} {why}")
     return out
 

@@ -30,7 +30,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from swaplab import __version__
+from swaplab import __version__, atomic
 from swaplab.credentials import CredentialsError, resolve_power
 from swaplab.drivers.solconsole import SOLRecorder
 from swaplab.fleet.nas_sampler import NasSampler
@@ -56,6 +56,7 @@ from swaplab.report import collect, html, journal, junit
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import KernelInfo, RunResult, summary_text
 from swaplab.rundir import CONTEXT, JUNIT, PROGRESS_LOG, REPORT, RESULTS
+from swaplab.textsafe import visible
 
 Log = Callable[[str], None]
 VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
@@ -220,6 +221,8 @@ class Run:
             inv = load_and_validate(inventory)
             names = select_blades(inv, self.opts.limit)
             nas = inv.nas
+            # What the operator configured, per blade (compare judges on it, not on the kernel's MemTotal).
+            extra["blade_memory_mib"] = {n: inv.hostvars.get(n, {}).get("swaplab_memory_mib") for n in names}
             if prior is None:
                 self.journal.run(KernelInfo.of(kvars), self.opts.to_json(), names)
             else:
@@ -449,24 +452,42 @@ class Run:
 
 
 def write_outputs(run_dir: Path, result: RunResult, log: Log, results_too: bool = True) -> None:
-    """junit.xml (checked against the Jenkins schema first), results.json (unless it is the source) and
-    report.html."""
-    xml = junit.render(result.blades)
-    problem = junit.validate(xml, SCHEMA_XSD)
-    if problem:
-        log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {problem}")
-    (run_dir / JUNIT).write_bytes(xml)
+    """results.json first (unless it is the source), then junit.xml (checked against the Jenkins schema) and
+    report.html. Each is written whole or not at all (``swaplab.atomic``: never through a link), and the
+    failure of one costs only that one, with a message: whatever a blade printed, the others are written."""
     if results_too:
-        result.save(run_dir / RESULTS)
+        _output(run_dir / RESULTS, result.dumps, log)
+
+    def junit_xml() -> bytes:
+        xml = junit.render(result.blades)
+        problem = junit.validate(xml, SCHEMA_XSD)
+        if problem:
+            log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {visible(problem)}")
+        return xml
+
+    _output(run_dir / JUNIT, junit_xml, log)
+
+    def page() -> bytes:
+        try:
+            text = html.render(result, run_dir)
+        except Exception as e:  # the page is the last output: its failure costs neither the verdict nor the others
+            log(f"WARNING: report.html could not be rendered ({type(e).__name__}: {visible(str(e))}); junit.xml and "
+                "results.json are whole; `swaplab report` renders it again")  # fmt: skip
+            text = (f"<!doctype html><meta charset='utf-8'><title>swaplab run</title><p>swaplab could not render "
+                    f"this page: {escape(type(e).__name__)}: {escape(str(e))}. The run's verdict: "
+                    f"{escape(result.verdict)} (see junit.xml and results.json).</p>")  # fmt: skip
+        return text.encode("utf-8", "backslashreplace")
+
+    _output(run_dir / REPORT, page, log)
+
+
+def _output(path: Path, make: Callable[[], bytes], log: Log) -> bool:
     try:
-        page = html.render(result, run_dir)
-    except Exception as e:  # the page is the last output: its failure costs neither the verdict nor the others
-        log(f"WARNING: report.html could not be rendered ({type(e).__name__}: {e}); junit.xml and results.json "
-            "are whole; `swaplab report` renders it again")  # fmt: skip
-        page = (f"<!doctype html><meta charset='utf-8'><title>swaplab run</title><p>swaplab could not render this "
-                f"page: {escape(type(e).__name__)}: {escape(str(e))}. The run's verdict: {escape(result.verdict)} "
-                f"(see junit.xml and results.json).</p>")  # fmt: skip
-    (run_dir / REPORT).write_text(page)
+        atomic.write_bytes(path, make())
+    except Exception as e:
+        log(f"WARNING: {path.name} could not be written ({type(e).__name__}: {visible(str(e))})")
+        return False
+    return True
 
 
 def _prior_records(prior: journal.JournalState | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:

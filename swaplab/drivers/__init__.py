@@ -34,8 +34,30 @@ __all__ = [
 ]
 
 
+# Every Jinja construct Ansible would act on: an expression, a statement (``{% %}``: loops, ``set``,
+# calls), a comment. Any of them in a value makes it a template.
+JINJA_MARKS = ("{{", "{%", "{#")
+# The forms a credential may take, whole: a variable (from Ansible Vault) or an environment variable.
+CREDENTIAL_FORMS = re.compile(
+    r"\{\{\s*(?:[A-Za-z_][A-Za-z0-9_]*"
+    r"|lookup\(\s*(['\"])(?:ansible\.builtin\.)?env\1\s*,\s*(['\"])[A-Za-z_][A-Za-z0-9_]*\2\s*\))\s*\}\}"
+)
+CREDENTIAL_FIX = ("write it as a Vault variable (\"{{ vault_bmc_password }}\") or as "
+                  "\"{{ lookup('ansible.builtin.env', 'NAME') }}\", nothing more")  # fmt: skip
+
+
 def is_template(value: object) -> bool:
-    return isinstance(value, str) and "{{" in value
+    return isinstance(value, str) and any(mark in value for mark in JINJA_MARKS)
+
+
+def is_credential_form(value: str) -> bool:
+    """A template of exactly one of the documented credential forms (nothing else runs on the controller)."""
+    return CREDENTIAL_FORMS.fullmatch(value.strip()) is not None
+
+
+def url_for_message(url: str) -> str:
+    """A URL as it may be printed: any user:password@ taken out."""
+    return re.sub(r"(?<=//)[^/?#]*@", "", url)
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,8 @@ class PowerSpec:
         for k, v in settings.items():
             if is_template(v) and k not in self.templated:
                 out.append(f"power setting {k} is a template: only {', '.join(self.templated) or 'no setting'} may be")
+            elif is_template(v) and isinstance(v, str) and not is_credential_form(v):
+                out.append(f"power setting {k} is a template of a form swaplab does not run: {CREDENTIAL_FIX}")
         return out + ([] if missing else self.checks(settings))
 
 
@@ -98,14 +122,14 @@ def _redfish_checks(s: Mapping[str, object]) -> list[str]:
         host = parts.hostname or ""
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        return [f"redfish url {url!r} is not a URL"]
+        return [f"redfish url {url_for_message(url)!r} is not a URL"]
     verify = s.get("verify", True)
     out = []
     if parts.scheme == "http" and verify is not False:
-        out.append(f"redfish url {url} is http: use https (the BMC's credentials cross the network), or write "
-                   "verify: false to accept an unauthenticated, unencrypted BMC")  # fmt: skip
+        out.append(f"redfish url {url_for_message(url)} is http: use https (the BMC's credentials cross the "
+                   "network), or write verify: false to accept an unauthenticated, unencrypted BMC")  # fmt: skip
     elif parts.scheme not in ("https", "http"):
-        out.append(f"redfish url {url!r} is not an https URL")
+        out.append(f"redfish url {url_for_message(url)!r} is not an https URL")
     if problem := _host_problem(host):
         out.append(f"redfish url host {problem}")
     if parts.username or parts.password or parts.query or parts.fragment:

@@ -1,7 +1,14 @@
 """`swaplab compare BASELINE CANDIDATE`: did the candidate kernel get worse? (pure, on two ``RunResult``s)
 
-First, are the runs comparable: the same blades, each with the same RAM, the same working set and
-fio settings. Every difference is listed; runs that differ are not compared (exit 2).
+First, are the runs comparable. That is decided on what the operator set and what the lab is, never on
+what the kernel reports: the same blades, each with the same configured memory (the inventory's
+``swaplab_memory_mib``, or the virtual lab's ``--blade-memory``), the same working-set rule (``2x``,
+``400M``), fio settings, the hog suite in both, and on the virtual lab the same kind of NAS. Every
+difference is listed; runs that differ are not compared (exit 2). What each kernel reports (MemTotal,
+and the working set in MiB that ``2x`` makes of it) differs between any two kernels on one machine: it
+is shown side by side, and a difference beyond ``TOLERANCE_PCT`` is a warning. Where a blade's
+configured memory is not recorded (an inventory without ``swaplab_memory_mib``), MemTotal within the
+tolerance stands in for it, and the comparison says so.
 
 Then, per blade, every metric both runs have:
 - the hog time per store and the NFS/NBD ratio, from the trials: the change of the geometric mean,
@@ -30,6 +37,8 @@ from swaplab.report.model import BladeResult
 from swaplab.report.results import RunResult
 
 GATED = ("hog time NFS", "NFS/NBD ratio")
+# How far the kernel-reported memory (MemTotal, the working set it makes) may differ before compare warns.
+TOLERANCE_PCT = 10.0
 
 
 @dataclass
@@ -75,6 +84,9 @@ class Comparison:
     candidate: str
     threshold_pct: float
     differences: list[str] = field(default_factory=list)  # why the runs are not comparable
+    warnings: list[str] = field(default_factory=list)  # comparable, but read the figures with this in mind
+    # blade -> what each kernel reported, side by side: label -> (baseline, candidate)
+    context: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     findings: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # blade -> kind -> (base, cand)
     gate_failures: list[str] = field(default_factory=list)
@@ -90,7 +102,9 @@ class Comparison:
     def to_json(self) -> dict[str, Any]:
         return {
             "baseline": self.baseline, "candidate": self.candidate, "threshold_pct": self.threshold_pct,
-            "comparable": self.comparable, "differences": self.differences,
+            "comparable": self.comparable, "differences": self.differences, "warnings": self.warnings,
+            "context": {b: {k: {"baseline": v[0], "candidate": v[1]} for k, v in labels.items()}
+                        for b, labels in self.context.items()},
             "changes": [c.to_json() for c in self.changes],
             "findings": {b: {k: {"baseline": v[0], "candidate": v[1]} for k, v in kinds.items()}
                          for b, kinds in self.findings.items()},
@@ -120,26 +134,90 @@ def _gmean(values: list[float]) -> float:
     return math.exp(statistics.fmean(math.log(v) for v in values))
 
 
-def _comparability(base: RunResult, cand: RunResult) -> list[str]:
-    out = []
+def configured_memory(run: RunResult, blade: str) -> tuple[int | None, str]:
+    """The blade's memory as the operator configured it, in MiB, and where that was read; (None, why not)."""
+    per_blade = run.options.get("blade_memory_mib")
+    value = per_blade.get(blade) if isinstance(per_blade, dict) else None
+    if type(value) is int:
+        return value, "the inventory's swaplab_memory_mib"
+    if isinstance(per_blade, dict) or run.options.get("inventory") is not None:
+        return None, "its inventory has no swaplab_memory_mib for it"
+    value = run.options.get("blade_memory")  # a virtual-lab run from before per-blade memory was recorded
+    if type(value) is int:
+        return value, "the virtual lab's --blade-memory"
+    return None, "the run recorded no memory for it"
+
+
+def _apart_pct(a: float, b: float) -> float:
+    return 100.0 * abs(b - a) / min(a, b) if min(a, b) > 0 else math.inf
+
+
+def _spread(label: str, unit: str, base: set[int], cand: set[int]) -> tuple[str, float] | None:
+    """``(text, percent)`` when the two runs' values are more than the tolerance apart."""
+    if not base or not cand:
+        return None
+    pct = _apart_pct(statistics.fmean(base), statistics.fmean(cand))
+    if pct <= TOLERANCE_PCT:
+        return None
+    return f"{label} baseline {sorted(base)} {unit}, candidate {sorted(cand)} {unit} ({pct:.1f}% apart)", pct
+
+
+def _comparability(base: RunResult, cand: RunResult, cmp: Comparison) -> None:
+    """Fill ``differences`` (what makes the runs incomparable), ``warnings`` and the side-by-side context."""
+    out, warn = cmp.differences, cmp.warnings
     bb = {b.name: b for b in base.blades if b.name != "run"}
     cb = {b.name: b for b in cand.blades if b.name != "run"}
     if set(bb) != set(cb):
         out.append(f"blades differ: baseline {sorted(bb)}, candidate {sorted(cb)}")
-    for key in ("working_set", "fio_size_mib", "fio_runtime_s", "blade_memory"):
+    for key in ("working_set", "fio_size_mib", "fio_runtime_s"):
         bv, cv = base.options.get(key), cand.options.get(key)
         if bv != cv:
             out.append(f"option {key} differs: baseline {bv}, candidate {cv}")
+    if base.options.get("inventory") is None and cand.options.get("inventory") is None:
+        bv, cv = base.options.get("nas"), cand.options.get("nas")
+        if bv and cv and bv != cv:  # the virtual lab's NAS kind sets the throughput both stores get
+            out.append(f"the virtual lab's NAS differs: baseline --nas {bv}, candidate --nas {cv}")
+    bs, cs = set(base.options.get("suites") or ()), set(cand.options.get("suites") or ())
+    if bs and cs and ("hog" not in bs or "hog" not in cs):
+        out.append(f"the hog suite (the gated metrics) did not run in both: baseline {sorted(bs)}, "
+                   f"candidate {sorted(cs)}")  # fmt: skip
+    elif bs != cs and bs and cs:
+        warn.append(f"suites differ: baseline {sorted(bs)}, candidate {sorted(cs)}: only what both ran is compared")
     for name in sorted(set(bb) & set(cb)):
+        (bc, bwhy), (cc, cwhy) = configured_memory(base, name), configured_memory(cand, name)
         bm = {t.mem_total_kib for t in bb[name].of(HogTrial) if t.mem_total_kib}
         cm = {t.mem_total_kib for t in cb[name].of(HogTrial) if t.mem_total_kib}
-        if bm and cm and bm != cm:
-            out.append(f"{name}: RAM differs: baseline {sorted(bm)} KiB, candidate {sorted(cm)} KiB")
         bw = {t.mib for t in bb[name].of(HogTrial) if t.trial is not None and t.mib is not None}
         cw = {t.mib for t in cb[name].of(HogTrial) if t.trial is not None and t.mib is not None}
-        if bw and cw and bw != cw:
-            out.append(f"{name}: working set differs: baseline {sorted(bw)} MiB, candidate {sorted(cw)} MiB")
-    return out
+        cmp.context[name] = {"configured memory MiB": (bc, cc), "MemTotal KiB": (_one(bm), _one(cm)),
+                             "working set MiB": (_one(bw), _one(cw))}  # fmt: skip
+        mem = _spread("MemTotal", "KiB", bm, cm)
+        if bc is not None and cc is not None:
+            if bc != cc:
+                out.append(f"{name}: configured memory differs: baseline {bc} MiB ({bwhy}), "
+                           f"candidate {cc} MiB ({cwhy})")  # fmt: skip
+            elif mem:
+                warn.append(f"{name}: the kernels report different memory for the same {bc} MiB: {mem[0]}")
+        else:
+            sides = (("baseline", bc, bwhy), ("candidate", cc, cwhy))
+            missing = "; ".join(f"{which}: {why}" for which, c, why in sides if c is None)
+            if mem:
+                out.append(f"{name}: configured memory unknown ({missing}), and {mem[0]}, beyond the "
+                           f"{TOLERANCE_PCT:g}% that stands in for it: a different machine?")  # fmt: skip
+            elif bm and cm:
+                warn.append(f"{name}: configured memory unknown ({missing}): judged the same machine because "
+                            f"MemTotal is within {TOLERANCE_PCT:g}%")  # fmt: skip
+            else:
+                warn.append(f"{name}: configured memory unknown ({missing}), and no MemTotal to stand in for it")
+        ws = _spread("working set", "MiB", bw, cw)
+        if ws and not any(d.startswith("option working_set") for d in out):
+            warn.append(f"{name}: the same working-set rule ({base.options.get('working_set')}) made "
+                        f"{ws[0]}: the hog times carry that difference")  # fmt: skip
+
+
+def _one(values: set[int]) -> int | None:
+    """The value a run's trials agree on (the largest, should they not)."""
+    return max(values) if values else None
 
 
 def _sample_change(blade: str, metric: str, unit: str, base: list[float], cand: list[float],
@@ -181,7 +259,8 @@ def _finding_kinds(b: BladeResult) -> Counter[tuple[str, str]]:
 
 
 def compare(base: RunResult, cand: RunResult, threshold_pct: float = 10.0) -> Comparison:
-    cmp = Comparison(base.kernel.release, cand.kernel.release, threshold_pct, _comparability(base, cand))
+    cmp = Comparison(base.kernel.release, cand.kernel.release, threshold_pct)
+    _comparability(base, cand, cmp)
     if not cmp.comparable:
         return cmp
     bb = {b.name: b for b in base.blades if b.name != "run"}
@@ -210,6 +289,9 @@ def compare(base: RunResult, cand: RunResult, threshold_pct: float = 10.0) -> Co
 
 def render_text(cmp: Comparison) -> str:
     lines = [f"baseline {cmp.baseline} -> candidate {cmp.candidate}"]
+    for blade, labels in cmp.context.items():
+        lines.append(f"{blade}: " + "; ".join(f"{label} {_show(b)} -> {_show(c)}" for label, (b, c) in labels.items()))
+    lines += [f"warning: {w}" for w in cmp.warnings]
     if not cmp.comparable:
         lines.append("not comparable:")
         lines += [f"  {d}" for d in cmp.differences]
@@ -231,3 +313,7 @@ def render_text(cmp: Comparison) -> str:
         lines.append(f"no significant regression beyond {cmp.threshold_pct:g}% on the gated metrics, "
                      "and no new kind of finding")  # fmt: skip
     return "\n".join(lines)
+
+
+def _show(value: object) -> str:
+    return "?" if value is None else str(value)

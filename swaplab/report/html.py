@@ -17,7 +17,7 @@ import jinja2
 
 from swaplab.records import FaultRecord, FindingRecord, FioRun, HogTrial, LoadFigures, Recovery
 from swaplab.report import timeline
-from swaplab.report.compare import Comparison
+from swaplab.report.compare import TOLERANCE_PCT, Comparison
 from swaplab.report.model import OUTCOMES, BladeResult
 from swaplab.report.results import RunResult
 from swaplab.rundir import LOAD_SAMPLES, NAS_SAMPLES, load_dir
@@ -129,4 +129,6 @@ def render_compare(cmp: Comparison, base: RunResult, cand: RunResult) -> str:
     """The comparison as a page: the verdict, every difference or change, the gated ones first."""
     env = _environment()
     changes = sorted(cmp.changes, key=lambda c: (not c.gated, c.blade, c.metric))
-    return env.get_template("compare.html.j2").render(c=cmp, doc=cmp.to_json(), changes=changes, base=base, cand=cand)
+    return env.get_template("compare.html.j2").render(
+        c=cmp, doc=cmp.to_json(), changes=changes, base=base, cand=cand, tolerance=TOLERANCE_PCT
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from swaplab.records import to_json
 from swaplab.report.model import BladeResult
+from swaplab.textsafe import xml_text
 
 MAX_TEXT = 20000
 
@@ -22,26 +23,30 @@ def _time(seconds: float) -> str:
 
 
 def _clean(text: str) -> str:
-    """XML 1.0 forbids most control characters (consoles are full of them)."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)[:MAX_TEXT]
+    """Only XML 1.0 characters (a console prints any): the others shown as escapes; cut to MAX_TEXT."""
+    return xml_text(str(text), MAX_TEXT)
 
 
 def render(blades: list[BladeResult], name: str = "swaplab") -> bytes:
-    root = ET.Element("testsuites", name=name)
+    root = ET.Element("testsuites", name=_clean(name))
     totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
     for blade in blades:
         seconds = sum(c.seconds for c in blade.cases)
         suite = ET.SubElement(
-            root, "testsuite", name=blade.name, hostname=blade.name, tests=str(len(blade.cases)),
+            root, "testsuite", name=_clean(blade.name), hostname=_clean(blade.name), tests=str(len(blade.cases)),
             failures=str(blade.count("failed")), errors=str(blade.count("error")), skipped=str(blade.count("skipped")),
             time=_time(seconds),
         )  # fmt: skip
         props = ET.SubElement(suite, "properties")
         for key, value in sorted(blade.properties.items()):
-            ET.SubElement(props, "property", name=key, value=_clean(str(value)))
+            ET.SubElement(props, "property", name=_clean(key), value=_clean(str(value)))
         for case in blade.cases:
             tc = ET.SubElement(
-                suite, "testcase", name=case.name, classname=f"{blade.name}.{case.suite}", time=_time(case.seconds)
+                suite,
+                "testcase",
+                name=_clean(case.name),
+                classname=_clean(f"{blade.name}.{case.suite}"),
+                time=_time(case.seconds),
             )
             if case.outcome in ("failed", "error"):
                 tag = "failure" if case.outcome == "failed" else "error"

@@ -13,12 +13,13 @@ kernel's health and every finding. The derived parts are ignored on reading.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaplab import __version__
+from swaplab import __version__, atomic
 from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, to_json
 from swaplab.report.model import OUTCOMES, BladeResult, Case
 
@@ -99,8 +100,12 @@ class RunResult:
         except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"results.json is malformed: {type(e).__name__}: {e}") from None
 
+    def dumps(self) -> bytes:
+        """The file's bytes: ASCII JSON (a console's lone surrogate is an escape), non-finite figures as null."""
+        return json.dumps(_finite(self.to_json()), indent=1, sort_keys=True, default=str, allow_nan=False).encode()
+
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True, default=str))
+        atomic.write_bytes(path, self.dumps())
 
     @classmethod
     def load(cls, path: Path) -> RunResult:
@@ -114,6 +119,17 @@ class RunResult:
             return cls.from_json(doc)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities are not JSON: a figure that is one is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _blade_json(b: BladeResult) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from swaplab.report.results import KernelInfo, RunResult
 
 
 def _run(release: str, nfs: list[float], nbd: list[float], findings: list[FindingRecord] | None = None,
-         mem_kib: int = 196608, working_set: str = "2x") -> RunResult:  # fmt: skip
+         mem_kib: int = 196608, working_set: str = "2x", configured: int | None = None) -> RunResult:  # fmt: skip
     cases = []
     for i, (a, b) in enumerate(zip(nfs, nbd, strict=True), 1):
         for store, t in (("nfs", a), ("nbd", b)):
@@ -31,7 +31,8 @@ def _run(release: str, nfs: list[float], nbd: list[float], findings: list[Findin
     cases.append(Case("blade1", "verdict", "test_nfs_nbd_ratio", "passed", 0.1, records=[ratio]))
     cases.append(Case("blade1", "verdict", "test_kernel_health", "passed", 1.0, records=list(findings or [])))
     return RunResult(exit_code=0, kernel=KernelInfo(release=release, sha256="0" * 64), blades=[
-        BladeResult("blade1", cases=cases)], options={"working_set": working_set, "fio_size_mib": 32})  # fmt: skip
+        BladeResult("blade1", cases=cases)], options={"working_set": working_set, "fio_size_mib": 32, "inventory": "x",
+                                                      "blade_memory_mib": {"blade1": configured}})  # fmt: skip
 
 
 BASE_NFS, BASE_NBD = [150.0, 160.0, 155.0], [95.0, 99.0, 97.0]
@@ -82,7 +83,58 @@ def test_runs_that_differ_are_not_compared_and_every_difference_is_named() -> No
                           _run("b", BASE_NFS, BASE_NBD, mem_kib=262144, working_set="1.5x"))  # fmt: skip
     assert cmp.exit_code == 2 and not cmp.changes
     text = "\n".join(cmp.differences)
-    assert "option working_set differs: baseline 2x, candidate 1.5x" in text and "RAM differs" in text
+    assert "option working_set differs: baseline 2x, candidate 1.5x" in text
+    assert "configured memory unknown (baseline: its inventory has no swaplab_memory_mib" in text
+    assert "MemTotal baseline [196608] KiB, candidate [262144] KiB (33.3% apart)" in text
+
+
+def test_two_kernels_on_the_same_blade_are_compared_on_what_the_operator_configured() -> None:
+    # The same 192 MiB blade: 5.10 reports 4% more MemTotal than 6.1, and 2x makes a larger working set of it.
+    base = _run("6.1", BASE_NFS, BASE_NBD, mem_kib=142948, configured=192)
+    cand = _run("5.10", [t * 1.3 for t in BASE_NFS], BASE_NBD, mem_kib=148896, configured=192)
+    cmp = compare.compare(base, cand)
+    assert cmp.comparable and cmp.exit_code == 1, compare.render_text(cmp)
+    assert cmp.context["blade1"]["MemTotal KiB"] == (142948, 148896)
+    assert cmp.context["blade1"]["configured memory MiB"] == (192, 192)
+    assert not cmp.warnings  # 4% apart: within the tolerance
+    text = compare.render_text(cmp)
+    assert "MemTotal KiB 142948 -> 148896" in text and "hog time NFS is significantly worse" in text
+
+
+def test_a_kernel_reporting_much_less_memory_is_a_warning_not_a_refusal() -> None:
+    cmp = compare.compare(_run("a", BASE_NFS, BASE_NBD, mem_kib=196608, configured=192),
+                          _run("b", BASE_NFS, BASE_NBD, mem_kib=163840, configured=192))  # fmt: skip
+    assert cmp.comparable and cmp.exit_code == 0
+    assert any("report different memory for the same 192 MiB" in w and "20.0% apart" in w for w in cmp.warnings)
+
+
+def test_a_different_configured_memory_is_a_refusal_naming_both() -> None:
+    cmp = compare.compare(_run("a", BASE_NFS, BASE_NBD, configured=192),
+                          _run("a", BASE_NFS, BASE_NBD, configured=256))  # fmt: skip
+    assert cmp.exit_code == 2
+    assert cmp.differences == [
+        "blade1: configured memory differs: baseline 192 MiB (the inventory's "
+        "swaplab_memory_mib), candidate 256 MiB (the inventory's swaplab_memory_mib)"
+    ]
+
+
+def test_unknown_configured_memory_says_what_stood_in_for_it() -> None:
+    cmp = compare.compare(_run("a", BASE_NFS, BASE_NBD, mem_kib=142948),
+                          _run("b", BASE_NFS, BASE_NBD, mem_kib=148896, configured=192))  # fmt: skip
+    assert cmp.comparable
+    assert cmp.warnings == [
+        "blade1: configured memory unknown (baseline: its inventory has no swaplab_memory_mib "
+        "for it): judged the same machine because MemTotal is within 10%"
+    ]
+
+
+def test_a_virtual_lab_run_of_another_nas_kind_is_not_comparable() -> None:
+    base, cand = _run("a", BASE_NFS, BASE_NBD), _run("a", BASE_NFS, BASE_NBD)
+    base.options.update(inventory=None, nas="host", blade_memory=192, blade_memory_mib={"blade1": 192})
+    cand.options.update(inventory=None, nas="vm", blade_memory=192, blade_memory_mib={"blade1": 192})
+    assert compare.compare(base, cand).differences == [
+        "the virtual lab's NAS differs: baseline --nas host, candidate --nas vm"
+    ]
 
 
 def test_the_command_exit_codes_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
