@@ -86,7 +86,11 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         if args.lab_command == "build":
             images.build(paths, _log, force=args.force)
         elif args.lab_command == "up":
-            machines.up(paths, args.blades, args.blade_memory, _log, bmc=args.bmc, dhcp=args.dhcp, nas=args.nas)
+            names = args.names or [machines.blade_name(i) for i in range(1, args.blades + 1)]
+            if problem := machines.names_problem(names, args.blades if not args.names else len(names)):
+                raise machines.LabError(problem)
+            machines.up(paths, len(names), args.blade_memory, _log, bmc=args.bmc, dhcp=args.dhcp, nas=args.nas,
+                        names=names)  # fmt: skip
         elif args.lab_command == "down":
             machines.down(paths, _log)
         elif args.lab_command == "power":
@@ -203,7 +207,7 @@ def add_run_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | Non
         if isinstance(default, bool):
             kw["action"] = "store_false" if flags[-1].startswith("--no-") else "store_true"
         else:
-            if default is not None:
+            if default not in (None, []):
                 shown = ",".join(default) if isinstance(default, list) else str(default)
                 kw["help"] = f"{help_text} (default {shown})"
             kw["default"] = default
@@ -261,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = lsub.add_parser("build", help="build (or reuse) the NAS disk and the blade image")
     b.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
-    add_run_options(u, only=("blades", "blade_memory", "bmc", "nas"))
+    add_run_options(u, only=("blades", "names", "blade_memory", "bmc", "nas"))
     u.add_argument("--dhcp", choices=DHCPS, default="nas",
                    help="who hands out addresses: the NAS's dnsmasq (default), or a DHCP server of the lab's "
                         "own (a tap on the lab switch, in the lab's network namespace) with swaplab's as "

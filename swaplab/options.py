@@ -132,6 +132,8 @@ class RunOptions:
     suites: list[str] = _opt(list(SUITES), "--suite", f"suites to run, comma-separated ({','.join(SUITES)})")
     limit: str | None = _opt(None, "--limit", "only blades matching these comma-separated patterns (fnmatch)")
     blades: int = _opt(1, "--blades", "virtual lab: number of blades")
+    names: list[str] = _opt([], "--names", "virtual lab: the blades' host names, comma-separated, rack-style "
+                            "like r1-b01,r1-b02 (default blade1..bladeN; given, their number is --blades)")  # fmt: skip
     blade_memory: int = _opt(DEFAULT_BLADE_MEMORY_MIB, "--blade-memory", "virtual lab: MiB per blade", metavar="MiB")
     bmc: str = _opt("qmp", "--bmc", "virtual lab: power the blades through QMP, an ipmi_sim BMC each, or "
                     "sushy-emulator (the BMC password comes from SWAPLAB_BMC_PASSWORD)", choices=BMCS)  # fmt: skip
@@ -143,6 +145,10 @@ class RunOptions:
                               "same lab and kernel: its finished cases are kept and not run again",
                               metavar="RUN_DIR")  # fmt: skip
     reports: Path = _opt(ROOT / "reports", None, "where run directories go")
+
+    def lab_blade_names(self) -> list[str]:
+        """The virtual lab's blades, as ``--names`` or ``--blades`` make them."""
+        return list(self.names) or [f"blade{i}" for i in range(1, self.blades + 1)]
 
     def trial_plan(self) -> TrialPlan:
         """How many NFS/NBD pairs of hog trials this run takes (``swaplab.fleet.stats.TrialPlan``)."""

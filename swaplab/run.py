@@ -71,6 +71,18 @@ class RunError(Exception):
         self.problems = problems
 
 
+def limit_problems(limit: str, blades: list[str], where: str) -> list[str]:
+    """``--limit``: comma-separated patterns, each of which must match a blade (an empty one is refused)."""
+    patterns = [p.strip() for p in limit.split(",")]
+    if not any(patterns):
+        return [f"--limit {limit!r} names no pattern: name blades (fnmatch patterns, comma-separated), or leave it out"]
+    out = [f"--limit {limit!r}: an empty pattern between commas" for p in patterns[:1] if "" in patterns]
+    for p in (p for p in patterns if p):
+        if not fnmatch.filter(blades, p):
+            out.append(f"--limit pattern {p!r} matches no blade of {where}: its blades are {', '.join(sorted(blades))}")
+    return out
+
+
 def select_blades(inv: Inventory, limit: str | None) -> list[str]:
     blades = list(inv.blades)
     if not limit:
@@ -93,6 +105,11 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
             problems.append(problem + (" (3 or more trials give a confidence interval)" if key == "trials" else ""))
     if opts.inventory is None and (problem := range_problem("--blades", "blades", opts.blades)):
         problems.append(problem + " (virtual lab blades)")
+    if opts.names and opts.inventory is not None:
+        problems.append("--names is for the virtual lab: a lab's inventory names its blades")
+    elif opts.names and (problem := machines.names_problem(opts.names, opts.blades if opts.blades != 1
+                                                           else len(opts.names))):  # fmt: skip
+        problems.append(problem)
     unknown = [s for s in opts.suites if s not in SUITES]
     if not opts.suites:
         problems.append(f"--suite is empty: name at least one of {', '.join(SUITES)}")
@@ -132,11 +149,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         except InventoryError as e:
             problems += e.problems
         else:
-            if not select_blades(inv, opts.limit):
-                problems.append(
-                    f"--limit {opts.limit!r} matches no blade of {opts.inventory}: "
-                    f"its blades are {', '.join(select_blades(inv, None))}"
-                )
+            if opts.limit is not None and (found := limit_problems(opts.limit, list(inv.blades), opts.inventory)):
+                problems += found
             else:
                 problems += lab_problems(inv, select_blades(inv, opts.limit), provisioned=opts.provision)
     else:
@@ -145,12 +159,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
                 f"a virtual lab is already up in {LabPaths.default().run}: `swaplab run` brings up its own; "
                 "run `swaplab lab down` first, or pass -i inventories/virtual/hosts.yml to test that lab"
             )
-    if (
-        opts.inventory is None
-        and opts.limit
-        and not fnmatch.filter([f"blade{i}" for i in range(1, opts.blades + 1)], opts.limit)
-    ):
-        problems.append(f"--limit {opts.limit!r} matches none of the virtual lab's {opts.blades} blade(s)")
+    if opts.inventory is None and opts.limit is not None:
+        problems += limit_problems(opts.limit, opts.lab_blade_names(), "the virtual lab")
     kvars: dict[str, Any] = {}
     if opts.kernel is None or os.path.exists(opts.kernel):
         try:
@@ -297,8 +307,9 @@ class Run:
                 # The virtual BMCs' password: made up for this run, handed to Ansible through the
                 # environment only (the generated inventory looks it up), never written to the run.
                 os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
-            machines.up(paths, self.opts.blades, self.opts.blade_memory, self.log, bmc=self.opts.bmc,
-                        nas=self.opts.nas)  # fmt: skip
+            names = self.opts.lab_blade_names()
+            machines.up(paths, len(names), self.opts.blade_memory, self.log, bmc=self.opts.bmc, nas=self.opts.nas,
+                        names=names)  # fmt: skip
         except (images.BuildError, machines.LabError) as e:
             raise RunError([str(e)]) from e
         self.timings["lab_up"] = time.monotonic() - t

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -203,6 +204,28 @@ def blade_name(i: int) -> str:
     return f"blade{i}"
 
 
+NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# The lab's own machines' names (their pidfiles share the run directory with the blades').
+RESERVED_NAMES = frozenset({"nas", "nas-tap", "switch", "dhcp", "dhcp-tap"})
+
+
+def names_problem(names: list[str], blades: int) -> str | None:
+    """What is wrong with the virtual lab's blade names (``--names``), if anything: each is a lower-case
+    DNS label (a host name in the inventory, a directory in a run, a file name in the lab), each once."""
+    bad = [n for n in names if not NAME_RE.fullmatch(n) or n in RESERVED_NAMES or n.startswith("bmc-")]
+    if bad:
+        return (f"--names {','.join(bad)}: a blade's name is a lower-case DNS label (letters, digits, inner "
+                f"hyphens, at most 63), not {', '.join(sorted(RESERVED_NAMES))} nor bmc-*: the lab's own "
+                "machines have those")  # fmt: skip
+    if len(set(names)) != len(names):
+        return f"--names {','.join(names)}: a name is given twice"
+    if not 1 <= len(names) <= MAX_BLADES:
+        return f"--names: {len(names)} names; choose 1 to {MAX_BLADES} blades"
+    if blades != len(names):
+        return f"--blades {blades} and --names ({len(names)} names) disagree: give one of them"
+    return None
+
+
 def running(paths: LabPaths) -> bool:
     """Is any process of a lab alive (by its pidfile)?"""
     return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
@@ -210,7 +233,7 @@ def running(paths: LabPaths) -> bool:
 
 def up(
     paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300, blade_cpus: int = BLADE_CPUS,
-    bmc: str = "qmp", dhcp: str = "nas", nas: str = "host",
+    bmc: str = "qmp", dhcp: str = "nas", nas: str = "host", names: list[str] | None = None,
 ) -> LabState:  # fmt: skip
     """Bring the lab up. ``bmc``: qmp (swaplab drives QEMU directly), or ipmi (an ipmi_sim BMC per blade,
     driven with ipmitool; its password is taken from the environment, SWAPLAB_BMC_PASSWORD). ``nas``: host
@@ -231,6 +254,9 @@ def up(
         raise LabError("no lab images: run `swaplab lab build` first")
     if not 1 <= blades <= MAX_BLADES:
         raise LabError(f"--blades {blades}: choose 1 to {MAX_BLADES} blades")
+    names = names or [blade_name(i) for i in range(1, blades + 1)]
+    if problem := names_problem(names, blades):
+        raise LabError(problem)
     problem = blade_memory_problem(blade_memory)
     if problem:
         raise LabError(problem)
@@ -256,8 +282,7 @@ def up(
             hostnas.start(run, paths.nas_image, run / "vde.ctl", f"{LAB_NET}.1", run / "nas-console.log")
         else:
             _start_nas_vm(paths, port)
-        for i in range(1, blades + 1):
-            name = blade_name(i)
+        for i, name in enumerate(names, 1):
             b = Blade(name, f"52:54:00:00:00:{0x10 + i:02x}", f"{LAB_NET}.{10 + i}", blade_memory,
                       str(run / f"{name}.qmp"), str(run / f"{name}-console.log"),
                       str(run / f"{name}-console.sock"), str(run / f"{name}.pid"))  # fmt: skip
@@ -320,8 +345,9 @@ def down(paths: LabPaths, log: Log) -> int:
         log("no lab is up")
         return 0
     stopped = 0
-    for pidfile in [*sorted(run.glob("bmc-*.pid")), run / "dhcp.pid", run / "dhcp-tap.pid",
-                    *sorted(run.glob("blade*.pid"))]:  # fmt: skip
+    # Blades have any name (--names): theirs are the pidfiles that are not the lab's own machines'.
+    blades = sorted(p for p in run.glob("*.pid") if p.stem not in RESERVED_NAMES and not p.stem.startswith("bmc-"))
+    for pidfile in [*sorted(run.glob("bmc-*.pid")), run / "dhcp.pid", run / "dhcp-tap.pid", *blades]:
         if _stop(pidfile):
             stopped += 1
     # A host NAS: continued if it was frozen (a frozen container cannot shut down), then given time to

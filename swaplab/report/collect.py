@@ -56,8 +56,7 @@ class Collector:
 
     # -- the journal: what was planned, what started (each finished case is journaled in _announce) --
     def planned_case(self, nodeid: str) -> Planned:
-        params = nodeid.rsplit("[", 1)[1].split("]", 1)[0].split("-") if "[" in nodeid else []
-        blade = next((p for p in params if p in self.blades), "?")
+        blade = blade_of(nodeid, self.blades) or "?"
         module = nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
         return Planned(nodeid, blade, module.removeprefix("test_"), _name(nodeid, blade))
 
@@ -155,20 +154,38 @@ class Collector:
         return "\n".join(self.collect_errors)[-MAX_DETAILS:]
 
 
-def _name(nodeid: str, blade: str) -> str:
-    """``test_hog[blade1-t1-nfs]`` -> ``test_hog[t1-nfs]`` (the blade is the testsuite).
-
-    Under xdist's loadgroup the nodeid ends in ``@<group>`` (``test_hog[blade1-t1-nfs]@blade1``):
-    that suffix goes too.
-    """
+def _params(nodeid: str) -> tuple[str, str | None]:
+    """``(function, parameter id)`` of a node id; under xdist's loadgroup the id ends in ``@<group>``
+    (``test_hog[r1-b01-t1-nfs]@r1-b01``), which goes."""
     name = nodeid.split("::")[-1]
     if "@" in name and not name.endswith("]"):
         name = name.rsplit("@", 1)[0]
-    if "[" not in name:
-        return name
+    if "[" not in name or not name.endswith("]"):
+        return name, None
     base, params = name[:-1].split("[", 1)
-    rest = [p for p in params.split("-") if p != blade]
-    return f"{base}[{'-'.join(rest)}]" if rest else base
+    return base, params
+
+
+def blade_of(nodeid: str, blades: list[str]) -> str | None:
+    """The blade a node id is parametrized with: its parameter id starts with the blade's name (the suites
+    parametrize the blade first), followed by ``-`` and the other parameters or by nothing. Host names hold
+    hyphens (``r1-b01``), so the longest blade name that fits is the one."""
+    params = _params(nodeid)[1]
+    if params is None:
+        return None
+    fits = [b for b in blades if params == b or params.startswith(b + "-")]
+    return max(fits, key=len) if fits else None
+
+
+def _name(nodeid: str, blade: str) -> str:
+    """``test_hog[r1-b01-t1-nfs]`` -> ``test_hog[t1-nfs]`` (the blade is the testsuite)."""
+    base, params = _params(nodeid)
+    if params is None:
+        return base
+    if params == blade:
+        return base
+    rest = params.removeprefix(blade + "-") if params.startswith(blade + "-") else params
+    return f"{base}[{rest}]"
 
 
 def _message(report: pytest.TestReport) -> str:

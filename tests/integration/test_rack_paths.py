@@ -2,12 +2,15 @@
 lab's CA) in front of the blade, and a DHCP server that is not swaplab's (the lab's own dnsmasq on a
 tap, addresses only) with swaplab's dnsmasq as proxy-DHCP. Provisioning powers the blade, sets a
 one-time PXE boot override and boots it to ssh through both. One lab of its own (both at once, to
-spend one bring-up), brought down at the end."""
+spend one bring-up), brought down at the end. Its blade has a rack-style name (``r1-b01``): the
+shortened run, its journal, JUnit and results keep it whole."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from tests.integration.conftest import BIN, BMC_PASSWORD, ROOT, swaplab
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 RUN = ROOT / ".cache" / "lab" / "run"
+NAME = "r1-b01"  # rack-style: a hyphen in the host name
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,7 @@ def redfish_lab() -> Iterator[None]:
     try:
         # The VM NAS (kernel nfsd): the default lab's NAS is the host container (nfs-ganesha), so this
         # module keeps the kernel implementation of nfs_server tested, and runs the shortened run on it.
-        r = swaplab("lab", "up", "--bmc", "redfish", "--dhcp", "lab", "--nas", "vm", timeout=600)
+        r = swaplab("lab", "up", "--bmc", "redfish", "--dhcp", "lab", "--nas", "vm", "--names", NAME, timeout=600)
         assert r.returncode == 0, r.stderr
         yield
     finally:
@@ -37,16 +41,16 @@ def redfish_lab() -> Iterator[None]:
 
 
 def test_a_blade_behind_redfish_and_proxy_dhcp_boots_to_ssh(redfish_lab: None) -> None:
-    power = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["blades"]["hosts"]["blade1"]["swaplab_power"]
+    power = yaml.safe_load(INVENTORY.read_text())["all"]["children"]["blades"]["hosts"][NAME]["swaplab_power"]
     assert power["driver"] == "redfish" and power["url"].startswith("https://127.0.0.1:")
     assert Path(power["verify"]).is_file()  # the lab's CA: certificates are verified
     r = swaplab("provision", timeout=1500)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    log = [line.split(None, 1)[1] for line in (RUN / "bmc-redfish" / "blade1" / "redfish.log").read_text().splitlines()]
+    log = [line.split(None, 1)[1] for line in (RUN / "bmc-redfish" / NAME / "redfish.log").read_text().splitlines()]
     acts = [entry for entry in log if not entry.startswith("power?")]
     assert "power On" in acts and acts.index("boot Pxe") < acts.index("power On"), log
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    argv = [str(BIN / "ansible"), "-i", str(INVENTORY), "blade1", "-m", "ansible.builtin.raw", "-a", "uname -r"]
+    argv = [str(BIN / "ansible"), "-i", str(INVENTORY), NAME, "-m", "ansible.builtin.raw", "-a", "uname -r"]
     uname = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert uname.returncode == 0 and "amd64" in uname.stdout, uname.stdout + uname.stderr
     # The BMC's password reached it through the environment only.
@@ -73,3 +77,14 @@ def test_the_vm_nas_with_kernel_nfsd_passes_the_shortened_run(redfish_lab: None)
     doc = yaml.safe_load((run_dir / "results.json").read_text())
     facts = [rec for c in doc["blades"][0]["cases"] for rec in c["records"] if rec["type"] == "facts"]
     assert any("vers=3" in str(f["values"].get("nfs_mount_options", "")) for f in facts), facts
+    # The rack-style name, whole, everywhere: the JUnit suite and case names, results, the journal's plan.
+    assert doc["blades"][0]["name"] == NAME
+    names = {c["name"] for c in doc["blades"][0]["cases"]}
+    assert {"test_reachable", "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_nfs_nbd_ratio"} <= names, names
+    junit = ET.parse(run_dir / "junit.xml").getroot()
+    assert [s.get("name") for s in junit.iter("testsuite")] == [NAME]
+    assert all(c.get("classname", "").startswith(f"{NAME}.") and NAME not in c.get("name", "")
+               for c in junit.iter("testcase"))  # fmt: skip
+    planned = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    blades = {c["blade"] for e in planned if e.get("event") == "planned" for c in e["cases"]}
+    assert blades == {NAME}, blades

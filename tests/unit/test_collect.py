@@ -180,3 +180,45 @@ def test_a_case_that_was_not_needed_is_left_out_of_the_results_and_the_journal_r
     journal.write("done", exit_code=0)
     st = read(tmp_path)
     assert len(st.finished) == 2 and st.interrupted == [] and st.never_started == []
+
+
+RACK_SUITE = """
+import pytest
+
+def pytest_generate_tests(metafunc):
+    if "blade" in metafunc.fixturenames:
+        names = ["r1-b01", "r1-b01-x", "7b", "r1-b1"]
+        metafunc.parametrize("blade", [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in names],
+                             ids=names, scope="session")
+    if "trial" in metafunc.fixturenames:
+        metafunc.parametrize(("trial", "store"), [(1, "nfs"), (1, "nbd")], ids=["t1-nfs", "t1-nbd"])
+
+def test_reachable(blade):
+    pass
+
+def test_hog(blade, trial, store):
+    pass
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--dist", "loadgroup"]], ids=["in-process", "xdist"])
+def test_rack_style_names_keep_their_cases(tmp_path: Path, workers: list[str]) -> None:
+    """Rack-style host names (hyphens, a digit first, one name the prefix of another): every planned and
+    finished case under its own blade, the blade out of the case name. Before: the id was split on '-', every
+    planned case of ``r1-b01`` was journaled under blade '?', and the case kept ``r1-b01-`` in its name."""
+    from swaplab.report.journal import Journal
+
+    (tmp_path / "test_rack.py").write_text(RACK_SUITE)
+    names = ["r1-b01", "r1-b01-x", "7b", "r1-b1"]
+    (tmp_path / "run").mkdir()
+    journal = Journal(tmp_path / "run")
+    c = Collector(lambda _m: None, journal, names)
+    args = [str(tmp_path / "test_rack.py"), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}", "-p", PLUGIN,
+            *workers]  # fmt: skip
+    assert pytest.main(args, plugins=[c]) == 0
+    got = sorted((case.blade, case.name) for case in c.cases)
+    assert got == sorted((b, n) for b in names for n in ("test_reachable", "test_hog[t1-nfs]", "test_hog[t1-nbd]"))
+    planned = [c.planned_case(n) for n in (f"test_rack.py::test_hog[{b}-t1-nfs]@{b}" for b in names)]
+    assert [(p.blade, p.name) for p in planned] == [(b, "test_hog[t1-nfs]") for b in names]
+    assert c.planned_case("test_rack.py::test_reachable[r1-b01-x]").blade == "r1-b01-x"
+    assert c.planned_case("test_rack.py::test_reachable[r2-b01]").blade == "?"  # not a blade of the run
