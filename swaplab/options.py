@@ -45,6 +45,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "fio_runtime_s": (1, 600),
     "hang_budget_s": (30, 3600),
     "max_hangs": (1, 20),
+    "max_recoveries": (1, 1000),
     "blades": (1, MAX_BLADES),
     "blade_memory": (MIN_BLADE_MEMORY_MIB, MAX_BLADE_MEMORY_MIB),
     # A working set must be above RAM (below it nothing swaps, and the user's mistake would read as
@@ -126,6 +127,8 @@ class RunOptions:
     )
     max_hangs: int = _opt(2, "--max-hangs", "a blade that hangs or panics this often in a run is quarantined: its "
                           "later cases are skipped")  # fmt: skip
+    max_recoveries: int = _opt(8, "--max-recoveries", "at most this many hung or crashed blades are recovered "
+                               "(power-cycled, PXE-booted) at once; the others wait their turn")  # fmt: skip
     fault: str | None = _opt(None, "--fault", "virtual lab: inject a fault into the first blade's load, e.g. "
                              "blade-freeze@hog-t1-nfs+20 (swaplab.lab.faults lists the scenarios)",
                              metavar="SCENARIO[:S]@LOAD+AFTER")  # fmt: skip

@@ -142,6 +142,7 @@ class Recovery:
     evidence: tuple[str, ...] = ()  # files kept: the sysrq dumps, the console tail
     recovered: bool = False  # power-cycled, booted into the kernel under test, swap restored
     recovery_s: float | None = None
+    queued_s: float = 0.0  # waited for a recovery slot (--max-recoveries) before the power-cycle
     quarantined: str = ""  # why the blade's later cases are skipped, if they are
 
 

@@ -98,6 +98,7 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         ("--trials", "trials", opts.trials), ("--ratio-gate", "ratio_gate", opts.ratio_gate),
         ("--fio-size", "fio_size_mib", opts.fio_size_mib), ("--fio-runtime", "fio_runtime_s", opts.fio_runtime_s),
         ("--hang-budget", "hang_budget_s", opts.hang_budget_s), ("--max-hangs", "max_hangs", opts.max_hangs),
+        ("--max-recoveries", "max_recoveries", opts.max_recoveries),
         ("--precision", "precision_pct", opts.precision_pct), ("--max-trials", "max_trials", opts.max_trials),
         ("--trials-budget", "trials_budget_s", opts.trials_budget_s),
     ):  # fmt: skip

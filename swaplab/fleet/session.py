@@ -22,6 +22,7 @@ from swaplab.agent import PROGRAMS
 from swaplab.detect import Finding, scan_stream
 from swaplab.drivers import console_driver
 from swaplab.drivers.protocols import ConsoleProtocol
+from swaplab.fleet import slots
 from swaplab.fleet.judge import FAIL_KINDS, Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
@@ -42,6 +43,9 @@ CONTEXT_SCHEMA = 4  # 2: console {driver, path[, qmp_socket]}; 3: options: RunOp
 EMULATOR_STALL_KINDS = frozenset({"rcu_stall", "soft_lockup", "hard_lockup"})
 SETTLE_S = 600.0  # a resumed run waits this long for a blade busy with a killed controller's load
 EXCERPT_LINES = 6  # console lines kept each side of a finding
+# How long a hung blade waits for a recovery slot (--max-recoveries) before it is quarantined instead:
+# a whole rack queued behind K slots at ~3 min a recovery takes about this long.
+RECOVERY_QUEUE_S = 3600.0
 SYSRQ_ANSWER_S = 5.0  # how long the console is read after a sysrq for the kernel's answer
 
 
@@ -477,8 +481,17 @@ class BladeSession:
         self.remote.close()  # the ssh master to the dead blade
         self._host, self._areas, self._agent = None, None, False
         t0 = time.monotonic()
-        recovered, why = self._reprovision(outcome.local_dir)
-        seconds = round(time.monotonic() - t0, 1)
+        queued = 0.0
+        try:
+            with slots.slot(Path(self.settings.run_dir), "recovery", self.settings.options.max_recoveries,
+                            RECOVERY_QUEUE_S) as queued:  # fmt: skip
+                if queued >= 1:
+                    self.progress(f"{load_id}: waited {queued:.0f} s for one of --max-recoveries "
+                                  f"{self.settings.options.max_recoveries} recovery slots")  # fmt: skip
+                recovered, why = self._reprovision(outcome.local_dir)
+        except slots.SlotTimeout as e:
+            recovered, why = False, str(e)
+        seconds = round(time.monotonic() - t0 - queued, 1)
         if recovered:
             self.start = {}
             try:
@@ -499,7 +512,7 @@ class BladeSession:
         )
         return Recovery(load=load_id, status=outcome.status, reason=watch.reason, detected_at_s=detected,
                         evidence=tuple(evidence), recovered=recovered, recovery_s=seconds,
-                        quarantined=quarantined)  # fmt: skip
+                        queued_s=round(queued, 1), quarantined=quarantined)  # fmt: skip
 
     def _reprovision(self, local_dir: Path) -> tuple[bool, str]:
         """The boot and swap plays for this blade alone, with a forced power-cycle: (ok, why not)."""

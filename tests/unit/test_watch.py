@@ -179,3 +179,82 @@ def test_a_silent_blade_whose_nas_is_silent_too_is_an_outage_not_a_hang() -> Non
     assert not w.abort.is_set()
     w.check(1128.0)
     assert w.status == "hung"  # the NAS answers and the blade still says nothing, 46 s on
+
+
+def _hold_a_recovery(run_dir: str, count: int, log: str, hold_s: float) -> None:
+    from swaplab.fleet import slots
+
+    with slots.slot(Path(run_dir), "recovery", count, timeout_s=60, poll_s=0.05):
+        with open(log, "a") as f:
+            f.write(f"+ {time.monotonic()}\n")
+        time.sleep(hold_s)
+        with open(log, "a") as f:
+            f.write(f"- {time.monotonic()}\n")
+
+
+def test_at_most_k_recoveries_run_at_once_across_processes(tmp_path: Path) -> None:
+    """Storm control: 6 blades' workers (processes, as under xdist) recover at once, 2 slots: never more than
+    2 in a recovery at a time, and every one got its turn. Before: no cap at all."""
+    import multiprocessing
+
+    log = tmp_path / "log"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_hold_a_recovery, args=(str(tmp_path), 2, str(log), 0.3)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0] * 6
+    events = sorted((float(t), sign) for sign, t in (line.split() for line in log.read_text().splitlines()))
+    inside, most = 0, 0
+    for _, sign in events:
+        inside += 1 if sign == "+" else -1
+        most = max(most, inside)
+    assert most == 2 and len(events) == 12
+
+
+def test_a_slot_dies_with_its_process_and_the_wait_is_bounded(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from swaplab.fleet import slots
+
+    ctx = multiprocessing.get_context("fork")
+    holder = ctx.Process(target=_hold_a_recovery, args=(str(tmp_path), 1, str(tmp_path / "log"), 30))
+    holder.start()
+    while not (tmp_path / "log").exists():
+        time.sleep(0.05)
+    refused = pytest.raises(slots.SlotTimeout, match="no recovery slot of 1 came free within 1 s")
+    with refused, slots.slot(tmp_path, "recovery", 1, timeout_s=1, poll_s=0.1):
+        pass
+    holder.kill()  # kill -9 of a worker mid-recovery: its lock goes with it
+    holder.join()
+    with slots.slot(tmp_path, "recovery", 1, timeout_s=5, poll_s=0.1) as waited:
+        assert waited < 5
+
+
+@pytest.mark.usefixtures("_short")
+def test_a_recovery_waits_for_a_slot_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's recovery goes through the run's slots: with the only slot held elsewhere, it waits, and
+    the record says how long (the power-cycle's own time excludes the wait)."""
+    import threading
+
+    from swaplab.fleet import slots
+
+    s, blade, _ = _session(tmp_path, "panic")
+    s.settings.options.max_recoveries = 1
+    monkeypatch.setattr(s, "_reprovision", lambda _d: (setattr(blade, "answering", True), (True, ""))[1])
+    held, release = threading.Event(), threading.Event()
+
+    def other_blade() -> None:
+        with slots.slot(tmp_path, "recovery", 1, timeout_s=10):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other_blade)
+    t.start()
+    held.wait(5)
+    threading.Timer(1.5, release.set).start()
+    report = s.load("hog-t1-nfs", "true", budget_s=600, use="nfs")
+    t.join()
+    assert report.recovery is not None and report.recovery.recovered
+    assert report.recovery.queued_s >= 1.0 and (report.recovery.recovery_s or 0) < 1.0
