@@ -26,12 +26,15 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from swaplab import __version__, atomic
-from swaplab.credentials import CredentialsError, resolve_power
+from swaplab.credentials import CredentialsError, resolve_powers
+from swaplab.drivers import power_driver
+from swaplab.drivers.ipmidriver import IPMIError, IPMIPowerDriver
 from swaplab.drivers.solconsole import SOLRecorder
 from swaplab.fleet.nas_sampler import NasSampler
 from swaplab.fleet.remote import Remote, ssh_config
@@ -59,6 +62,7 @@ from swaplab.rundir import CONTEXT, JUNIT, PROGRESS_LOG, REPORT, RESULTS
 from swaplab.textsafe import visible
 
 Log = Callable[[str], None]
+BMC_CHECKS_AT_ONCE = 16  # BMCs asked at once before a run (each answers in about a second)
 VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 SCHEMA_XSD = Path(junit.__file__).with_name("junit-10.xsd")  # Jenkins xunit-plugin schema (MIT), vendored
 
@@ -208,6 +212,7 @@ class Run:
         self.started_lab = False
         self.provision_tasks: dict[str, float] = {}
         self.recorders: list[SOLRecorder] = []
+        self.powers: dict[str, dict[str, Any]] = {}  # blade -> its power settings, resolved (SOL consoles only)
         self.journal: journal.Journal  # in the run directory, once there is one
 
     def execute(self) -> tuple[int, Path]:
@@ -231,6 +236,7 @@ class Run:
             inventory = self._lab()
             inv = load_and_validate(inventory)
             names = select_blades(inv, self.opts.limit)
+            self._check_consoles(inv, names)
             nas = inv.nas
             # What the operator configured, per blade (compare judges on it, not on the kernel's MemTotal).
             extra["blade_memory_mib"] = {n: inv.hostvars.get(n, {}).get("swaplab_memory_mib") for n in names}
@@ -396,6 +402,39 @@ class Run:
             control.rmdir()
         return collector
 
+    def _check_consoles(self, inv: Inventory, names: list[str]) -> None:
+        """Before anything acts: every blade's SOL console can be had without evicting anyone. A BMC gives one
+        SOL session, and a lab's console server may hold it: unless the inventory allows the takeover, a held
+        SOL stops the run here (exit 2), naming each such blade and the two fixes. Power settings are resolved
+        once for all blades; the BMCs are asked a few at a time."""
+        sol = [n for n in names if inv.console(n).get("driver") == "ipmi-sol"]
+        if not sol:
+            return
+        try:
+            self.powers = resolve_powers(inv.path, sol)
+        except CredentialsError as e:
+            raise RunError([str(e)]) from e
+        polite = [n for n in sol if not inv.console(n).get("takeover")]
+
+        def held(name: str) -> str | None:
+            drv = power_driver(self.powers[name])
+            try:
+                busy = isinstance(drv, IPMIPowerDriver) and drv.sol_active()
+            except IPMIError as e:
+                return f"{name}: cannot ask its BMC whether its SOL is free: {e}"
+            if not busy:
+                return None
+            return (
+                f"{name}: its BMC's Serial-over-LAN is held by another client (a console server?), and swaplab "
+                "does not evict it: read that server's log instead (swaplab_console: {driver: file, path: "
+                "<its log>}), or allow the takeover (swaplab_console: {driver: ipmi-sol, takeover: true})"
+            )
+
+        with ThreadPoolExecutor(max_workers=min(BMC_CHECKS_AT_ONCE, len(polite) or 1)) as pool:
+            problems = [p for p in pool.map(held, polite) if p]
+        if problems:
+            raise RunError(problems)
+
     def _start_consoles(self, run_dir: Path, inv: Inventory, names: list[str]) -> dict[str, dict[str, str]]:
         """Each blade's console (``drivers.console_driver`` reads it): a console server's log (`file`), with
         QMP's keyboard for sysrq where the blade has one, or its SOL recorded for this run (`ipmi-sol`)."""
@@ -408,11 +447,8 @@ class Run:
                 if power.get("driver") == "qmp":
                     out[n]["qmp_socket"] = str(power["socket"])
             elif console.get("driver") == "ipmi-sol":
-                try:
-                    power = resolve_power(inv.path, n)
-                except CredentialsError as e:
-                    raise RunError([str(e)]) from e
-                recorder = SOLRecorder(power, run_dir / n / "console-sol.log")
+                recorder = SOLRecorder(self.powers[n], run_dir / n / "console-sol.log",
+                                       takeover=bool(console.get("takeover")))  # fmt: skip
                 recorder.start()
                 self.recorders.append(recorder)
                 out[n] = {"driver": "ipmi-sol", "path": str(recorder.out)}

@@ -196,9 +196,15 @@ def console_problems(console: object, power: object) -> list[str]:
         return [] if os.path.isabs(path) else [f"swaplab_console driver file needs an absolute path, not {path!r}"]
     if driver == "ipmi-sol":
         ok = isinstance(power, dict) and power.get("driver") == "ipmi"
-        return (
+        out = (
             [] if ok else ["swaplab_console driver ipmi-sol needs swaplab_power driver ipmi (its BMC carries the SOL)"]
         )
+        if not isinstance(console.get("takeover", False), bool):
+            out.append(f"swaplab_console takeover {console['takeover']!r}: true or false (may swaplab evict another "
+                       "client's SOL session; default false)")  # fmt: skip
+        if unknown := sorted(set(console) - {"driver", "takeover"}):
+            out.append(f"swaplab_console driver ipmi-sol takes no {', '.join(map(str, unknown))} (it takes takeover)")
+        return out
     return [f"swaplab_console driver {driver!r} is unknown: use one of {', '.join(CONSOLES)}"]
 
 

@@ -140,6 +140,18 @@ class IPMIPowerDriver:
         self._dwell()
         self._ipmitool("chassis", "power", "reset")
 
+    def sol_active(self) -> bool:
+        """Does any client hold the BMC's SOL now? IPMI's Get Payload Activation Status (App 0x4A) for the
+        SOL payload (1) answers its instance capacity, then a bitmask of the active instances."""
+        out = self._ipmitool("raw", "0x06", "0x4a", "0x01").split()
+        try:
+            mask = [int(x, 16) for x in out[1:3]]
+        except ValueError:
+            mask = []
+        if not mask:
+            raise IPMIError(f"BMC {self.host}:{self.port}: no SOL activation status in its answer {out[:4]}")
+        return any(mask)
+
     def sol_deactivate(self) -> None:
         """End the BMC's SOL session, whoever holds it (one left by a crashed run, say)."""
         try:

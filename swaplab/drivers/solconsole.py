@@ -9,13 +9,20 @@ and it never stops by itself: ``SOLRecorder.stop`` ends it by its PID.
 
 The client, chosen deliberately:
 - **pyghmi** first. It speaks SOL natively, sends a break as a SOL packet flag,
-  and with ``force=True`` takes over a session a crashed run left active. Its
+  and, only when the inventory allows it (``swaplab_console: {takeover: true}``),
+  takes over a session another client holds (``force=True``). Its
   console must run in a process of its own (one that made an IPMI command to the
   same BMC first never activates: ``notes/real-bmc.md``): this process is that.
   It negotiates its cipher suite by itself (17, then 3).
 - **ipmitool** ``sol activate`` on a pipe (Ironic's way) when pyghmi cannot
-  activate a session within ``ACTIVATE_S``, after ``sol deactivate`` frees one
-  left stuck. A break is its escape ``~B`` at the start of a line.
+  activate a session within ``ACTIVATE_S`` (after ``sol deactivate`` frees the
+  session, with takeover only). A break is its escape ``~B`` at the start of a line.
+
+Shared politely: a BMC gives one SOL session, and a lab's own console server
+(conserver and the like) may hold it. Without takeover the recorder never evicts
+it: while the SOL is held by another client it records nothing, says so in
+``OUT.events``, and asks again every ``BUSY_RETRY_S`` (``swaplab run`` refuses to
+start, exit 2, when a blade's SOL is held at the outset).
 
 sysrq: the recorder listens on a unix socket ``OUT.ctl``; ``sol_sysrq(OUT, key)``
 asks it to send a break and then the key on the session it holds (a serial
@@ -43,6 +50,7 @@ from typing import IO
 from swaplab.drivers.ipmidriver import IPMIPowerDriver
 
 RECONNECT_S = 2.0
+BUSY_RETRY_S = 30.0  # without takeover: how often a held SOL is asked about again
 ACTIVATE_S = 20.0  # pyghmi's session set-up, both cipher suites tried, takes 2-10 s
 SYSRQ_KEYS = frozenset("bcdefghijklmnopqrstuvwxyz0123456789")
 
@@ -136,7 +144,7 @@ def sol_sysrq(out: Path, key: str, timeout: float = 15.0) -> None:
 # -- the two transports --------------------------------------------------------------------------
 
 
-def _pyghmi_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control) -> bool:
+def _pyghmi_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control, takeover: bool = False) -> bool:
     """One pyghmi SOL session, recorded until it drops. False if it never activated."""
     from pyghmi.ipmi import console as pconsole
 
@@ -152,7 +160,7 @@ def _pyghmi_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control) -> bool:
         elif isinstance(data, bytes | bytearray):
             sink.write(bytes(data))
 
-    con = pconsole.Console(drv.host, drv.user, drv.password, iohandler=handler, port=drv.port, force=True)
+    con = pconsole.Console(drv.host, drv.user, drv.password, iohandler=handler, port=drv.port, force=takeover)
     deadline = time.monotonic() + ACTIVATE_S
     while not con.connected and "error" not in state and time.monotonic() < deadline:
         con.wait_for_rsp(0.5)
@@ -177,11 +185,11 @@ def _pyghmi_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control) -> bool:
     return True
 
 
-def _ipmitool_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control) -> None:
+def _ipmitool_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control, takeover: bool = False) -> None:
     """One ``ipmitool sol activate`` session, recorded until it ends."""
     env = dict(os.environ, IPMI_PASSWORD=drv.password)
-    # A session an earlier run left open would refuse ours ("SOL payload already active").
-    subprocess.run(drv.argv("sol", "deactivate"), env=env, capture_output=True, timeout=30, check=False)
+    if takeover:  # another client's session would refuse ours ("SOL payload already active")
+        subprocess.run(drv.argv("sol", "deactivate"), env=env, capture_output=True, timeout=30, check=False)
     proc = subprocess.Popen(drv.argv("sol", "activate"), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     assert proc.stdout is not None and proc.stdin is not None
@@ -210,12 +218,35 @@ def _ipmitool_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control) -> None:
             if ctl.sock.fileno() in ready:
                 ctl.serve(sysrq)
     finally:
-        proc.kill()
-        proc.wait()
+        # ipmitool's own escape ends the session at the BMC (a killed ipmitool leaves it active there until
+        # the BMC times it out, holding the one SOL instance and a session slot); killed only if it will not.
+        with contextlib.suppress(OSError):
+            stdin.write(b"\r~.")
+            stdin.flush()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            subprocess.run(drv.argv("sol", "deactivate"), env=env, capture_output=True, timeout=30, check=False)
     sink.event("SOL session (ipmitool) ended")
 
 
-def record(drv: IPMIPowerDriver, out: Path, transport: str = "auto", restart: list[str] | None = None) -> int:
+def _held_by_another(drv: IPMIPowerDriver, sink: _Sink) -> bool:
+    """Without takeover: is the SOL held by someone else now? (An error asking counts as no: try.)"""
+    try:
+        busy = drv.sol_active()
+    except Exception as e:
+        sink.event(f"could not ask the BMC whether its SOL is held: {e}")
+        return False
+    if busy:
+        sink.event(f"SOL held by another client (a console server?): not taken over; asking again in "
+                   f"{BUSY_RETRY_S:.0f} s")  # fmt: skip
+    return busy
+
+
+def record(drv: IPMIPowerDriver, out: Path, transport: str = "auto", restart: list[str] | None = None,
+           takeover: bool = False) -> int:  # fmt: skip
     """Record until SIGTERM. ``restart`` is this process's own command line: after a pyghmi session
     drops, the recorder starts afresh with it (same PID), because pyghmi keeps its sessions in
     process-wide state and a second console to the same BMC in one process does not activate."""
@@ -224,8 +255,11 @@ def record(drv: IPMIPowerDriver, out: Path, transport: str = "auto", restart: li
     use_pyghmi = transport in ("auto", "pyghmi")
     try:
         while True:
+            if not takeover and _held_by_another(drv, sink):
+                _serve_for(ctl, sink, BUSY_RETRY_S)
+                continue
             if use_pyghmi:
-                activated = _pyghmi_session(drv, sink, ctl)
+                activated = _pyghmi_session(drv, sink, ctl, takeover)
                 if activated and restart:
                     ctl.close()
                     time.sleep(RECONNECT_S)
@@ -235,28 +269,43 @@ def record(drv: IPMIPowerDriver, out: Path, transport: str = "auto", restart: li
                     sink.event("falling back to ipmitool sol activate")
                     use_pyghmi = False
             else:
-                _ipmitool_session(drv, sink, ctl)
+                _ipmitool_session(drv, sink, ctl, takeover)
             time.sleep(RECONNECT_S)  # the session dropped: reconnect
     except _Stop:
         pass
     finally:
         ctl.close()
-    env = dict(os.environ, IPMI_PASSWORD=drv.password)
-    subprocess.run(drv.argv("sol", "deactivate"), env=env, capture_output=True, timeout=30, check=False)
     sink.event("recorder stopped")
     return 0
+
+
+def _serve_for(ctl: _Control, sink: _Sink, seconds: float) -> None:
+    """Wait, answering sysrq requests with a refusal (no session: nothing can be sent)."""
+
+    def refuse(key: str) -> None:
+        sink.event(f"sysrq {key} not sent: the SOL is held by another client")
+        raise RuntimeError("the SOL is held by another client")
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([ctl.sock.fileno()], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
+        if ready:
+            with contextlib.suppress(RuntimeError):
+                ctl.serve(refuse)
 
 
 class SOLRecorder:
     """One blade's recorder process, started and stopped by this run (by its PID)."""
 
-    def __init__(self, settings: dict[str, object], out: Path, transport: str = "auto") -> None:
-        self.settings, self.out, self.transport = settings, out, transport
+    def __init__(self, settings: dict[str, object], out: Path, transport: str = "auto", takeover: bool = False,
+                 ) -> None:  # fmt: skip
+        self.settings, self.out, self.transport, self.takeover = settings, out, transport, takeover
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         s = self.settings
-        env = dict(os.environ, IPMI_PASSWORD=str(s["password"]), SWAPLAB_SOL_TRANSPORT=self.transport)
+        env = dict(os.environ, IPMI_PASSWORD=str(s["password"]), SWAPLAB_SOL_TRANSPORT=self.transport,
+                   SWAPLAB_SOL_TAKEOVER="1" if self.takeover else "0")  # fmt: skip
         argv = [sys.executable, "-m", "swaplab.drivers.solconsole", str(s["host"]), str(s.get("port", 623)),
                 str(s["user"]), str(s.get("cipher_suite", 17)), str(self.out)]  # fmt: skip
         self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -282,7 +331,8 @@ def main(argv: list[str]) -> int:
     if transport not in ("auto", "pyghmi", "ipmitool"):
         print(f"SWAPLAB_SOL_TRANSPORT={transport!r}: use auto, pyghmi or ipmitool", file=sys.stderr)
         return 2
-    return record(drv, Path(out), transport, restart=["-m", "swaplab.drivers.solconsole", *argv])
+    takeover = os.environ.get("SWAPLAB_SOL_TAKEOVER", "0") == "1"
+    return record(drv, Path(out), transport, restart=["-m", "swaplab.drivers.solconsole", *argv], takeover=takeover)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ password check, and the client are the real programs a rack's path uses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -105,7 +106,7 @@ def test_the_registry_builds_it() -> None:
 
 
 def test_credentials_resolve_from_the_environment_and_vault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from swaplab.credentials import resolve_power
+    from swaplab.credentials import resolve_power, resolve_powers
 
     vault_pw = tmp_path / "vault-pass"
     vault_pw.write_text("vault-secret\n")
@@ -125,6 +126,8 @@ def test_credentials_resolve_from_the_environment_and_vault(tmp_path: Path, monk
     monkeypatch.setenv("SWAPLAB_TEST_PW", "env-pw-2")
     resolved = [resolve_power(str(inv), b)["password"] for b in ("b1", "b2")]
     assert resolved == ["bmc-pw-1", "env-pw-2"]
+    both = resolve_powers(str(inv), ["b1", "b2"])  # one interpreter for every blade: the inventory read once
+    assert [both[b]["password"] for b in ("b1", "b2")] == ["bmc-pw-1", "env-pw-2"]
 
 
 def test_consoles_are_validated() -> None:
@@ -162,7 +165,10 @@ class TelnetSerial:
             n = 0
             while not self.done.is_set():
                 n += 1
-                conn.sendall(f"[ {n}.000000] swaplab serial line {n}\r\n".encode())
+                try:
+                    conn.sendall(f"[ {n}.000000] swaplab serial line {n}\r\n".encode())
+                except OSError:  # the BMC hung up (it was stopped): the serial port's end
+                    return
                 with contextlib.suppress(TimeoutError):
                     self.received += conn.recv(4096)
 
@@ -256,3 +262,134 @@ def test_a_dropped_sol_session_is_reconnected(tmp_path: Path) -> None:
     text = events.read_text()
     assert "SOL session dropped" in text and "starts afresh" in text and text.count("SOL activated") >= 2, text
     assert alive and pid is not None and grew > 0  # the same recorder process, recording again
+
+
+# --- a SOL held by someone else (a lab's console server) is never evicted (issue 21) ---------------------------
+
+
+class ConsoleServer:
+    """A lab's own console logger: ``ipmitool sol activate`` holding the blade's one SOL session."""
+
+    def __init__(self, b: vbmc.VirtualBMC) -> None:
+        import time
+
+        env = dict(os.environ, IPMI_PASSWORD=PASSWORD)
+        self.proc = subprocess.Popen(_driver(b).argv("sol", "activate"), env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not _driver(b).sol_active():
+            time.sleep(0.3)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write(b"\r~.")
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def sol_bmc(tmp_path: Path) -> Iterator[tuple[vbmc.VirtualBMC, TelnetSerial]]:
+    serial = TelnetSerial()
+    qmp = FakeQMP(tmp_path / "blade1.qmp", running=True)
+    b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), serial.port, PASSWORD)
+    yield b, serial
+    machines._stop(Path(b.pidfile))
+    serial.close()
+    qmp.close()
+
+
+def test_the_bmc_says_whether_its_sol_is_held(sol_bmc: tuple[vbmc.VirtualBMC, TelnetSerial]) -> None:
+    b, _ = sol_bmc
+    assert _driver(b).sol_active() is False
+    server = ConsoleServer(b)
+    try:
+        assert _driver(b).sol_active() is True
+    finally:
+        server.close()
+
+
+def _sol_inventory(tmp_path: Path, b: vbmc.VirtualBMC, takeover: bool) -> Path:
+    inv = tmp_path / "hosts.yml"
+    env = "{{ lookup('ansible.builtin.env', 'SWAPLAB_TEST_PW') }}"
+    inv.write_text(
+        "all:\n  children:\n    nas:\n      hosts:\n        nas: {swaplab_lab_address: 10.0.0.1}\n"
+        "    blades:\n      hosts:\n        r1-b01:\n"
+        f"          swaplab_power: {{driver: ipmi, host: 127.0.0.1, port: {b.port}, user: {vbmc.BMC_USER}, "
+        f'cipher_suite: 3, password: "{env}"}}\n'
+        f"          swaplab_console: {{driver: ipmi-sol, takeover: {str(takeover).lower()}}}\n"
+        "          swaplab_mac: '52:54:00:00:00:11'\n          ansible_host: 10.0.0.11\n"
+    )
+    return inv
+
+
+def test_a_held_sol_stops_the_run_before_it_acts_naming_both_fixes(
+    tmp_path: Path, sol_bmc: tuple[vbmc.VirtualBMC, TelnetSerial], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the recorder took the session by force (pyghmi force=True, ipmitool deactivate first), evicting
+    the lab's console server, which then fought back."""
+    from swaplab.inventory import load_and_validate
+    from swaplab.options import RunOptions
+    from swaplab.run import Run, RunError
+
+    b, _ = sol_bmc
+    monkeypatch.setenv("SWAPLAB_TEST_PW", PASSWORD)
+    server = ConsoleServer(b)
+    try:
+        inv = load_and_validate(str(_sol_inventory(tmp_path, b, takeover=False)))
+        with pytest.raises(RunError) as e:
+            Run(RunOptions(inventory=inv.path), lambda _m: None)._check_consoles(inv, ["r1-b01"])
+        text = str(e.value)
+        assert "r1-b01: its BMC's Serial-over-LAN is held by another client" in text
+        assert "swaplab_console: {driver: file" in text and "takeover: true" in text and PASSWORD not in text
+        assert server.proc.poll() is None  # the console server still holds its session
+        allowed = load_and_validate(str(_sol_inventory(tmp_path, b, takeover=True)))
+        Run(RunOptions(inventory=allowed.path), lambda _m: None)._check_consoles(allowed, ["r1-b01"])  # no error
+    finally:
+        server.close()
+
+
+def test_the_recorder_never_evicts_a_console_server_unless_allowed(
+    tmp_path: Path, sol_bmc: tuple[vbmc.VirtualBMC, TelnetSerial]
+) -> None:
+    import time
+
+    from swaplab.drivers.solconsole import SOLRecorder
+
+    b, _ = sol_bmc
+    settings = {"host": "127.0.0.1", "port": b.port, "user": vbmc.BMC_USER, "password": PASSWORD, "cipher_suite": 3}
+    server = ConsoleServer(b)
+    out = tmp_path / "polite" / "console-sol.log"
+    rec = SOLRecorder(settings, out)
+    try:
+        rec.start()
+        events = out.parent / "console-sol.log.events"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "held by another client" not in (
+            events.read_text() if events.exists() else ""
+        ):
+            time.sleep(0.3)
+        time.sleep(2)
+        assert server.proc.poll() is None, "the recorder evicted the console server"
+        assert "held by another client" in events.read_text() and "SOL activated" not in events.read_text()
+    finally:
+        rec.stop()
+    # With takeover allowed, it takes the session (the inventory said so).
+    out2 = tmp_path / "takeover" / "console-sol.log"
+    rec2 = SOLRecorder(settings, out2, takeover=True)
+    try:
+        rec2.start()
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and "SOL activated" not in (
+            (out2.parent / "console-sol.log.events").read_text() if out2.parent.exists() and
+            (out2.parent / "console-sol.log.events").exists() else ""
+        ):  # fmt: skip
+            time.sleep(0.3)
+        assert "SOL activated" in (out2.parent / "console-sol.log.events").read_text()
+    finally:
+        rec2.stop()
+        server.close()
