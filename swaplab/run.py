@@ -36,8 +36,9 @@ from swaplab.credentials import CredentialsError, resolve_powers
 from swaplab.drivers import power_driver
 from swaplab.drivers.ipmidriver import IPMIError, IPMIPowerDriver
 from swaplab.drivers.solconsole import SOLRecorder
+from swaplab.fleet import nas_probe
 from swaplab.fleet.nas_sampler import NasSampler
-from swaplab.fleet.remote import Remote, ssh_config
+from swaplab.fleet.remote import Remote, RemoteError, ssh_config
 from swaplab.fleet.session import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import bmc as vbmc
@@ -58,7 +59,7 @@ from swaplab.records import Facts, HogTrial, RatioRecord, to_json
 from swaplab.report import collect, html, journal, junit
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import KernelInfo, RunResult, summary_text
-from swaplab.rundir import CONTEXT, JUNIT, PROGRESS_LOG, REPORT, RESULTS
+from swaplab.rundir import CONTEXT, JUNIT, NAS_PROBE, PROGRESS_LOG, REPORT, RESULTS
 from swaplab.textsafe import visible
 
 Log = Callable[[str], None]
@@ -212,7 +213,10 @@ class Run:
         self.started_lab = False
         self.provision_tasks: dict[str, float] = {}
         self.recorders: list[SOLRecorder] = []
-        self.powers: dict[str, dict[str, Any]] = {}  # blade -> its power settings, resolved (SOL consoles only)
+        self.powers: dict[str, dict[str, Any]] = {}
+        self.nas_incidents: list[
+            dict[str, float | None]
+        ] = []  # the NAS's outages the prober saw  # blade -> its power settings, resolved (SOL consoles only)
         self.journal: journal.Journal  # in the run directory, once there is one
 
     def execute(self) -> tuple[int, Path]:
@@ -264,6 +268,13 @@ class Run:
                 for case in collector.cases:
                     by_name[case.blade].cases.append(case)
                 extra["pytest_exit"] = collector.exit_status
+                extra["nas_incidents"] = self.nas_incidents
+                for inc in self.nas_incidents:  # one line per outage of the NAS, however many blades it hit
+                    end = inc["end"]
+                    start = inc["start"] or 0.0
+                    took = f"for {end - start:.0f} s" if end is not None else "until the tests ended"
+                    self.log(f"NAS {nas}: did not answer {took} (one infrastructure incident; the blades it "
+                             "silenced were not power-cycled)")  # fmt: skip
                 if collector.exit_status not in (0, 1):
                     for b in blades:
                         if b.name in ok:
@@ -387,9 +398,20 @@ class Run:
         sampler = NasSampler(nas_remote, run_dir.name, run_dir, self.log) if inv.nas_managed else None
         if sampler:
             sampler.start()
+
+        def nas_answers() -> bool:
+            try:
+                return nas_remote.run("true", timeout=nas_probe.TIMEOUT_S).rc == 0
+            except RemoteError:
+                return False
+
+        prober = nas_probe.NasProber(nas_answers, run_dir / NAS_PROBE)
+        prober.start()
         try:
             collector.exit_status = int(pytest.main(args, plugins=[collector]))
         finally:
+            prober.stop()
+            self.nas_incidents = list(prober.state.incidents)
             if sampler:
                 sampler.stop()
             nas_remote.close()

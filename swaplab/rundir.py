@@ -15,6 +15,7 @@ CONTEXT = "context.json"  # the suites' settings (fleet.session.Settings)
 JOURNAL = "journal.jsonl"  # every case as it finishes (report.journal)
 PROGRESS_LOG = "progress.log"  # the suites' progress lines, followed by `swaplab run`
 NAS_SAMPLES = Path("nas") / "samples.csv"  # the NAS's server counters over the test phase
+NAS_PROBE = "nas-probe.json"  # the one NAS liveness prober's last word, read by every worker (fleet.nas_probe)
 LOAD_SAMPLES = "samples.csv"  # a load's timeline, in its load directory
 
 

@@ -22,7 +22,7 @@ from swaplab.agent import PROGRAMS
 from swaplab.detect import Finding, scan_stream
 from swaplab.drivers import console_driver
 from swaplab.drivers.protocols import ConsoleProtocol
-from swaplab.fleet import slots
+from swaplab.fleet import nas_probe, slots
 from swaplab.fleet.judge import FAIL_KINDS, Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
@@ -32,7 +32,7 @@ from swaplab.lab.faults import FaultSpec, FaultTimer, Injection, LabHandles
 from swaplab.lab.hostload import STARVED_PCT, HostLoad
 from swaplab.options import RunOptions, WorkingSet
 from swaplab.records import Facts, FaultRecord, FindingRecord, HogTrial, LoadFigures, Recovery, from_json
-from swaplab.rundir import PROGRESS_LOG
+from swaplab.rundir import NAS_PROBE, PROGRESS_LOG
 
 if TYPE_CHECKING:
     import testinfra.host
@@ -369,6 +369,13 @@ class BladeSession:
             tail = console_text[-1500:]
             if verdict.failures:
                 self.down = f"{load_id} (kernel failure: {verdict.failures[0][:200]})"
+            elif outage := self._nas_outage(load_started):
+                self.down = f"{load_id} (the NAS {self.settings.nas} was out: {outage})"
+                raise InfraError(
+                    f"{self.name}: load {load_id} did not come back within its budget of {budget_s} s because the "
+                    f"NAS {self.settings.nas} {outage}: one infrastructure incident, shared by every blade of this "
+                    f"NAS, not this blade's failure (no power-cycle was done); console tail:\n{tail}"
+                )
             else:
                 self.down = f"{load_id} (no answer within {budget_s} s)"
                 raise InfraError(
@@ -382,12 +389,27 @@ class BladeSession:
         return report
 
     def _nas_alive(self) -> bool:
-        """Does the NAS answer ssh within a few seconds? (A frozen NAS is an outage, not the blade's hang.)"""
+        """Does the NAS answer? (A frozen NAS is an outage, not the blade's hang.) The run's one prober
+        (``fleet.nas_probe``) says; only without a fresh word from it does this worker ask over ssh."""
+        state = nas_probe.read_state(Path(self.settings.run_dir) / NAS_PROBE)
+        if state is not None:
+            return state.alive
         nas = Remote(self.settings.nas, Path(self.settings.ssh_config), Path(self.settings.control_dir))
         try:
             return nas.run("true", timeout=8).rc == 0
         except RemoteError:
             return False
+
+    def _nas_outage(self, since: float) -> str:
+        """How the run's NAS prober saw the NAS fail since ``since`` (epoch), in words; "" if it did not."""
+        state = nas_probe.read_state(Path(self.settings.run_dir) / NAS_PROBE, now=time.time())
+        found = state.outage_during(since, time.time()) if state else None
+        if found is None:
+            return ""
+        start, end = found
+        when = time.strftime("%H:%M:%S", time.localtime(start))
+        return (f"did not answer from {when} for {(end or time.time()) - start:.0f} s"
+                + ("" if end is not None else " (still out)"))  # fmt: skip
 
     # -- the emulator's own stalls (virtual blades) ------------------------------
     def _hostload(self) -> HostLoad | None:

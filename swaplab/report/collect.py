@@ -166,14 +166,28 @@ def _params(nodeid: str) -> tuple[str, str | None]:
     return base, params
 
 
+def _without(params: str, blade: str) -> str | None:
+    """The parameter id with the blade's own part taken out, or None if the blade is not a whole part of it.
+    The blade is parametrized by the suites' conftest, ahead of the parameters of the test's own marks
+    (``test_hog[r1-b01-t1-nfs]``) or behind them (``test_fio[nbd-r1-b01]``); parts are joined by ``-``, and
+    host names hold hyphens too, so the blade is matched whole, at the start, the end, or between parts."""
+    if params == blade:
+        return ""
+    if params.startswith(blade + "-"):
+        return params[len(blade) + 1 :]
+    if params.endswith("-" + blade):
+        return params[: -len(blade) - 1]
+    head, sep, tail = params.partition("-" + blade + "-")
+    return f"{head}-{tail}" if sep else None
+
+
 def blade_of(nodeid: str, blades: list[str]) -> str | None:
-    """The blade a node id is parametrized with: its parameter id starts with the blade's name (the suites
-    parametrize the blade first), followed by ``-`` and the other parameters or by nothing. Host names hold
-    hyphens (``r1-b01``), so the longest blade name that fits is the one."""
+    """The blade a node id is parametrized with: of the run's blades whose name is a whole part of its
+    parameter id, the longest (``r1-b01-x`` over ``r1-b01``)."""
     params = _params(nodeid)[1]
     if params is None:
         return None
-    fits = [b for b in blades if params == b or params.startswith(b + "-")]
+    fits = [b for b in blades if _without(params, b) is not None]
     return max(fits, key=len) if fits else None
 
 
@@ -182,10 +196,10 @@ def _name(nodeid: str, blade: str) -> str:
     base, params = _params(nodeid)
     if params is None:
         return base
-    if params == blade:
-        return base
-    rest = params.removeprefix(blade + "-") if params.startswith(blade + "-") else params
-    return f"{base}[{rest}]"
+    rest = _without(params, blade)
+    if rest is None:
+        return f"{base}[{params}]"
+    return f"{base}[{rest}]" if rest else base
 
 
 def _message(report: pytest.TestReport) -> str:

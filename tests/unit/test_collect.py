@@ -198,6 +198,10 @@ def test_reachable(blade):
 
 def test_hog(blade, trial, store):
     pass
+
+@pytest.mark.parametrize("store", ["nfs", "nbd"])
+def test_fio(blade, store):
+    pass
 """
 
 
@@ -217,7 +221,9 @@ def test_rack_style_names_keep_their_cases(tmp_path: Path, workers: list[str]) -
             *workers]  # fmt: skip
     assert pytest.main(args, plugins=[c]) == 0
     got = sorted((case.blade, case.name) for case in c.cases)
-    assert got == sorted((b, n) for b in names for n in ("test_reachable", "test_hog[t1-nfs]", "test_hog[t1-nbd]"))
+    assert got == sorted((b, n) for b in names for n in ("test_reachable", "test_hog[t1-nfs]", "test_hog[t1-nbd]",
+                                                         "test_fio[nfs]", "test_fio[nbd]"))  # fmt: skip
+    assert c.planned_case("test_rack.py::test_fio[nbd-r1-b01]@r1-b01").blade == "r1-b01"
     planned = [c.planned_case(n) for n in (f"test_rack.py::test_hog[{b}-t1-nfs]@{b}" for b in names)]
     assert [(p.blade, p.name) for p in planned] == [(b, "test_hog[t1-nfs]") for b in names]
     assert c.planned_case("test_rack.py::test_reachable[r1-b01-x]").blade == "r1-b01-x"

@@ -174,7 +174,7 @@ def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
         "--suite bogus",
         "verdict needs the hog suite",
         "missing.deb: no such file",
-        "matches none of the virtual lab",
+        "matches no blade of the virtual lab",
         "--blade-memory 128: choose 160 to 4096 MiB",
     ):
         assert needle in text, (needle, text)  # fmt: skip
@@ -187,6 +187,10 @@ def test_case_names_drop_the_blade() -> None:
     # xdist's loadgroup suffixes the group (a 2-blade run's JUnit said "test_reachable[blade1]@blade]").
     assert _name("tests/fleet/test_hog.py::test_hog[blade2-t1-nfs]@blade2", "blade2") == "test_hog[t1-nfs]"
     assert _name("tests/fleet/test_config.py::test_zswap_off[blade2]@blade2", "blade2") == "test_zswap_off"
+    # Rack-style names (hyphens) wherever the blade stands in the id.
+    assert _name("tests/fleet/test_fio.py::test_fio[nbd-r1-b01]@r1-b01", "r1-b01") == "test_fio[nbd]"
+    assert _name("tests/fleet/test_hog.py::test_hog[r1-b01-t1-nfs]", "r1-b01") == "test_hog[t1-nfs]"
+    assert _name("x.py::test_x[a-r1-b01-b]", "r1-b01") == "test_x[a-b]"
 
 
 def test_testinfra_ssh_command_keeps_the_control_path(tmp_path: Path) -> None:

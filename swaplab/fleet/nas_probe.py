@@ -1,0 +1,119 @@
+"""One liveness prober per NAS for the whole run, shared by every blade's worker through a file.
+
+Each blade's live watch asks "does the NAS answer?" when its blade falls silent (``fleet.watch``): a
+silent blade whose NAS is silent too is an NFS outage, not a hang. Asked by every worker over ssh,
+that is one ssh session per blade on the NAS's master connection; past sshd's MaxSessions (10) the
+probes fail and read as "NAS out", at exactly the rack sizes where it matters. So the controller runs
+one ``NasProber`` (a thread of ``swaplab run``): every ``EVERY_S`` it runs ``true`` on the NAS, bounded,
+and writes what it saw, atomically, to ``nas-probe.json`` in the run directory; the workers read that
+file (``read_state``, bounded, regular file only). A state older than ``STALE_S`` is no answer, and the
+worker asks for itself.
+
+Each time the NAS stops answering and comes back is one incident (start, end), kept in the file: the
+run reports a NAS outage once, naming the NAS, not as a hang on every blade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swaplab import atomic
+
+EVERY_S = 5.0
+TIMEOUT_S = 8.0
+STALE_S = 3 * (EVERY_S + TIMEOUT_S)
+MAX_STATE_BYTES = 1 << 20
+MAX_INCIDENTS = 100  # kept in the file; more are counted
+
+
+@dataclass
+class ProbeState:
+    checked: float  # epoch of the last probe
+    alive: bool
+    out_since: float | None = None  # epoch the current outage began (None: the NAS answers)
+    incidents: list[dict[str, float | None]] = field(default_factory=list)  # {"start", "end"}; end None: ongoing
+    dropped: int = 0  # incidents beyond MAX_INCIDENTS
+
+    def outage_during(self, start: float, end: float) -> tuple[float, float | None] | None:
+        """The first outage that overlapped [start, end], as (start, end-or-None)."""
+        for inc in self.incidents:
+            s, e = inc.get("start"), inc.get("end")
+            if s is not None and s <= end and (e is None or e >= start):
+                return s, e
+        return None
+
+
+class NasProber(threading.Thread):
+    def __init__(self, probe: Callable[[], bool], path: Path, every_s: float = EVERY_S) -> None:
+        super().__init__(name="nas-prober", daemon=True)
+        self.probe, self.path, self.every_s = probe, path, every_s
+        self.state = ProbeState(checked=0.0, alive=True)
+        self._stop = threading.Event()
+
+    def step(self, now: float | None = None) -> ProbeState:
+        """One probe, and the file written (the thread's loop; tests call it alone)."""
+        alive = self.probe()
+        now = time.time() if now is None else now
+        st = self.state
+        if not alive and st.out_since is None:
+            st.out_since = now
+            if len(st.incidents) < MAX_INCIDENTS:
+                st.incidents.append({"start": now, "end": None})
+            else:
+                st.dropped += 1
+        elif alive and st.out_since is not None:
+            if st.incidents and st.incidents[-1]["end"] is None:
+                st.incidents[-1]["end"] = now
+            st.out_since = None
+        st.checked, st.alive = now, alive
+        atomic.write_text(self.path, json.dumps(vars(st)))
+        return st
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):  # a probe that raises is a NAS that did not answer
+                self.step()
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(self.every_s + TIMEOUT_S + 5)
+
+
+def read_state(path: Path, now: float | None = None) -> ProbeState | None:
+    """The prober's last word, or None: no file, not a regular file, too big, malformed, or stale."""
+    now = time.time() if now is None else now
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, MAX_STATE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_STATE_BYTES:
+        return None
+    try:
+        doc: Any = json.loads(data)
+        incidents: list[dict[str, float | None]] = [
+            {"start": float(i["start"]), "end": None if i.get("end") is None else float(i["end"])}
+            for i in doc.get("incidents", [])[:MAX_INCIDENTS]
+        ]
+        st = ProbeState(checked=float(doc["checked"]), alive=bool(doc["alive"]),
+                        out_since=None if doc.get("out_since") is None else float(doc["out_since"]),
+                        incidents=incidents, dropped=int(doc.get("dropped", 0)))  # fmt: skip
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return st if math.isfinite(st.checked) and 0 <= now - st.checked <= STALE_S else None

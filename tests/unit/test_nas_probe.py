@@ -1,0 +1,88 @@
+"""One NAS prober for the whole run (issue 21): the workers read its file instead of each ssh'ing to the NAS,
+and a NAS that stops answering under many silent blades is one infrastructure incident, not N hangs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from swaplab.fleet import nas_probe
+from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.options import RunOptions
+from swaplab.rundir import NAS_PROBE
+from tests.unit.fakes import FakeBlade, FakeConsole
+
+
+def test_the_prober_keeps_one_incident_per_outage(tmp_path: Path) -> None:
+    answers = iter([True, False, False, True, False])
+    p = nas_probe.NasProber(lambda: next(answers), tmp_path / NAS_PROBE)
+    for t in (100.0, 105.0, 110.0, 115.0, 120.0):
+        p.step(now=t)
+    st = nas_probe.read_state(tmp_path / NAS_PROBE, now=121.0)
+    assert st is not None and not st.alive and st.out_since == 120.0
+    assert st.incidents == [{"start": 105.0, "end": 115.0}, {"start": 120.0, "end": None}]
+    assert st.outage_during(100.0, 104.0) is None and st.outage_during(100.0, 106.0) == (105.0, 115.0)
+    assert st.outage_during(116.0, 130.0) == (120.0, None)
+    assert nas_probe.read_state(tmp_path / NAS_PROBE, now=121.0 + nas_probe.STALE_S + 1) is None  # stale
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "garbage", "huge", "infinite"])
+def test_a_planted_probe_file_is_no_answer(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / NAS_PROBE
+    if kind == "fifo":
+        os.mkfifo(path)  # a blocking read would hang every worker
+    elif kind == "symlink":
+        (tmp_path / "elsewhere").write_text(json.dumps({"checked": 1.0, "alive": False}))
+        path.symlink_to(tmp_path / "elsewhere")
+    elif kind == "garbage":
+        path.write_text('{"checked": "soon", "alive": [')
+    elif kind == "huge":
+        path.write_bytes(b" " * (nas_probe.MAX_STATE_BYTES + 10))
+    else:
+        path.write_text('{"checked": Infinity, "alive": false}')
+    assert nas_probe.read_state(path, now=2.0) is None
+
+
+def _session(tmp_path: Path, behaviour: str) -> tuple[BladeSession, FakeBlade]:
+    console = FakeConsole()
+    blade = FakeBlade(console, behaviour)
+    settings = Settings(run_dir=str(tmp_path), inventory="", ssh_config=str(tmp_path / "no-such-ssh-config"),
+                        control_dir=str(tmp_path), blades={"r1-b01": {"console": None}}, nas="nas1",
+                        options=RunOptions(hang_budget_s=600))  # fmt: skip
+    return BladeSession("r1-b01", settings, remote=blade, console=console), blade  # type: ignore[arg-type]
+
+
+def test_a_worker_asks_the_shared_prober_not_the_nas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: every worker ran its own ssh to the NAS per probe; past MaxSessions they read as 'NAS out'."""
+    from swaplab.fleet import session as session_module
+
+    s, _ = _session(tmp_path, "ok")
+    calls: list[str] = []
+    monkeypatch.setattr(session_module, "Remote", lambda *a, **k: calls.append("ssh") or pytest.fail("ssh'd"))
+    p = nas_probe.NasProber(lambda: False, tmp_path / NAS_PROBE)
+    p.step()
+    assert s._nas_alive() is False and calls == []
+    nas_probe.NasProber(lambda: True, tmp_path / NAS_PROBE).step()
+    assert s._nas_alive() is True and calls == []
+
+
+def test_a_load_lost_to_a_nas_outage_is_an_incident_naming_the_nas_and_no_power_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swaplab.fleet import loads
+
+    monkeypatch.setattr(loads, "WRAP_UP_S", 1.0)
+    monkeypatch.setattr(loads, "POLL_S", 0.1)
+    s, _ = _session(tmp_path, "hang")  # the blade falls silent: its root and swap are on the frozen NAS
+    monkeypatch.setattr(s, "_reprovision", lambda _d: pytest.fail("a blade silenced by its NAS was power-cycled"))
+    prober = nas_probe.NasProber(lambda: False, tmp_path / NAS_PROBE)
+    prober.step()
+    with pytest.raises(InfraError) as e:
+        s.load("hog-t1-nfs", "true", budget_s=1, use="nfs")
+    text = str(e.value)
+    assert "because the NAS nas1 did not answer from" in text and "(still out)" in text
+    assert "one infrastructure incident, shared by every blade of this NAS" in text
+    assert s.down is not None and "the NAS nas1 was out" in s.down
