@@ -50,10 +50,17 @@ done
 case "$impl" in
 kernel)
   [ -d /etc/exports.d ] || { install -d -m 0755 -o root -g root /etc/exports.d; echo "changed: created /etc/exports.d"; }
+  [ -d /etc/nfs.conf.d ] || { install -d -m 0755 -o root -g root /etc/nfs.conf.d; echo "changed: created /etc/nfs.conf.d"; }
   if put /etc/exports.d/swaplab.exports 0644 "$EXPORTS"; then exportfs -ra; echo "changed: re-exported"; fi
   if systemctl is-enabled -q nfs-ganesha 2>/dev/null; then systemctl disable -q --now nfs-ganesha; echo "changed: disabled nfs-ganesha"; fi
   systemctl is-enabled -q nfs-server || { systemctl enable -q nfs-server; echo "changed: enabled nfs-server"; }
   systemctl is-active -q nfs-server || { systemctl start nfs-server; echo "changed: started nfs-server"; }
+  # Threads for a rack: raised live (rpc.nfsd keeps every connection), never lowered; kept for the next
+  # start in nfs.conf.d.
+  want=${NFSD_THREADS:-8}
+  put /etc/nfs.conf.d/swaplab.conf 0644 "$(printf '[nfsd]\nthreads=%s' "$want")" || true
+  have=$(cat /proc/fs/nfsd/threads 2>/dev/null || echo 0)
+  if [ "$have" -lt "$want" ]; then rpc.nfsd "$want"; echo "changed: nfsd threads $have -> $want"; fi
   ;;
 ganesha)
   restart=no

@@ -1,0 +1,34 @@
+"""The NAS's servers are sized from the blades they serve (issue 21, storms): nfsd threads and dnsmasq's TFTP
+transfers, as the roles' defaults compute them with Ansible's own templating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _render(role: str, var: str, blades: int) -> int:
+    from ansible.template import Templar, trust_as_template
+
+    raw = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    defaults = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in raw.items()}  # as a role's are
+    names = [f"r1-b{i:03d}" for i in range(blades)]
+    return int(Templar(loader=None, variables={**defaults, "groups": {"blades": names}}).template(defaults[var]))
+
+
+@pytest.mark.parametrize(("blades", "threads", "tftp"), [(1, 8, 50), (10, 20, 50), (100, 200, 100), (400, 512, 400)])
+def test_server_sizes_follow_the_blade_count(blades: int, threads: int, tftp: int) -> None:
+    """Before: Debian's 8 nfsd threads and dnsmasq's 50 TFTP transfers, whatever the rack."""
+    assert _render("nfs_server", "nfs_server__threads", blades) == threads
+    assert _render("pxe_server", "pxe_server__tftp_max", blades) == tftp
+
+
+def test_the_settings_reach_the_servers() -> None:
+    assert "tftp-max={{ pxe_server__tftp_max | int }}" in (
+        ROOT / "roles/pxe_server/templates/etc/dnsmasq.d/swaplab.conf.j2").read_text()  # fmt: skip
+    script = (ROOT / "roles/nfs_server/files/nfs_server.sh").read_text()
+    assert 'rpc.nfsd "$want"' in script and "/etc/nfs.conf.d/swaplab.conf" in script
