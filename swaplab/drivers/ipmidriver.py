@@ -29,7 +29,9 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from swaplab.drivers.bmcturn import bmc_turn
 from swaplab.drivers.protocols import PowerState, wait_for_state
+from swaplab.slots import SlotTimeout
 
 # A cycle or reset right after power-on can wedge a machine (seen with QEMU: a reset a few ms
 # after `cont` left the vCPU spinning in the BIOS for good). Power-on is given this long first.
@@ -69,7 +71,11 @@ class IPMIPowerDriver:
         limit = self.timeout_s * (self.retries + 1) * 3 + 10  # session set-up takes several exchanges
         env = dict(os.environ, IPMI_PASSWORD=self.password)
         try:
-            r = self._run(self.argv(*command), capture_output=True, text=True, env=env, timeout=limit, check=False)
+            with bmc_turn(self.host, self.port):
+                r = self._run(self.argv(*command), capture_output=True, text=True, env=env, timeout=limit,
+                              check=False)  # fmt: skip
+        except SlotTimeout as e:
+            raise IPMIError(f"BMC {self.host}:{self.port}: busy: {e} (another swaplab process keeps it)") from None
         except subprocess.TimeoutExpired:
             what = " ".join(command)
             raise IPMIError(f"BMC {self.host}:{self.port}: no answer to `{what}` within {limit} s") from None

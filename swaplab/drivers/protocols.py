@@ -42,11 +42,14 @@ class ConsoleProtocol(Protocol):
         ...
 
 
-def wait_for_state(driver: PowerProtocol, state: PowerState, seconds: float, poll_s: float = 1.0) -> bool:
-    """Poll ``driver`` until it reports ``state``; False if it has not within ``seconds``."""
+def wait_for_state(driver: PowerProtocol, state: PowerState, seconds: float, poll_s: float = 1.0,
+                   max_poll_s: float = 5.0) -> bool:  # fmt: skip
+    """Poll ``driver`` until it reports ``state``; False if it has not within ``seconds``. The pause between
+    polls grows by half each time up to ``max_poll_s``: a rack's BMCs are not asked once a second each."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if driver.status() is state:
             return True
-        time.sleep(poll_s)
+        time.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
+        poll_s = min(max_poll_s, poll_s * 1.5)
     return False

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from swaplab import slots
 from swaplab.agent import PROGRAMS
 from swaplab.detect import Finding, scan_stream
 from swaplab.drivers import console_driver
 from swaplab.drivers.protocols import ConsoleProtocol
-from swaplab.fleet import nas_probe, slots
+from swaplab.fleet import nas_probe
 from swaplab.fleet.judge import FAIL_KINDS, Verdict, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError

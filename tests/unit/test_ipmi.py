@@ -393,3 +393,75 @@ def test_the_recorder_never_evicts_a_console_server_unless_allowed(
     finally:
         rec2.stop()
         server.close()
+
+
+# --- BMC discipline (issue 21) --------------------------------------------------------------------------------
+
+
+def test_one_operation_at_a_time_per_bmc_and_a_cap_per_controller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight callers (an Ansible fork each, as a rack's power-on makes them) ask two BMCs at once: never two
+    ipmitool sessions on one BMC, both BMCs served side by side, and with a cap of 1 never two at all. Before:
+    every caller ran its ipmitool at once (a BMC gives 4 sessions)."""
+    import threading
+    import time
+
+    from swaplab.drivers import bmcturn
+
+    monkeypatch.setenv("SWAPLAB_LOCK_DIR", str(tmp_path))
+    lock = threading.Lock()
+    inside: dict[str, int] = {}
+    most: dict[str, int] = {}
+    overall = [0, 0]
+
+    def runner(argv: list[str], **_kw: object) -> subprocess.CompletedProcess[str]:
+        bmc = argv[argv.index("-p") + 1]
+        with lock:
+            inside[bmc] = inside.get(bmc, 0) + 1
+            most[bmc] = max(most.get(bmc, 0), inside[bmc])
+            overall[0] += 1
+            overall[1] = max(overall[1], overall[0])
+        time.sleep(0.15)
+        with lock:
+            inside[bmc] -= 1
+            overall[0] -= 1
+        return subprocess.CompletedProcess(argv, 0, "Chassis Power is on\n", "")
+
+    def ask(port: int) -> None:
+        drv = IPMIPowerDriver("127.0.0.1", "admin", PASSWORD, port=port, cipher_suite=3, run=runner)
+        assert drv.status() is PowerState.ON
+
+    threads = [threading.Thread(target=ask, args=(6230 + i % 2,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert most == {"6230": 1, "6231": 1} and overall[1] == 2
+    monkeypatch.setattr(bmcturn, "MAX_BMC_OPS", 1)
+    overall[1] = 0
+    threads = [threading.Thread(target=ask, args=(6240 + i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert overall[1] == 1
+
+
+def test_power_state_polls_back_off() -> None:
+    from swaplab.drivers.protocols import wait_for_state
+
+    class Slow:
+        def __init__(self) -> None:
+            self.polls: list[float] = []
+
+        def status(self) -> PowerState:
+            import time
+
+            self.polls.append(time.monotonic())
+            return PowerState.OFF
+
+    s = Slow()
+    assert wait_for_state(s, PowerState.ON, seconds=4.0, poll_s=0.5, max_poll_s=2.0) is False  # type: ignore[arg-type]
+    gaps = [round(b - a, 1) for a, b in zip(s.polls, s.polls[1:], strict=False)]
+    assert gaps[:3] == [0.5, 0.8, 1.1] and len(s.polls) <= 6  # once a second would have been 8 polls

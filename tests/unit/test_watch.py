@@ -182,7 +182,7 @@ def test_a_silent_blade_whose_nas_is_silent_too_is_an_outage_not_a_hang() -> Non
 
 
 def _hold_a_recovery(run_dir: str, count: int, log: str, hold_s: float) -> None:
-    from swaplab.fleet import slots
+    from swaplab import slots
 
     with slots.slot(Path(run_dir), "recovery", count, timeout_s=60, poll_s=0.05):
         with open(log, "a") as f:
@@ -216,7 +216,7 @@ def test_at_most_k_recoveries_run_at_once_across_processes(tmp_path: Path) -> No
 def test_a_slot_dies_with_its_process_and_the_wait_is_bounded(tmp_path: Path) -> None:
     import multiprocessing
 
-    from swaplab.fleet import slots
+    from swaplab import slots
 
     ctx = multiprocessing.get_context("fork")
     holder = ctx.Process(target=_hold_a_recovery, args=(str(tmp_path), 1, str(tmp_path / "log"), 30))
@@ -238,7 +238,7 @@ def test_a_recovery_waits_for_a_slot_and_says_so(tmp_path: Path, monkeypatch: py
     the record says how long (the power-cycle's own time excludes the wait)."""
     import threading
 
-    from swaplab.fleet import slots
+    from swaplab import slots
 
     s, blade, _ = _session(tmp_path, "panic")
     s.settings.options.max_recoveries = 1

@@ -23,7 +23,7 @@ class SlotTimeout(Exception):
 @contextlib.contextmanager
 def slot(directory: Path, name: str, count: int, timeout_s: float, poll_s: float = 0.5) -> Iterator[float]:
     """Hold one of ``count`` slots named ``name`` in ``directory``; yields how long it waited for it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     t0 = time.monotonic()
     while True:
         for i in range(count):
