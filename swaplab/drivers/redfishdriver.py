@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from swaplab.drivers.bmcturn import bmc_turn
 from swaplab.drivers.protocols import PowerState, wait_for_state
+from swaplab.slots import SlotTimeout
 
 POWER_ON_DWELL_S = 1.0
 STATE_WAIT_S = 30.0
@@ -58,10 +60,17 @@ class RedfishPowerDriver:
         return self._system
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """One request to the BMC, in its turn (``bmcturn``: one at a time per BMC, a cap per controller)."""
+        from urllib.parse import urlsplit
+
         from sushy import exceptions
 
+        parts = urlsplit(self.url)
         try:
-            return fn(*args, **kwargs)
+            with bmc_turn(parts.hostname or "?", parts.port or 443):
+                return fn(*args, **kwargs)
+        except SlotTimeout as e:
+            raise RedfishError(f"BMC {self.url}: busy: {e} (another swaplab process keeps it)") from None
         except exceptions.SushyError as e:
             raise RedfishError(f"BMC {self.url}: {what} failed: {_first_line(e)}") from e
 
