@@ -53,6 +53,7 @@ class Collector:
         self._ran: set[str] = set()
         self._unneeded: set[str] = set()
         self.collect_errors: list[str] = []
+        self._planned: set[str] = set()
 
     # -- the journal: what was planned, what started (each finished case is journaled in _announce) --
     def planned_case(self, nodeid: str) -> Planned:
@@ -61,8 +62,12 @@ class Collector:
         return Planned(nodeid, blade, module.removeprefix("test_"), _name(nodeid, blade))
 
     def _plan(self, nodeids: list[str]) -> None:
-        if self.journal is not None and nodeids:
-            self.journal.planned([self.planned_case(n) for n in nodeids])
+        """Journal each planned case once: under xdist every worker collects every blade's cases, and
+        journaling each worker's collection made the journal grow with the square of the rack."""
+        new = [n for n in dict.fromkeys(nodeids) if n not in self._planned]
+        self._planned.update(new)
+        if self.journal is not None and new:
+            self.journal.planned([self.planned_case(n) for n in new])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self._plan([item.nodeid for item in session.items])  # empty under xdist: its workers collect

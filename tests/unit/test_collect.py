@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,20 @@ def test_rack_style_names_keep_their_cases(tmp_path: Path, workers: list[str]) -
     assert [(p.blade, p.name) for p in planned] == [(b, "test_hog[t1-nfs]") for b in names]
     assert c.planned_case("test_rack.py::test_reachable[r1-b01-x]").blade == "r1-b01-x"
     assert c.planned_case("test_rack.py::test_reachable[r2-b01]").blade == "?"  # not a blade of the run
+
+
+def test_each_planned_case_is_journaled_once_whatever_the_workers(tmp_path: Path) -> None:
+    """Under xdist every worker collects every blade's cases: 100 workers used to journal 100 copies of a
+    100-blade plan (journal bytes per blade grew with the rack). Now each case is journaled once."""
+    from swaplab.report.journal import Journal
+
+    names = [f"r1-b{i:03d}" for i in range(100)]
+    ids = [f"tests/fleet/test_hog.py::test_hog[{n}-t{t}-{s}]" for n in names for t in (1, 2) for s in ("nfs", "nbd")]
+    (tmp_path / "run").mkdir()
+    journal = Journal(tmp_path / "run")
+    c = Collector(lambda _m: None, journal, names)
+    for _worker in range(100):
+        c.pytest_xdist_node_collection_finished(object(), ids)
+    lines = (tmp_path / "run" / "journal.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 200 * len(ids)  # about 130 bytes a case, once
+    assert len(json.loads(lines[0])["cases"]) == len(ids)
