@@ -18,6 +18,7 @@ from swaplab import __version__
 from swaplab.detect.lines import FORMATS
 from swaplab.options import DHCPS, RunOptions, WorkingSet
 from swaplab.rundir import JOURNAL, RESULTS
+from swaplab.textsafe import visible
 
 KERNEL_HELP = next(f.metadata["help"] for f in dataclasses.fields(RunOptions) if f.name == "kernel")
 
@@ -25,6 +26,7 @@ EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
 def _cmd_scan_log(args: argparse.Namespace) -> int:
+    from swaplab.detect.detector import MAX_KEPT_FINDINGS
     from swaplab.detect.scan import ScanResult, scan_path, summarize
 
     results: list[ScanResult] = []
@@ -39,12 +41,14 @@ def _cmd_scan_log(args: argparse.Namespace) -> int:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for f in report["findings"]:
-            print(f"{f['source']}:{f['line']}: {f['severity']} {f['kind']}: {f['text']}")
+        for f in report["findings"]:  # a log's text, shown: no control character reaches the terminal
+            print(visible(f"{f['source']}:{f['line']}: {f['severity']} {f['kind']}: {f['text']}", one_line=True))
         s = report["summary"]
         lines = sum(i["lines"] for i in report["inputs"])
+        total = s["fail"] + s["warn"] + s["info"]
         print(
-            f"{lines} lines, {len(report['findings'])} findings: {s['fail']} fail, {s['warn']} warn, {s['info']} info"
+            f"{lines} lines, {total} findings: {s['fail']} fail, {s['warn']} warn, {s['info']} info"
+            + (f" ({s['not_listed']} past the first {MAX_KEPT_FINDINGS} not listed)" if s["not_listed"] else "")
         )
     if errors:  # the other inputs' findings are printed above; the run is still incomplete
         for msg in errors:
@@ -63,13 +67,13 @@ def _cmd_check_kernel(args: argparse.Namespace) -> int:
         if args.json:
             json.dump({"path": args.path, "error": str(e)}, sys.stdout, indent=2)
             sys.stdout.write("\n")
-        print(f"swaplab check-kernel: {e}", file=sys.stderr)
+        print(f"swaplab check-kernel: {visible(str(e))}", file=sys.stderr)
         return EXIT_ERROR
     if args.json:
         json.dump(verdict.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(render_text(verdict))
+        print(visible(render_text(verdict)))  # names from a package: no control character reaches the terminal
     return EXIT_OK if verdict.fit else EXIT_FAIL
 
 

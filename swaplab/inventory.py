@@ -15,6 +15,7 @@ they are resolved and checked by the preflight play before anything acts.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -134,9 +135,12 @@ def load(path: str, ansible_inventory: str = str(Path(sys.executable).parent / "
     )  # fmt: skip
     try:
         out, err = proc.communicate(timeout=LOAD_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    except BaseException as e:  # a time-out, or a signal (SIGTERM, ^C) while it reads: it goes with us
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
+        if not isinstance(e, subprocess.TimeoutExpired):
+            raise
         why = "a YAML alias bomb, or a dynamic inventory that hangs?"
         raise InventoryError([f"inventory {path}: ansible-inventory did not finish within {LOAD_TIMEOUT_S} s ({why}): "
                               "fix the inventory"]) from None  # fmt: skip
@@ -192,6 +196,13 @@ def is_ip(text: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _address_key(text: str) -> str:
+    """One spelling per address: ``::ffff:127.0.0.1`` is ``127.0.0.1``, ``2001:db8::0:1`` is ``2001:db8::1``."""
+    ip = ipaddress.ip_address(text)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return str(mapped or ip)
 
 
 def is_dns_name(text: object) -> bool:
@@ -292,10 +303,10 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
         elif not is_ip(addr):
             problems.append(f"{blade}: ansible_host {addr!r} is not an IP address: a blade's address goes into "
                             "the NAS's exports and DHCP, so it must be one (e.g. 192.0.2.101)")  # fmt: skip
-        elif addr in addrs:
-            problems.append(f"{blade}: address {addr} is also {addrs[addr]}'s: each blade needs its own address")
+        elif (key := _address_key(addr)) in addrs:
+            problems.append(f"{blade}: address {addr} is also {addrs[key]}'s: each blade needs its own address")
         else:
-            addrs[addr] = blade
+            addrs[key] = blade
         problems += [f"{blade}: {p}" for p in power_problems(hv.get("swaplab_power"))]
         problems += [f"{blade}: {p}" for p in console_problems(hv.get("swaplab_console"), hv.get("swaplab_power"))]
     if kernel is not None and not os.path.exists(kernel):

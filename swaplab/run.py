@@ -76,6 +76,16 @@ class RunError(Exception):
         self.problems = problems
 
 
+def planned_loads(opts: RunOptions) -> list[str]:
+    """The loads a run with these options may run on each blade (their ids: a fault names one)."""
+    out = []
+    if "fio" in opts.suites:
+        out += ["fio-nfs", "fio-nbd", "fio-hog-nfs", "fio-hog-nbd"]
+    if "hog" in opts.suites:
+        out += [f"hog-t{t}-{s}" for t in range(1, opts.trial_plan().maximum + 1) for s in ("nfs", "nbd")]
+    return out
+
+
 def limit_problems(limit: str, blades: list[str], where: str) -> list[str]:
     """``--limit``: comma-separated patterns, each of which must match a blade (an empty one is refused)."""
     patterns = [p.strip() for p in limit.split(",")]
@@ -140,9 +150,16 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         )
     if opts.fault:
         try:
-            FaultSpec.parse(opts.fault)
+            spec = FaultSpec.parse(opts.fault)
         except ValueError as e:
             problems.append(f"--fault {opts.fault!r}: {e}")
+        else:
+            loads = planned_loads(opts)
+            if spec.load not in loads:
+                problems.append(
+                    f"--fault {opts.fault!r}: this run has no load {spec.load!r} (with --suite "
+                    f"{','.join(opts.suites)}: {', '.join(loads) or 'none'}): the fault would never fire"
+                )
         if opts.inventory is not None and Path(opts.inventory).resolve() != VIRTUAL_INVENTORY.resolve():
             problems.append("--fault is for the virtual lab: a rack's machines have no fault switch")
     if not opts.provision and opts.inventory is None:
@@ -649,6 +666,10 @@ def main(opts: RunOptions, log: Log) -> int:
         rc, run_dir = Run(opts, log).execute()
     except RunError as e:
         print("swaplab run: cannot start:\n  " + "\n  ".join(e.problems), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:  # only validation runs outside the run's own handling: nothing started
+        print(f"swaplab run: interrupted ({e or 'SIGINT'}) while checking the options, the inventory and the "
+              "kernel: nothing was started, nothing is left running", file=sys.stderr)  # fmt: skip
         return 2
     print(f"{run_dir}/", flush=True)
     return rc

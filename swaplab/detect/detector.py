@@ -15,6 +15,7 @@ enough state to turn multi-line reports into one finding each:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -54,6 +55,11 @@ def _fields(m: re.Match[str]) -> dict[str, Any]:
     return out
 
 
+# Findings a detector keeps (an endless stream of oopses must not fill the controller's memory): past
+# this, findings are counted by kind and severity (``dropped``), not kept.
+MAX_KEPT_FINDINGS = 100_000
+
+
 class Detector:
     """Feed kernel-log lines of one stream; get findings back as they happen."""
 
@@ -63,6 +69,7 @@ class Detector:
         self.fmt: Format = fmt
         self.per_line = per_line
         self.findings: list[Finding] = []
+        self.dropped: Counter[tuple[str, str]] = Counter()  # (kind, severity) of findings past the cap
         self.lines = 0
         self._oom_header: dict[str, Any] | None = None
         self._oops_open_line: int | None = None
@@ -87,7 +94,10 @@ class Detector:
         for segment in line.rstrip("\r\n").split("\r"):
             if segment:
                 self._feed_segment(segment, lineno, out)
-        self.findings.extend(out)
+        room = MAX_KEPT_FINDINGS - len(self.findings)
+        self.findings.extend(out[: max(0, room)])
+        for f in out[max(0, room) :]:
+            self.dropped[(f.kind, f.severity)] += 1
         return out
 
     def _feed_segment(self, segment: str, lineno: int, out: list[Finding]) -> None:

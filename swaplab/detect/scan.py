@@ -46,6 +46,7 @@ class ScanResult:
     format: str
     lines: int = 0
     findings: list[Finding] = field(default_factory=list)
+    dropped: Counter[tuple[str, str]] = field(default_factory=Counter)  # past the detector's cap: counted only
 
 
 def _resolve(fmt: str, head: bytes) -> Format:
@@ -108,7 +109,7 @@ def _chunks(stream: IO[bytes], first: bytes) -> Iterator[bytes]:
 
 def _result(det: Detector, fmt: str, lines: int) -> ScanResult:
     det.lines = lines
-    return ScanResult(det.source, "console" if fmt == "console" else det.fmt, lines, det.findings)
+    return ScanResult(det.source, "console" if fmt == "console" else det.fmt, lines, det.findings, det.dropped)
 
 
 def scan_stream(stream: IO[bytes], source: str, fmt: str = "auto") -> ScanResult:
@@ -186,14 +187,24 @@ def scan_path(path: str, fmt: str = "auto") -> ScanResult:
 
 
 def summarize(results: list[ScanResult]) -> dict[str, Any]:
+    """Every finding kept, and counts of all of them (those past the cap included: ``not_listed``)."""
     findings = [f for r in results for f in r.findings]
+    dropped: Counter[tuple[str, str]] = Counter()
+    for r in results:
+        dropped.update(r.dropped)
+    severity: Counter[str] = Counter(str(f.severity) for f in findings)
+    kinds = Counter(f.kind for f in findings)
+    for (kind, sev), n in dropped.items():
+        severity[sev] += n
+        kinds[kind] += n
     return {
         "findings": [f.to_dict() for f in findings],
         "summary": {
-            "fail": sum(f.severity == "fail" for f in findings),
-            "warn": sum(f.severity == "warn" for f in findings),
-            "info": sum(f.severity == "info" for f in findings),
-            "by_kind": dict(sorted(Counter(f.kind for f in findings).items())),
+            "fail": severity["fail"],
+            "warn": severity["warn"],
+            "info": severity["info"],
+            "by_kind": dict(sorted(kinds.items())),
+            "not_listed": sum(dropped.values()),
         },
         "inputs": [{"source": r.source, "format": r.format, "lines": r.lines} for r in results],
     }

@@ -106,10 +106,13 @@ def _ipmi_checks(s: Mapping[str, object]) -> list[str]:
     if problem := _host_problem(str(s.get("host", ""))):
         out.append(f"ipmi host {problem}")
     port, cipher = s.get("port", 623), s.get("cipher_suite", 17)
-    if not (isinstance(port, int) and 1 <= port <= 65535):
+    if not (type(port) is int and 1 <= port <= 65535):  # a bool is an int in Python: not a port
         out.append(f"ipmi port {port!r} is not a port number (1-65535)")
-    if not (isinstance(cipher, int) and 0 <= cipher <= 17):
+    if not (type(cipher) is int and 0 <= cipher <= 17):
         out.append(f"ipmi cipher_suite {cipher!r} is not an IPMI cipher suite (0-17; real BMCs want 17)")
+    elif cipher == 0:
+        out.append("ipmi cipher_suite 0 has no authentication at all (anyone on the BMC network could power the "
+                   "blade): use 17, or 3 for an older BMC")  # fmt: skip
     return out
 
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from swaplab.kernel.sources import KernelInfo, KernelUnreadable, load_kernel
+from swaplab.textsafe import visible
 
 Status = Literal["pass", "fail", "warn", "info"]
 
@@ -182,11 +183,17 @@ def check_path(path: str, release: str | None = None) -> Verdict:
 
 
 def render_text(v: Verdict) -> str:
-    lines = [f"kernel: {v.release or '?'} ({v.kind}: {v.path})"]
-    lines += [f"  note: {n}" for n in v.notes]
+    """The verdict in lines; every name taken from the package or the tree is shown on one line, its
+    controls escaped (a member named "x\nverdict: fit" cannot forge a line)."""
+
+    def s(text: object) -> str:
+        return visible(str(text), one_line=True)
+
+    lines = [f"kernel: {s(v.release or '?')} ({v.kind}: {s(v.path)})"]
+    lines += [f"  note: {s(n)}" for n in v.notes]
     for c in v.checks:
         mark = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "info": "info"}[c.status]
-        lines.append(f"  {mark} {c.name}: {c.detail}" + (f" -> {c.fix}" if c.fix and c.status != "pass" else ""))
+        lines.append(f"  {mark} {c.name}: {s(c.detail)}" + (f" -> {s(c.fix)}" if c.fix and c.status != "pass" else ""))
     if v.fit:
         lines.append("verdict: fit for the swap-over-NFS suite")
     else:

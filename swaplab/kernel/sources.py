@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from swaplab.textsafe import visible
+
 _MODULE_RE = re.compile(
     r"(?:^|/)lib/modules/(?P<rel>[^/]+)/(?:kernel|updates|extra)/.*?(?P<name>[^/]+)\.ko(?:\.(?:xz|zst|gz))?$"
 )
@@ -116,18 +118,35 @@ def looks_like_config(text: str) -> bool:
 # --- .deb ---------------------------------------------------------------------
 
 
+MAX_AR_MEMBERS = 64  # a .deb has three
+
+
 def _ar_members(f: IO[bytes]) -> dict[str, tuple[int, int]]:
+    """The members of an ar archive: name -> (offset, size). Every size is checked against the file: a
+    negative one (it moved the reading backwards, for ever), one past the end, or a header that is not
+    ar's is refused, and so is an archive of more than ``MAX_AR_MEMBERS`` members."""
     if f.read(8) != b"!<arch>\n":
         raise KernelUnreadable("not an ar archive")
+    end = f.seek(0, os.SEEK_END)
+    f.seek(8)
     members: dict[str, tuple[int, int]] = {}
-    while True:
+    for _ in range(MAX_AR_MEMBERS + 1):
         header = f.read(60)
         if len(header) < 60:
             return members
+        if header[58:60] != b"`\n":
+            raise KernelUnreadable(f"ar member header at offset {f.tell() - 60} is malformed: not a Debian package")
         name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-        size = int(header[48:58].decode("ascii").strip())
+        field = header[48:58].decode("ascii", "replace").strip()
+        if not field.isdigit():
+            raise KernelUnreadable(f"ar member {visible(name, one_line=True)!r} has no valid size: a damaged package")
+        size = int(field)
+        if f.tell() + size > end:
+            raise KernelUnreadable(f"ar member {visible(name, one_line=True)!r} claims {size} bytes, past the end "
+                                   "of the file: a truncated or damaged package")  # fmt: skip
         members[name] = (f.tell(), size)
         f.seek(size + (size & 1), os.SEEK_CUR)
+    raise KernelUnreadable(f"more than {MAX_AR_MEMBERS} ar members: not a Debian package")
 
 
 def _open_member(f: IO[bytes], offset: int, size: int, name: str) -> IO[bytes]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,8 @@ from typing import Any
 
 from swaplab import __version__, atomic
 from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, to_json
-from swaplab.report.model import OUTCOMES, BladeResult, Case
+from swaplab.report.model import OUTCOMES, BladeResult, Case, exit_code
+from swaplab.untrusted import json_strict, read_inside
 
 SCHEMA = 2
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
@@ -93,7 +96,8 @@ class RunResult:
                 for b in doc["blades"]
             ]  # fmt: skip
             timings = {k: float(v) for k, v in doc.get("timings_s", {}).items() if isinstance(v, int | float)}
-            return cls(exit_code=int(doc["exit_code"]), kernel=KernelInfo(**doc["kernel"]), blades=blades,
+            # The verdict is the cases', never the file's word for it (a page must not say pass over a failure).
+            return cls(exit_code=exit_code(blades), kernel=KernelInfo(**doc["kernel"]), blades=blades,
                        options=dict(doc.get("options", {})), timings_s=timings,
                        provision_tasks_s=dict(doc.get("provision_tasks_s", {})), finished=str(doc["finished"]),
                        swaplab_version=str(doc.get("swaplab_version", "")))  # fmt: skip
@@ -109,16 +113,60 @@ class RunResult:
 
     @classmethod
     def load(cls, path: Path) -> RunResult:
+        """A run directory's results.json, read as untrusted input: a regular file inside the directory, at
+        most ``MAX_RESULTS_BYTES``, strict JSON, valid against ``results.schema.json`` (types, and numbers
+        finite), blade names that are host names; attachments outside the directory are dropped. ValueError
+        with one line naming the file and the problem."""
         try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
+            doc = json_strict(read_inside(path.parent, path.name, MAX_RESULTS_BYTES))
+        except ValueError as e:
             raise ValueError(f"{path}: cannot read it: {e}") from None
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: not a results.json (not an object)")
+        if doc.get("schema") == SCHEMA and (problem := schema_problem(doc)):
+            raise ValueError(f"{path}: not a valid results.json: {problem}")
         try:
-            return cls.from_json(doc)
+            result = cls.from_json(doc)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
+        for b in result.blades:
+            if b.name != "run" and not BLADE_NAME_RE.fullmatch(b.name):
+                raise ValueError(f"{path}: blade name {b.name[:80]!r} is not a host name")
+            for case in b.cases:
+                case.attachments = [a for a in (inside(path.parent, x) for x in case.attachments) if a]
+        return result
+
+
+MAX_RESULTS_BYTES = 64 << 20
+BLADE_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def schema_problem(doc: dict[str, Any]) -> str | None:
+    """The first way ``doc`` breaks ``results.schema.json`` (where, and what), or None."""
+    import jsonschema  # type: ignore[import-untyped]
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    err = next(iter(sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))), None)
+    if err is None:
+        return None
+    where = "/".join(str(p) for p in err.absolute_path) or "the top"
+    return f"at {where}: {err.message[:200]}"
+
+
+def inside(run_dir: Path, attachment: str) -> str | None:
+    """An attachment as a path inside ``run_dir``, or None. A run directory Jenkins copied elsewhere keeps
+    its layout: an absolute path that names this directory's own name is taken from there on."""
+    p = Path(attachment)
+    if p.is_absolute():
+        parts = p.parts
+        if run_dir.resolve().name not in parts:
+            return None
+        p = Path(*parts[len(parts) - parts[::-1].index(run_dir.resolve().name) :])
+    if ".." in p.parts or not p.parts:
+        return None
+    full = run_dir / p
+    root = os.path.realpath(run_dir)
+    return str(full) if os.path.commonpath([root, os.path.realpath(full)]) == root else None
 
 
 def _finite(value: Any) -> Any:
