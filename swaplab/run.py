@@ -244,10 +244,12 @@ class Run:
         self.log(f"kernel under test: {kvars['release']} ({Path(kvars['path']).name})")
         commit = _git_commit()  # now: the checkout may change while the run goes on
         prior = journal.read(Path(self.opts.resume)) if self.opts.resume else None
-        if prior is not None and prior.kernel.sha256 and prior.kernel.sha256 != kvars.get("sha256"):
+        if prior is not None and prior.kernel.sha256 != kvars.get("sha256"):
             raise RunError([f"--resume {self.opts.resume}: the kernel differs from the interrupted run's "
                             f"({prior.kernel.release}, sha256 {prior.kernel.sha256[:12]}): give --kernel its "
                             "package"])  # fmt: skip
+        if prior is not None:
+            self._same_blades(prior)
         run_dir = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
         self.journal = journal.Journal(run_dir)
         self.log(f"run directory: {run_dir}" + (" (resumed)" if prior else ""))
@@ -324,6 +326,20 @@ class Run:
         rc = exit_code(blades)
         self._write(run_dir, blades, kvars, rc, extra)
         return rc, run_dir
+
+    def _same_blades(self, prior: journal.JournalState) -> None:
+        """``--resume``: the lab must have the interrupted run's blades, no more and no fewer (its finished cases
+        would otherwise be dropped from the outputs, or another lab's stand for this one)."""
+        if self.opts.inventory is not None:
+            names = select_blades(load_and_validate(self.opts.inventory), self.opts.limit)
+        else:
+            names = self.opts.lab_blade_names()
+        if sorted(names) != sorted(prior.blades):
+            gone, new = sorted(set(prior.blades) - set(names)), sorted(set(names) - set(prior.blades))
+            raise RunError([f"--resume {self.opts.resume}: that run's blades are not this lab's ("
+                            + "; ".join(x for x in (f"not here: {', '.join(gone)}" if gone else "",
+                                                    f"not in that run: {', '.join(new)}" if new else "") if x)
+                            + "): resume it against the lab it ran on (its inventory and --limit)"])  # fmt: skip
 
     # -- stages --------------------------------------------------------------
     def _lab(self) -> str:
@@ -651,9 +667,31 @@ def resume_options(opts: RunOptions) -> RunOptions:
         prior = RunOptions.from_json(state.options)
     except (TypeError, ValueError) as e:
         raise RunError([f"--resume {opts.resume}: its journal's options cannot be read: {e}"]) from e
+    if (
+        opts.inventory is not None
+        and prior.inventory is not None
+        and (Path(opts.inventory).resolve() != Path(prior.inventory).resolve())
+    ):
+        raise RunError([f"--resume {opts.resume}: that run used the inventory {prior.inventory}, not "
+                        f"{opts.inventory}: resume it against the lab it ran on"])  # fmt: skip
+    if (
+        opts.inventory is not None
+        and prior.inventory is None
+        and (Path(opts.inventory).resolve() != VIRTUAL_INVENTORY.resolve())
+    ):
+        raise RunError([f"--resume {opts.resume}: that run was on the virtual lab, not {opts.inventory}"])
     kernel = opts.kernel or prior.kernel
-    return dataclasses.replace(prior, inventory=opts.inventory or prior.inventory, keep=opts.keep, kernel=kernel,
-                               resume=opts.resume, provision=False)  # fmt: skip
+    resumed = dataclasses.replace(prior, inventory=opts.inventory or prior.inventory, keep=opts.keep, kernel=kernel,
+                                  resume=opts.resume, provision=False)  # fmt: skip
+    defaults, kept = RunOptions(), ("inventory", "keep", "kernel", "resume", "provision", "reports")
+    ignored = [f.name for f in dataclasses.fields(RunOptions) if f.name not in kept
+               and getattr(opts, f.name) != getattr(defaults, f.name)
+               and getattr(opts, f.name) != getattr(prior, f.name)]  # fmt: skip
+    if ignored:
+        print("swaplab run: --resume keeps the interrupted run's own options; ignored: "
+              + ", ".join(f"{n} {getattr(opts, n)} (the run's: {getattr(prior, n)})" for n in ignored),
+              file=sys.stderr)  # fmt: skip
+    return resumed
 
 
 def main(opts: RunOptions, log: Log) -> int:

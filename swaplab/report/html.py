@@ -61,7 +61,8 @@ def _timelines(b: BladeResult, run_dir: Path | None, findings: list[FindingRecor
         if not load.load.startswith(TIMELINE_PREFIXES):
             continue
         hog = swap_total.get(load.store or "")
-        tl = timeline.load(load_dir(run_dir, b.name, load.load) / LOAD_SAMPLES, hog.swap_total_kib if hog else None)
+        rel = load_dir(Path(), b.name, load.load) / LOAD_SAMPLES  # names from the run's own files: kept inside it
+        tl = timeline.load(run_dir, rel, hog.swap_total_kib if hog else None)
         if len(tl) < 2:
             continue
         marks = [f for f in findings if f.load == load.load]
@@ -117,7 +118,7 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
     if run_dir is not None and (run_dir / NAS_SAMPLES).is_file():
         from swaplab.report import plots
 
-        nas_tl = timeline.parse_nas((run_dir / NAS_SAMPLES).read_text(errors="replace"))
+        nas_tl = timeline.parse_nas(timeline.read(run_dir, NAS_SAMPLES))
         nas_svg = plots.nas(nas_tl) if len(nas_tl) >= 2 else ""
     return env.get_template("report.html.j2").render(
         r=result, blades=[_blade(result, b, run_dir) for b in blades], fleet=fleet, nas=props.get("nas", ""),

@@ -20,14 +20,16 @@ died mid-write) is ignored.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaplab.report.model import BladeResult, Case, exit_code
-from swaplab.report.results import KernelInfo, RunResult
+from swaplab.report.model import OUTCOMES, BladeResult, Case, exit_code
+from swaplab.report.results import BLADE_NAME_RE, KernelInfo, RunResult, case_problem
 from swaplab.rundir import JOURNAL
+from swaplab.untrusted import json_strict, read_inside
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,27 @@ class JournalState:
     interrupted: list[Planned] = field(default_factory=list)
     never_started: list[Planned] = field(default_factory=list)
     done: bool = False
+    unreadable: int = 0  # events that could not be read (a torn last line, or a damaged journal)
 
     def finished_nodeids(self) -> set[str]:
         return {n for n, _ in self.finished if n}
 
 
+MAX_JOURNAL_BYTES = 256 << 20
+
+
+def _blade_name(name: str) -> bool:
+    return name in ("run", "?") or BLADE_NAME_RE.fullmatch(name) is not None  # "?": a case with no blade
+
+
 def read(run_dir: Path) -> JournalState:
-    """The journal's state; ValueError if the run directory has no readable journal."""
+    """The journal's state; ValueError if the run directory has no readable journal. Untrusted input (a run
+    directory Jenkins copied): a regular file inside it, at most ``MAX_JOURNAL_BYTES``, each event strict
+    JSON; an event whose blade is not a host name, or a case that does not read, is skipped and counted."""
     path = run_dir / JOURNAL
     try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as e:
+        lines = read_inside(run_dir, JOURNAL, MAX_JOURNAL_BYTES).decode(errors="replace").splitlines()
+    except ValueError as e:
         raise ValueError(f"{path}: cannot read it: {e}") from None
     st = JournalState()
     planned: dict[str, Planned] = {}
@@ -96,20 +108,33 @@ def read(run_dir: Path) -> JournalState:
     unneeded: set[str] = set()
     for line in lines:
         try:
-            ev = json.loads(line)
+            ev = json_strict(line)
         except ValueError:
-            continue  # a torn last line
+            st.unreadable += 1  # a torn last line, or not JSON
+            continue
+        if not isinstance(ev, dict):
+            st.unreadable += 1
+            continue
         kind = ev.get("event")
         try:
             if kind == "run":
-                st.kernel, st.options, st.blades = KernelInfo(**ev["kernel"]), dict(ev["options"]), list(ev["blades"])
+                blades = [str(b) for b in ev["blades"]]
+                if not all(_blade_name(b) for b in blades):
+                    raise ValueError("a blade name that is not a host name")
+                st.kernel, st.options, st.blades = KernelInfo(**ev["kernel"]), dict(ev["options"]), blades
             elif kind == "planned":
                 for c in ev["cases"]:
-                    planned.setdefault(c["nodeid"], Planned(**c))
+                    p = Planned(**{k: str(c[k]) for k in ("nodeid", "blade", "suite", "name")})
+                    if _blade_name(p.blade):
+                        planned.setdefault(p.nodeid, p)
             elif kind == "started":
                 started.append(str(ev["nodeid"]))
             elif kind == "finished":
+                if problem := case_problem(ev["case"]):
+                    raise ValueError(problem)
                 case = Case.from_dict(ev["case"])
+                if not _blade_name(case.blade) or case.outcome not in OUTCOMES or not math.isfinite(case.seconds):
+                    raise ValueError(f"not a case: blade {case.blade[:40]!r}, outcome {case.outcome[:20]!r}")
                 key = str(ev.get("nodeid") or f"{case.blade}::{case.suite}::{case.name}")
                 if key not in finished:
                     st.finished.append((str(ev.get("nodeid", "")), case))
@@ -118,8 +143,9 @@ def read(run_dir: Path) -> JournalState:
                 unneeded.add(str(ev["nodeid"]))
             elif kind == "done":
                 st.done = True
-        except (KeyError, TypeError, ValueError):
-            continue  # an event this swaplab cannot read: the others still count
+        except (KeyError, TypeError, ValueError, AttributeError):
+            st.unreadable += 1  # an event this swaplab cannot read: the others still count
+            continue
     if not st.blades and not st.finished:
         raise ValueError(f"{path}: no run in it")
     st.interrupted = [planned.get(n, Planned(n, "?", "?", n)) for n in dict.fromkeys(started)

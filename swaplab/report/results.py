@@ -12,6 +12,7 @@ kernel's health and every finding. The derived parts are ignored on reading.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from typing import Any
 from swaplab import __version__, atomic
 from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, to_json
 from swaplab.report.model import OUTCOMES, BladeResult, Case, exit_code
+from swaplab.textsafe import visible
 from swaplab.untrusted import json_strict, read_inside
 
 SCHEMA = 2
@@ -130,7 +132,7 @@ class RunResult:
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
         for b in result.blades:
-            if b.name != "run" and not BLADE_NAME_RE.fullmatch(b.name):
+            if b.name not in ("run", "?") and not BLADE_NAME_RE.fullmatch(b.name):
                 raise ValueError(f"{path}: blade name {b.name[:80]!r} is not a host name")
             for case in b.cases:
                 case.attachments = [a for a in (inside(path.parent, x) for x in case.attachments) if a]
@@ -141,16 +143,41 @@ MAX_RESULTS_BYTES = 64 << 20
 BLADE_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
-def schema_problem(doc: dict[str, Any]) -> str | None:
-    """The first way ``doc`` breaks ``results.schema.json`` (where, and what), or None."""
+@functools.cache
+def _validator(part: str | None) -> Any:
     import jsonschema  # type: ignore[import-untyped]
 
-    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
-    err = next(iter(sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))), None)
-    if err is None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    if part is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{part}"}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_problem(doc: object, part: str | None = None) -> str | None:
+    """The first way ``doc`` breaks ``results.schema.json`` (or its ``$defs`` ``part``), where and what; or None."""
+    from jsonschema.exceptions import best_match, relevance  # type: ignore[import-untyped]
+
+    errors = list(_validator(part).iter_errors(doc))
+    if not errors:
         return None
+    err = max(errors, key=relevance)
+    while err.context:  # a record is one of many kinds: say what is wrong in the kind its "type" names
+        branches: dict[Any, list[Any]] = {}
+        for e in err.context:
+            branches.setdefault(e.schema_path[0], []).append(e)
+        typed = [es for es in branches.values()
+                 if not any(e.validator == "const" and list(e.relative_path)[-1:] == ["type"] for e in es)]  # fmt: skip
+        if len(typed) != 1:
+            err = best_match([err])
+            break
+        err = max(typed[0], key=lambda e: len(e.absolute_path))
     where = "/".join(str(p) for p in err.absolute_path) or "the top"
-    return f"at {where}: {err.message[:200]}"
+    return visible(f"at {where}: {err.message[:160]}", one_line=True)
+
+
+def case_problem(case: object) -> str | None:
+    """What makes ``case`` (a journal's finished case) not one ``results.json`` could hold, or None."""
+    return schema_problem(case, "case")
 
 
 def inside(run_dir: Path, attachment: str) -> str | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swaplab.untrusted import read_inside
+
 PAGE_KIB = 4  # x86-64 pages: pswpin/pswpout count pages
 
 
@@ -71,12 +73,20 @@ def parse(text: str, swap_total_kib: int | None = None) -> Timeline:
     return tl
 
 
-def load(path: Path, swap_total_kib: int | None = None) -> Timeline:
-    """A load directory's ``samples.csv`` (an empty timeline if there is none)."""
+MAX_SAMPLES_BYTES = 64 << 20  # a day of samples at 1 Hz is ~10 MiB
+
+
+def read(run_dir: Path, rel: Path | str) -> str:
+    """A samples file of the run directory as text: "" if it is not a regular file inside it within the cap."""
     try:
-        return parse(path.read_text(errors="replace"), swap_total_kib)
-    except OSError:
-        return Timeline()
+        return read_inside(run_dir, rel, MAX_SAMPLES_BYTES).decode(errors="replace")
+    except ValueError:
+        return ""
+
+
+def load(run_dir: Path, rel: Path | str, swap_total_kib: int | None = None) -> Timeline:
+    """A load directory's ``samples.csv``, named relative to the run directory (empty if there is none)."""
+    return parse(read(run_dir, rel), swap_total_kib)
 
 
 @dataclass

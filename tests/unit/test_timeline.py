@@ -21,7 +21,7 @@ def test_the_sampler_writes_a_row_a_second_that_the_timeline_reads(tmp_path: Pat
         == "uptime_s,pswpin,pswpout,pgscan,pgsteal,oom_kill,pgscan_direct_throttle,MemFree,SwapFree,Dirty,Writeback"
     )
     assert len(lines) == 5
-    tl = timeline.load(out)
+    tl = timeline.load(out.parent, out.name)
     assert len(tl) == 4 and tl.t_s[0] == 0.0 and 0.5 < tl.t_s[-1] < 5
     assert all(v >= 0 for v in tl.swap_out_mib_s) and tl.mem_free_mib[0] > 0
 
