@@ -371,7 +371,10 @@ class Run:
     ) -> ProvisionResult:
         t = time.monotonic()
         limit = ",".join([nas, *names]) if self.opts.limit else None
-        res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit, artifacts=run_dir / "ansible")
+        # With --limit the NAS plays act on these blades' roots, kernels and swapfiles only (swaplab_acted_on).
+        extra = {"swaplab_acted_on": names} if self.opts.limit else None
+        res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit, artifacts=run_dir / "ansible",
+                        extra=extra)  # fmt: skip
         self.timings["provision"] = time.monotonic() - t
         self.provision_tasks = {k: round(v, 1) for k, v in res.task_seconds.items()}
         self.timings["blade_boot"] = sum(

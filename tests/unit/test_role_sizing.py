@@ -32,3 +32,25 @@ def test_the_settings_reach_the_servers() -> None:
         ROOT / "roles/pxe_server/templates/etc/dnsmasq.d/swaplab.conf.j2").read_text()  # fmt: skip
     script = (ROOT / "roles/nfs_server/files/nfs_server.sh").read_text()
     assert 'rpc.nfsd "$want"' in script and "/etc/nfs.conf.d/swaplab.conf" in script
+
+
+def _render_with(role: str, var: str, variables: dict[str, object]) -> object:
+    from ansible.template import Templar, trust_as_template
+
+    raw = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    defaults = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in raw.items()}
+    return Templar(loader=None, variables={**defaults, **variables}).template(defaults[var])
+
+
+def test_a_limited_run_acts_on_its_own_blades_roots_kernels_and_swapfiles_only() -> None:
+    """Before: the NAS roles acted on groups['blades'] whatever --limit said (a run limited to r1-b01 installed
+    its kernel into r1-b02's live root). The exports still name every blade: none is unexported."""
+    every = {"groups": {"blades": ["r1-b01", "r1-b02"]}}
+    limited = {**every, "swaplab_acted_on": ["r1-b01"]}
+    for role, var in (("nfsroot", "nfsroot__blades"), ("kernel", "kernel__blades"),
+                      ("nfs_server", "nfs_server__acted_on")):  # fmt: skip
+        assert list(_render_with(role, var, every)) == ["r1-b01", "r1-b02"]  # type: ignore[call-overload]
+        assert list(_render_with(role, var, limited)) == ["r1-b01"]  # type: ignore[call-overload]
+    assert list(_render_with("nfs_server", "nfs_server__blades", limited)) == ["r1-b01", "r1-b02"]  # type: ignore[call-overload]
+    tasks = (ROOT / "roles/nfs_server/tasks/main.yml").read_text()
+    assert "nfs_server__acted_on | map('quote')" in tasks
