@@ -18,6 +18,7 @@ import struct
 import tarfile
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -169,8 +170,23 @@ def _open_member(f: IO[bytes], offset: int, size: int, name: str) -> IO[bytes]:
     return io.BufferedReader(_Bounded(stream, MAX_PACKAGE_DATA_BYTES, f"{name} unpacked"))
 
 
+MAX_TAR_MEMBERS = 200_000  # a kernel image package holds about 6000 files
+
+
 def _tar_open(stream: IO[bytes], name: str) -> tarfile.TarFile:
     return tarfile.open(fileobj=stream, mode="r|")
+
+
+def _members(tar: tarfile.TarFile, name: str) -> Iterator[tarfile.TarInfo]:
+    """A tar stream's members, each with a size that can be (Python's tarfile takes a negative one from a
+    base-256 field), at most ``MAX_TAR_MEMBERS`` of them."""
+    for n, member in enumerate(tar):
+        if member.size < 0:
+            raise KernelUnreadable(f"{name}: member {visible(member.name, one_line=True)[:200]!r} has a negative "
+                                   "size: a damaged package")  # fmt: skip
+        if n >= MAX_TAR_MEMBERS:
+            raise KernelUnreadable(f"{name}: more than {MAX_TAR_MEMBERS} members: not a kernel package")
+        yield member
 
 
 def _deb_control(f: IO[bytes], members: dict[str, tuple[int, int]]) -> dict[str, str]:
@@ -178,7 +194,7 @@ def _deb_control(f: IO[bytes], members: dict[str, tuple[int, int]]) -> dict[str,
     if name is None:
         raise KernelUnreadable("no control.tar in the package: not a Debian package")
     with _tar_open(_open_member(f, *members[name], name), name) as tar:
-        for member in tar:
+        for member in _members(tar, name):
             if member.name.lstrip("./") == "control":
                 data = tar.extractfile(member)
                 text = read_capped(data, 1 << 20, "control").decode("utf-8", "replace") if data else ""
@@ -196,7 +212,7 @@ def load_deb(path: str) -> KernelInfo:
         configs: dict[str, str] = {}
         modules: dict[str, set[str]] = {}
         with _tar_open(_open_member(f, *members[name], name), name) as tar:
-            for member in tar:
+            for member in _members(tar, name):
                 mname = member.name
                 if m := _MODULE_RE.search(mname):
                     modules.setdefault(m.group("rel"), set()).add(m.group("name").replace("-", "_"))

@@ -305,3 +305,29 @@ def test_a_fault_on_a_load_the_run_will_not_have_is_refused() -> None:
 
 if sys.platform != "linux":  # pragma: no cover
     pytest.skip("Linux only", allow_module_level=True)
+
+
+def test_a_tar_member_of_negative_size_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Python's tarfile takes a base-256 size of -1 without a word; a package holding one is refused."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"Package: linux-image-x\n"
+        info = tarfile.TarInfo("./control")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    raw = bytearray(buf.getvalue())
+    raw[124:136] = b"\xff" * 12  # size -1, base-256
+    raw[148:156] = b" " * 8
+    raw[148:156] = (f"{sum(raw[:512]):06o}\0 ").encode()
+    members = [(b"debian-binary", b"2.0\n"), (b"control.tar", bytes(raw)), (b"data.tar", bytes(1024))]
+    deb = bytearray(b"!<arch>\n")
+    for name, body in members:
+        deb += name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
+        deb += str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) % 2 else b"")
+    path = tmp_path / "linux-image-x.deb"
+    path.write_bytes(bytes(deb))
+    assert main(["check-kernel", str(path)]) == 2
+    assert "has a negative size" in capsys.readouterr().err
