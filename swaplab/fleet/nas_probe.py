@@ -58,7 +58,7 @@ class NasProber(threading.Thread):
         super().__init__(name="nas-prober", daemon=True)
         self.probe, self.path, self.every_s = probe, path, every_s
         self.state = ProbeState(checked=0.0, alive=True)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def step(self, now: float | None = None) -> ProbeState:
         """One probe, and the file written (the thread's loop; tests call it alone)."""
@@ -80,13 +80,13 @@ class NasProber(threading.Thread):
         return st
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             with contextlib.suppress(Exception):  # a probe that raises is a NAS that did not answer
                 self.step()
-            self._stop.wait(self.every_s)
+            self._halt.wait(self.every_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(self.every_s + TIMEOUT_S + 5)
 
 

@@ -86,3 +86,21 @@ def test_a_load_lost_to_a_nas_outage_is_an_incident_naming_the_nas_and_no_power_
     assert "because the NAS nas1 did not answer from" in text and "(still out)" in text
     assert "one infrastructure incident, shared by every blade of this NAS" in text
     assert s.down is not None and "the NAS nas1 was out" in s.down
+
+
+def test_the_prober_thread_starts_probes_and_stops(tmp_path: Path) -> None:
+    """As `swaplab run` uses it: started, probing on its own, stopped within its bound (a thread whose stop
+    broke Thread.join ended the first real run with an internal error)."""
+    import time
+
+    calls: list[float] = []
+    p = nas_probe.NasProber(lambda: calls.append(time.monotonic()) or True, tmp_path / NAS_PROBE, every_s=0.1)
+    p.start()
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    p.stop()
+    assert not p.is_alive() and time.monotonic() - t0 < 2 and len(calls) >= 3
+    st = nas_probe.read_state(tmp_path / NAS_PROBE)
+    assert st is not None and st.alive and st.incidents == []
