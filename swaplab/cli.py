@@ -73,7 +73,7 @@ def _cmd_check_kernel(args: argparse.Namespace) -> int:
         json.dump(verdict.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(visible(render_text(verdict)))  # names from a package: no control character reaches the terminal
+        print(render_text(verdict))  # every name from the package shown escaped (render_text)
     return EXIT_OK if verdict.fit else EXIT_FAIL
 
 
@@ -90,9 +90,9 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         if args.lab_command == "build":
             images.build(paths, _log, force=args.force)
         elif args.lab_command == "up":
-            names = args.names or [machines.blade_name(i) for i in range(1, args.blades + 1)]
-            if problem := machines.names_problem(names, args.blades if not args.names else len(names)):
+            if args.names and (problem := machines.names_problem(args.names, args.blades)):
                 raise machines.LabError(problem)
+            names = run_options(args).lab_blade_names()
             machines.up(paths, len(names), args.blade_memory, _log, bmc=args.bmc, dhcp=args.dhcp, nas=args.nas,
                         names=names)  # fmt: skip
         elif args.lab_command == "down":

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from swaplab.drivers import POWER, console_problems, is_template, power_problems
+from swaplab.rundir import HOST_LABEL_RE
 from swaplab.textsafe import visible
 
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.I)
-LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
+LABEL_RE = HOST_LABEL_RE
 USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 PLAIN_PATH_RE = re.compile(r"/[A-Za-z0-9._/+@%,~:=-]*")
 WORDS_RE = re.compile(r"[A-Za-z0-9_.,:=/+ -]*")  # kernel command lines, mount and export options

@@ -88,21 +88,25 @@ def planned_loads(opts: RunOptions) -> list[str]:
 
 def limit_problems(limit: str, blades: list[str], where: str) -> list[str]:
     """``--limit``: comma-separated patterns, each of which must match a blade (an empty one is refused)."""
-    patterns = [p.strip() for p in limit.split(",")]
+    patterns = _patterns(limit)
     if not any(patterns):
         return [f"--limit {limit!r} names no pattern: name blades (fnmatch patterns, comma-separated), or leave it out"]
-    out = [f"--limit {limit!r}: an empty pattern between commas" for p in patterns[:1] if "" in patterns]
-    for p in (p for p in patterns if p):
+    out = [f"--limit {limit!r}: an empty pattern between commas"] if "" in patterns else []
+    for p in filter(None, patterns):
         if not fnmatch.filter(blades, p):
             out.append(f"--limit pattern {p!r} matches no blade of {where}: its blades are {', '.join(sorted(blades))}")
     return out
+
+
+def _patterns(limit: str) -> list[str]:
+    return [p.strip() for p in limit.split(",")]
 
 
 def select_blades(inv: Inventory, limit: str | None) -> list[str]:
     blades = list(inv.blades)
     if not limit:
         return sorted(blades)
-    patterns = [p.strip() for p in limit.split(",") if p.strip()]
+    patterns = [p for p in _patterns(limit) if p]
     return sorted(b for b in blades if any(fnmatch.fnmatch(b, p) for p in patterns))
 
 
@@ -123,8 +127,7 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
         problems.append(problem + " (virtual lab blades)")
     if opts.names and opts.inventory is not None:
         problems.append("--names is for the virtual lab: a lab's inventory names its blades")
-    elif opts.names and (problem := machines.names_problem(opts.names, opts.blades if opts.blades != 1
-                                                           else len(opts.names))):  # fmt: skip
+    elif opts.names and (problem := machines.names_problem(opts.names, opts.blades)):
         problems.append(problem)
     unknown = [s for s in opts.suites if s not in SUITES]
     if not opts.suites:
@@ -230,10 +233,8 @@ class Run:
         self.started_lab = False
         self.provision_tasks: dict[str, float] = {}
         self.recorders: list[SOLRecorder] = []
-        self.powers: dict[str, dict[str, Any]] = {}
-        self.nas_incidents: list[
-            dict[str, float | None]
-        ] = []  # the NAS's outages the prober saw  # blade -> its power settings, resolved (SOL consoles only)
+        self.powers: dict[str, dict[str, Any]] = {}  # blade -> its power settings, resolved (SOL consoles only)
+        self.nas_incidents: list[dict[str, float | None]] = []  # the NAS's outages the prober saw
         self.journal: journal.Journal  # in the run directory, once there is one
 
     def execute(self) -> tuple[int, Path]:

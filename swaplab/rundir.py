@@ -6,7 +6,12 @@ back from the directory alone.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# A host name as the inventory takes it (a DNS label): also a blade's directory in a run, so a name read
+# back from a run directory must be one.
+HOST_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
 
 RESULTS = "results.json"
 JUNIT = "junit.xml"

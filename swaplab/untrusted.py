@@ -22,14 +22,21 @@ class UnsafeFile(ValueError):
     pass
 
 
-def read_inside(base: Path, rel: str | Path, cap: int) -> bytes:
+def path_inside(base: Path, rel: str | Path) -> Path:
+    """``base / rel`` if ``rel`` names something inside ``base`` (no absolute name, no ``..``, no link leading
+    out); else ``UnsafeFile``."""
     rel = Path(rel)
     path = base / rel
-    if rel.is_absolute() or ".." in rel.parts:
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         raise UnsafeFile(f"{rel}: not a name inside the run directory")
     root = os.path.realpath(base)
     if os.path.commonpath([root, os.path.realpath(path)]) != root:
         raise UnsafeFile(f"{path}: leads outside the run directory")
+    return path
+
+
+def read_inside(base: Path, rel: str | Path, cap: int) -> bytes:
+    path = path_inside(base, rel)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:

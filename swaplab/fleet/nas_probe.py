@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import atomic
+from swaplab.untrusted import json_strict, read_inside
 
 EVERY_S = 5.0
 TIMEOUT_S = 8.0
@@ -94,19 +93,7 @@ def read_state(path: Path, now: float | None = None) -> ProbeState | None:
     """The prober's last word, or None: no file, not a regular file, too big, malformed, or stale."""
     now = time.time() if now is None else now
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.read(fd, MAX_STATE_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_STATE_BYTES:
-        return None
-    try:
-        doc: Any = json.loads(data)
+        doc: Any = json_strict(read_inside(path.parent, path.name, MAX_STATE_BYTES))
         incidents: list[dict[str, float | None]] = [
             {"start": float(i["start"]), "end": None if i.get("end") is None else float(i["end"])}
             for i in doc.get("incidents", [])[:MAX_INCIDENTS]

@@ -403,7 +403,7 @@ class BladeSession:
 
     def _nas_outage(self, since: float) -> str:
         """How the run's NAS prober saw the NAS fail since ``since`` (epoch), in words; "" if it did not."""
-        state = nas_probe.read_state(Path(self.settings.run_dir) / NAS_PROBE, now=time.time())
+        state = nas_probe.read_state(Path(self.settings.run_dir) / NAS_PROBE)
         found = state.outage_during(since, time.time()) if state else None
         if found is None:
             return ""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -30,6 +29,7 @@ from swaplab.lab import hostnas, labdhcp
 from swaplab.lab.images import LAB_NET
 from swaplab.lab.paths import ROOT, LabPaths
 from swaplab.options import BMCS, DHCPS, MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB, NASES
+from swaplab.rundir import HOST_LABEL_RE
 
 Log = Callable[[str], None]
 NAS_MEMORY_MIB = 1536
@@ -204,15 +204,16 @@ def blade_name(i: int) -> str:
     return f"blade{i}"
 
 
-NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # The lab's own machines' names (their pidfiles share the run directory with the blades').
 RESERVED_NAMES = frozenset({"nas", "nas-tap", "switch", "dhcp", "dhcp-tap"})
 
 
 def names_problem(names: list[str], blades: int) -> str | None:
     """What is wrong with the virtual lab's blade names (``--names``), if anything: each is a lower-case
-    DNS label (a host name in the inventory, a directory in a run, a file name in the lab), each once."""
-    bad = [n for n in names if not NAME_RE.fullmatch(n) or n in RESERVED_NAMES or n.startswith("bmc-")]
+    DNS label (a host name in the inventory, a directory in a run, a file name in the lab), each once.
+    ``blades`` is ``--blades`` as given: its default, 1, means it was left out."""
+    bad = [n for n in names if not HOST_LABEL_RE.fullmatch(n) or n != n.lower() or n in RESERVED_NAMES
+           or n.startswith("bmc-")]  # fmt: skip
     if bad:
         return (f"--names {','.join(bad)}: a blade's name is a lower-case DNS label (letters, digits, inner "
                 f"hyphens, at most 63), not {', '.join(sorted(RESERVED_NAMES))} nor bmc-*: the lab's own "
@@ -221,7 +222,7 @@ def names_problem(names: list[str], blades: int) -> str | None:
         return f"--names {','.join(names)}: a name is given twice"
     if not 1 <= len(names) <= MAX_BLADES:
         return f"--names: {len(names)} names; choose 1 to {MAX_BLADES} blades"
-    if blades != len(names):
+    if blades not in (1, len(names)):
         return f"--blades {blades} and --names ({len(names)} names) disagree: give one of them"
     return None
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +23,9 @@ from typing import Any
 from swaplab import __version__, atomic
 from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, to_json
 from swaplab.report.model import OUTCOMES, BladeResult, Case, exit_code
+from swaplab.rundir import HOST_LABEL_RE
 from swaplab.textsafe import visible
-from swaplab.untrusted import json_strict, read_inside
+from swaplab.untrusted import UnsafeFile, json_strict, path_inside, read_inside
 
 SCHEMA = 2
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
@@ -132,7 +131,7 @@ class RunResult:
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
         for b in result.blades:
-            if b.name not in ("run", "?") and not BLADE_NAME_RE.fullmatch(b.name):
+            if b.name not in ("run", "?") and not HOST_LABEL_RE.fullmatch(b.name):
                 raise ValueError(f"{path}: blade name {b.name[:80]!r} is not a host name")
             for case in b.cases:
                 case.attachments = [a for a in (inside(path.parent, x) for x in case.attachments) if a]
@@ -140,7 +139,6 @@ class RunResult:
 
 
 MAX_RESULTS_BYTES = 64 << 20
-BLADE_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 @functools.cache
@@ -189,11 +187,10 @@ def inside(run_dir: Path, attachment: str) -> str | None:
         if run_dir.resolve().name not in parts:
             return None
         p = Path(*parts[len(parts) - parts[::-1].index(run_dir.resolve().name) :])
-    if ".." in p.parts or not p.parts:
+    try:
+        return str(path_inside(run_dir, p))
+    except UnsafeFile:
         return None
-    full = run_dir / p
-    root = os.path.realpath(run_dir)
-    return str(full) if os.path.commonpath([root, os.path.realpath(full)]) == root else None
 
 
 def _finite(value: Any) -> Any:
