@@ -9,7 +9,7 @@ LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs 
 # What the tests alone need: a browser to look at report.html as a person would (headless).
 TEST_PACKAGES := chromium
 
-.PHONY: run test lint unit integration faults deps lab-deps test-deps venv swaplab-env kernel-deb lab-images clean
+.PHONY: run test lint unit integration faults scale deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb lab-images clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -58,6 +58,15 @@ lab-deps: deps
 test-deps: deps
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
+
+## sim-deps: OpenSSH's server for the simulated rack's blades, unpacked under .cache/sim from Debian's
+## package: not installed, never started as a service, so the host runs no sshd of its own
+sim-deps:
+	@if [ ! -x $(CACHE)/sim/usr/sbin/sshd ]; then \
+	  mkdir -p $(CACHE)/sim/deb && cd $(CACHE)/sim/deb && rm -f openssh-server_*.deb && \
+	  apt-get download openssh-server 2>&1 | grep -v '^W:' || true; \
+	  dpkg-deb -x $(CURDIR)/$(CACHE)/sim/deb/openssh-server_*.deb $(CURDIR)/$(CACHE)/sim; fi
+	@test -x $(CACHE)/sim/usr/sbin/sshd
 
 venv: deps
 	@test -x $(VENV)/bin/tox || { $(PY) -m venv $(VENV) && $(VENV)/bin/pip install -q 'tox>=4.20,<5'; }

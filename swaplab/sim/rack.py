@@ -1,0 +1,336 @@
+"""Bring a simulated rack up and down (``python -m swaplab.sim up|down``); see ``swaplab.sim`` for what a blade is.
+
+``up`` makes, under RACK_DIR (bound onto itself, private, so namespace files can live there):
+
+- one ssh client key and one host key; ``known_hosts`` with every machine's address; an inventory
+  (``hosts.yml``) exactly as a rack's reads: blades with rack names, IPMI power through their BMCs
+  (cipher suite 3, the password from the environment), Serial-over-LAN consoles, an unmanaged NAS;
+- per blade (``blades/NAME``): its files (swap areas, counters, ``/dev/kmsg`` FIFO, the agent directory),
+  a persistent mount namespace (``mnt.ns``) that binds them over the kernel's, with shims for ``swapon``,
+  ``swapoff``, ``mkswap``, ``dmesg``, ``stat -f``, ``uname -r`` and the hog; an sshd config; a BMC
+  (``ipmi_sim``, ``bmc/NAME``);
+- the rack daemon (``swaplab.sim.rackd``), then the BMCs. Every blade starts powered off.
+
+Addresses, all on loopback of the network namespace the caller runs in (``unshare --net``): blade *i*
+at 127.0.1.*i*, its BMC at 127.0.2.*i*:623, its serial line at 127.0.4.*i*:2323; the NAS at 127.0.3.1.
+Processes are started in sessions of their own, their PIDs in pidfiles, and ``down`` stops exactly those
+(then every process left in a blade's namespace), unmounts and removes the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from swaplab import proctree
+from swaplab.drivers.ipmidriver import rmcp_ping
+from swaplab.lab import bmc as vbmc
+from swaplab.lab.paths import ROOT
+from swaplab.rundir import HOST_LABEL_RE
+
+MAX_BLADES = 250  # one /24 of loopback addresses per kind
+SSHD = ROOT / ".cache" / "sim" / "usr" / "sbin" / "sshd"  # extracted from Debian's openssh-server (make sim-deps)
+PRIVSEP_UID = 60999
+BLADE_MOUNT = "/run/swaplab-blade"  # where a blade's own directory appears inside its namespace
+AGENT_DIR = "/var/lib/swaplab"
+SOL_PORT = 2323
+NAS_ADDRESS = "127.0.3.1"
+MEM_TOTAL_KIB = 1 << 20
+
+SHIMS = {
+    # The hog is simulated; every other Python program (the sampler, Ansible's modules) is real.
+    "python3": '#!/bin/sh\ncase "$1" in */hog.py) shift; exec /usr/bin/python3 {fakehog} "$@";; esac\n'
+               'exec /usr/bin/python3 "$@"\n',
+    "swapon": '#!/bin/sh\n# simulated blade: swapon [-p PRIO] PATH\nprio=-2\n'
+              'while [ $# -gt 1 ]; do case "$1" in -p) prio=$2; shift 2;; *) shift;; esac; done\n'
+              '[ -n "$1" ] || { cat /proc/swaps; exit 0; }\n'
+              'awk -v p="$1" \'$1 == p {{ f = 1 }} END {{ exit !f }}\' /proc/swaps && '
+              '{{ echo "swapon: $1: swapon failed: Device or resource busy" >&2; exit 1; }}\n'
+              'case "$1" in /dev/*) t=partition;; *) t=file;; esac\n'
+              'printf "%s\\t%s\\t655356\\t0\\t%s\\n" "$1" "$t" "$prio" >> /proc/swaps\n',
+    "swapoff": '#!/bin/sh\n# simulated blade: swapoff PATH\nt=$(awk -v p="$1" \'$1 != p\' /proc/swaps)\n'
+               'printf "%s\\n" "$t" > /proc/swaps\n',
+    "mkswap": '#!/bin/sh\necho "Setting up swapspace version 1, size = 640 MiB"\n',
+    "dmesg": f"#!/bin/sh\ncat {BLADE_MOUNT}/dmesg\n",
+    "stat": '#!/bin/sh\ncase "$*" in "-f -c %T /mnt/swap/"*) echo nfs; exit 0;; esac\nexec /usr/bin/stat "$@"\n',
+    "uname": f'#!/bin/sh\n[ "$1" = -r ] && {{ cat {BLADE_MOUNT}/release; exit 0; }}\nexec /usr/bin/uname "$@"\n',
+}
+VMSTAT = ("nr_free_pages 200000\npswpin 0\npswpout 0\npgmajfault 0\noom_kill 0\npgscan_direct_throttle 0\n"
+          "allocstall_normal 0\n")  # fmt: skip
+MEMINFO = (f"MemTotal:       {MEM_TOTAL_KIB} kB\nMemFree:         800000 kB\nMemAvailable:    900000 kB\n"
+           "SwapTotal:      1310712 kB\nSwapFree:       1310712 kB\nDirty:               0 kB\nWriteback:           0 kB\n")
+
+
+class SimError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SimBlade:
+    name: str
+    index: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.1.{self.index}"
+
+    @property
+    def bmc(self) -> str:
+        return f"127.0.2.{self.index}"
+
+    @property
+    def sol(self) -> str:
+        return f"127.0.4.{self.index}"
+
+
+def rack_names(count: int, prefix: str = "r1-b") -> list[str]:
+    width = max(2, len(str(count)))
+    return [f"{prefix}{i:0{width}d}" for i in range(1, count + 1)]
+
+
+def problems(names: list[str]) -> list[str]:
+    out = []
+    if os.geteuid() != 0:
+        out.append("the simulated rack needs root (mount namespaces, sshd): run it as root")
+    if not 1 <= len(names) <= MAX_BLADES:
+        out.append(f"{len(names)} blades: a simulated rack has 1 to {MAX_BLADES}")
+    bad = [n for n in names if not HOST_LABEL_RE.fullmatch(n) or n == "nas"]
+    if bad:
+        out.append(f"not host names (or reserved): {', '.join(bad[:5])}")
+    if len(set(names)) != len(names):
+        out.append("a blade name is given twice")
+    for tool in ("ipmi_sim", "ipmitool", "nsenter", "unshare", "ssh-keygen", "mount"):
+        if shutil.which(tool) is None:
+            out.append(f"{tool} is not installed: run `make lab-deps`")
+    if not SSHD.is_file():
+        out.append(f"no sshd at {SSHD}: run `make sim-deps` (it unpacks Debian's openssh-server there, "
+                   "without installing or starting it)")  # fmt: skip
+    return out
+
+
+def _run(*argv: str) -> None:
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise SimError(f"`{' '.join(argv)}` exited {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}")
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def _sshd_config(rack: Path, address: str, pidfile: Path) -> str:
+    return "\n".join([
+        f"ListenAddress {address}:22", f"HostKey {rack / 'ssh_host_ed25519_key'}", f"PidFile {pidfile}",
+        f"AuthorizedKeysFile {rack / 'authorized_keys'}", "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
+        "MaxSessions 10", "MaxStartups 10:30:100", "LogLevel ERROR", "Subsystem sftp internal-sftp",
+        "PrintMotd no", "",
+    ])  # fmt: skip
+
+
+def _namespace(d: Path, binds: list[tuple[str, str]]) -> None:
+    """A persistent mount namespace at ``d/mnt.ns`` with these (source, target) bind mounts."""
+    ns = d / "mnt.ns"
+    ns.touch()
+    script = "set -e\n" + "".join(f"mount --bind '{src}' '{dst}'\n" for src, dst in binds)
+    _run("unshare", f"--mount={ns}", "--propagation", "private", "sh", "-c", script)
+
+
+def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s: float = 20.0) -> Path:
+    """Bring the rack up; the inventory's path. Raises SimError (with the rack brought down) on failure."""
+    found = problems(names)
+    if found:
+        raise SimError("; ".join(found))
+    if rack.exists() and any(rack.iterdir()):
+        raise SimError(f"{rack} is not empty: bring that rack down first (python -m swaplab.sim down {rack})")
+    rack.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        return _up(rack, names, release, boot_s, trial_s)
+    except BaseException:
+        down(rack)
+        raise
+
+
+def _up(rack: Path, names: list[str], release: str, boot_s: float, trial_s: float) -> Path:
+    _run("mount", "--bind", str(rack), str(rack))
+    _run("mount", "--make-private", str(rack))
+    for mountpoint in (BLADE_MOUNT, AGENT_DIR, "/run/sshd"):
+        Path(mountpoint).mkdir(parents=True, exist_ok=True)
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "swaplab-sim", "-f", str(rack / "id_ed25519"))
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "swaplab-sim-host", "-f",
+         str(rack / "ssh_host_ed25519_key"))  # fmt: skip
+    shutil.copy(rack / "id_ed25519.pub", rack / "authorized_keys")
+    host_pub = " ".join((rack / "ssh_host_ed25519_key.pub").read_text().split()[:2])
+    blades = [SimBlade(n, i) for i, n in enumerate(names, start=1)]
+    _write(rack / "known_hosts", "".join(f"{a} {host_pub}\n" for a in [NAS_ADDRESS, *(b.address for b in blades)]))
+    passwd = Path("/etc/passwd").read_text()
+    if not any(line.startswith("sshd:") for line in passwd.splitlines()):
+        passwd += f"sshd:x:{PRIVSEP_UID}:65534::/run/sshd:/usr/sbin/nologin\n"
+    _write(rack / "passwd", passwd)
+    shims = rack / "shims"
+    shims.mkdir()
+    fakehog = Path(__file__).with_name("fakehog.py")
+    for name, text in SHIMS.items():
+        _write(shims / name, text.format(fakehog=fakehog) if name == "python3" else text.replace("{{", "{")
+               .replace("}}", "}"), 0o755)  # fmt: skip
+    privsep = rack / "privsep"
+    privsep.mkdir(mode=0o755)
+    common = [(str(rack / "passwd"), "/etc/passwd"), (str(privsep), "/run/sshd")]
+    nas = rack / "nas"
+    nas.mkdir()
+    _write(nas / "sshd_config", _sshd_config(rack, NAS_ADDRESS, nas / "sshd.pid"))
+    _namespace(nas, common)
+    specs = []
+    for b in blades:
+        d = rack / "blades" / b.name
+        (d / "agent").mkdir(parents=True)
+        (d / "home").mkdir(mode=0o700)  # root's home on the blade (not the host's .bashrc, .ansible)
+        _write(d / "swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
+        _write(d / "vmstat", VMSTAT)
+        _write(d / "meminfo", MEMINFO)
+        _write(d / "tainted", "0\n")
+        _write(d / "drop_caches", "")
+        _write(d / "dmesg", "")
+        _write(d / "release", release + "\n")
+        _write(d / "trial_s", f"{trial_s}\n")
+        os.mkfifo(d / "kmsg.fifo", 0o600)
+        _write(d / "sshd_config", _sshd_config(rack, b.address, d / "sshd.pid"))
+        _namespace(d, [*common, (str(d), BLADE_MOUNT), (str(d / "agent"), AGENT_DIR), (str(d / "swaps"), "/proc/swaps"),
+                       (str(d / "vmstat"), "/proc/vmstat"), (str(d / "meminfo"), "/proc/meminfo"),
+                       (str(d / "tainted"), "/proc/sys/kernel/tainted"), (str(d / "drop_caches"), "/proc/sys/vm/drop_caches"),
+                       (str(d / "kmsg.fifo"), "/dev/kmsg"), (str(shims), "/usr/local/sbin"), (str(d / "home"), "/root")])  # fmt: skip
+        specs.append({"name": b.name, "dir": str(d), "address": b.address, "sol_host": b.sol, "sol_port": SOL_PORT})
+    _write(rack / "rack.json", json.dumps({"release": release, "boot_s": boot_s, "sshd": str(SSHD),
+                                           "nas": {"dir": str(nas)}, "blades": specs}, indent=1))  # fmt: skip
+    _start(rack, "rackd", [sys.executable, "-m", "swaplab.sim.rackd", str(rack)])
+    deadline = time.monotonic() + 30
+    while not (rack / "rackd.ready").exists():
+        if time.monotonic() > deadline or not proctree.alive(_proc(rack / "pids" / "rackd.pid")):
+            raise SimError(f"the rack daemon did not start: see {rack / 'rackd.log'}")
+        time.sleep(0.1)
+    password = os.environ.get(vbmc.PASSWORD_ENV) or ""
+    if not password:
+        raise SimError(f"set {vbmc.PASSWORD_ENV}: the simulated BMCs' password (at most 20 bytes)")
+    for b in blades:
+        _start_bmc(rack, b, password)
+    for b in blades:
+        deadline = time.monotonic() + 15
+        while not rmcp_ping(b.bmc, 623, 0.5):
+            if time.monotonic() > deadline:
+                raise SimError(f"the BMC of {b.name} ({b.bmc}:623) does not answer: see {rack / 'bmc' / b.name}")
+    inventory = rack / "hosts.yml"
+    _write(inventory, inventory_text(rack, blades))
+    return inventory
+
+
+def _start_bmc(rack: Path, b: SimBlade, password: str) -> None:
+    state = rack / "bmc" / b.name
+    state.mkdir(parents=True, mode=0o700)
+    chassis = f"{sys.executable} -I -m swaplab.sim.chassis {rack / 'rackd.sock'} {b.name} {state}"
+    conf = "\n".join([
+        f'name "{b.name}-bmc"', "set_working_mc 0x20", "  startlan 1", f"    addr {b.bmc} 623", "    priv_limit admin",
+        *(f"    allowed_auths_{who} md5" for who in ("callback", "user", "operator", "admin")),
+        f"    guid {secrets.token_hex(16)}", "  endlan", f'  chassis_control "{chassis}"', f'  sol "telnet:{b.sol}:{SOL_PORT}" 115200 history=65536',
+        f'  user 2 true "{vbmc.BMC_USER}" "{password}" admin 10 md5', "",
+    ])  # fmt: skip
+    _write(state / "lan.conf", conf, 0o600)
+    _write(state / "emu", vbmc.EMU)
+    (state / "sim-state").mkdir()
+    _start(rack, f"bmc-{b.name}", ["ipmi_sim", "-c", str(state / "lan.conf"), "-f", str(state / "emu"), "-s",
+                                   str(state / "sim-state"), "-n"])  # fmt: skip
+
+
+def _start(rack: Path, name: str, argv: list[str]) -> None:
+    pids = rack / "pids"
+    pids.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != vbmc.PASSWORD_ENV}
+    with (rack / f"{name}.log").open("ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, cwd=rack)  # fmt: skip
+    # The PID and its start time: a PID alone could be another process's by the time `down` reads it.
+    (pids / f"{name}.pid").write_text(f"{proc.pid} {proctree.start_time(proc.pid) or 0}\n")
+
+
+def _proc(path: Path) -> proctree.Proc:
+    try:
+        pid, start = path.read_text().split()[:2]
+        return int(pid), int(start)
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def inventory_text(rack: Path, blades: list[SimBlade]) -> str:
+    ssh = (f"-o UserKnownHostsFile={rack / 'known_hosts'} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
+           "-o ConnectTimeout=20")  # fmt: skip
+    lines = [
+        "# Generated by `python -m swaplab.sim up`: a simulated rack (swaplab.sim). Do not edit.",
+        "all:", "  vars:", "    ansible_user: root", f"    ansible_ssh_private_key_file: {rack / 'id_ed25519'}",
+        f'    ansible_ssh_common_args: "{ssh}"', f"    swaplab_known_hosts: {rack / 'known_hosts'}",
+        "  children:", "    nas:", "      hosts:", "        nas:", f"          ansible_host: {NAS_ADDRESS}",
+        f"          swaplab_lab_address: {NAS_ADDRESS}", "          swaplab_nas_managed: false",
+        "    blades:", "      vars:",
+        "        # A simulated blade answers ssh within seconds of power-on (rackd's boot delay), not ~90 s.",
+        "        blade_boot__delay: 1",
+        "      hosts:",
+    ]  # fmt: skip
+    for b in blades:
+        lines += [
+            f"        {b.name}:", f"          ansible_host: {b.address}",
+            f'          swaplab_mac: "52:54:00:{b.index >> 16 & 255:02x}:{b.index >> 8 & 255:02x}:{b.index & 255:02x}"',
+            "          swaplab_power:", "            driver: ipmi", f"            host: {b.bmc}", "            port: 623",
+            f"            cipher_suite: {vbmc.IPMI_SIM_CIPHER_SUITE}", f"            user: {vbmc.BMC_USER}",
+            f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
+            "          swaplab_console: {driver: ipmi-sol}",
+        ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def ask(rack: Path, request: str, timeout: float = 20.0) -> str:
+    """One request to the rack daemon (``swaplab.sim.rackd``): its answer line."""
+    from swaplab.sim.chassis import ask as _ask
+
+    return _ask(str(rack / "rackd.sock"), request, timeout)
+
+
+def down(rack: Path) -> list[str]:
+    """Stop what ``up`` started (by pidfile: the BMCs, then the rack daemon, which powers every blade off),
+    then anything still in a blade's namespace; unmount and remove ``rack``. What could not be done."""
+    left: list[str] = []
+    pids = rack / "pids"
+    files = sorted(pids.glob("*.pid"), key=lambda p: p.name == "rackd.pid") if pids.is_dir() else []
+    for pidfile in files:
+        proc = _proc(pidfile)
+        if proc[0] and proctree.alive(proc):
+            os.kill(proc[0], signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while proctree.alive(proc) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if proctree.alive(proc):
+                os.kill(proc[0], signal.SIGKILL)
+    from swaplab.sim.rackd import ns_pids
+
+    for ns in [*rack.glob("blades/*/mnt.ns"), rack / "nas" / "mnt.ns"]:
+        with contextlib.suppress(OSError):
+            ino = os.stat(ns).st_ino
+            for pid in ns_pids(ino):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, signal.SIGCONT)
+        subprocess.run(["umount", str(ns)], capture_output=True, timeout=30)
+    if rack.exists():
+        subprocess.run(["umount", str(rack)], capture_output=True, timeout=30)
+        try:
+            shutil.rmtree(rack)
+        except OSError as e:
+            left.append(f"{rack} could not be removed: {e}")
+    return left
