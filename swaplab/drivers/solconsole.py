@@ -45,7 +45,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from swaplab.drivers.ipmidriver import IPMIPowerDriver
 
@@ -166,7 +166,7 @@ def _pyghmi_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control, takeover: 
         con.wait_for_rsp(0.5)
     if not con.connected:
         sink.event(f"pyghmi did not activate SOL: {state.get('error', f'nothing within {ACTIVATE_S:.0f} s')}")
-        con.close()
+        _close(con)
         return False
     sink.event("SOL activated with pyghmi")
 
@@ -180,9 +180,19 @@ def _pyghmi_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control, takeover: 
             con.wait_for_rsp(0.5)
             ctl.serve(sysrq)
     finally:
-        con.close()
+        _close(con)
     sink.event(f"SOL session dropped: {state['error']}")
     return True
+
+
+def _close(con: Any) -> None:
+    """Deactivate the SOL payload and log the session out: pyghmi's ``close`` does only the first, and the
+    BMC then keeps the session (one of its handful) until its own timeout."""
+    con.close()
+    session = getattr(con, "ipmi_session", None)
+    if session is not None:
+        with contextlib.suppress(Exception):  # a session that already dropped has nothing to log out
+            session.logout()
 
 
 def _ipmitool_session(drv: IPMIPowerDriver, sink: _Sink, ctl: _Control, takeover: bool = False) -> None:

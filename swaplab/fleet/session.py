@@ -340,6 +340,9 @@ class BladeSession:
                 hostload.stop()
             injection = fault.finish(timeout=fault.spec.duration_s + 60) if fault is not None else None
         console_text = self._console_slice(console_from, outcome.local_dir / "console.log")
+        if watch is not None:
+            outcome.local_dir.mkdir(parents=True, exist_ok=True)
+            (outcome.local_dir / "watch.json").write_text(json.dumps(watch.to_json(), indent=1))
         findings = scan(console_text.encode(), f"{self.name}:console", "console")
         window = outcome.uptime_window()
         dmesg = outcome.files.get("dmesg.txt", b"")

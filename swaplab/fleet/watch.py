@@ -30,6 +30,7 @@ from swaplab.drivers.protocols import ConsoleProtocol
 FATAL_KINDS = frozenset({"panic", "oops", "kernel_bug"})
 HEARTBEAT = "swaplab: heartbeat"
 DEFAULT_HUNG_AFTER_S = 150.0
+MAX_ARRIVALS_SAVED = 1000  # findings kept in watch.json (the count of the rest is kept)
 NAS_PROBE_EVERY_S = 15.0  # hung_task_timeout_secs (120, the suites' ceiling) + 30 s
 
 
@@ -130,6 +131,15 @@ class ConsoleWatch:
                 self.observe(raw.decode("utf-8", "replace"), now)
             self.check(now)
             self._stop.wait(0.5)
+
+    def to_json(self) -> dict[str, object]:
+        """What the live watch saw, and when (wall clock): the load's ``watch.json``, for a person asking
+        how soon a finding was seen, and for the rack benchmark's console latency."""
+        return {"source": self.source, "started": self.started, "status": self.status, "reason": self.reason,
+                "ended_at": self.ended_at, "heartbeats": self.heartbeats, "nas_out_seen": self.nas_out_seen,
+                "arrivals": [{"kind": a.finding.kind, "severity": str(a.finding.severity), "text": a.finding.text[:300],
+                              "at": a.at} for a in self.arrivals[:MAX_ARRIVALS_SAVED]],
+                "arrivals_not_saved": max(0, len(self.arrivals) - MAX_ARRIVALS_SAVED)}  # fmt: skip
 
     def seconds_into_load(self, a: Arrival) -> float:
         return round(a.at - self.started, 1)

@@ -45,12 +45,14 @@ AGENT_DIR = "/var/lib/swaplab"
 SOL_PORT = 2323
 NAS_ADDRESS = "127.0.3.1"
 MEM_TOTAL_KIB = 1 << 20
+MAX_SESSIONS = 4  # IPMI sessions a simulated BMC allows its user (many real BMCs: 4 to 8)
 
 SHIMS = {
     # The hog is simulated; every other Python program (the sampler, Ansible's modules) is real.
     "python3": '#!/bin/sh\ncase "$1" in */hog.py) shift; exec /usr/bin/python3 {fakehog} "$@";; esac\n'
                'exec /usr/bin/python3 "$@"\n',
-    "swapon": '#!/bin/sh\n# simulated blade: swapon [-p PRIO] PATH\nprio=-2\n'
+    "swapon": '#!/bin/sh\n# simulated blade: swapon [-p PRIO] PATH | --show=NAME ...\nprio=-2\n'
+              'case "$1" in --show*) tail -n +2 /proc/swaps | awk \'{{print $1}}\'; exit 0;; esac\n'
               'while [ $# -gt 1 ]; do case "$1" in -p) prio=$2; shift 2;; *) shift;; esac; done\n'
               '[ -n "$1" ] || { cat /proc/swaps; exit 0; }\n'
               'awk -v p="$1" \'$1 == p {{ f = 1 }} END {{ exit !f }}\' /proc/swaps && '
@@ -60,8 +62,15 @@ SHIMS = {
     "swapoff": '#!/bin/sh\n# simulated blade: swapoff PATH\nt=$(awk -v p="$1" \'$1 != p\' /proc/swaps)\n'
                'printf "%s\\n" "$t" > /proc/swaps\n',
     "mkswap": '#!/bin/sh\necho "Setting up swapspace version 1, size = 640 MiB"\n',
+    # The swap roles' tools (nfs_swap.sh, nbd_swap.sh): no module is loaded into the host's kernel, no NBD
+    # device connected; the NFS swap mount is a small tmpfs in the blade's own namespace.
+    "modprobe": "#!/bin/sh\nexit 0\n",
+    "nbd-client": '#!/bin/sh\n[ "$1" = -c ] && { echo 4242; exit 0; }\nexit 0\n',
+    "blkid": '#!/bin/sh\necho swap\n',
+    "mount": '#!/bin/sh\n[ $# -eq 1 ] && grep -q "[[:space:]]$1[[:space:]]nfs[[:space:]]" /etc/fstab && '
+             'exec /usr/bin/mount -t tmpfs -o size=16m,mode=0700 swaplab-sim-nfs "$1"\nexec /usr/bin/mount "$@"\n',
     "dmesg": f"#!/bin/sh\ncat {BLADE_MOUNT}/dmesg\n",
-    "stat": '#!/bin/sh\ncase "$*" in "-f -c %T /mnt/swap/"*) echo nfs; exit 0;; esac\nexec /usr/bin/stat "$@"\n',
+    "stat": '#!/bin/sh\ncase "$*" in "-f -c %T /mnt/nfsswap/"*) echo nfs; exit 0;; esac\nexec /usr/bin/stat "$@"\n',
     "uname": f'#!/bin/sh\n[ "$1" = -r ] && {{ cat {BLADE_MOUNT}/release; exit 0; }}\nexec /usr/bin/uname "$@"\n',
 }
 VMSTAT = ("nr_free_pages 200000\npswpin 0\npswpout 0\npgmajfault 0\noom_kill 0\npgscan_direct_throttle 0\n"
@@ -138,11 +147,20 @@ def _sshd_config(rack: Path, address: str, pidfile: Path) -> str:
     ])  # fmt: skip
 
 
-def _namespace(d: Path, binds: list[tuple[str, str]]) -> None:
-    """A persistent mount namespace at ``d/mnt.ns`` with these (source, target) bind mounts."""
+def _namespace(d: Path, binds: list[tuple[str, str]], private: bool = False) -> None:
+    """A persistent mount namespace at ``d/mnt.ns`` with these (source, target) bind mounts. ``private``:
+    what a blade's playbooks and loads write outside them stays in the blade too: /etc is an overlay on the
+    host's (fstab), /mnt and /tmp are tmpfs of its own."""
     ns = d / "mnt.ns"
     ns.touch()
-    script = "set -e\n" + "".join(f"mount --bind '{src}' '{dst}'\n" for src, dst in binds)
+    script = "set -e\n"
+    if private:
+        for sub in ("etc-upper", "etc-work"):
+            (d / sub).mkdir()
+        script += (f"mount -t overlay swaplab-sim-etc -o lowerdir=/etc,upperdir='{d}/etc-upper',workdir='{d}/etc-work' "
+                   "/etc\nmount -t tmpfs -o size=64m,mode=0755 swaplab-sim-mnt /mnt\n"
+                   "mount -t tmpfs -o size=64m,mode=1777 swaplab-sim-tmp /tmp\n")  # fmt: skip
+    script += "".join(f"mount --bind '{src}' '{dst}'\n" for src, dst in binds)
     _run("unshare", f"--mount={ns}", "--propagation", "private", "sh", "-c", script)
 
 
@@ -208,7 +226,8 @@ def _up(rack: Path, names: list[str], release: str, boot_s: float, trial_s: floa
         _namespace(d, [*common, (str(d), BLADE_MOUNT), (str(d / "agent"), AGENT_DIR), (str(d / "swaps"), "/proc/swaps"),
                        (str(d / "vmstat"), "/proc/vmstat"), (str(d / "meminfo"), "/proc/meminfo"),
                        (str(d / "tainted"), "/proc/sys/kernel/tainted"), (str(d / "drop_caches"), "/proc/sys/vm/drop_caches"),
-                       (str(d / "kmsg.fifo"), "/dev/kmsg"), (str(shims), "/usr/local/sbin"), (str(d / "home"), "/root")])  # fmt: skip
+                       (str(d / "kmsg.fifo"), "/dev/kmsg"), (str(shims), "/usr/local/sbin"), (str(d / "home"), "/root")],
+                   private=True)  # fmt: skip
         specs.append({"name": b.name, "dir": str(d), "address": b.address, "sol_host": b.sol, "sol_port": SOL_PORT})
     _write(rack / "rack.json", json.dumps({"release": release, "boot_s": boot_s, "sshd": str(SSHD),
                                            "nas": {"dir": str(nas)}, "blades": specs}, indent=1))  # fmt: skip
@@ -241,7 +260,8 @@ def _start_bmc(rack: Path, b: SimBlade, password: str) -> None:
         f'name "{b.name}-bmc"', "set_working_mc 0x20", "  startlan 1", f"    addr {b.bmc} 623", "    priv_limit admin",
         *(f"    allowed_auths_{who} md5" for who in ("callback", "user", "operator", "admin")),
         f"    guid {secrets.token_hex(16)}", "  endlan", f'  chassis_control "{chassis}"', f'  sol "telnet:{b.sol}:{SOL_PORT}" 115200 history=65536',
-        f'  user 2 true "{vbmc.BMC_USER}" "{password}" admin 10 md5', "",
+        # At most 4 sessions for the user, as many BMCs allow: a controller that leaks them runs out.
+        f'  user 2 true "{vbmc.BMC_USER}" "{password}" admin {MAX_SESSIONS} md5', "",
     ])  # fmt: skip
     _write(state / "lan.conf", conf, 0o600)
     _write(state / "emu", vbmc.EMU)
@@ -281,6 +301,8 @@ def inventory_text(rack: Path, blades: list[SimBlade]) -> str:
         "    blades:", "      vars:",
         "        # A simulated blade answers ssh within seconds of power-on (rackd's boot delay), not ~90 s.",
         "        blade_boot__delay: 1",
+        "        # The NFS swap mount is a tmpfs on a simulated blade: a small swapfile.",
+        "        nfs_swap__size_mib: 1",
         "      hosts:",
     ]  # fmt: skip
     for b in blades:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 IAC, BRK, SB, SE = 0xFF, 0xF3, 0xFA, 0xF0
+SWAPS_HEADER = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
 SYSRQ_ANSWERS = {
     "w": ["sysrq: Show Blocked State", "task:kworker/u4:2  state:D stack:0 pid:61 ppid:2 flags:0x00004000"],
     "t": ["sysrq: Show State", "task:systemd  state:S stack:0 pid:1 ppid:0 flags:0x00000002"],
@@ -148,8 +149,17 @@ class Blade:
 
     async def _boot(self) -> None:
         delay = self.rack.boot_s * random.uniform(0.8, 1.2)
-        await asyncio.sleep(delay)
-        (self.dir / "swaps").write_text(self.rack.swaps(self))
+        started = time.time()
+        self.rack.booting += 1
+        self.rack.boot_peak = max(self.rack.boot_peak, self.rack.booting)
+        try:
+            await asyncio.sleep(delay)  # firmware, PXE, the kernel: the blade is "in PXE" now
+        finally:
+            self.rack.booting -= 1
+        with (self.rack.dir / "boots.log").open("a") as log:
+            log.write(f"{self.name} {started:.3f} {time.time():.3f} {self.rack.boot_peak}\n")
+        # A booted blade swaps on nothing until the swap play (recover.yml, swap.yml) turns its areas on.
+        (self.dir / "swaps").write_text(SWAPS_HEADER)
         self.dmesg.truncate(0)
         self.print(f"Linux version {self.rack.release} (simulated blade {self.name}) #1 SMP")
         self.print("Command line: console=ttyS0,115200 swaplab.sim=1")
@@ -197,12 +207,8 @@ class Rack:
         self.blades = {b["name"]: Blade(self, b) for b in spec["blades"]}
         self.chatter = 0.0
         self.nas_frozen = False
-
-    def swaps(self, blade: Blade) -> str:
-        """The swap areas a provisioned blade activates at boot: its swapfile on NFS and its NBD device."""
-        return ("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-                f"/mnt/swap/{blade.name}.swap\tfile\t\t655356\t\t0\t\t-2\n"
-                "/dev/nbd0\tpartition\t655356\t\t0\t\t-3\n")  # fmt: skip
+        self.booting = 0  # blades between power-on and sshd (in firmware and PXE)
+        self.boot_peak = 0
 
     def start_nas(self) -> None:
         self.nas_sshd = subprocess.Popen(

@@ -465,3 +465,50 @@ def test_power_state_polls_back_off() -> None:
     assert wait_for_state(s, PowerState.ON, seconds=4.0, poll_s=0.5, max_poll_s=2.0) is False  # type: ignore[arg-type]
     gaps = [round(b - a, 1) for a, b in zip(s.polls, s.polls[1:], strict=False)]
     assert gaps[:3] == [0.5, 0.8, 1.1] and len(s.polls) <= 6  # once a second would have been 8 polls
+
+
+# --- every IPMI session is closed (issue 21) ------------------------------------------------------------------
+
+
+def _active_sessions(b: vbmc.VirtualBMC) -> int:
+    """Sessions active on the BMC, less the one asking (``Get Session Info``, as ipmitool prints it)."""
+    import re
+
+    out = _driver(b)._ipmitool("session", "info", "active")
+    m = re.search(r"active sessions\s*:\s*(\d+)", out)
+    assert m, out
+    return int(m.group(1)) - 1
+
+
+def test_a_stopped_sol_recorder_leaves_no_session_open_on_the_bmc(tmp_path: Path) -> None:
+    """The recorder logs its pyghmi session out when stopped. Before: pyghmi's close() only deactivated the SOL
+    payload, and the BMC kept the session (one of its four) until its own timeout: one leaked per blade per run,
+    measured on the simulated rack (bench/README.md)."""
+    import time
+
+    from swaplab.drivers.solconsole import SOLRecorder
+
+    serial = TelnetSerial()
+    qmp = FakeQMP(tmp_path / "blade1.qmp", running=True)
+    b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), serial.port, PASSWORD)
+    out = tmp_path / "console-sol.log"
+    events = tmp_path / "console-sol.log.events"
+    rec = SOLRecorder({"host": "127.0.0.1", "port": b.port, "user": vbmc.BMC_USER, "password": PASSWORD,
+                       "cipher_suite": 3}, out)  # fmt: skip
+    try:
+        assert _active_sessions(b) == 0
+        rec.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "activated" not in (events.read_text() if events.exists() else ""):
+            time.sleep(0.3)
+        during = _active_sessions(b)
+        rec.stop()
+        after = _active_sessions(b)
+    finally:
+        rec.stop()
+        serial.close()
+        machines._stop(Path(b.pidfile))
+        qmp.close()
+    assert "SOL activated with pyghmi" in events.read_text()
+    assert during == 1  # the recorder's one session
+    assert after == 0
