@@ -19,13 +19,13 @@ run: lab-deps swaplab-env kernel-deb
 
 ## test: everything CI runs: lint, unit tests, then the virtual lab end to end on one blade
 ## (lab-deps first: the unit tests drive a real ipmi_sim with ipmitool)
-test: venv kernel-deb lab-deps test-deps
+test: venv kernel-deb lab-deps test-deps sim-deps
 	SWAPLAB_KERNEL_DEB=$(KERNEL_DEB) $(VENV)/bin/tox -e lint,unit
 	$(MAKE) integration
 
 ## integration: build the lab images (needs the Debian mirror), then run the lab tests in a
 ## network namespace that has only loopback
-integration: venv kernel-deb lab-deps test-deps
+integration: venv kernel-deb lab-deps test-deps sim-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	$(VENV)/bin/tox -e integration
@@ -36,6 +36,12 @@ faults: venv kernel-deb lab-deps test-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	SWAPLAB_MARKS=faults $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
+
+## scale: the controller against a simulated rack (swaplab.sim) of 1, 10, 50 and 100 blades, then 100 blades
+## hanging at once and a NAS freezing under 100 (about 30 minutes; outside CI, which runs 10 blades in
+## tests/integration/test_scale_sim.py). The figures go to bench/scale.json; bench/README.md has a table.
+scale: venv kernel-deb lab-deps sim-deps swaplab-env
+	$(VENV)/bin/python bench/bench_scale.py --blades 1,10,50,100 --storm 100 --nas-freeze 100 --json bench/scale.json $(ARGS)
 
 lint: venv
 	$(VENV)/bin/tox -e lint

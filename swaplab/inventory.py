@@ -227,6 +227,8 @@ def _role_var_problem(key: str, value: Any) -> str | None:
         return None if str(value) in CHOICES[key] else f"choose one of {', '.join(CHOICES[key])}"
     if isinstance(value, bool):
         return None
+    if key.endswith("_wave"):
+        return None if _is_int(value, 0, 1000) else "must be a whole number from 0 (no waves) to 1000"
     if key.endswith(("_mib", "_port", "_priority", "_block_size", "_timeout", "_s")):
         return None if _is_int(value, 1, 1 << 20) else "must be a whole number from 1 to 1048576"
     if key.endswith(("_network", "_netmask", "_address")):

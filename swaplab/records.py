@@ -21,6 +21,8 @@ ATTACHMENT_KEY = "attachment"
 # A case skipped with this in its reason was not needed (a trial pair after --precision was reached): it
 # is left out of the results, not reported as skipped.
 NOT_NEEDED = "not needed:"
+# A hog trial that finished while the NAS was out: its time measures the NAS, and is left out of the ratio.
+NAS_OUTAGE = "nas_outage"
 
 
 @dataclass(frozen=True)

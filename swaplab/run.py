@@ -437,8 +437,10 @@ class Run:
             sampler.start()
 
         def nas_answers() -> bool:
+            # The whole probe within TIMEOUT_S (ssh included): Remote.run allows a connection's set-up on top,
+            # which made a frozen NAS look alive for 33 s, past a 30 s hang budget (the simulated rack saw it).
             try:
-                return nas_remote.run("true", timeout=nas_probe.TIMEOUT_S).rc == 0
+                return nas_remote.run_bytes("true", limit=nas_probe.TIMEOUT_S)[0] == 0
             except RemoteError:
                 return False
 

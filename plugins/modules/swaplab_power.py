@@ -56,6 +56,16 @@ options:
     type: str
     required: true
     choices: [on, off, cycled, paused, resumed, status, check]
+  wave:
+    description:
+      - Power-on waves (on, cycled): at most this many blades of the controller are in PXE at once; each
+        power-on waits for a place in the wave and keeps it I(pxe_s) seconds. 0 (the default) turns waves off.
+    type: int
+    default: 0
+  pxe_s:
+    description: "Seconds a blade spends in PXE after power-on (DHCP, iPXE, kernel and initrd), for I(wave)."
+    type: float
+    default: 8
 author: swaplab
 """
 
@@ -71,6 +81,10 @@ RETURN = r"""
 power:
   description: The power state after the action (on, off, paused, unknown).
   type: str
+  returned: always
+wave_wait_s:
+  description: Seconds the power-on waited for its place in a wave.
+  type: float
   returned: always
 """
 
@@ -98,11 +112,14 @@ def main() -> None:
                 "required": True,
                 "choices": ["on", "off", "cycled", "paused", "resumed", "status", "check"],
             },
+            "wave": {"type": "int", "default": 0},
+            "pxe_s": {"type": "float", "default": 8.0},
         },
         supports_check_mode=True,
     )
     try:
         from swaplab.drivers import power_driver
+        from swaplab.drivers.bmcturn import pxe_wave
     except ImportError:
         module.fail_json(msg="the swaplab package is not importable by the controller's Python")
     settings = {k: v for k, v in module.params["settings"].items() if v is not None}
@@ -120,12 +137,17 @@ def main() -> None:
             "resumed": before == "paused",
             "status": False,
         }[want]  # fmt: skip
+        waited = 0.0
         if changed and not module.check_mode:
             action = {"on": drv.on, "off": drv.off, "cycled": drv.cycle, "paused": drv.pause, "resumed": drv.resume}[
                 want
             ]
-            action()
-        module.exit_json(changed=changed, power=drv.status().value, before=before)
+            if want in ("on", "cycled"):
+                with pxe_wave(module.params["wave"], module.params["pxe_s"]) as waited:
+                    action()
+            else:
+                action()
+        module.exit_json(changed=changed, power=drv.status().value, before=before, wave_wait_s=round(waited, 1))
     except Exception as e:  # every driver error becomes this task's failure, with its text
         module.fail_json(msg=f"power driver error: {e}")
 

@@ -29,7 +29,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from swaplab.drivers.bmcturn import bmc_turn
+from swaplab.drivers.bmcturn import QUIET_AFTER_KILL_S, bmc_turn, quiet
 from swaplab.drivers.protocols import PowerState, wait_for_state
 from swaplab.slots import SlotTimeout
 
@@ -72,13 +72,19 @@ class IPMIPowerDriver:
         env = dict(os.environ, IPMI_PASSWORD=self.password)
         try:
             with bmc_turn(self.host, self.port):
-                r = self._run(self.argv(*command), capture_output=True, text=True, env=env, timeout=limit,
-                              check=False)  # fmt: skip
+                try:
+                    r = self._run(self.argv(*command), capture_output=True, text=True, env=env, timeout=limit,
+                                  check=False)  # fmt: skip
+                except subprocess.TimeoutExpired:
+                    quiet(self.host, self.port)  # the killed ipmitool may have left its session open there
+                    raise
         except SlotTimeout as e:
             raise IPMIError(f"BMC {self.host}:{self.port}: busy: {e} (another swaplab process keeps it)") from None
         except subprocess.TimeoutExpired:
             what = " ".join(command)
-            raise IPMIError(f"BMC {self.host}:{self.port}: no answer to `{what}` within {limit} s") from None
+            raise IPMIError(f"BMC {self.host}:{self.port}: no answer to `{what}` within {limit} s (it is left "
+                            f"alone {QUIET_AFTER_KILL_S:.0f} s: a session the killed ipmitool opened times out "
+                            "there first)") from None  # fmt: skip
         except FileNotFoundError:
             raise IPMIError("ipmitool is not installed: apt-get install ipmitool") from None
         said = " ".join(line.strip() for line in (r.stderr + "\n" + r.stdout).splitlines() if line.strip())

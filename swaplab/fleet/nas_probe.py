@@ -29,7 +29,7 @@ from swaplab import atomic
 from swaplab.untrusted import json_strict, read_inside
 
 EVERY_S = 5.0
-TIMEOUT_S = 8.0
+TIMEOUT_S = 10.0  # the whole probe, ssh's connection set-up included: a NAS slower than this is out
 STALE_S = 3 * (EVERY_S + TIMEOUT_S)
 MAX_STATE_BYTES = 1 << 20
 MAX_INCIDENTS = 100  # kept in the file; more are counted
@@ -43,11 +43,16 @@ class ProbeState:
     incidents: list[dict[str, float | None]] = field(default_factory=list)  # {"start", "end"}; end None: ongoing
     dropped: int = 0  # incidents beyond MAX_INCIDENTS
 
-    def outage_during(self, start: float, end: float) -> tuple[float, float | None] | None:
-        """The first outage that overlapped [start, end], as (start, end-or-None)."""
+    def outage_during(self, start: float, end: float, min_overlap_s: float = 0.0) -> tuple[float, float | None] | None:
+        """The first outage that overlapped [start, end] (by more than ``min_overlap_s``), as (start, end-or-None).
+
+        The prober sees the NAS back only at its next probe (up to ``EVERY_S`` late): a load started just after
+        the NAS came back overlaps the incident's recorded tail by that much, not the outage itself."""
         for inc in self.incidents:
             s, e = inc.get("start"), inc.get("end")
-            if s is not None and s <= end and (e is None or e >= start):
+            if s is not None and min(end, e if e is not None else end) - max(start, s) > min_overlap_s:
+                return s, e
+            if s is not None and min_overlap_s <= 0 and s <= end and (e is None or e >= start):
                 return s, e
         return None
 

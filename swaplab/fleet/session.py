@@ -117,6 +117,9 @@ class LoadReport:
     findings: list[FindingRecord] = field(default_factory=list)  # what the detectors saw, with when
     recovery: Recovery | None = None  # the console watch ended the load, and the blade was recovered (or not)
     fault: FaultRecord | None = None  # the fault `run --fault` injected into this load
+    # The NAS did not answer during this load (the prober's incident, in words): a finished load's time then
+    # measures the NAS, not the kernel ("" if it answered throughout).
+    nas_outage: str = ""
     host_cpu_pressure_pct: float | None = None  # virtual blades: the host's CPU pressure during the load
     emulator_cpu_s: float | None = None  # and the blade QEMU's CPU time
 
@@ -162,6 +165,7 @@ class BladeSession:
         self.hog_trials: list[HogTrial] = [r for r in prior if isinstance(r, HogTrial) and r.status == "done"
                                            and r.trial is not None]  # finished hog trials, for the ratio  # fmt: skip
         self.trials_elapsed_s = 0.0  # this run's hog trials' time, for --trials-budget
+        self.voided: list[str] = []  # hog trials left out of the ratio: the NAS was out during them
         self.trials_stop = ""  # why no further pair of hog trials starts (set once a pair is not wanted)
         self._pairs: dict[int, str] = {}
         for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
@@ -390,6 +394,9 @@ class BladeSession:
         elif outcome.fetch_error and not verdict.failures:
             raise InfraError(f"{self.name}: load {load_id} finished, but its results could not be fetched whole: "
                              f"{outcome.fetch_error} (saved in {outcome.local_dir})")  # fmt: skip
+        if self.settings.nas:
+            # Finished: it counts as the NAS's only if the outage took more of it than the prober's resolution.
+            report.nas_outage = self._nas_outage(load_started, min_overlap_s=nas_probe.EVERY_S + nas_probe.TIMEOUT_S)
         return report
 
     def _nas_alive(self) -> bool:
@@ -400,14 +407,14 @@ class BladeSession:
             return state.alive
         nas = Remote(self.settings.nas, Path(self.settings.ssh_config), Path(self.settings.control_dir))
         try:
-            return nas.run("true", timeout=8).rc == 0
+            return nas.run_bytes("true", limit=nas_probe.TIMEOUT_S)[0] == 0  # all of it, ssh's set-up included
         except RemoteError:
             return False
 
-    def _nas_outage(self, since: float) -> str:
+    def _nas_outage(self, since: float, min_overlap_s: float = 0.0) -> str:
         """How the run's NAS prober saw the NAS fail since ``since`` (epoch), in words; "" if it did not."""
         state = nas_probe.read_state(Path(self.settings.run_dir) / NAS_PROBE)
-        found = state.outage_during(since, time.time()) if state else None
+        found = state.outage_during(since, time.time(), min_overlap_s) if state else None
         if found is None:
             return ""
         start, end = found

@@ -55,6 +55,7 @@ class ConsoleWatch:
     last_output: float = 0.0
     nfs_down_since: float | None = None
     ended_at: float | None = None  # when the watch ended the load
+    stopped_at: float | None = None  # when the load was over and the watch stopped
     # Does the NAS answer? Asked when the blade falls silent: the kernel says "nfs: server not responding"
     # only after its major timeout (180 s at timeo=600,retrans=2), later than a hang budget.
     nas_alive: Callable[[], bool] | None = None
@@ -117,6 +118,7 @@ class ConsoleWatch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+        self.stopped_at = time.time()
 
     def run(self) -> None:
         offset = self.mark
@@ -136,7 +138,8 @@ class ConsoleWatch:
         """What the live watch saw, and when (wall clock): the load's ``watch.json``, for a person asking
         how soon a finding was seen, and for the rack benchmark's console latency."""
         return {"source": self.source, "started": self.started, "status": self.status, "reason": self.reason,
-                "ended_at": self.ended_at, "heartbeats": self.heartbeats, "nas_out_seen": self.nas_out_seen,
+                "ended_at": self.ended_at, "stopped_at": self.stopped_at, "heartbeats": self.heartbeats,
+                "nas_out_seen": self.nas_out_seen,
                 "arrivals": [{"kind": a.finding.kind, "severity": str(a.finding.severity), "text": a.finding.text[:300],
                               "at": a.at} for a in self.arrivals[:MAX_ARRIVALS_SAVED]],
                 "arrivals_not_saved": max(0, len(self.arrivals) - MAX_ARRIVALS_SAVED)}  # fmt: skip

@@ -233,7 +233,8 @@ def _sample_change(blade: str, metric: str, unit: str, base: list[float], cand: 
 def _blade_changes(name: str, b: BladeResult, c: BladeResult) -> list[Change]:
     out: list[Change | None] = []
     for store in ("nfs", "nbd"):
-        times = [[t.total_s for t in r.of(HogTrial) if t.trial is not None and t.store == store and t.total_s]
+        times = [[t.total_s for t in r.of(HogTrial) if t.trial is not None and t.store == store and t.total_s
+                  and t.status == "done"]
                  for r in (b, c)]  # fmt: skip
         out.append(_sample_change(name, f"hog time {store.upper()}", "s", times[0], times[1]))
     ratios = [[v for r in x.of(RatioRecord) for v in r.per_pair] for x in (b, c)]

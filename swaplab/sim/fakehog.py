@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     pages = mib * (1 << 20) // PAGE
     nfs = "/dev/nbd" not in _read("/proc/swaps")
     base = float(_read(f"{BLADE}/trial_s", "20").strip() or 20)
-    seconds = base * (1.1 if nfs else 1.0) * random.uniform(0.97, 1.03)
+    seconds = base * (1.1 if nfs else 1.0) * random.uniform(0.97, 1.03)  # noqa: S311 - noise, not a secret
     t0 = time.monotonic()
     while (done := time.monotonic() - t0) < seconds:
         if args.progress:

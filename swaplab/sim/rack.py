@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -50,33 +51,36 @@ MAX_SESSIONS = 4  # IPMI sessions a simulated BMC allows its user (many real BMC
 SHIMS = {
     # The hog is simulated; every other Python program (the sampler, Ansible's modules) is real.
     "python3": '#!/bin/sh\ncase "$1" in */hog.py) shift; exec /usr/bin/python3 {fakehog} "$@";; esac\n'
-               'exec /usr/bin/python3 "$@"\n',
-    "swapon": '#!/bin/sh\n# simulated blade: swapon [-p PRIO] PATH | --show=NAME ...\nprio=-2\n'
-              'case "$1" in --show*) tail -n +2 /proc/swaps | awk \'{{print $1}}\'; exit 0;; esac\n'
-              'while [ $# -gt 1 ]; do case "$1" in -p) prio=$2; shift 2;; *) shift;; esac; done\n'
-              '[ -n "$1" ] || { cat /proc/swaps; exit 0; }\n'
-              'awk -v p="$1" \'$1 == p {{ f = 1 }} END {{ exit !f }}\' /proc/swaps && '
-              '{{ echo "swapon: $1: swapon failed: Device or resource busy" >&2; exit 1; }}\n'
-              'case "$1" in /dev/*) t=partition;; *) t=file;; esac\n'
-              'printf "%s\\t%s\\t655356\\t0\\t%s\\n" "$1" "$t" "$prio" >> /proc/swaps\n',
-    "swapoff": '#!/bin/sh\n# simulated blade: swapoff PATH\nt=$(awk -v p="$1" \'$1 != p\' /proc/swaps)\n'
-               'printf "%s\\n" "$t" > /proc/swaps\n',
+    'exec /usr/bin/python3 "$@"\n',
+    "swapon": "#!/bin/sh\n# simulated blade: swapon [-p PRIO] PATH | --show=NAME ...\nprio=-2\n"
+    "case \"$1\" in --show*) tail -n +2 /proc/swaps | awk '{{print $1}}'; exit 0;; esac\n"
+    'while [ $# -gt 1 ]; do case "$1" in -p) prio=$2; shift 2;; *) shift;; esac; done\n'
+    '[ -n "$1" ] || { cat /proc/swaps; exit 0; }\n'
+    "awk -v p=\"$1\" '$1 == p {{ f = 1 }} END {{ exit !f }}' /proc/swaps && "
+    '{{ echo "swapon: $1: swapon failed: Device or resource busy" >&2; exit 1; }}\n'
+    'case "$1" in /dev/*) t=partition;; *) t=file;; esac\n'
+    'printf "%s\\t%s\\t655356\\t0\\t%s\\n" "$1" "$t" "$prio" >> /proc/swaps\n',
+    "swapoff": "#!/bin/sh\n# simulated blade: swapoff PATH\nt=$(awk -v p=\"$1\" '$1 != p' /proc/swaps)\n"
+    'printf "%s\\n" "$t" > /proc/swaps\n',
     "mkswap": '#!/bin/sh\necho "Setting up swapspace version 1, size = 640 MiB"\n',
     # The swap roles' tools (nfs_swap.sh, nbd_swap.sh): no module is loaded into the host's kernel, no NBD
     # device connected; the NFS swap mount is a small tmpfs in the blade's own namespace.
     "modprobe": "#!/bin/sh\nexit 0\n",
     "nbd-client": '#!/bin/sh\n[ "$1" = -c ] && { echo 4242; exit 0; }\nexit 0\n',
-    "blkid": '#!/bin/sh\necho swap\n',
+    "blkid": "#!/bin/sh\necho swap\n",
     "mount": '#!/bin/sh\n[ $# -eq 1 ] && grep -q "[[:space:]]$1[[:space:]]nfs[[:space:]]" /etc/fstab && '
-             'exec /usr/bin/mount -t tmpfs -o size=16m,mode=0700 swaplab-sim-nfs "$1"\nexec /usr/bin/mount "$@"\n',
+    'exec /usr/bin/mount -t tmpfs -o size=16m,mode=0700 swaplab-sim-nfs "$1"\nexec /usr/bin/mount "$@"\n',
     "dmesg": f"#!/bin/sh\ncat {BLADE_MOUNT}/dmesg\n",
     "stat": '#!/bin/sh\ncase "$*" in "-f -c %T /mnt/nfsswap/"*) echo nfs; exit 0;; esac\nexec /usr/bin/stat "$@"\n',
     "uname": f'#!/bin/sh\n[ "$1" = -r ] && {{ cat {BLADE_MOUNT}/release; exit 0; }}\nexec /usr/bin/uname "$@"\n',
 }
 VMSTAT = ("nr_free_pages 200000\npswpin 0\npswpout 0\npgmajfault 0\noom_kill 0\npgscan_direct_throttle 0\n"
           "allocstall_normal 0\n")  # fmt: skip
-MEMINFO = (f"MemTotal:       {MEM_TOTAL_KIB} kB\nMemFree:         800000 kB\nMemAvailable:    900000 kB\n"
-           "SwapTotal:      1310712 kB\nSwapFree:       1310712 kB\nDirty:               0 kB\nWriteback:           0 kB\n")
+MEMINFO = (
+    f"MemTotal:       {MEM_TOTAL_KIB} kB\nMemFree:         800000 kB\nMemAvailable:    900000 kB\n"
+    "SwapTotal:      1310712 kB\nSwapFree:       1310712 kB\nDirty:               0 kB\n"
+    "Writeback:           0 kB\n"
+)
 
 
 class SimError(Exception):
@@ -150,7 +154,7 @@ def _sshd_config(rack: Path, address: str, pidfile: Path) -> str:
 def _namespace(d: Path, binds: list[tuple[str, str]], private: bool = False) -> None:
     """A persistent mount namespace at ``d/mnt.ns`` with these (source, target) bind mounts. ``private``:
     what a blade's playbooks and loads write outside them stays in the blade too: /etc is an overlay on the
-    host's (fstab), /mnt and /tmp are tmpfs of its own."""
+    host's (fstab), /mnt a tmpfs of its own (its mount points); Ansible's temporary files go to its own home."""
     ns = d / "mnt.ns"
     ns.touch()
     script = "set -e\n"
@@ -158,14 +162,15 @@ def _namespace(d: Path, binds: list[tuple[str, str]], private: bool = False) -> 
         for sub in ("etc-upper", "etc-work"):
             (d / sub).mkdir()
         script += (f"mount -t overlay swaplab-sim-etc -o lowerdir=/etc,upperdir='{d}/etc-upper',workdir='{d}/etc-work' "
-                   "/etc\nmount -t tmpfs -o size=64m,mode=0755 swaplab-sim-mnt /mnt\n"
-                   "mount -t tmpfs -o size=64m,mode=1777 swaplab-sim-tmp /tmp\n")  # fmt: skip
+                   "/etc\nmount -t tmpfs -o size=64m,mode=0755 swaplab-sim-mnt /mnt\n")  # fmt: skip
     script += "".join(f"mount --bind '{src}' '{dst}'\n" for src, dst in binds)
     _run("unshare", f"--mount={ns}", "--propagation", "private", "sh", "-c", script)
 
 
-def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s: float = 20.0) -> Path:
-    """Bring the rack up; the inventory's path. Raises SimError (with the rack brought down) on failure."""
+def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s: float = 20.0,
+       blade_vars: dict[str, float | int] | None = None) -> Path:  # fmt: skip
+    """Bring the rack up; the inventory's path (``blade_vars``: more variables of the blades group, numbers).
+    Raises SimError (with the rack brought down) on failure."""
     found = problems(names)
     if found:
         raise SimError("; ".join(found))
@@ -173,13 +178,14 @@ def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s:
         raise SimError(f"{rack} is not empty: bring that rack down first (python -m swaplab.sim down {rack})")
     rack.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        return _up(rack, names, release, boot_s, trial_s)
+        return _up(rack, names, release, boot_s, trial_s, blade_vars or {})
     except BaseException:
         down(rack)
         raise
 
 
-def _up(rack: Path, names: list[str], release: str, boot_s: float, trial_s: float) -> Path:
+def _up(rack: Path, names: list[str], release: str, boot_s: float, trial_s: float,
+        blade_vars: dict[str, float | int]) -> Path:  # fmt: skip
     _run("mount", "--bind", str(rack), str(rack))
     _run("mount", "--make-private", str(rack))
     for mountpoint in (BLADE_MOUNT, AGENT_DIR, "/run/sshd"):
@@ -223,11 +229,19 @@ def _up(rack: Path, names: list[str], release: str, boot_s: float, trial_s: floa
         _write(d / "trial_s", f"{trial_s}\n")
         os.mkfifo(d / "kmsg.fifo", 0o600)
         _write(d / "sshd_config", _sshd_config(rack, b.address, d / "sshd.pid"))
-        _namespace(d, [*common, (str(d), BLADE_MOUNT), (str(d / "agent"), AGENT_DIR), (str(d / "swaps"), "/proc/swaps"),
-                       (str(d / "vmstat"), "/proc/vmstat"), (str(d / "meminfo"), "/proc/meminfo"),
-                       (str(d / "tainted"), "/proc/sys/kernel/tainted"), (str(d / "drop_caches"), "/proc/sys/vm/drop_caches"),
-                       (str(d / "kmsg.fifo"), "/dev/kmsg"), (str(shims), "/usr/local/sbin"), (str(d / "home"), "/root")],
-                   private=True)  # fmt: skip
+        binds = [
+            (str(d), BLADE_MOUNT),
+            (str(d / "agent"), AGENT_DIR),
+            (str(d / "swaps"), "/proc/swaps"),
+            (str(d / "vmstat"), "/proc/vmstat"),
+            (str(d / "meminfo"), "/proc/meminfo"),
+            (str(d / "tainted"), "/proc/sys/kernel/tainted"),
+            (str(d / "drop_caches"), "/proc/sys/vm/drop_caches"),
+            (str(d / "kmsg.fifo"), "/dev/kmsg"),
+            (str(shims), "/usr/local/sbin"),
+            (str(d / "home"), "/root"),
+        ]
+        _namespace(d, [*common, *binds], private=True)  # fmt: skip
         specs.append({"name": b.name, "dir": str(d), "address": b.address, "sol_host": b.sol, "sol_port": SOL_PORT})
     _write(rack / "rack.json", json.dumps({"release": release, "boot_s": boot_s, "sshd": str(SSHD),
                                            "nas": {"dir": str(nas)}, "blades": specs}, indent=1))  # fmt: skip
@@ -248,7 +262,7 @@ def _up(rack: Path, names: list[str], release: str, boot_s: float, trial_s: floa
             if time.monotonic() > deadline:
                 raise SimError(f"the BMC of {b.name} ({b.bmc}:623) does not answer: see {rack / 'bmc' / b.name}")
     inventory = rack / "hosts.yml"
-    _write(inventory, inventory_text(rack, blades))
+    _write(inventory, inventory_text(rack, blades, blade_vars))
     return inventory
 
 
@@ -259,7 +273,8 @@ def _start_bmc(rack: Path, b: SimBlade, password: str) -> None:
     conf = "\n".join([
         f'name "{b.name}-bmc"', "set_working_mc 0x20", "  startlan 1", f"    addr {b.bmc} 623", "    priv_limit admin",
         *(f"    allowed_auths_{who} md5" for who in ("callback", "user", "operator", "admin")),
-        f"    guid {secrets.token_hex(16)}", "  endlan", f'  chassis_control "{chassis}"', f'  sol "telnet:{b.sol}:{SOL_PORT}" 115200 history=65536',
+        f"    guid {secrets.token_hex(16)}", "  endlan", f'  chassis_control "{chassis}"',
+        f'  sol "telnet:{b.sol}:{SOL_PORT}" 115200 history=65536',
         # At most 4 sessions for the user, as many BMCs allow: a controller that leaks them runs out.
         f'  user 2 true "{vbmc.BMC_USER}" "{password}" admin {MAX_SESSIONS} md5', "",
     ])  # fmt: skip
@@ -289,7 +304,7 @@ def _proc(path: Path) -> proctree.Proc:
         return 0, 0
 
 
-def inventory_text(rack: Path, blades: list[SimBlade]) -> str:
+def inventory_text(rack: Path, blades: list[SimBlade], blade_vars: dict[str, float | int] | None = None) -> str:
     ssh = (f"-o UserKnownHostsFile={rack / 'known_hosts'} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
            "-o ConnectTimeout=20")  # fmt: skip
     lines = [
@@ -303,13 +318,16 @@ def inventory_text(rack: Path, blades: list[SimBlade]) -> str:
         "        blade_boot__delay: 1",
         "        # The NFS swap mount is a tmpfs on a simulated blade: a small swapfile.",
         "        nfs_swap__size_mib: 1",
+        *(f"        {k}: {v!r}" for k, v in sorted((blade_vars or {}).items())
+          if re.fullmatch(r"[a-z_]+", k) and isinstance(v, int | float)),
         "      hosts:",
     ]  # fmt: skip
     for b in blades:
         lines += [
             f"        {b.name}:", f"          ansible_host: {b.address}",
             f'          swaplab_mac: "52:54:00:{b.index >> 16 & 255:02x}:{b.index >> 8 & 255:02x}:{b.index & 255:02x}"',
-            "          swaplab_power:", "            driver: ipmi", f"            host: {b.bmc}", "            port: 623",
+            "          swaplab_power:", "            driver: ipmi", f"            host: {b.bmc}",
+            "            port: 623",
             f"            cipher_suite: {vbmc.IPMI_SIM_CIPHER_SUITE}", f"            user: {vbmc.BMC_USER}",
             f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
             "          swaplab_console: {driver: ipmi-sol}",

@@ -148,7 +148,7 @@ class Blade:
         self.boot_task = asyncio.create_task(self._boot())
 
     async def _boot(self) -> None:
-        delay = self.rack.boot_s * random.uniform(0.8, 1.2)
+        delay = self.rack.boot_s * random.uniform(0.8, 1.2)  # noqa: S311 - a boot's spread, not a secret
         started = time.time()
         self.rack.booting += 1
         self.rack.boot_peak = max(self.rack.boot_peak, self.rack.booting)
@@ -184,14 +184,14 @@ class Blade:
             await asyncio.to_thread(self.sshd.wait)
             self.sshd = None
 
-    def hang(self) -> None:
-        """A hung kernel: nothing runs, nothing is printed, ssh does not answer."""
+    def hang(self, hung: bool = True) -> None:
+        """A hung kernel: nothing runs, nothing is printed, ssh does not answer (``hung`` False: it runs on)."""
         if not self.power:
             return
         for pid in ns_pids(self.ns_inode):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-        self.hung = True
+                os.kill(pid, signal.SIGSTOP if hung else signal.SIGCONT)
+        self.hung = hung
 
 
 class Rack:
@@ -250,9 +250,11 @@ class Rack:
                 b.hang()
             return "ok"
         if cmd in ("freeze-nas", "thaw-nas"):
-            self.freeze_nas(cmd == "freeze-nas")
-            for b in self.blades.values():  # a blade's root and swap are on the NAS: it goes silent with it
-                b.hung = cmd == "freeze-nas" and b.power
+            frozen = cmd == "freeze-nas"
+            self.freeze_nas(frozen)
+            for b in self.blades.values():
+                # A blade's root and swap are on the NAS: everything on it waits for the NAS, and goes on after.
+                b.hang(frozen)
             return "ok"
         if cmd == "say" and len(words) == 3:
             for b in self.select(words[1]):

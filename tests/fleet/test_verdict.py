@@ -18,6 +18,11 @@ def test_nfs_nbd_ratio(blade: BladeSession, settings: Settings, record: Recorder
     if not nfs:
         blade.check_up()
         done = sorted(f"t{t.trial}-{t.store}" for t in blade.hog_trials)
+        if blade.voided:
+            raise InfraError(
+                f"{blade.name}: no complete NFS/NBD pair of hog trials to judge: the NAS was out during "
+                f"{', '.join(blade.voided)} (finished: {', '.join(done) or 'none'}); see test_hog"
+            )
         pytest.fail(f"no complete NFS/NBD pair of hog trials (finished: {', '.join(done) or 'none'}): see test_hog")
     r = paired_ratio(nfs, nbd)
     plan = settings.options.trial_plan()

@@ -512,3 +512,64 @@ def test_a_stopped_sol_recorder_leaves_no_session_open_on_the_bmc(tmp_path: Path
     assert "SOL activated with pyghmi" in events.read_text()
     assert during == 1  # the recorder's one session
     assert after == 0
+
+
+def test_a_killed_ipmitool_leaves_its_bmc_alone_until_its_session_times_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ipmitool killed on its limit may leave its session open on the BMC (a handful of sessions: 4 on many):
+    the next operation on that BMC waits out the BMC's inactivity timeout; another BMC is not held up. Before:
+    the next call went at once, and a BMC that answers slowly collected killed sessions until it refused all."""
+    import time
+
+    from swaplab.drivers import bmcturn
+
+    monkeypatch.setenv("SWAPLAB_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(bmcturn, "QUIET_AFTER_KILL_S", 1.5)
+    calls: list[tuple[str, float]] = []
+
+    def runner(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        port = argv[argv.index("-p") + 1]
+        calls.append((port, time.monotonic()))
+        if port == "6250" and len(calls) == 1:
+            raise subprocess.TimeoutExpired(argv, float(kw["timeout"]))  # type: ignore[arg-type]
+        return subprocess.CompletedProcess(argv, 0, "Chassis Power is on\n", "")
+
+    slow = IPMIPowerDriver("127.0.0.1", "admin", PASSWORD, port=6250, cipher_suite=3, run=runner)
+    other = IPMIPowerDriver("127.0.0.1", "admin", PASSWORD, port=6251, cipher_suite=3, run=runner)
+    with pytest.raises(IPMIError, match=r"no answer .* left alone"):
+        slow.status()
+    t0 = time.monotonic()
+    assert other.status() is PowerState.ON
+    assert time.monotonic() - t0 < 1.0  # another BMC goes on at once
+    assert slow.status() is PowerState.ON
+    assert calls[2][1] - calls[0][1] >= 1.4  # this one waited out the quiet period
+
+
+def test_power_ons_go_in_waves_without_holding_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``wave`` blades are in PXE at once, each keeping its place ``pxe_s`` after its power-on while its
+    caller (an Ansible fork, a recovery) goes on at once; a failed power-on frees its place at once. Before:
+    every blade of a rack was powered on at once (the simulated rack measured 20 of 100 in PXE together)."""
+    import time
+
+    from swaplab.drivers.bmcturn import pxe_wave
+
+    monkeypatch.setenv("SWAPLAB_LOCK_DIR", str(tmp_path))
+    waits, held = [], []
+    for _ in range(2):
+        t0 = time.monotonic()
+        with pxe_wave(2, 1.5) as waited:
+            waits.append(waited)
+        held.append(time.monotonic() - t0)
+    assert max(waits) < 0.5 and max(held) < 0.5  # two places: both at once, neither caller kept
+    with pxe_wave(2, 1.5) as waited:  # the third waits for the first place to come free
+        pass
+    assert 1.0 <= waited <= 3.0
+    with pytest.raises(RuntimeError), pxe_wave(1, 30.0, timeout_s=5):
+        raise RuntimeError("the BMC refused")
+    t0 = time.monotonic()
+    with pxe_wave(1, 0.1, timeout_s=5):
+        pass
+    assert time.monotonic() - t0 < 1.0  # the failed one's place was free at once
+    with pxe_wave(0, 30.0) as waited:
+        assert waited == 0.0  # no waves

@@ -27,6 +27,11 @@ def test_the_prober_keeps_one_incident_per_outage(tmp_path: Path) -> None:
     assert st.outage_during(100.0, 104.0) is None and st.outage_during(100.0, 106.0) == (105.0, 115.0)
     assert st.outage_during(116.0, 130.0) == (120.0, None)
     assert nas_probe.read_state(tmp_path / NAS_PROBE, now=121.0 + nas_probe.STALE_S + 1) is None  # stale
+    # A finished load counts as the NAS's only where the outage took more of it than the prober's resolution:
+    # one started 2 s before the prober saw the NAS back did not wait on it (the simulated rack's NBD trials).
+    assert st.outage_during(113.0, 119.0, min_overlap_s=5.0) is None
+    assert st.outage_during(100.0, 114.0, min_overlap_s=5.0) == (105.0, 115.0)
+    assert st.outage_during(121.0, 130.0, min_overlap_s=5.0) == (120.0, None)  # still out at the load's end
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink", "garbage", "huge", "infinite"])
@@ -104,3 +109,29 @@ def test_the_prober_thread_starts_probes_and_stops(tmp_path: Path) -> None:
     assert not p.is_alive() and time.monotonic() - t0 < 2 and len(calls) >= 3
     st = nas_probe.read_state(tmp_path / NAS_PROBE)
     assert st is not None and st.alive and st.incidents == []
+
+
+def test_a_load_that_finished_through_a_nas_outage_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load that finished while the NAS was out for most of it carries the outage (the hog suite then leaves
+    the trial out of the ratio, an <error> naming the NAS); one the NAS answered through carries none. Before:
+    a trial stretched by a 45 s outage counted, and the ratio gate failed the kernel on every blade of the
+    simulated rack (5.6x)."""
+    import time
+
+    monkeypatch.setattr(nas_probe, "EVERY_S", 0.05)  # the prober's resolution: 0.1 s here
+    monkeypatch.setattr(nas_probe, "TIMEOUT_S", 0.05)
+    s, blade = _session(tmp_path, "ok")
+    answer = blade.run
+
+    def slow(command: str, *args: object, **kwargs: object) -> object:
+        if "/state" in command:
+            time.sleep(0.3)  # the load takes 0.3 s
+        return answer(command, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(blade, "run", slow)
+    report = s.load("hog-t1-nbd", "true", budget_s=30, use="nbd")
+    assert report.outcome.status == "done" and report.nas_outage == ""
+    p = nas_probe.NasProber(lambda: False, tmp_path / NAS_PROBE)
+    p.step(now=time.time() - 5)  # out since 5 s ago, and still out
+    report = s.load("hog-t1-nfs", "true", budget_s=30, use="nfs")
+    assert report.outcome.status == "done" and "did not answer from" in report.nas_outage
