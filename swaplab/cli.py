@@ -317,8 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc: int = args.func(args)
     except KeyboardInterrupt:
         return EXIT_ERROR
-    except BrokenPipeError:
-        return rc if "rc" in locals() else EXIT_OK
+    except BrokenPipeError:  # the reader went away (`| head`): what it read was the output
+        return EXIT_OK
     except Exception:  # a crash is swaplab's failure, never the kernel's: exit 2, with the traceback
         traceback.print_exc()
         print(f"swaplab {args.command}: internal error (above): please report it", file=sys.stderr)

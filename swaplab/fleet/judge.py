@@ -33,12 +33,6 @@ class Verdict:
     hog_oom_killed: bool = False
     nfs_outage_s: float = 0.0
 
-    def merge(self, other: Verdict) -> None:
-        self.failures += other.failures
-        self.warnings += other.warnings
-        self.hog_oom_killed |= other.hog_oom_killed
-        self.nfs_outage_s += other.nfs_outage_s
-
 
 def judge(
     findings: Iterable[Finding], hog_pids: frozenset[int] | set[int] = frozenset(), hog_oom_expected: bool = False

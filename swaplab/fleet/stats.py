@@ -40,16 +40,6 @@ class Ratio:
             return None
         return 100.0 * (self.high - self.low) / 2 / self.ratio
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "ratio": self.ratio,
-            "ci95_low": self.low,
-            "ci95_high": self.high,
-            "ci95_half_width_pct": self.half_width_pct,
-            "pairs": self.pairs,
-            "per_pair": list(self.per_pair),
-        }
-
 
 def paired_ratio(numer: list[float], denom: list[float]) -> Ratio:
     """Geometric-mean ratio numer/denom over paired trials, with its 95% interval."""

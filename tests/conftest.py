@@ -1,1 +1,0 @@
-"""Shared pytest setup: unit tests never reach the network or the user's home."""

@@ -1,0 +1,57 @@
+"""The simulated rack's own logic (``swaplab.sim``): its inventory is one swaplab accepts as a rack's, its refusals.
+
+The rack itself (sshd, ipmi_sim, namespaces) runs in ``tests/integration/test_scale_sim.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from swaplab.inventory import Inventory, load, validate
+from swaplab.provision import lab_problems
+from swaplab.sim import rack as sim
+
+
+def _inventory(tmp_path: Path, names: list[str], blade_vars: dict[str, float | int] | None = None) -> Path:
+    blades = [sim.SimBlade(n, i) for i, n in enumerate(names, start=1)]
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    addresses = [sim.NAS_ADDRESS, *(b.address for b in blades)]
+    (tmp_path / "known_hosts").write_text("".join(f"{a} {key}\n" for a in addresses))
+    path = tmp_path / "hosts.yml"
+    path.write_text(sim.inventory_text(tmp_path, blades, blade_vars))
+    return path
+
+
+def test_a_simulated_rack_is_an_inventory_swaplab_accepts_as_a_racks(tmp_path: Path) -> None:
+    """Rack-style names, IPMI power with the password from the environment, SOL consoles, an unmanaged NAS,
+    every host key recorded: validated like any lab's, nothing refused, nothing to record."""
+    names = sim.rack_names(12)
+    assert names[0] == "r1-b01" and names[-1] == "r1-b12"
+    path = _inventory(tmp_path, names, {"blade_boot__wave": 4, "blade_boot__pxe_s": 4})
+    raw = load(str(path))
+    assert validate(raw) == []
+    inv = Inventory.of(str(path), raw)
+    assert sorted(inv.blades) == names and inv.nas == "nas" and not inv.nas_managed
+    assert lab_problems(inv, names, provisioned=False) == []
+    hv = raw["_meta"]["hostvars"]["r1-b12"]
+    assert hv["swaplab_power"]["host"] == "127.0.2.12" and hv["ansible_host"] == "127.0.1.12"
+    assert hv["blade_boot__wave"] == 4 and hv["swaplab_console"] == {"driver": "ipmi-sol"}
+    assert "{{ lookup('ansible.builtin.env', 'SWAPLAB_BMC_PASSWORD') }}" in path.read_text()
+
+
+def test_only_number_valued_role_variables_reach_the_inventory(tmp_path: Path) -> None:
+    text = sim.inventory_text(
+        tmp_path, [sim.SimBlade("r1-b01", 1)], {"blade_boot__wave": 3, "bad key": 1, "x": "y\n  evil: 1"}
+    )  # type: ignore[dict-item]
+    assert "blade_boot__wave: 3" in text and "bad key" not in text and "evil" not in text
+
+
+def test_a_wave_outside_its_range_is_refused(tmp_path: Path) -> None:
+    path = _inventory(tmp_path, ["r1-b01"], {"blade_boot__wave": 5000})
+    assert any("blade_boot__wave 5000 must be a whole number from 0" in p for p in validate(load(str(path))))
+
+
+def test_the_rack_refuses_what_it_cannot_simulate() -> None:
+    assert any("1 to" in p for p in sim.problems([]))
+    assert any("host names" in p for p in sim.problems(["bad_name", "nas"]))
+    assert any("twice" in p for p in sim.problems(["r1-b01", "r1-b01"]))
+    assert len(sim.rack_names(100)) == 100 and sim.rack_names(100)[0] == "r1-b001"
