@@ -24,26 +24,37 @@ from swaplab.drivers.protocols import PowerState
 from swaplab.drivers.qmpdriver import QMPError, QMPPowerDriver
 
 
+def log_request(state_dir: Path, op: str, param: str, value: str) -> None:
+    """Append one chassis request, with its time, to ``STATE_DIR/chassis.log``."""
+    with (state_dir / "chassis.log").open("a") as log:
+        log.write(f"{time.time():.3f} {op} {param} {value}".rstrip() + "\n")
+
+
+def boot_override(state_dir: Path, op: str, value: str) -> None:
+    """``get``/``set boot``: the one-time boot override kept in ``STATE_DIR/boot-once`` (printed for get)."""
+    boot = state_dir / "boot-once"
+    if op == "get":
+        print(f"boot:{boot.read_text().strip() if boot.exists() else 'default'}")
+    elif value in ("default", "none"):
+        boot.unlink(missing_ok=True)
+    else:
+        boot.write_text(value + "\n")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 4:
         print("usage: chassis QMP_SOCKET STATE_DIR get|set PARAM [VALUE]", file=sys.stderr)
         return 2
     sock, state_dir, op, param = argv[0], Path(argv[1]), argv[2], argv[3]
     value = argv[4] if len(argv) > 4 else ""
-    with (state_dir / "chassis.log").open("a") as log:
-        log.write(f"{time.time():.3f} {op} {param} {value}".rstrip() + "\n")
+    log_request(state_dir, op, param, value)
     drv = QMPPowerDriver(sock)
     boot = state_dir / "boot-once"
     try:
         if op == "get" and param == "power":
             print(f"power:{0 if drv.status() in (PowerState.OFF, PowerState.UNKNOWN) else 1}")
-        elif op == "get" and param == "boot":
-            print(f"boot:{boot.read_text().strip() if boot.exists() else 'default'}")
-        elif op == "set" and param == "boot":
-            if value in ("default", "none"):
-                boot.unlink(missing_ok=True)
-            else:
-                boot.write_text(value + "\n")
+        elif param == "boot" and op in ("get", "set"):
+            boot_override(state_dir, op, value)
         elif op == "set" and param == "power":
             if value == "1":
                 boot.unlink(missing_ok=True)  # consumed by this power-on

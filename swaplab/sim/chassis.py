@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 from pathlib import Path
+
+from swaplab.lab.chassis import boot_override, log_request
 
 
 def ask(sock: str, request: str, timeout: float = 20.0) -> str:
@@ -34,19 +35,13 @@ def main(argv: list[str]) -> int:
         return 2
     sock, blade, state_dir, op, param = argv[0], argv[1], Path(argv[2]), argv[3], argv[4]
     value = argv[5] if len(argv) > 5 else ""
-    with (state_dir / "chassis.log").open("a") as log:
-        log.write(f"{time.time():.3f} {op} {param} {value}".rstrip() + "\n")
+    log_request(state_dir, op, param, value)
     boot = state_dir / "boot-once"
     try:
         if op == "get" and param == "power":
             print(f"power:{1 if ask(sock, f'power {blade} status') == 'ok on' else 0}")
-        elif op == "get" and param == "boot":
-            print(f"boot:{boot.read_text().strip() if boot.exists() else 'default'}")
-        elif op == "set" and param == "boot":
-            if value in ("default", "none"):
-                boot.unlink(missing_ok=True)
-            else:
-                boot.write_text(value + "\n")
+        elif param == "boot" and op in ("get", "set"):
+            boot_override(state_dir, op, value)
         elif op == "set" and param in ("power", "reset", "shutdown"):
             if param == "reset" or (param == "power" and value == "1"):
                 boot.unlink(missing_ok=True)
