@@ -56,6 +56,11 @@ class ProbeState:
                 return s, e
         return None
 
+    def outages_during(self, start: float, end: float) -> list[tuple[float, float | None]]:
+        """Every outage that overlapped [start, end], as (start, end-or-None), oldest first."""
+        return [(s, e) for inc in self.incidents if (s := inc.get("start")) is not None
+                and s <= end and ((e := inc.get("end")) is None or e >= start)]  # fmt: skip
+
 
 class NasProber(threading.Thread):
     def __init__(self, probe: Callable[[], bool], path: Path, every_s: float = EVERY_S) -> None:

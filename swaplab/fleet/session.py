@@ -24,7 +24,7 @@ from swaplab.detect import Finding, scan_stream
 from swaplab.drivers import console_driver
 from swaplab.drivers.protocols import ConsoleProtocol
 from swaplab.fleet import nas_probe
-from swaplab.fleet.judge import FAIL_KINDS, Verdict, in_window, judge
+from swaplab.fleet.judge import FAIL_KINDS, ExcuseKey, Outage, Verdict, excuse_key, in_window, judge
 from swaplab.fleet.loads import AGENT_DIR, LoadOutcome, LoadRunner, SwapArea
 from swaplab.fleet.remote import Remote, RemoteError
 from swaplab.fleet.stats import paired_times
@@ -162,6 +162,11 @@ class BladeSession:
         self._agent = False
         self._host: testinfra.host.Host | None = None
         prior = [from_json(r) for r in settings.prior.get(name, [])]
+        # Hung-task reports put down to a NAS outage (a resumed run's health check reads the same log again).
+        self._outage_excused: set[ExcuseKey] = {
+            (r.kind, r.text, r.kernel_time_s) for r in prior if isinstance(r, FindingRecord)
+            and r.kind == "hung_task" and r.severity == "warn" and r.kernel_time_s is not None
+        }  # fmt: skip
         self.hog_trials: list[HogTrial] = [r for r in prior if isinstance(r, HogTrial) and r.status == "done"
                                            and r.trial is not None]  # finished hog trials, for the ratio  # fmt: skip
         self.trials_elapsed_s = 0.0  # this run's hog trials' time, for --trials-budget
@@ -354,10 +359,13 @@ class BladeSession:
             findings += in_window(scan(dmesg, f"{self.name}:dmesg", "dmesg"), window[0], window[1] + 1)
         hog_pids = {int(p) for p in outcome.text("hog.pid").split() if p.isdigit()}
         self._hog_pids |= hog_pids
-        verdict = judge(findings, hog_pids, hog_oom_expected)
+        outages = self._outages_in_uptime(load_started, window)
+        verdict = judge(findings, hog_pids, hog_oom_expected, outages, self._outage_excused)
+        self._outage_excused.update(verdict.outage_excused)
         attachments = [str(p) for p in sorted(outcome.local_dir.glob("*")) if p.is_file()]
         start = window[0] if window else None
-        records = [finding_record(f, console_text, load_id, start) for f in findings]
+        excused = set(verdict.outage_excused)
+        records = [finding_record(f, console_text, load_id, start, excuse_key(f) in excused) for f in findings]
         report = LoadReport(outcome, verdict, attachments, records)
         if hostload is not None:
             report.host_cpu_pressure_pct, report.emulator_cpu_s, _ = hostload.figures()
@@ -410,6 +418,24 @@ class BladeSession:
             return nas.run_bytes("true", limit=nas_probe.TIMEOUT_S)[0] == 0  # all of it, ssh's set-up included
         except RemoteError:
             return False
+
+    def _outages_in_uptime(self, load_started: float, window: tuple[float, float] | None) -> list[Outage]:
+        """The NAS outages the run's prober saw during this load, in the blade's uptime (``judge``'s rule for a
+        hung task waiting on the NAS). The load's first stamp was taken within its ssh start of
+        ``load_started``; each outage is widened by the prober's resolution (it sees a change up to one probe
+        and its timeout late)."""
+        if not self.settings.nas or window is None:
+            return []
+        state = nas_probe.read_state(Path(self.settings.run_dir) / NAS_PROBE)
+        if state is None:
+            return []
+        now, boot = time.time(), load_started - window[0]  # the epoch of the blade's uptime 0
+        late = nas_probe.EVERY_S + nas_probe.TIMEOUT_S
+        return [(s - boot - late, (now if e is None else e) - boot) for s, e in state.outages_during(load_started, now)]
+
+    def outage_excused(self) -> set[ExcuseKey]:
+        """The hung-task reports the loads put down to a NAS outage (for the whole run's health check)."""
+        return set(self._outage_excused)
 
     def _nas_outage(self, since: float, min_overlap_s: float = 0.0) -> str:
         """How the run's NAS prober saw the NAS fail since ``since`` (epoch), in words; "" if it did not."""
@@ -622,9 +648,11 @@ def fault_record(spec: FaultSpec, injection: Injection | None, load_started: flo
                        error=injection.error)  # fmt: skip
 
 
-def finding_record(f: Finding, console_text: str, load: str | None, start_uptime: float | None) -> FindingRecord:
+def finding_record(f: Finding, console_text: str, load: str | None, start_uptime: float | None,
+                   outage_excused: bool = False) -> FindingRecord:  # fmt: skip
     """A finding as the reports carry it: when it happened (kernel time, and seconds into the load) and,
-    for a console finding, the console lines around it."""
+    for a console finding, the console lines around it. One the verdict put down to a NAS outage is a
+    warning ("warn")."""
     ts = f.fields.get("timestamp")
     kernel_time = float(ts) if isinstance(ts, int | float) else None
     at = round(kernel_time - start_uptime, 3) if kernel_time is not None and start_uptime is not None else None
@@ -633,7 +661,8 @@ def finding_record(f: Finding, console_text: str, load: str | None, start_uptime
         lines = console_text.split("\n")
         i = max(0, f.line - 1)
         excerpt = "\n".join(line.rstrip("\r") for line in lines[max(0, i - EXCERPT_LINES) : i + EXCERPT_LINES + 1])
-    return FindingRecord(kind=f.kind, severity=str(f.severity), text=f.text[:500], source=f.source, line=f.line,
+    severity = "warn" if outage_excused else str(f.severity)
+    return FindingRecord(kind=f.kind, severity=severity, text=f.text[:500], source=f.source, line=f.line,
                          kernel_time_s=kernel_time, at_s=at, load=load, excerpt=excerpt[-4000:])  # fmt: skip
 
 

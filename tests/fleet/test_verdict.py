@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swaplab.fleet.judge import judge
+from swaplab.fleet.judge import excuse_key, judge
 from swaplab.fleet.recording import Recorder
 from swaplab.fleet.session import BladeSession, InfraError, Settings, finding_record, scan
 from swaplab.fleet.stats import paired_ratio
@@ -59,7 +59,7 @@ def test_kernel_health(blade: BladeSession, record: Recorder) -> None:
     record.attach(str(blade.dir / "dmesg.txt"), str(blade.dir / "vmstat.txt"))
     findings += scan(dmesg.encode(), f"{blade.name}:dmesg", "dmesg")
     hog_pids = blade.hog_pids()
-    verdict = judge(findings, hog_pids)
+    verdict = judge(findings, hog_pids, excused=blade.outage_excused())
     delta = {k: now.get(k, 0) - blade.start.get(k, 0) for k in ("oom_kill", "pgscan_direct_throttle")}
     new_taint = now.get("tainted", 0) & ~blade.start.get("tainted", 0)
     start = {k: v for k, v in blade.start.items() if isinstance(v, int)}
@@ -67,7 +67,8 @@ def test_kernel_health(blade: BladeSession, record: Recorder) -> None:
                       pgscan_direct_throttle_delta=delta["pgscan_direct_throttle"], new_taint=new_taint,
                       nfs_outage_s=verdict.nfs_outage_s, warnings=tuple(verdict.warnings)))  # fmt: skip
     console_text = console.decode(errors="replace")
-    record.add(*(finding_record(f, console_text, None, None) for f in findings))
+    excused = set(verdict.outage_excused)
+    record.add(*(finding_record(f, console_text, None, None, excuse_key(f) in excused) for f in findings))
     problems = list(verdict.failures)
     if new_taint:
         problems.append(f"the kernel became tainted during the run (new taint bits {new_taint:#x})")

@@ -321,16 +321,13 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
     assert "nfs_not_responding" in timeline[: timeline.index("</figure>")]
     findings = dom[dom.index('class="findings"') :]
     assert "nfs_not_responding" in findings and "console around it" in findings
-    failure = case.find("failure")
-    if failure is None:
-        assert proc.returncode == 0
-    else:
-        # Seen in two of four stalls: kcompactd0 blocked in migrate_pages on a page under NFS I/O
-        # (golden log lab-6.1-blade-nas-paused-240s-hung-kcompactd). The kernel's word, so a <failure>.
-        assert proc.returncode == 1 and failure.get("type") == "kernel"
-        problems = [ln.strip() for ln in hog["message"].splitlines()[1:] if ln.startswith("  ")]
-        assert problems and all(p.startswith("hung_task ") for p in problems), hog["message"]
-        assert "blocked for more than" in console
+    # Tasks blocked on the paused NAS (systemd-journal, kcompactd0 in migrate_pages: golden log
+    # lab-6.1-blade-nas-paused-240s-hung-kcompactd) are the outage's: warnings, not a kernel failure (CI, 8904c10).
+    assert case.find("failure") is None and proc.returncode == 0, hog["message"]
+    hung = [r for r in hog["records"] if r["type"] == "finding" and r["kind"] == "hung_task"]
+    assert all(r["severity"] == "warn" for r in hung), hung
+    excused = [w for w in load["warnings"] if "while the NAS was not answering" in w]
+    assert len(excused) == len({r["text"] for r in hung}), excused  # the console and dmesg carry each once
 
 
 def test_wrong_nfs_export_is_an_error_for_that_blade(kept_run: Path, tmp_path: Path) -> None:
