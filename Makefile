@@ -9,7 +9,7 @@ LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs 
 # What the tests alone need: a browser to look at report.html as a person would (headless).
 TEST_PACKAGES := chromium
 
-.PHONY: run test lint unit integration faults scale deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
+.PHONY: run test lint unit integration faults limit scale deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -36,6 +36,13 @@ faults: venv kernel-deb lab-deps test-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	SWAPLAB_MARKS=faults $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
+
+## limit: `--limit` on a shared NAS, on a 2-blade virtual lab: blade A is added and provisioned while blade B
+## swaps on NFS and NBD; B's servers are not restarted, nothing of B's changes (about 15 minutes; outside CI)
+limit: venv kernel-deb lab-deps test-deps
+	$(VENV)/bin/tox -e integration --notest
+	.tox/integration/bin/swaplab lab build
+	SWAPLAB_MARKS=two_blades $(VENV)/bin/tox -e integration -- tests/integration/test_limit.py
 
 ## scale: the controller against a simulated rack (swaplab.sim) of 1, 10, 50 and 100 blades, then 100 blades
 ## hanging at once and a NAS freezing under 100 (about 30 minutes; outside CI, which runs 10 blades in

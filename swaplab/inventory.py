@@ -206,6 +206,14 @@ def _address_key(text: str) -> str:
     return str(mapped or ip)
 
 
+def export_slot(text: str) -> int:
+    """The low 15 bits of a blade's address. Its Ganesha exports' ids are 2*slot (root) and 2*slot+1 (swap)
+    (``roles/nfs_server``'s template makes the same): ids from positions in the blade list would change
+    for every blade after one added, and Ganesha would then serve a connected blade's file handles from
+    another blade's export."""
+    return int(ipaddress.ip_address(text)) & 0x7FFF
+
+
 def is_dns_name(text: object) -> bool:
     labels = str(text).rstrip(".").split(".")
     return 0 < len(str(text)) <= 253 and all(LABEL_RE.fullmatch(label) for label in labels)
@@ -289,6 +297,7 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
                                     "(host_vars or the nas group's vars)")  # fmt: skip
     macs: dict[str, str] = {}
     addrs: dict[str, str] = {}
+    slots: dict[int, str] = {}
     for blade in blades or []:
         hv = hostvars.get(blade, {})
         mac = str(hv.get("swaplab_mac", "")).lower()
@@ -310,6 +319,15 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
             problems.append(f"{blade}: address {addr} is also {addrs[key]}'s: each blade needs its own address")
         else:
             addrs[key] = blade
+            slot = export_slot(addr)
+            if slot == 0:
+                problems.append(f"{blade}: address {addr} ends in 15 zero bits (a network's own address?): "
+                                "give the blade a host address")  # fmt: skip
+            elif slot in slots:
+                problems.append(f"{blade}: address {addr} has the same low 15 bits as {slots[slot]}'s, and the "
+                                "NAS's export ids are made from them: keep a rack's blades within a /17")  # fmt: skip
+            else:
+                slots[slot] = blade
         problems += [f"{blade}: {p}" for p in power_problems(hv.get("swaplab_power"))]
         problems += [f"{blade}: {p}" for p in console_problems(hv.get("swaplab_console"), hv.get("swaplab_power"))]
     if kernel is not None and not os.path.exists(kernel):

@@ -58,7 +58,7 @@ options:
     choices: [on, off, cycled, paused, resumed, status, check]
   wave:
     description:
-      - Power-on waves (on, cycled): at most this many blades of the controller are in PXE at once; each
+      - Power-on waves (on, cycled) - at most this many blades of the controller are in PXE at once; each
         power-on waits for a place in the wave and keeps it I(pxe_s) seconds. 0 (the default) turns waves off.
     type: int
     default: 0

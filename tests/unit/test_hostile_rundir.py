@@ -293,6 +293,20 @@ def test_one_address_spelled_two_ways_is_a_duplicate() -> None:
     )
 
 
+def test_addresses_that_would_share_a_nas_export_id_are_refused() -> None:
+    """Ganesha's export ids come from the low 15 bits of each blade's address (stable when a blade is added)."""
+    from swaplab.inventory import validate
+
+    from .test_inventory import inv
+
+    blades = {"b1": GOOD | {"ansible_host": "10.0.1.5"},
+              "b2": GOOD | {"ansible_host": "10.0.129.5", "swaplab_mac": "52:54:00:00:00:12"},
+              "b3": GOOD | {"ansible_host": "10.0.128.0", "swaplab_mac": "52:54:00:00:00:13"}}  # fmt: skip
+    text = "\n".join(validate(inv(blades, {"swaplab_lab_address": "10.0.0.1"})))
+    assert "b2: address 10.0.129.5 has the same low 15 bits as b1's" in text
+    assert "b3: address 10.0.128.0 ends in 15 zero bits" in text and "b1:" not in text
+
+
 def test_a_fault_on_a_load_the_run_will_not_have_is_refused() -> None:
     from swaplab.options import RunOptions
     from swaplab.run import validate

@@ -54,3 +54,33 @@ def test_a_limited_run_acts_on_its_own_blades_roots_kernels_and_swapfiles_only()
     assert list(_render_with("nfs_server", "nfs_server__blades", limited)) == ["r1-b01", "r1-b02"]  # type: ignore[call-overload]
     tasks = (ROOT / "roles/nfs_server/tasks/main.yml").read_text()
     assert "nfs_server__acted_on | map('quote')" in tasks
+
+
+def _ganesha_conf(blades: dict[str, str]) -> str:
+    from ansible.template import Templar, trust_as_template
+
+    raw = yaml.safe_load((ROOT / "roles/nfs_server/defaults/main.yml").read_text())
+    defaults = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in raw.items()}
+    text = (ROOT / "roles/nfs_server/templates/etc/ganesha/ganesha.conf.j2").read_text()
+    variables = {**defaults, "groups": {"blades": list(blades)},
+                 "hostvars": {b: {"ansible_host": a} for b, a in blades.items()}}  # fmt: skip
+    return str(Templar(loader=None, variables=variables).template(trust_as_template(text)))
+
+
+def _export_ids(conf: str) -> dict[str, int]:
+    import re
+
+    return {path: int(i) for i, path in re.findall(r'Export_Id = (\d+);\n\s+Path = "([^"]+)"', conf)}
+
+
+def test_a_blade_keeps_its_ganesha_export_ids_when_another_is_added() -> None:
+    """Before: ids were positions in the blade list; adding r1-b01 before r1-b02 gave r1-b02's exports r1-b01's
+    former ids while r1-b02 was connected (its file handles name the export id)."""
+    alone = _export_ids(_ganesha_conf({"r1-b02": "10.0.0.12"}))
+    both = _export_ids(_ganesha_conf({"r1-b01": "10.0.0.11", "r1-b02": "10.0.0.12"}))
+    assert alone == {"/srv/nfsroot/r1-b02": 24, "/srv/swap/r1-b02": 25}
+    assert {p: i for p, i in both.items() if "r1-b02" in p} == alone
+    assert len(set(both.values())) == 4 and min(both.values()) >= 1
+    v6 = _export_ids(_ganesha_conf({"r1-b03": "2001:db8::1:2a", "r1-b04": "::ffff:10.0.1.5"}))
+    assert v6 == {"/srv/nfsroot/r1-b03": 84, "/srv/swap/r1-b03": 85, "/srv/nfsroot/r1-b04": 522,
+                  "/srv/swap/r1-b04": 523}  # fmt: skip

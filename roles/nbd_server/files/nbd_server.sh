@@ -3,7 +3,7 @@
 # Idempotent: prints one "changed: ..." line per change. Usage: nbd_server.sh DIR SIZE_MIB BLADE=ADDRESS...
 # (environment: CONFIG, the nbd-server configuration)
 set -eu
-restart=no
+reload=no
 # put FILE MODE CONTENT: write FILE only when its content differs; say so.
 put() {
   if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
@@ -11,6 +11,13 @@ put() {
     echo "changed: wrote $1"
     return 0
   fi
+  return 1
+}
+# main_pid NAME: the daemon's own process (its parent is init); its children serve one client each.
+main_pid() {
+  for p in $(pidof "$1" 2>/dev/null); do
+    [ "$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)" = 1 ] && { echo "$p"; return 0; }
+  done
   return 1
 }
 
@@ -24,17 +31,17 @@ for pair in "$@"; do
   # Fully allocated, not sparse: the baseline must not pay for block allocation the NFS swapfile does not.
   [ -f "$img" ] || { fallocate -l "${mib}MiB" "$img"; echo "changed: allocated $img ($mib MiB)"; }
   [ "$(stat -c %U:%G:%a "$img")" = nbd:nbd:600 ] || { chown nbd:nbd "$img"; chmod 0600 "$img"; echo "changed: $img now nbd:nbd 0600"; }
-  allow="/etc/nbd-server/allow/$blade"
-  if [ "$(cat "$allow" 2>/dev/null)" != "$address/32" ]; then
-    printf '%s/32\n' "$address" > "$allow"
-    echo "changed: $allow allows only $address"
-    restart=yes
-  fi
+  # Read by nbd-server at each connection: a change needs no restart.
+  put "/etc/nbd-server/allow/$blade" 0644 "$address/32" || true
 done
-put /etc/nbd-server/config 0644 "$CONFIG" && restart=yes
+put /etc/nbd-server/config 0644 "$CONFIG" && reload=yes
 systemctl is-enabled -q nbd-server || { systemctl enable -q nbd-server; echo "changed: enabled nbd-server"; }
 # Not just is-active: the unit Debian generates from nbd-server's init script stays "active (exited)"
-# after its processes died (a crash, a kill), so ask for the process too.
-if [ "$restart" = yes ] || ! systemctl is-active -q nbd-server || ! pidof nbd-server >/dev/null; then
-  systemctl restart nbd-server; echo "changed: restarted nbd-server"
+# after its processes died (a crash, a kill), so ask for the process too. Running, it is never restarted:
+# that would drop every connected blade's swap device. SIGHUP makes it read its configuration again and
+# add the new exports (an export removed from the configuration stays served until its next start).
+if ! systemctl is-active -q nbd-server || ! main=$(main_pid nbd-server); then
+  systemctl restart nbd-server; echo "changed: started nbd-server"
+elif [ "$reload" = yes ]; then
+  kill -HUP "$main"; echo "changed: nbd-server (pid $main) re-read its configuration; its connections kept"
 fi

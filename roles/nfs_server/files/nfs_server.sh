@@ -14,6 +14,8 @@ put() {
   fi
   return 1
 }
+# clients PORT: how many connections clients hold to this NAS's PORT.
+clients() { ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l; }
 
 impl=$1 root_dir=$2 swap_dir=$3 mib=$4
 shift 4
@@ -63,13 +65,21 @@ kernel)
   if [ "$have" -lt "$want" ]; then rpc.nfsd "$want"; echo "changed: nfsd threads $have -> $want"; fi
   ;;
 ganesha)
-  restart=no
+  changed=no
   [ -d /etc/ganesha ] || { install -d -m 0755 -o root -g root /etc/ganesha; echo "changed: created /etc/ganesha"; }
-  put /etc/ganesha/ganesha.conf 0644 "$EXPORTS" && restart=yes
+  put /etc/ganesha/ganesha.conf 0644 "$EXPORTS" && changed=yes
   if systemctl is-enabled -q nfs-server 2>/dev/null; then systemctl disable -q --now nfs-server; echo "changed: disabled nfs-server"; fi
   systemctl is-enabled -q nfs-ganesha || { systemctl enable -q nfs-ganesha; echo "changed: enabled nfs-ganesha"; }
-  if [ "$restart" = yes ] || ! systemctl is-active -q nfs-ganesha; then
-    systemctl restart nfs-ganesha; echo "changed: restarted nfs-ganesha"
+  # A restart would stall every blade using the NAS (its NFSv4 state and grace period): with clients
+  # connected, SIGHUP makes Ganesha read its EXPORT blocks again (new and changed exports; a change of
+  # its server settings waits for a restart with no client connected, as on the first provisioning).
+  if ! systemctl is-active -q nfs-ganesha; then
+    systemctl start nfs-ganesha; echo "changed: started nfs-ganesha"
+  elif [ "$changed" = yes ] && [ "$(clients 2049)" -gt 0 ]; then
+    systemctl kill -s HUP --kill-whom=main nfs-ganesha
+    echo "changed: nfs-ganesha re-read its exports; $(clients 2049) client connection(s) kept"
+  elif [ "$changed" = yes ]; then
+    systemctl restart nfs-ganesha; echo "changed: restarted nfs-ganesha (no client connected)"
   fi
   ;;
 *) echo "nfs_server: unknown implementation $impl (kernel or ganesha)" >&2; exit 2 ;;
