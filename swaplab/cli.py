@@ -112,8 +112,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
 
 def _cmd_provision(args: argparse.Namespace) -> int:
-    from swaplab.lab.paths import ROOT
     from swaplab.provision import ProvisionError, provision
+    from swaplab.repo import ROOT
 
     inventory = args.inventory or str(ROOT / "inventories" / "virtual" / "hosts.yml")
     try:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from swaplab.fleet.stats import TrialPlan
-from swaplab.lab.paths import ROOT
+from swaplab.repo import ROOT
+from swaplab.stats import TrialPlan
 
 # The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
 # class (<blade>.<name>) share, in the order they run.
@@ -154,7 +154,7 @@ class RunOptions:
         return list(self.names) or [f"blade{i}" for i in range(1, self.blades + 1)]
 
     def trial_plan(self) -> TrialPlan:
-        """How many NFS/NBD pairs of hog trials this run takes (``swaplab.fleet.stats.TrialPlan``)."""
+        """How many NFS/NBD pairs of hog trials this run takes (``swaplab.stats.TrialPlan``)."""
         if not self.precision_pct:
             return TrialPlan(self.trials, self.trials, None, float("inf"))
         return TrialPlan(self.trials, max(self.trials, self.max_trials), self.precision_pct, self.trials_budget_s)

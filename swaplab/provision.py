@@ -28,7 +28,7 @@ from swaplab import hostkeys, proctree
 from swaplab.inventory import Inventory, InventoryError, load_and_validate, warnings
 from swaplab.kernel.check import judge
 from swaplab.kernel.sources import KernelUnreadable, load_kernel
-from swaplab.lab.paths import ROOT
+from swaplab.repo import ROOT
 
 Log = Callable[[str], None]
 KERNEL_CACHE = ROOT / ".cache" / "kernel"

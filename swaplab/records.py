@@ -115,7 +115,7 @@ class RatioRecord:
     nbd_s: tuple[float, ...]
     precision_pct: float | None = None  # --precision asked for (None: a fixed number of pairs)
     precision_reached: bool | None = None
-    stop: str = ""  # why no further pair ran: trials, precision, max_trials, budget (swaplab.fleet.stats)
+    stop: str = ""  # why no further pair ran: trials, precision, max_trials, budget (swaplab.stats)
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,12 @@ from swaplab.drivers.solconsole import SOLRecorder
 from swaplab.fleet import nas_probe
 from swaplab.fleet.nas_sampler import NasSampler
 from swaplab.fleet.remote import Remote, RemoteError, ssh_config
-from swaplab.fleet.session import Settings
+from swaplab.fleet.settings import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, machines
 from swaplab.lab.faults import FaultSpec
-from swaplab.lab.paths import ROOT, LabPaths
+from swaplab.lab.paths import LabPaths
 from swaplab.options import BMCS, SUITES, RunOptions, range_problem
 from swaplab.provision import (
     ProvisionError,
@@ -56,6 +56,7 @@ from swaplab.provision import (
     stock_kernel_deb,
 )
 from swaplab.records import Facts, HogTrial, RatioRecord, to_json
+from swaplab.repo import ROOT
 from swaplab.report import collect, html, journal, junit
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import KernelInfo, RunResult, summary_text

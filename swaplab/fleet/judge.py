@@ -26,6 +26,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from swaplab.detect import Finding
+from swaplab.records import FindingRecord
 
 FAIL_KINDS = frozenset(
     {"hung_task", "soft_lockup", "hard_lockup", "rcu_stall", "swap_io_error", "nbd_error", "oops", "kernel_bug",
@@ -41,6 +42,12 @@ ExcuseKey = tuple[str, str, float]  # (kind, text, timestamp): one report, where
 def excuse_key(f: Finding) -> ExcuseKey | None:
     ts = f.fields.get("timestamp")
     return None if ts is None else (f.kind, f.text, float(ts))
+
+
+def excused_before(prior: Iterable[object]) -> set[ExcuseKey]:
+    """The hung-task reports an interrupted run's loads put down to a NAS outage (warnings in its records)."""
+    return {(r.kind, r.text, r.kernel_time_s) for r in prior if isinstance(r, FindingRecord)
+            and r.kind == "hung_task" and r.severity == "warn" and r.kernel_time_s is not None}  # fmt: skip
 
 
 @dataclass
@@ -118,3 +125,61 @@ def in_window(findings: Iterable[Finding], start: float, end: float) -> list[Fin
         if ts is None or start <= float(ts) <= end:
             out.append(f)
     return out
+
+
+@dataclass(frozen=True)
+class LoadDecision:
+    """Whose a load's end is: the one place a load is called the kernel's failure or the lab's.
+
+    ``kind``: "judged" (it finished: the verdict's failures, if any, are the kernel's), "recover" (the live
+    watch ended it, hung or panicked: a kernel failure, and the blade is to be power-cycled), "kernel" (it
+    did not finish and the kernel log says why: a kernel failure, and the blade is down), "infra" (swaplab
+    could not test the blade: a JUnit <error> with ``message``). ``down``: why the blade's later tests
+    error at once ("" clears it, None leaves it as it was)."""
+
+    kind: str
+    down: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class LoadEnd:
+    """What ``decide`` needs to know of a load's end (all plain facts, gathered by the blade session)."""
+
+    blade: str
+    load_id: str
+    status: str  # the runner's: done, hung, panic, timeout, ...
+    watched: bool  # a live console watch ran (it ends a load as "hung" or "panic")
+    budget_s: int
+    seconds: float
+    console_tail: str = ""
+    last_error: str = ""  # the last ssh error while polling
+    fetch_error: str = ""  # a finished load whose files came back incomplete
+    nas: str = ""  # the NAS's name, and how its prober saw it fail during the load ("" if it answered)
+    nas_outage: str = ""
+    emulator_stall: str | None = None  # why the load's stalls are the emulator's (``fleet.emulator``), if they are
+
+
+def decide(end: LoadEnd, verdict: Verdict) -> LoadDecision:
+    """Whose the load's end is, given its kernel verdict. Appends the watch's reason to a hung load's failures."""
+    if end.emulator_stall:
+        return LoadDecision("infra", down="", message=end.emulator_stall)
+    if end.watched and end.status in ("panic", "hung"):
+        return LoadDecision("recover")
+    if end.status != "done":
+        if verdict.failures:
+            return LoadDecision("kernel", down=f"{end.load_id} (kernel failure: {verdict.failures[0][:200]})")
+        if end.nas_outage:
+            down = f"the NAS {end.nas} was out: {end.nas_outage}"
+            why = (f"because the NAS {end.nas} {end.nas_outage}: one infrastructure incident, shared by every blade "
+                   "of this NAS, not this blade's failure (no power-cycle was done)")  # fmt: skip
+        else:
+            down = f"no answer within {end.budget_s} s"
+            why = f"(+{int(end.seconds - end.budget_s)} s grace); last ssh error: {end.last_error or 'none'}"
+        return LoadDecision("infra", down=f"{end.load_id} ({down})",
+                            message=f"{end.blade}: load {end.load_id} did not come back within its budget of "
+                            f"{end.budget_s} s {why}; console tail:\n{end.console_tail}")  # fmt: skip
+    if end.fetch_error and not verdict.failures:
+        return LoadDecision("infra", message=f"{end.blade}: load {end.load_id} finished, but its results could not "
+                                             f"be fetched whole: {end.fetch_error}")  # fmt: skip
+    return LoadDecision("judged")

@@ -295,3 +295,37 @@ def unpack_results(data: bytes, rc: int, err: str = "") -> tuple[dict[str, bytes
         kept = ", ".join(sorted(files)) or "nothing"
         problem = f"the result archive is cut short ({len(data)} bytes; {e}); kept {kept}"
     return files, problem
+
+
+def kill_leftovers(agent_dir: str = AGENT_DIR) -> str:
+    """A command that stops the loads a killed controller left running on the blade (no state file): their
+    job's group, hog and helpers, each by the PID the job recorded, and only while that PID is still the
+    job's (after a reboot it is some other process); then the swap areas such a job switched off are
+    switched back on."""
+    return (
+        f'for d in {shlex.quote(agent_dir)}/loads/*/; do [ -f "$d/state" ] && continue; '
+        'p=$(cat "$d/pid" 2>/dev/null); '
+        '[ -n "$p" ] && grep -q job.sh "/proc/$p/cmdline" 2>/dev/null && kill -KILL -"$p" 2>/dev/null; '
+        'for q in $(cat "$d/detached.pids" "$d/hog.pid" 2>/dev/null); do '
+        'grep -qE "fio|sampler.py|hog.py" "/proc/$q/cmdline" 2>/dev/null && kill -KILL "$q" 2>/dev/null; done; '
+        # The job had switched off the swap areas its load did not use, and died before it restored them:
+        # back on, each with the priority it had (the job kept /proc/swaps from before it touched them).
+        '[ -f "$d/swaps.before" ] && tail -n +2 "$d/swaps.before" | while read -r a t s u prio; do '
+        'grep -q "^$a " /proc/swaps || swapon -p "$prio" "$a"; done; '
+        "done; true"
+    )
+
+
+# The active swap areas, each with its priority and the filesystem that backs it.
+SWAPS_COMMAND = ('tail -n +2 /proc/swaps | while read -r p t s u prio; do '
+                 'fs=$(stat -f -c %T "$p" 2>/dev/null); echo "$p $prio $fs"; done')  # fmt: skip
+
+
+def parse_swaps(out: str) -> list[SwapArea]:
+    """``SWAPS_COMMAND``'s answer: the areas told apart by what backs them (NFS file or NBD device)."""
+    areas = []
+    for line in out.splitlines():
+        path, prio, fs = ([*line.split(), "", "", ""])[:3]
+        kind = "nbd" if path.startswith("/dev/nbd") else "nfs" if fs == "nfs" else "other"
+        areas.append(SwapArea(path, int(prio), kind))
+    return areas

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import atomic
+from swaplab.fleet.remote import Remote, RemoteError
+from swaplab.fleet.settings import Settings
+from swaplab.rundir import NAS_PROBE
 from swaplab.untrusted import json_strict, read_inside
 
 EVERY_S = 5.0
@@ -114,3 +117,44 @@ def read_state(path: Path, now: float | None = None) -> ProbeState | None:
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
     return st if math.isfinite(st.checked) and 0 <= now - st.checked <= STALE_S else None
+
+
+# -- what a blade's session asks ---------------------------------------------------------------------
+def alive(settings: Settings) -> bool:
+    """Does the run's NAS answer? (A frozen NAS is an outage, not the blade's hang.) The run's prober says;
+    only without a fresh word from it does the worker ask over ssh."""
+    state = read_state(Path(settings.run_dir) / NAS_PROBE)
+    if state is not None:
+        return state.alive
+    nas = Remote(settings.nas, Path(settings.ssh_config), Path(settings.control_dir))
+    try:
+        return nas.run_bytes("true", limit=TIMEOUT_S)[0] == 0  # all of it, ssh's set-up included
+    except RemoteError:
+        return False
+
+
+def outage_words(settings: Settings, since: float, min_overlap_s: float = 0.0) -> str:
+    """How the run's prober saw the NAS fail since ``since`` (epoch), in words; "" if it did not."""
+    state = read_state(Path(settings.run_dir) / NAS_PROBE)
+    found = state.outage_during(since, time.time(), min_overlap_s) if state else None
+    if found is None:
+        return ""
+    start, end = found
+    when = time.strftime("%H:%M:%S", time.localtime(start))
+    return (f"did not answer from {when} for {(end or time.time()) - start:.0f} s"
+            + ("" if end is not None else " (still out)"))  # fmt: skip
+
+
+def outages_in_uptime(settings: Settings, load_started: float, window: tuple[float, float] | None,
+                      ) -> list[tuple[float, float]]:  # fmt: skip
+    """The outages the run's prober saw during a load, in the blade's uptime (``judge``'s rule for a hung task
+    waiting on the NAS). The load's first stamp was taken within its ssh start of ``load_started``; each
+    outage is widened by the prober's resolution (it sees a change up to one probe and its timeout late)."""
+    if not settings.nas or window is None:
+        return []
+    state = read_state(Path(settings.run_dir) / NAS_PROBE)
+    if state is None:
+        return []
+    now, boot = time.time(), load_started - window[0]  # the epoch of the blade's uptime 0
+    late = EVERY_S + TIMEOUT_S
+    return [(s - boot - late, (now if e is None else e) - boot) for s, e in state.outages_during(load_started, now)]

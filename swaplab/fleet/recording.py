@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from swaplab.fleet import fio
-from swaplab.fleet.session import LoadReport
+from swaplab.fleet.outcome import LoadReport
 from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, FioJob, FioRun, HogTrial, Record, to_json
 
 

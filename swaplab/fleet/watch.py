@@ -18,10 +18,12 @@ rules are tested without a console; ``run`` is the thread that feeds them.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from swaplab.detect.detector import Detector, Finding
 from swaplab.drivers.protocols import ConsoleProtocol
@@ -133,6 +135,11 @@ class ConsoleWatch:
                 self.observe(raw.decode("utf-8", "replace"), now)
             self.check(now)
             self._stop.wait(0.5)
+
+    def save(self, path: Path) -> None:
+        """``to_json`` written to ``path`` (the load's ``watch.json``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1))
 
     def to_json(self) -> dict[str, object]:
         """What the live watch saw, and when (wall clock): the load's ``watch.json``, for a person asking

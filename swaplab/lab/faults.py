@@ -22,9 +22,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from swaplab.detect import Finding
+from swaplab.records import FaultRecord, Recovery
 
 SCENARIOS = {
     "blade-freeze": False,  # name -> takes a duration
@@ -135,7 +138,8 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
 
 
 class FaultTimer:
-    """Inject ``spec`` ``spec.after_s`` seconds from now, in a thread of its own (a load runs meanwhile)."""
+    """Inject ``spec`` ``spec.after_s`` seconds from now, in a thread of its own (a load runs meanwhile).
+    A ``swaplab.fleet.hooks.ArmedFault``: the blade session starts it, finishes it and asks for its record."""
 
     def __init__(self, spec: FaultSpec, lab: LabHandles) -> None:
         self.spec, self.lab = spec, lab
@@ -150,8 +154,36 @@ class FaultTimer:
         if not self._cancel.wait(self.spec.after_s):
             self.result = inject(self.spec, self.lab)
 
-    def finish(self, timeout: float) -> Injection | None:
-        """Wait for a timed fault to end (at most ``timeout``); cancel one not injected yet."""
+    def finish(self) -> None:
+        """Wait for a timed fault to end (its duration and a minute at most); cancel one not injected yet."""
         self._cancel.set()
-        self._thread.join(timeout)
-        return self.result
+        self._thread.join(self.spec.duration_s + 60)
+
+    def record(self, load_started: float, arrivals: Sequence[tuple[float, Finding]], detected_at: float | None,
+               recovery: Recovery | None) -> FaultRecord:  # fmt: skip
+        return fault_record(self.spec, self.result, load_started, arrivals, detected_at, recovery)
+
+
+def fault_record(spec: FaultSpec, injection: Injection | None, load_started: float,
+                 arrivals: Sequence[tuple[float, Finding]], detected_at: float | None,
+                 recovery: Recovery | None) -> FaultRecord:  # fmt: skip
+    """The fault's timeline, in seconds into its load: injected, ended, first symptom (the first failure or
+    warning the live watch saw after the injection; ``arrivals`` are (epoch, finding)), detected (when the
+    watch ended the load), recovered."""
+
+    def rel(t: float | None) -> float | None:
+        return round(t - load_started, 1) if t is not None else None
+
+    if injection is None or injection.injected_at is None:
+        why = injection.error if injection is not None else "the load ended before the fault was due"
+        return FaultRecord(spec=str(spec), scenario=spec.scenario, load=spec.load, error=why or "not injected")
+    symptom = next(((at, f) for at, f in arrivals if at >= injection.injected_at
+                    and f.severity in ("fail", "warn")), None)  # fmt: skip
+    recovered = None
+    if detected_at is not None and recovery is not None and recovery.recovered and recovery.recovery_s is not None:
+        recovered = detected_at + recovery.recovery_s
+    return FaultRecord(spec=str(spec), scenario=spec.scenario, load=spec.load, injected_at_s=rel(injection.injected_at),
+                       ended_at_s=rel(injection.ended_at), first_symptom_at_s=rel(symptom[0]) if symptom else None,
+                       first_symptom=f"{symptom[1].kind}: {symptom[1].text[:200]}" if symptom else "",
+                       detected_at_s=rel(detected_at), recovered_at_s=rel(recovered) if recovered else None,
+                       error=injection.error)  # fmt: skip

@@ -53,6 +53,7 @@ class Sample:
 class HostLoad:
     qemu_pid: int | None
     samples: list[Sample] = field(default_factory=list)
+    starved_pct: float = STARVED_PCT
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -92,7 +93,10 @@ class HostLoad:
     def starved(self, at: float) -> float | None:
         """The host's CPU pressure (%) in the minute before ``at``, if it was starved then (else None)."""
         pct = self._pressure(at - WINDOW_S, at + 1.0)
-        return pct if pct is not None and pct >= STARVED_PCT else None
+        return pct if pct is not None and pct >= self.starved_pct else None
+
+    def last_at(self) -> float | None:
+        return self.samples[-1].at if self.samples else None
 
     def figures(self) -> tuple[float | None, float | None, float]:
         """Over the load: the host's CPU pressure (%), the QEMU's CPU seconds, and the wall seconds."""

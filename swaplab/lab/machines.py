@@ -27,8 +27,9 @@ from swaplab.drivers.qmpdriver import QMPPowerDriver
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, labdhcp
 from swaplab.lab.images import LAB_NET
-from swaplab.lab.paths import ROOT, LabPaths
+from swaplab.lab.paths import LabPaths
 from swaplab.options import BMCS, DHCPS, MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB, NASES
+from swaplab.repo import ROOT
 from swaplab.rundir import HOST_LABEL_RE
 
 Log = Callable[[str], None]

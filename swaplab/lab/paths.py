@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from swaplab.repo import ROOT
 
 
 @dataclass(frozen=True)

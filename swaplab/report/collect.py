@@ -211,7 +211,7 @@ def _message(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         msg = str(crash.message)
-        for prefix in ("AssertionError: ", "swaplab.fleet.session.InfraError: ", "swaplab.fleet.remote.RemoteError: "):
+        for prefix in ("AssertionError: ", "swaplab.fleet.settings.InfraError: ", "swaplab.fleet.remote.RemoteError: "):
             msg = msg.removeprefix(prefix)
         return msg
     if isinstance(report.longrepr, tuple):

@@ -31,10 +31,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from swaplab.fleet.stats import t95
 from swaplab.records import FindingRecord, FioRun, HogTrial, RatioRecord
 from swaplab.report.model import BladeResult
 from swaplab.report.results import RunResult
+from swaplab.stats import t95
 
 GATED = ("hog time NFS", "NFS/NBD ratio")
 # How far the kernel-reported memory (MemTotal, the working set it makes) may differ before compare warns.

@@ -35,7 +35,7 @@ from pathlib import Path
 from swaplab import proctree
 from swaplab.drivers.ipmidriver import rmcp_ping
 from swaplab.lab import bmc as vbmc
-from swaplab.lab.paths import ROOT
+from swaplab.repo import ROOT
 from swaplab.rundir import HOST_LABEL_RE
 
 MAX_BLADES = 250  # one /24 of loopback addresses per kind

@@ -35,7 +35,7 @@ from typing import Any
 
 from swaplab import proctree
 from swaplab.lab.bmc import PASSWORD_ENV
-from swaplab.lab.paths import ROOT
+from swaplab.repo import ROOT
 from swaplab.sim import rack as sim
 
 

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from swaplab.fleet.recording import Recorder
-from swaplab.fleet.session import BladeSession, Settings
-from swaplab.fleet.stats import pair_order
+from swaplab.fleet.recovery import settle
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import Settings
+from swaplab.labhooks import for_settings
 from swaplab.records import NOT_NEEDED
+from swaplab.stats import pair_order
 
 _sessions: dict[str, BladeSession] = {}
 
@@ -63,9 +66,9 @@ def record(record_property: Callable[[str, object], None]) -> Recorder:
 def blade(request: pytest.FixtureRequest, settings: Settings) -> Iterator[BladeSession]:
     name = request.param
     if name not in _sessions:
-        _sessions[name] = BladeSession(name, settings)
+        _sessions[name] = BladeSession(name, settings, hooks=for_settings(settings))
         if settings.resumed:
-            _sessions[name].settle()
+            settle(_sessions[name])
     yield _sessions[name]
 
 
@@ -87,14 +90,14 @@ def _trial_needed(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     session: BladeSession = request.getfixturevalue("blade")
     trial: int = request.getfixturevalue("trial")
-    stop = session.pair_wanted(trial)
+    stop = session.trials.wanted(trial)
     if stop:
         pytest.skip(f"{NOT_NEEDED} {stop}")
     t0 = time.monotonic()
     try:
         yield
     finally:
-        session.trials_elapsed_s += time.monotonic() - t0
+        session.trials.elapsed_s += time.monotonic() - t0
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

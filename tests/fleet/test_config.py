@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from swaplab.fleet.recording import Recorder
-from swaplab.fleet.session import BladeSession, Settings
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import Settings
 from swaplab.kernel.check import check_path, render_text
 from swaplab.records import Facts
 

@@ -12,7 +12,8 @@ import pytest
 
 from swaplab.fleet import fio
 from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, fio_results, fio_run, hog_trial
-from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import InfraError, Settings
 
 STORES = ("nfs", "nbd")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, hog_trial
-from swaplab.fleet.session import BladeSession, Settings
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import Settings
 from swaplab.records import NAS_OUTAGE
 
 
@@ -27,11 +28,11 @@ def test_hog(blade: BladeSession, settings: Settings, trial: int, store: str, re
         # The kernel's survival of the outage is judged below as any trial's; its time measures the NAS, not
         # the kernel: kept as a record (status nas_outage), left out of the ratio, and said in its warnings.
         trial_record = dataclasses.replace(trial_record, status=NAS_OUTAGE)
-        blade.voided.append(f"t{trial}-{store}")
+        blade.trials.voided.append(f"t{trial}-{store}")
         report.verdict.warnings.append(f"the NAS {settings.nas} {report.nas_outage} during this trial: its time "
                                        "measures the NAS and is left out of the NFS/NBD ratio")  # fmt: skip
     if trial_record.status == "done":
-        blade.hog_trials.append(trial_record)
+        blade.trials.done.append(trial_record)
     record.load(report, store)
     record.add(trial_record)
     assert_kernel_ok(report)

@@ -5,29 +5,31 @@ from __future__ import annotations
 import pytest
 
 from swaplab.fleet.judge import excuse_key, judge
+from swaplab.fleet.outcome import finding_record, scan
 from swaplab.fleet.recording import Recorder
-from swaplab.fleet.session import BladeSession, InfraError, Settings, finding_record, scan
-from swaplab.fleet.stats import paired_ratio
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import InfraError, Settings
 from swaplab.records import Health, RatioRecord
+from swaplab.stats import paired_ratio
 
 
 def test_nfs_nbd_ratio(blade: BladeSession, settings: Settings, record: Recorder) -> None:
     """Swap over NFS against swap over NBD from the same NAS: hog time ratio, 95% interval, gated."""
     gate = settings.options.ratio_gate
-    nfs, nbd = blade.paired_times()
+    nfs, nbd = blade.trials.paired_times()
     if not nfs:
         blade.check_up()
-        done = sorted(f"t{t.trial}-{t.store}" for t in blade.hog_trials)
-        if blade.voided:
+        done = sorted(f"t{t.trial}-{t.store}" for t in blade.trials.done)
+        if blade.trials.voided:
             raise InfraError(
                 f"{blade.name}: no complete NFS/NBD pair of hog trials to judge: the NAS was out during "
-                f"{', '.join(blade.voided)} (finished: {', '.join(done) or 'none'}); see test_hog"
+                f"{', '.join(blade.trials.voided)} (finished: {', '.join(done) or 'none'}); see test_hog"
             )
         pytest.fail(f"no complete NFS/NBD pair of hog trials (finished: {', '.join(done) or 'none'}): see test_hog")
     r = paired_ratio(nfs, nbd)
     plan = settings.options.trial_plan()
     reached = plan.reached(nfs, nbd)
-    stop = blade.trials_stop or plan.stop_reason(nfs, nbd, blade.pairs_started(), blade.trials_elapsed_s) or ""
+    stop = blade.trials.stop or plan.stop_reason(nfs, nbd, blade.trials.started(), blade.trials.elapsed_s) or ""
     record.add(RatioRecord(ratio=r.ratio, ci95_low=r.low, ci95_high=r.high, ci95_half_width_pct=r.half_width_pct,
                            pairs=r.pairs, per_pair=r.per_pair, gate=gate, nfs_s=tuple(nfs), nbd_s=tuple(nbd),
                            precision_pct=plan.precision_pct, precision_reached=reached, stop=stop))  # fmt: skip
@@ -43,7 +45,7 @@ def test_kernel_health(blade: BladeSession, record: Recorder) -> None:
     """The whole run's console and kernel log, and the counters against first contact."""
     if not blade.start:
         raise InfraError(f"{blade.name}: no first-contact baseline (the blade was never reached)")
-    console = blade.console_since_start()
+    console = blade.con.since_start()
     (blade.dir / "console.log").write_bytes(console)
     findings = scan(console, f"{blade.name}:console", "console")
     record.attach(str(blade.dir / "console.log"))

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from swaplab.fleet import loads
-from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.fleet.recovery import settle
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import InfraError, Settings
 from swaplab.options import RunOptions
 from swaplab.records import HogTrial
 from tests.unit.fakes import FakeBlade, FakeConsole
@@ -59,11 +61,11 @@ def test_a_blade_that_stops_answering_is_an_error_within_budget_and_grace(tmp_pa
 
 def test_sysrq_goes_through_the_console_and_returns_the_kernels_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                        ) -> None:  # fmt: skip
-    from swaplab.fleet import session
+    from swaplab.fleet import blade_console
 
-    monkeypatch.setattr(session, "SYSRQ_ANSWER_S", 0.3)
+    monkeypatch.setattr(blade_console, "SYSRQ_ANSWER_S", 0.3)
     s, _, console = _session(tmp_path, "hang")
-    answer = s.sysrq("w")
+    answer = s.con.sysrq("w")
     assert console.sysrqs == ["w"] and b"Show Blocked State" in answer and b"early boot" not in answer
 
 
@@ -72,16 +74,16 @@ def test_sysrq_without_a_console_is_an_error(tmp_path: Path) -> None:
                         blades={"blade1": {"console": None}})  # fmt: skip
     s = BladeSession("blade1", settings, remote=FakeBlade(FakeConsole()))  # type: ignore[arg-type]
     with pytest.raises(InfraError, match="no console"):
-        s.sysrq("w")
+        s.con.sysrq("w")
 
 
 def test_a_resumed_run_stops_leftover_loads_first_and_waits_for_a_busy_blade(tmp_path: Path) -> None:
     s, blade, _ = _session(tmp_path, "ok")
-    s.settle(budget_s=1)
+    settle(s, budget_s=1)
     assert "loads/*/" in blade.commands[0] and "job.sh" in blade.commands[0] and s.down is None
     busy, silent, _ = _session(tmp_path / "b", "ok")
     silent.answering = False
-    busy.settle(budget_s=0.5)
+    settle(busy, budget_s=0.5)
     assert busy.down and "a resumed run's first contact (no answer within 0 s" in busy.down
 
 
@@ -90,20 +92,20 @@ def test_pairs_of_trials_beyond_the_least_run_until_the_ratio_is_tight_and_the_d
     s.settings.options = RunOptions(trials=2, precision_pct=10, max_trials=6)
 
     def pair(t: int, nfs: float, nbd: float) -> None:
-        s.hog_trials += [HogTrial("nfs", t, "done", nfs, None, None), HogTrial("nbd", t, "done", nbd, None, None)]
+        s.trials.done += [HogTrial("nfs", t, "done", nfs, None, None), HogTrial("nbd", t, "done", nbd, None, None)]
 
-    assert s.pair_wanted(1) == "" and s.pair_wanted(2) == ""  # the least (--trials 2) always run
+    assert s.trials.wanted(1) == "" and s.trials.wanted(2) == ""  # the least (--trials 2) always run
     pair(1, 100.0, 50.0)
     pair(2, 150.0, 50.0)  # ratios 2 and 3: wide
-    assert s.pair_wanted(3) == ""
+    assert s.trials.wanted(3) == ""
     pair(3, 100.0, 50.0)
-    assert s.pair_wanted(4) == ""
+    assert s.trials.wanted(4) == ""
     for t in (4, 5):
         pair(t, 101.0, 50.0)
-    assert s.pairs_started() == 5
-    s.hog_trials = s.hog_trials[:2] + [HogTrial("nfs", t, "done", 100.0, None, None) for t in (2, 3, 4, 5)] + [
+    assert s.trials.started() == 5
+    s.trials.done = s.trials.done[:2] + [HogTrial("nfs", t, "done", 100.0, None, None) for t in (2, 3, 4, 5)] + [
         HogTrial("nbd", t, "done", 50.0, None, None) for t in (2, 3, 4, 5)]  # fmt: skip
-    assert s.pair_wanted(6) == "precision"
-    assert s.pair_wanted(6) == "precision" and s.pair_wanted(7) == "precision"  # once stopped, stopped
-    assert s.trials_stop == "precision"
+    assert s.trials.wanted(6) == "precision"
+    assert s.trials.wanted(6) == "precision" and s.trials.wanted(7) == "precision"  # once stopped, stopped
+    assert s.trials.stop == "precision"
     assert "5 pair(s), no more (precision)" in (tmp_path / "progress.log").read_text()

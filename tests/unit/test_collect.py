@@ -13,7 +13,7 @@ from swaplab.report.collect import PLUGIN, Collector
 
 SUITE = """
 import pytest
-from swaplab.fleet.session import InfraError
+from swaplab.fleet.settings import InfraError
 
 @pytest.fixture(params=["blade1", "blade2"])
 def blade(request):
@@ -91,7 +91,7 @@ def test_load_time_is_the_busiest_blades_when_blades_run_in_parallel() -> None:
 
 def test_fleet_suites_group_each_blades_tests_for_xdist(tmp_path: Path) -> None:
     """Each blade's tests carry one xdist_group (its name): one worker runs them all, in file order."""
-    from swaplab.fleet.session import Settings
+    from swaplab.fleet.settings import Settings
 
     ctx = tmp_path / "context.json"
     Settings(
@@ -128,7 +128,7 @@ def test_fleet_suites_group_each_blades_tests_for_xdist(tmp_path: Path) -> None:
 
 
 def test_with_precision_every_pair_it_may_take_is_collected_in_alternating_order(tmp_path: Path) -> None:
-    from swaplab.fleet.session import Settings
+    from swaplab.fleet.settings import Settings
 
     ctx = tmp_path / "context.json"
     opts = RunOptions(trials=3, precision_pct=10, max_trials=5)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from swaplab.detect.detector import Finding
-from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.fleet.emulator import emulator_stall
+from swaplab.fleet.judge import LoadEnd, Verdict, decide
 from swaplab.lab.hostload import HostLoad, Sample, cpu_ticks, psi_some_total_us
-from tests.unit.fakes import FakeBlade, FakeConsole
 
 
 def test_the_readers_read_this_machines_proc() -> None:
@@ -38,22 +38,19 @@ STALL = Finding(kind="rcu_stall", severity="fail", source="blade1:console", line
                 text="rcu: INFO: rcu_preempt self-detected stall on CPU")  # fmt: skip
 
 
-def _session(tmp_path: Path) -> BladeSession:
-    settings = Settings(run_dir=str(tmp_path), inventory="", ssh_config="", control_dir="",
-                        blades={"blade1": {"console": None}}, virtual=True)  # fmt: skip
-    return BladeSession("blade1", settings, remote=FakeBlade(FakeConsole()), console=FakeConsole())  # type: ignore[arg-type]
-
-
 def test_a_stall_while_the_host_starved_is_the_emulators(tmp_path: Path) -> None:
     hl = _hostload(60.0)
     assert hl.starved(1060.0) == pytest.approx(60.0)
-    with pytest.raises(InfraError, match=r"rcu_stall during hog-t1-nfs coincide with the emulator's starvation"):
-        _session(tmp_path)._emulator_stall("hog-t1-nfs", [STALL], None, hl, tmp_path / "load")
+    why = emulator_stall("blade1", "hog-t1-nfs", [STALL], [], hl, tmp_path / "load")
+    assert why is not None and "rcu_stall during hog-t1-nfs coincide with the emulator's starvation" in why
     assert "host_cpu_pressure_before_pct" in (tmp_path / "load" / "host-load.json").read_text()
+    # Whose it is: the lab's (an <error>), and the blade is not left down.
+    end = LoadEnd("blade1", "hog-t1-nfs", "done", True, 100, 50.0, emulator_stall=why)
+    decision = decide(end, Verdict(failures=["rcu_stall (blade1:console:3): ..."]))
+    assert decision.kind == "infra" and decision.down == "" and decision.message == why
 
 
 def test_a_stall_on_a_quiet_host_or_beside_another_failure_stays_the_kernels(tmp_path: Path) -> None:
-    s = _session(tmp_path)
-    s._emulator_stall("hog-t1-nfs", [STALL], None, _hostload(5.0), tmp_path)  # quiet host: no InfraError
+    assert emulator_stall("blade1", "hog-t1-nfs", [STALL], [], _hostload(5.0), tmp_path) is None  # quiet host
     oops = Finding(kind="oops", severity="fail", source="blade1:console", line=9, text="Oops: 0000 [#1] SMP")
-    s._emulator_stall("hog-t1-nfs", [STALL, oops], None, _hostload(80.0), tmp_path)  # an oops is never the emulator's
+    assert emulator_stall("blade1", "hog-t1-nfs", [STALL, oops], [], _hostload(80.0), tmp_path) is None  # an oops

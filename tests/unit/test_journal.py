@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from swaplab.cli import main
-from swaplab.fleet.session import kill_leftovers
+from swaplab.fleet.loads import kill_leftovers
 from swaplab.records import HogTrial
 from swaplab.report import journal, junit
 from swaplab.report.journal import Journal, Planned

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from swaplab.fleet import nas_probe
-from swaplab.fleet.session import BladeSession, InfraError, Settings
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import InfraError, Settings
 from swaplab.options import RunOptions
 from swaplab.rundir import NAS_PROBE
 from tests.unit.fakes import FakeBlade, FakeConsole
@@ -69,9 +70,9 @@ def test_a_worker_asks_the_shared_prober_not_the_nas(tmp_path: Path, monkeypatch
     monkeypatch.setattr(session_module, "Remote", lambda *a, **k: calls.append("ssh") or pytest.fail("ssh'd"))
     p = nas_probe.NasProber(lambda: False, tmp_path / NAS_PROBE)
     p.step()
-    assert s._nas_alive() is False and calls == []
+    assert nas_probe.alive(s.settings) is False and calls == []
     nas_probe.NasProber(lambda: True, tmp_path / NAS_PROBE).step()
-    assert s._nas_alive() is True and calls == []
+    assert nas_probe.alive(s.settings) is True and calls == []
 
 
 def test_a_load_lost_to_a_nas_outage_is_an_incident_naming_the_nas_and_no_power_cycle(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from swaplab.fleet.stats import (
+from swaplab.stats import (
     STOP_BUDGET,
     STOP_MAX_TRIALS,
     STOP_PRECISION,

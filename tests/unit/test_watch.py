@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from swaplab.fleet import loads
-from swaplab.fleet.session import BladeSession, Settings
+from swaplab.fleet.session import BladeSession
+from swaplab.fleet.settings import Settings
 from swaplab.fleet.watch import ConsoleWatch
 from swaplab.options import RunOptions
 from tests.unit.fakes import FakeBlade, FakeConsole
@@ -51,9 +52,9 @@ def test_silence_past_the_budget_is_a_hang_but_not_while_the_nas_is_out() -> Non
 def _short(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loads, "WRAP_UP_S", 1.0)
     monkeypatch.setattr(loads, "POLL_S", 0.1)
-    from swaplab.fleet import session
+    from swaplab.fleet import blade_console
 
-    monkeypatch.setattr(session, "SYSRQ_ANSWER_S", 0.2)
+    monkeypatch.setattr(blade_console, "SYSRQ_ANSWER_S", 0.2)
 
 
 def _session(tmp_path: Path, behaviour: str, max_hangs: int = 2) -> tuple[BladeSession, FakeBlade, FakeConsole]:
@@ -145,9 +146,8 @@ def test_fault_specs_are_parsed_and_refused_with_the_forms() -> None:
 
 
 def test_a_fault_timeline_is_in_seconds_into_its_load() -> None:
-    from swaplab.fleet.session import fault_record
     from swaplab.fleet.watch import Arrival
-    from swaplab.lab.faults import FaultSpec, Injection
+    from swaplab.lab.faults import FaultSpec, Injection, fault_record
     from swaplab.records import Recovery
 
     spec = FaultSpec("blade-crash", "hog-t1-nfs", 20.0)
@@ -155,10 +155,11 @@ def test_a_fault_timeline_is_in_seconds_into_its_load() -> None:
     w.observe(PANIC, 1021.5)
     assert isinstance(w.arrivals[0], Arrival) and w.ended_at is not None
     rec = Recovery(load="hog-t1-nfs", status="panic", reason="x", detected_at_s=21.5, recovered=True, recovery_s=95.0)
-    f = fault_record(spec, Injection(spec, injected_at=1020.0), 1000.0, w, rec)
+    arrivals = [(a.at, a.finding) for a in w.arrivals]
+    f = fault_record(spec, Injection(spec, injected_at=1020.0), 1000.0, arrivals, w.ended_at, rec)
     assert (f.injected_at_s, f.first_symptom_at_s) == (20.0, 21.5) and f.first_symptom.startswith("panic")
     assert f.detected_at_s is not None and f.recovered_at_s == pytest.approx(f.detected_at_s + 95.0)
-    missed = fault_record(spec, None, 1000.0, w, None)
+    missed = fault_record(spec, None, 1000.0, arrivals, w.ended_at, None)
     assert missed.error == "the load ended before the fault was due" and missed.injected_at_s is None
 
 

@@ -1,0 +1,53 @@
+"""What a run asks of its suites: ``Settings``, written by ``swaplab run`` into the run directory and read
+by every pytest worker; and ``InfraError``, the suites' word for "swaplab could not test this blade"."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swaplab.options import RunOptions
+
+CONTEXT_SCHEMA = 4  # 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior
+
+
+class InfraError(Exception):
+    """swaplab could not test this blade (unreachable, no answer within budget): a JUnit <error>."""
+
+
+@dataclass
+class Settings:
+    """What a run does; written by ``swaplab run`` into the run directory for the suites.
+
+    ``options`` is the run's own ``RunOptions`` (trials, working set, gate, fio sizes): the suites read
+    them there, never a copy."""
+
+    run_dir: str
+    inventory: str
+    ssh_config: str
+    control_dir: str
+    blades: dict[str, dict[str, Any]]  # name -> {"console": {driver, path[, qmp_socket]} | None}
+    kernel: dict[str, Any] = field(default_factory=dict)
+    options: RunOptions = field(default_factory=RunOptions)
+    # A resumed run: per blade, the records of cases that finished before (hog trials, first-contact facts).
+    prior: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    nas: str = ""  # the NAS's host name in ssh_config (the fault scenarios that act on it)
+    resumed: bool = False  # `run --resume`: the blades may still run the interrupted run's loads
+    virtual: bool = False  # the blades are the virtual lab's QEMU machines (their emulator's stalls are judged)
+    # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
+    budget_base_s: int = 180
+    budget_s_per_mib: float = 2.5
+    schema: int = CONTEXT_SCHEMA
+
+    def save(self, path: Path) -> None:
+        data = {**self.__dict__, "options": self.options.to_json()}
+        path.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        data = json.loads(path.read_text())
+        if data.get("schema") != CONTEXT_SCHEMA:
+            raise ValueError(f"{path}: context schema {data.get('schema')} is not {CONTEXT_SCHEMA}")
+        return cls(**{**data, "options": RunOptions.from_json(data.get("options", {}))})

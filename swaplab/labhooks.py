@@ -1,0 +1,74 @@
+"""The lab's hooks for the blade sessions (``swaplab.fleet.hooks.LabHooks``), built from a run's settings.
+
+Above both the fleet and the lab: the suites' conftest calls ``for_settings`` and hands the hooks to each
+``BladeSession``, which then power-cycles a hung blade through the provisioning's recovery playbook,
+measures the host's load on a virtual blade, and injects `run --fault`'s fault, without importing any of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from swaplab.drivers.protocols import ConsoleProtocol
+from swaplab.fleet.hooks import ArmedFault, HostLoadProbe, LabHooks
+from swaplab.fleet.remote import Remote
+from swaplab.fleet.settings import Settings
+
+
+def for_settings(settings: Settings) -> LabHooks:
+    def reprovision(blade: str, local_dir: Path, progress: Callable[[str], None]) -> tuple[bool, str]:
+        """The boot and swap plays for this blade alone, with a forced power-cycle: (ok, why not)."""
+        from swaplab.provision import ProvisionError, provision
+
+        kernel = settings.kernel
+        try:
+            res = provision(settings.inventory, str(kernel.get("path") or "") or None, progress,
+                            playbook="recover.yml", kvars=kernel, limit=blade, artifacts=local_dir / "recovery",
+                            extra={"blade_boot__force": True})  # fmt: skip
+        except (ProvisionError, KeyboardInterrupt) as e:
+            return False, str(e)
+        return res.ok, "; ".join(res.failures)[:500]
+
+    def host_load(blade: str) -> HostLoadProbe | None:
+        """A virtual blade's QEMU and the host under it."""
+        from swaplab.lab.hostload import HostLoad
+        from swaplab.lab.paths import LabPaths
+
+        try:
+            pid = int((LabPaths.default().run / f"{blade}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = None
+        return HostLoad(pid)
+
+    def fault(blade: str, load_id: str, console: ConsoleProtocol | None,
+              progress: Callable[[str], None]) -> ArmedFault | None:  # fmt: skip
+        """`run --fault`'s fault, on the run's first blade, in the load it names."""
+        from swaplab.lab import machines
+        from swaplab.lab.faults import FaultSpec, FaultTimer, LabHandles
+        from swaplab.lab.paths import LabPaths
+
+        if not settings.options.fault or blade != sorted(settings.blades)[0]:
+            return None
+        spec = FaultSpec.parse(settings.options.fault)
+        if spec.load != load_id:
+            return None
+        paths = LabPaths.default()
+        nas = Remote(settings.nas, Path(settings.ssh_config), Path(settings.control_dir))
+
+        def nas_shell(command: str) -> None:
+            r = nas.run(command, timeout=60)
+            if r.rc != 0:
+                raise RuntimeError(f"`{command}` on the NAS exited {r.rc}: {r.stderr.strip()[-200:]}")
+
+        def sysrq(key: str) -> None:
+            if console is None:
+                raise RuntimeError("the blade has no console")
+            console.send_sysrq(key)
+
+        progress(f"{load_id}: fault {spec} armed")
+        handles = LabHandles(paths.run / f"{blade}.qmp", lambda frozen: machines.nas_freeze(paths, frozen), sysrq,
+                             nas_shell, machines.nfs_service(paths))  # fmt: skip
+        return FaultTimer(spec, handles)
+
+    return LabHooks(reprovision=reprovision, host_load=host_load if settings.virtual else None, fault=fault)
