@@ -92,11 +92,7 @@ $(VENV)/.swaplab-installed: pyproject.toml
 
 ## kernel-deb: Debian 12's stock kernel image package, for check-kernel's real-package test
 kernel-deb:
-	@if [ -z "$$(ls $(CACHE)/kernel/linux-image-*.deb 2>/dev/null)" ]; then \
-	  mkdir -p $(CACHE)/kernel && cd $(CACHE)/kernel && \
-	  pkg=$$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $$2; exit}') && \
-	  test -n "$$pkg" && apt-get download "$$pkg" 2>&1 | grep -v '^W:' || true; fi
-	@ls $(CACHE)/kernel/linux-image-*.deb >/dev/null
+	@python3 -m swaplab.kernel.under_test fetch >/dev/null
 
 clean:
 	rm -rf .tox $(VENV) $(CACHE)

@@ -90,9 +90,9 @@ def main() -> int:
         os.execvp("unshare", argv)  # noqa: S606
     os.environ[PASSWORD_ENV] = scenario.PASSWORD
     if not args.release:
-        from swaplab.provision import kernel_vars, stock_kernel_deb
+        from swaplab.kernel.under_test import resolve
 
-        args.release = kernel_vars(str(stock_kernel_deb(print)))["release"]
+        args.release = resolve(None, print).release
     settings = scenario.Settings(**{f.name: getattr(args, f.name) for f in fields(scenario.Settings)
                                     if hasattr(args, f.name)})  # fmt: skip
     plan = [(int(n), "loads") for n in args.blades.split(",") if n]

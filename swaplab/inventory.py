@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab.drivers import POWER, console_problems, is_template, power_problems
+from swaplab.kernel.under_test import missing
 from swaplab.rundir import HOST_LABEL_RE
 from swaplab.textsafe import visible
 
@@ -330,8 +331,8 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
                 slots[slot] = blade
         problems += [f"{blade}: {p}" for p in power_problems(hv.get("swaplab_power"))]
         problems += [f"{blade}: {p}" for p in console_problems(hv.get("swaplab_console"), hv.get("swaplab_power"))]
-    if kernel is not None and not os.path.exists(kernel):
-        problems.append(f"kernel {kernel}: no such file or directory: pass a kernel .deb or a kernel tree")
+    if problem := missing(kernel):
+        problems.append(problem)
     return problems
 
 

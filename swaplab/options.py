@@ -105,8 +105,9 @@ def _opt(default: Any, flag: str | None, help: str, **kw: Any) -> Any:
 @dataclass
 class RunOptions:
     inventory: str | None = _opt(None, "-i/--inventory", "a lab's inventory (default: bring up the virtual lab)")
-    kernel: str | None = _opt(None, "--kernel", "the kernel under test: a linux-image .deb, a bzImage, or a "
-                              "kernel tree or install root (default: Debian 12's stock kernel)")  # fmt: skip
+    kernel: str | None = _opt(None, "--kernel", "the kernel under test: a linux-image .deb, or a directory "
+                              "holding boot/vmlinuz-RELEASE and lib/modules/RELEASE (a bare bzImage cannot boot a "
+                              "blade; default: Debian 12's stock kernel)")  # fmt: skip
     trials: int = _opt(3, "--trials", "NFS/NBD pairs of hog trials (with --precision: the least)")
     precision_pct: float = _opt(10.0, "--precision", "add pairs until the NFS/NBD ratio's 95%% interval is within "
                                 "+-PCT%% (0: off, exactly --trials pairs)", metavar="PCT")  # fmt: skip

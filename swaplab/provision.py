@@ -8,13 +8,11 @@ passed validation.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,19 +24,12 @@ from typing import Any
 
 from swaplab import hostkeys, proctree
 from swaplab.inventory import Inventory, InventoryError, load_and_validate, warnings
-from swaplab.kernel.check import judge
-from swaplab.kernel.sources import KernelUnreadable, load_kernel
+from swaplab.kernel.under_test import KernelError, resolve
 from swaplab.repo import ROOT
 
 Log = Callable[[str], None]
-KERNEL_CACHE = ROOT / ".cache" / "kernel"
 # Tasks named with this ending probe a machine that may well be off (ignore_unreachable): not failures.
 EXPECTED_UNREACHABLE = "(an unreachable blade is expected here)"
-
-
-RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}")
-PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,127}")
-VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,128}")
 
 
 class ProvisionError(Exception):
@@ -57,76 +48,6 @@ class ProvisionResult:
     @property
     def total_changed(self) -> int:
         return sum(self.changed.values())
-
-
-def stock_kernel_deb(log: Log) -> Path:
-    """Debian 12's stock kernel image package, fetched once with apt-get download."""
-    found = sorted(KERNEL_CACHE.glob("linux-image-*.deb"))
-    if found:
-        return found[-1]
-    KERNEL_CACHE.mkdir(parents=True, exist_ok=True)
-    dep = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True, text=True, check=False)
-    pkg = next((w.split()[-1] for w in dep.stdout.splitlines() if "Depends: linux-image-" in w), None)
-    if pkg is None:
-        raise ProvisionError("cannot find Debian's stock kernel package: run `apt-get update`, or pass --kernel")
-    log(f"fetching Debian's stock kernel package {pkg}")
-    r = subprocess.run(["apt-get", "download", pkg], cwd=KERNEL_CACHE, capture_output=True, text=True, check=False)
-    found = sorted(KERNEL_CACHE.glob("linux-image-*.deb"))
-    if r.returncode != 0 or not found:
-        raise ProvisionError(f"apt-get download {pkg} failed: {r.stderr.strip()[:300]}")
-    return found[-1]
-
-
-def kernel_vars(path: str) -> dict[str, Any]:
-    """Check the kernel under test; return the ``swaplab_kernel`` variables, or raise (exit 2)."""
-    try:
-        info = load_kernel(path)
-    except KernelUnreadable as e:
-        raise ProvisionError(f"kernel under test: {e}") from e
-    # A release, package name and version from a build farm reach paths, the iPXE script and shells.
-    for what, value, pattern in (("release", info.release, RELEASE_RE), ("package", info.package, PACKAGE_RE),
-                                 ("version", info.package_version, VERSION_RE)):  # fmt: skip
-        if value is not None and not pattern.fullmatch(value):
-            raise ProvisionError(f"kernel under test {path}: its {what} {value!r} is not a plain {what} name: refused")
-    verdict = judge(info)
-    if not verdict.fit:
-        missing = "; ".join(f"{c.name}: {c.detail} -> {c.fix}" for c in verdict.checks if c.status == "fail")
-        raise ProvisionError(f"kernel under test {path} is unfit for swap over NFS: {missing}")
-    out: dict[str, Any] = {"kind": info.kind, "path": str(Path(path).resolve()), "release": info.release}
-    if info.kind == "deb":
-        out["package"], out["version"] = info.package, info.package_version
-    elif info.kind == "tree":
-        out.update(tree_vars(Path(path).resolve(), str(info.release)))
-    else:
-        raise ProvisionError(
-            f"kernel under test {path}: a {info.kind} alone cannot boot a blade: pass a kernel .deb, or a directory "
-            f"holding boot/vmlinuz-<release> and lib/modules/<release> (a bzImage and its modules, as `make install "
-            f"INSTALL_PATH=DIR/boot modules_install INSTALL_MOD_PATH=DIR` leave them)"
-        )
-    return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def tree_vars(root: Path, release: str) -> dict[str, Any]:
-    """A kernel tree's image, modules and the image's sha256 (how the role tells an installed root)."""
-    image = root / "boot" / f"vmlinuz-{release}"
-    modules = root / "lib" / "modules" / release
-    problems = [f"no {p.relative_to(root)}" for p in (image, modules) if not p.exists()]
-    if problems:
-        raise ProvisionError(f"kernel under test {root}: {' and '.join(problems)}: a blade needs both")
-    return {
-        "image": str(image),
-        "image_sha256": sha256_file(image),
-        "modules": str(modules),
-        "modules_tar": str(KERNEL_CACHE / f"tree-{release}-modules.tar.gz"),
-    }
 
 
 PLAYBOOKS = ROOT / "playbooks"
@@ -292,9 +213,12 @@ def provision(
     if problems:
         raise ProvisionError("cannot connect safely:\n  " + "\n  ".join(problems))
     if kvars is None:
-        kpath = kernel or str(stock_kernel_deb(log))
-        kvars = kernel_vars(kpath)
-        log(f"kernel under test: {kvars['release']} ({Path(kpath).name})")
+        try:
+            under_test = resolve(kernel, log)
+        except KernelError as e:
+            raise ProvisionError(str(e)) from e
+        kvars = under_test.ansible_vars()
+        log(f"kernel under test: {under_test.release} ({under_test.path.name})")
     preflight(inventory, log, limit=limit, artifacts=artifacts / "preflight" if artifacts else None)
     res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars, **(extra or {})}, log, limit=limit,
                        artifacts=artifacts / Path(playbook).stem if artifacts else None)  # fmt: skip

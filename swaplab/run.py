@@ -41,20 +41,13 @@ from swaplab.fleet.nas_sampler import NasSampler
 from swaplab.fleet.remote import Remote, RemoteError, ssh_config
 from swaplab.fleet.settings import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
+from swaplab.kernel import under_test
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, machines
 from swaplab.lab.faults import FaultSpec
 from swaplab.lab.paths import LabPaths
 from swaplab.options import BMCS, SUITES, RunOptions, range_problem
-from swaplab.provision import (
-    ProvisionError,
-    ProvisionResult,
-    kernel_vars,
-    lab_problems,
-    provision,
-    sha256_file,
-    stock_kernel_deb,
-)
+from swaplab.provision import ProvisionError, ProvisionResult, lab_problems, provision
 from swaplab.records import Facts, HogTrial, RatioRecord, to_json
 from swaplab.repo import ROOT
 from swaplab.report import collect, html, journal, junit
@@ -168,8 +161,8 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
             problems.append("--fault is for the virtual lab: a rack's machines have no fault switch")
     if not opts.provision and opts.inventory is None:
         problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
-    if opts.kernel and not os.path.exists(opts.kernel):
-        problems.append(f"kernel {opts.kernel}: no such file or directory: pass a kernel .deb or bzImage")
+    if problem := under_test.missing(opts.kernel):
+        problems.append(problem)
     if opts.inventory is not None:
         try:
             inv = load_and_validate(opts.inventory)
@@ -189,13 +182,10 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
     if opts.inventory is None and opts.limit is not None:
         problems += limit_problems(opts.limit, opts.lab_blade_names(), "the virtual lab")
     kvars: dict[str, Any] = {}
-    if opts.kernel is None or os.path.exists(opts.kernel):
+    if not under_test.missing(opts.kernel):
         try:
-            kpath = opts.kernel or str(stock_kernel_deb(log))
-            kvars = kernel_vars(kpath)
-            # The package's checksum, or for a kernel tree its image's (a directory has none).
-            kvars["sha256"] = kvars.get("image_sha256") or sha256_file(Path(kpath))
-        except ProvisionError as e:
+            kvars = under_test.resolve(opts.kernel, log).ansible_vars()
+        except under_test.KernelError as e:
             problems.append(str(e))
     return kvars, problems
 

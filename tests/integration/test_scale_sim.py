@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from swaplab.provision import kernel_vars, stock_kernel_deb
+from swaplab.kernel.under_test import resolve
 from swaplab.sim import rack as sim
 from swaplab.sim import scenario
 
@@ -27,7 +27,7 @@ if sim.problems(sim.rack_names(BLADES)):
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> scenario.Settings:
-    release = kernel_vars(str(stock_kernel_deb(print)))["release"]
+    release = resolve(None, print).release
     base = tmp_path_factory.mktemp("rack")
     # Short trials, one pair; power-ons in waves of 4 (each keeps its place 4 s, the blades take ~3 s to sshd).
     return scenario.Settings(release=release, trial=8.0, trials=1, precision=0, boot=3.0, chatter=2.0,

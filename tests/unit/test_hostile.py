@@ -384,15 +384,15 @@ def test_a_truncated_result_archive_keeps_what_was_read() -> None:
 
 
 def test_a_kernel_release_that_would_reach_the_ipxe_script_is_refused(tmp_path: Path) -> None:
-    from swaplab.provision import kernel_vars
+    from swaplab.kernel.under_test import KernelError, resolve
 
     rel = "6.1.0-x; chain evil.ipxe"  # a tree whose release would be pasted into boot.ipxe
     (tmp_path / "boot").mkdir()
     (tmp_path / "boot" / f"config-{rel}").write_text(CONFIG.read_text())
     (tmp_path / "boot" / f"vmlinuz-{rel}").write_bytes(b"image")
     (tmp_path / "lib" / "modules" / rel).mkdir(parents=True)
-    with pytest.raises(ProvisionError, match="is not a plain release name"):
-        kernel_vars(str(tmp_path))
+    with pytest.raises(KernelError, match="is not a plain release name"):
+        resolve(str(tmp_path), print)
 
 
 def test_resume_of_a_directory_that_holds_no_run_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from swaplab.provision import ProvisionError, kernel_vars
+from swaplab.kernel.under_test import KernelError, resolve
+
+
+def kernel_vars(path: str) -> dict[str, object]:
+    return resolve(path, print).ansible_vars()
+
 
 DATA = Path(__file__).parent / "data"
 REL = "6.1.0-56-amd64"
@@ -34,21 +39,22 @@ def test_a_tree_gives_the_image_its_checksum_and_the_modules(tmp_path: Path) -> 
     assert v["image"] == str(root / "boot" / f"vmlinuz-{REL}")
     assert v["image_sha256"] == hashlib.sha256(b"not really a bzImage").hexdigest()
     assert v["modules"] == str(root / "lib" / "modules" / REL)
-    assert v["modules_tar"].endswith(f"tree-{REL}-modules.tar.gz")
+    assert v["modules_tar"].endswith(f"tree-{REL}-modules.tar.gz")  # type: ignore[union-attr]
+    assert v["sha256"] == v["image_sha256"]  # hashed once: a tree's checksum is its image's
 
 
 def test_a_tree_without_its_modules_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ProvisionError, match=r"CONFIG_NFS_FS=m but nfs\.ko is missing"):
+    with pytest.raises(KernelError, match=r"CONFIG_NFS_FS=m but nfs\.ko is missing"):
         kernel_vars(str(_tree(tmp_path / "k", modules=False)))
 
 
 def test_a_tree_without_its_image_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ProvisionError, match=f"no boot/vmlinuz-{REL}: a blade needs both"):
+    with pytest.raises(KernelError, match=f"no boot/vmlinuz-{REL}: a blade needs both"):
         kernel_vars(str(_tree(tmp_path / "k", image=False)))
 
 
 def test_a_config_alone_cannot_boot_a_blade(tmp_path: Path) -> None:
-    with pytest.raises(ProvisionError, match=r"a config alone cannot boot a blade: pass a kernel \.deb"):
+    with pytest.raises(KernelError, match=r"a config alone cannot boot a blade: pass a kernel \.deb"):
         kernel_vars(str(DATA / f"config-{REL}"))
 
 

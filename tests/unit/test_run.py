@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from swaplab import run as run_module
+from swaplab.kernel import under_test
 from swaplab.report import junit
 from swaplab.run import Run, RunOptions
 from tests.unit.fakes import FakeQMP
@@ -63,8 +63,9 @@ def test_a_nas_that_fails_is_an_error_for_every_blade_and_no_blade_is_touched(
 ) -> None:
     qmp, inv = _lab(tmp_path)
     # A config file cannot boot a blade: the run's kernel check would refuse it; take it as a .deb's verdict.
-    monkeypatch.setattr(run_module, "kernel_vars", lambda _p: {"kind": "deb", "path": "/k.deb", "release": "6.1.0-t"})
-    monkeypatch.setattr(run_module, "sha256_file", lambda _p: "0" * 64)
+    monkeypatch.setattr(
+        under_test, "resolve", lambda _p, _log: under_test.KernelUnderTest(Path("/k.deb"), "deb", "6.1.0-t", "0" * 64)
+    )
     rc, run_dir = Run(_opts(inv, tmp_path), lambda _m: None).execute()
     qmp.close()
     assert rc == 2
@@ -79,8 +80,9 @@ def test_an_exception_inside_run_is_exit_2_with_a_valid_junit_and_a_run_level_er
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     qmp, inv = _lab(tmp_path)
-    monkeypatch.setattr(run_module, "kernel_vars", lambda _p: {"kind": "deb", "path": "/k.deb", "release": "6.1.0-t"})
-    monkeypatch.setattr(run_module, "sha256_file", lambda _p: "0" * 64)
+    monkeypatch.setattr(
+        under_test, "resolve", lambda _p, _log: under_test.KernelUnderTest(Path("/k.deb"), "deb", "6.1.0-t", "0" * 64)
+    )
 
     def boom(*_a: object, **_k: object) -> None:
         raise ZeroDivisionError("injected")
