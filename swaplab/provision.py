@@ -22,14 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaplab import hostkeys, proctree
+from swaplab import ansible_events, hostkeys, proctree
 from swaplab.inventory import Inventory, InventoryError, load_and_validate, warnings
 from swaplab.kernel.under_test import KernelError, resolve
 from swaplab.repo import ROOT
 
 Log = Callable[[str], None]
-# Tasks named with this ending probe a machine that may well be off (ignore_unreachable): not failures.
-EXPECTED_UNREACHABLE = "(an unreachable blade is expected here)"
 
 
 class ProvisionError(Exception):
@@ -44,6 +42,7 @@ class ProvisionResult:
     failures: list[str] = field(default_factory=list)
     failed_hosts: dict[str, str] = field(default_factory=dict)  # host -> its first failure
     task_seconds: dict[str, float] = field(default_factory=dict)  # "play: task" -> wall time (serial plays)
+    mark_seconds: dict[str, float] = field(default_factory=dict)  # a task mark (ansible_events) -> wall time
 
     @property
     def total_changed(self) -> int:
@@ -84,36 +83,23 @@ def run_playbook(
     path = playbook_path(playbook)
     t0 = time.monotonic()
     result = ProvisionResult(ok=False, seconds=0.0)
-    starts: list[tuple[str, float]] = []
+    starts: list[tuple[str, str, float]] = []  # (play: task, its mark, when it started)
 
     def on_event(ev: dict[str, Any]) -> bool:
-        kind = ev.get("event")
-        data = ev.get("event_data", {})
-        if kind == "playbook_on_task_start":
-            starts.append((f"{data.get('play', '')}: {data.get('task', '')}", time.monotonic() - t0))
-            log(f"[{time.monotonic() - t0:6.1f}s] {data.get('play', '')}: {data.get('task', '')}")
-        elif kind in ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed"):
-            if data.get("ignore_errors") or (kind == "runner_on_failed" and data.get("res", {}).get("results")):
-                return True  # expected (ignore_errors), or a loop whose items were reported one by one
-            if kind == "runner_on_unreachable" and str(data.get("task", "")).endswith(EXPECTED_UNREACHABLE):
-                return True  # a probe with ignore_unreachable (its events do not carry that flag)
-            res = data.get("res", {})
-            msg = res.get("stderr") or res.get("msg") or res.get("module_stderr") or ""
-            if str(msg).strip().startswith("Shared connection to") or not str(msg).strip():
-                # A script's own error is on its stdout/stderr lines; ssh's closing notice says nothing.
-                msg = " | ".join([*res.get("stderr_lines", [])[-3:], *res.get("stdout_lines", [])[-3:]]) or msg
-            what = "UNREACHABLE" if "unreach" in kind else "FAILED"
-            result.failures.append(f"{data.get('host')}: {data.get('task')}: {what}: {str(msg).strip()[:500]}")
-            result.failed_hosts.setdefault(str(data.get("host")), result.failures[-1])
-            log("    ! " + result.failures[-1])
-        elif kind == "runner_on_ok":
-            res = data.get("res", {})
-            if res.get("changed"):
-                result.changed[data.get("host", "?")] += 1
-            if str(data.get("task", "")).startswith("Wait for ssh") and "elapsed" in res:
-                budget = res.get("invocation", {}).get("module_args", {}).get("timeout")
-                log(f"    {data.get('host')}: booted, ssh answered after {res['elapsed']} s"
-                    + (f" of its {budget} s budget" if budget else ""))  # fmt: skip
+        e = ansible_events.classify(ev)
+        if e is None or e.kind == "ignored":
+            return True
+        if e.kind == "task":
+            starts.append((e.task, e.mark, time.monotonic() - t0))
+            log(f"[{time.monotonic() - t0:6.1f}s] {e.task}")
+        elif e.kind == "failure":
+            result.failures.append(e.message)
+            result.failed_hosts.setdefault(e.host, e.message)
+            log("    ! " + e.message)
+        elif e.kind == "changed":
+            result.changed[e.host] += 1
+        elif e.kind == "booted":
+            log(f"    {e.host}: booted, ssh answered after {e.seconds:g} s")
         return True
 
     # SIGTERM (a Jenkins abort) or ^C: ask ansible-runner to stop its ansible-playbook (it polls
@@ -174,9 +160,11 @@ def run_playbook(
         raise KeyboardInterrupt(f"signal {stop[0]}: ansible-playbook stopped ({r.status})")
     result.ok = r.rc == 0 and r.status == "successful"
     result.seconds = time.monotonic() - t0
-    ends = [t for _, t in starts[1:]] + ([result.seconds] if starts else [])
-    for (task, start), end in zip(starts, ends, strict=True):
+    ends = [t for _, _, t in starts[1:]] + ([result.seconds] if starts else [])
+    for (task, task_mark, start), end in zip(starts, ends, strict=True):
         result.task_seconds[task] = result.task_seconds.get(task, 0.0) + end - start
+        if task_mark:
+            result.mark_seconds[task_mark] = result.mark_seconds.get(task_mark, 0.0) + end - start
     if not result.ok and not result.failures:
         result.failures.append(f"ansible-playbook ended {r.status} (rc {r.rc})")
     return result

@@ -31,7 +31,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from swaplab import __version__, atomic
+from swaplab import __version__, ansible_events, atomic
+from swaplab.ansible_events import BOOT_WAIT
 from swaplab.credentials import CredentialsError, resolve_powers
 from swaplab.drivers import power_driver
 from swaplab.drivers.ipmidriver import IPMIError, IPMIPowerDriver
@@ -369,9 +370,7 @@ class Run:
                         extra=extra)  # fmt: skip
         self.timings["provision"] = time.monotonic() - t
         self.provision_tasks = {k: round(v, 1) for k, v in res.task_seconds.items()}
-        self.timings["blade_boot"] = sum(
-            s for task, s in res.task_seconds.items() if "Power-cycle" in task or "Wait for ssh" in task
-        )
+        self.timings["blade_boot"] = sum(res.mark_seconds.get(m, 0.0) for m in (ansible_events.POWER, BOOT_WAIT))
         return res
 
     def _provision_cases(self, names: list[str], nas: str, res: ProvisionResult) -> list[BladeResult]:
