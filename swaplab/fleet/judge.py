@@ -24,15 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from swaplab.detect import Finding
+from swaplab.detect import RULES, Finding
 from swaplab.records import FindingRecord
 
-FAIL_KINDS = frozenset(
-    {"hung_task", "soft_lockup", "hard_lockup", "rcu_stall", "swap_io_error", "nbd_error", "oops", "kernel_bug",
-     "warning", "panic"}
-)  # fmt: skip
-WARN_KINDS = frozenset({"nfs_not_responding", "page_alloc_failure"})
+# From the detector's rules (their severity), not a table of their own. An OOM kill is judged by whose it was.
+FAIL_KINDS = frozenset(r.kind for r in RULES if r.severity == "fail") - {"oom_kill"}
+WARN_KINDS = frozenset(r.kind for r in RULES if r.severity == "warn")
 OUTAGE_GRACE_S = 120.0
 
 Outage = tuple[float, float]  # (start, end) in the blade's uptime seconds
@@ -183,3 +182,34 @@ def decide(end: LoadEnd, verdict: Verdict) -> LoadDecision:
         return LoadDecision("infra", message=f"{end.blade}: load {end.load_id} finished, but its results could not "
                                              f"be fetched whole: {end.fetch_error}")  # fmt: skip
     return LoadDecision("judged")
+
+
+def health_problems(verdict: Verdict, start: dict[str, int], now: dict[str, int]) -> list[str]:
+    """The whole run's kernel problems: the log's failures, a kernel that became tainted, OOM kills the log
+    does not put down to a hog (``start``: the counters at first contact; ``now``: at the end)."""
+    problems = list(verdict.failures)
+    if new_taint := now.get("tainted", 0) & ~start.get("tainted", 0):
+        problems.append(f"the kernel became tainted during the run (new taint bits {new_taint:#x})")
+    if (ooms := now.get("oom_kill", 0) - start.get("oom_kill", 0)) and not verdict.hog_oom_killed:
+        problems.append(f"oom_kill grew by {ooms} and the log names no hog")
+    return problems
+
+
+def hog_problems(result: dict[str, Any], rc: int | None, progress: str, stderr: str) -> list[str]:
+    """What is wrong with a hog's result (``hog.json``): none, not done, pages that came back wrong, or a
+    working set that did not go through swap (pswpout below the excess over RAM, pswpin that did not grow)."""
+    if not result:
+        return [f"the hog left no result (rc {rc}; progress {progress}; stderr {stderr[-300:]})"]
+    if result.get("status") != "done":
+        return [f"the hog ended {result.get('status')}"]
+    if bad := result.get("bad_pages", 0):
+        return [f"{bad} page(s) came back wrong from swap; first: {result.get('first_bad', [])[:8]}"]
+    delta = result["vmstat_delta"]
+    excess_pages = max(0, (result["mib"] << 20) - result["mem_total_kib"] * 1024) // result["page_size"]
+    problems = []
+    if delta["pswpout"] < excess_pages:
+        problems.append(f"pswpout grew by {delta['pswpout']} pages, less than the {excess_pages} pages the working "
+                        "set exceeds RAM by: the working set did not go through swap")  # fmt: skip
+    if delta["pswpin"] <= 0:
+        problems.append("pswpin did not grow: nothing came back from swap")
+    return problems

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from swaplab.fleet import fio
+from swaplab.fleet.judge import hog_problems
 from swaplab.fleet.outcome import LoadReport
 from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, FioJob, FioRun, HogTrial, Record, to_json
 
@@ -76,17 +77,6 @@ def hog_trial(store: str, trial: int | None, result: dict[str, Any]) -> HogTrial
 
 
 def assert_hog_ok(report: LoadReport, result: dict[str, Any]) -> None:
-    assert result, (
-        f"the hog left no result (rc {report.outcome.rc}; progress {report.outcome.text('progress.json')}; "
-        f"stderr {report.outcome.text('stderr')[-300:]})"
-    )
-    assert result.get("status") == "done", f"the hog ended {result.get('status')}"
-    bad = result.get("bad_pages", 0)
-    assert bad == 0, f"{bad} page(s) came back wrong from swap; first: {result.get('first_bad', [])[:8]}"
-    delta = result["vmstat_delta"]
-    excess_pages = max(0, (result["mib"] << 20) - result["mem_total_kib"] * 1024) // result["page_size"]
-    assert delta["pswpout"] >= excess_pages, (
-        f"pswpout grew by {delta['pswpout']} pages, less than the {excess_pages} pages the working set exceeds RAM "
-        "by: the working set did not go through swap"
-    )
-    assert delta["pswpin"] > 0, "pswpin did not grow: nothing came back from swap"
+    o = report.outcome
+    problems = hog_problems(result, o.rc, o.text("progress.json"), o.text("stderr"))
+    assert not problems, "; ".join(problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swaplab.fleet.judge import excuse_key, judge
+from swaplab.fleet.judge import excuse_key, health_problems, judge
 from swaplab.fleet.outcome import finding_record, scan
 from swaplab.fleet.recording import Recorder
 from swaplab.fleet.session import BladeSession
@@ -62,18 +62,14 @@ def test_kernel_health(blade: BladeSession, record: Recorder) -> None:
     findings += scan(dmesg.encode(), f"{blade.name}:dmesg", "dmesg")
     hog_pids = blade.hog_pids()
     verdict = judge(findings, hog_pids, excused=blade.outage_excused())
-    delta = {k: now.get(k, 0) - blade.start.get(k, 0) for k in ("oom_kill", "pgscan_direct_throttle")}
-    new_taint = now.get("tainted", 0) & ~blade.start.get("tainted", 0)
     start = {k: v for k, v in blade.start.items() if isinstance(v, int)}
-    record.add(Health(counters_start=start, counters_end=now, oom_kill_delta=delta["oom_kill"],
-                      pgscan_direct_throttle_delta=delta["pgscan_direct_throttle"], new_taint=new_taint,
-                      nfs_outage_s=verdict.nfs_outage_s, warnings=tuple(verdict.warnings)))  # fmt: skip
+    grew = {k: now.get(k, 0) - start.get(k, 0) for k in ("oom_kill", "pgscan_direct_throttle")}
+    record.add(Health(counters_start=start, counters_end=now, oom_kill_delta=grew["oom_kill"],
+                      pgscan_direct_throttle_delta=grew["pgscan_direct_throttle"],
+                      new_taint=now.get("tainted", 0) & ~start.get("tainted", 0), nfs_outage_s=verdict.nfs_outage_s,
+                      warnings=tuple(verdict.warnings)))  # fmt: skip
     console_text = console.decode(errors="replace")
     excused = set(verdict.outage_excused)
     record.add(*(finding_record(f, console_text, None, None, excuse_key(f) in excused) for f in findings))
-    problems = list(verdict.failures)
-    if new_taint:
-        problems.append(f"the kernel became tainted during the run (new taint bits {new_taint:#x})")
-    if delta["oom_kill"] and not verdict.hog_oom_killed:
-        problems.append(f"oom_kill grew by {delta['oom_kill']} and the log names no hog")
+    problems = health_problems(verdict, start, now)
     assert not problems, f"{len(problems)} kernel problem(s) in the run:\n" + "\n".join(problems[:20])

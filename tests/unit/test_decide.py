@@ -51,3 +51,33 @@ def test_stalls_while_the_emulator_starved_are_the_labs_even_with_failures() -> 
     d = decide(_end(emulator_stall="rcu_stall during hog-t1-nfs coincide with the emulator's starvation"),
                Verdict(failures=["rcu_stall (x:1): ..."]))  # fmt: skip
     assert d.kind == "infra" and d.down == "" and d.message.startswith("rcu_stall during hog-t1-nfs")
+
+
+def test_the_whole_runs_health_problems() -> None:
+    from swaplab.fleet.judge import health_problems
+
+    start = {"oom_kill": 2, "tainted": 0x1}
+    assert health_problems(Verdict(), start, {"oom_kill": 2, "tainted": 0x1}) == []  # the taint it came with
+    found = health_problems(Verdict(failures=["oops (x:1): Oops"]), start, {"oom_kill": 3, "tainted": 0x201})
+    assert found == ["oops (x:1): Oops", "the kernel became tainted during the run (new taint bits 0x200)",
+                     "oom_kill grew by 1 and the log names no hog"]  # fmt: skip
+    assert health_problems(Verdict(hog_oom_killed=True), start, {"oom_kill": 3}) == []  # the hog's, judged by its test
+
+
+def test_a_hogs_result_is_judged_pages_and_swap_traffic() -> None:
+    from swaplab.fleet.judge import hog_problems
+
+    good = {"status": "done", "bad_pages": 0, "mib": 384, "mem_total_kib": 262144, "page_size": 4096,
+            "vmstat_delta": {"pswpout": 40000, "pswpin": 30000}}  # fmt: skip
+    assert hog_problems(good, 0, "", "") == []
+    assert hog_problems({}, 137, '{"phase": "write"}', "Killed")[0].startswith("the hog left no result (rc 137")
+    assert hog_problems({**good, "status": "oom"}, 0, "", "") == ["the hog ended oom"]
+    bad = hog_problems({**good, "bad_pages": 3, "first_bad": [7, 9, 11]}, 0, "", "")
+    assert bad == ["3 page(s) came back wrong from swap; first: [7, 9, 11]"]
+    # 384 MiB on 256 MiB of RAM: 32768 pages had to go out.
+    quiet = hog_problems({**good, "vmstat_delta": {"pswpout": 100, "pswpin": 0}}, 0, "", "")
+    assert quiet == [
+        "pswpout grew by 100 pages, less than the 32768 pages the working set exceeds RAM by: the working set did "
+        "not go through swap",
+        "pswpin did not grow: nothing came back from swap",
+    ]
