@@ -44,6 +44,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "fio_size_mib": (1, 4096),
     "fio_runtime_s": (1, 600),
     "hang_budget_s": (30, 3600),
+    "load_budget_s": (30, 86400),
+    "load_budget_s_per_mib": (0.1, 60.0),
     "max_hangs": (1, 20),
     "max_recoveries": (1, 1000),
     "blades": (1, MAX_BLADES),
@@ -126,6 +128,11 @@ class RunOptions:
         "after which a blade under load is hung (hung_task_timeout_secs + 30)",
         metavar="S",
     )
+    load_budget_s: int = _opt(180, "--load-budget", "a hog load's budget on the blade: this many seconds, plus "
+                              "--load-budget-per-mib for each MiB of its working set; past it the load is ended",
+                              metavar="S")  # fmt: skip
+    load_budget_s_per_mib: float = _opt(2.5, "--load-budget-per-mib", "seconds a hog load's budget grows by per MiB "
+                                        "of its working set", metavar="S")  # fmt: skip
     max_hangs: int = _opt(2, "--max-hangs", "a blade that hangs or panics this often in a run is quarantined: its "
                           "later cases are skipped")  # fmt: skip
     max_recoveries: int = _opt(8, "--max-recoveries", "at most this many hung or crashed blades are recovered "

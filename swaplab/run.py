@@ -47,7 +47,7 @@ from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, machines
 from swaplab.lab.faults import FaultSpec
 from swaplab.lab.paths import LabPaths
-from swaplab.options import BMCS, SUITES, RunOptions, range_problem
+from swaplab.options import BMCS, RANGES, SUITES, RunOptions, range_problem
 from swaplab.provision import ProvisionError, ProvisionResult, lab_problems, provision
 from swaplab.records import Facts, HogTrial, RatioRecord, to_json
 from swaplab.repo import ROOT
@@ -108,14 +108,11 @@ def select_blades(inv: Inventory, limit: str | None) -> list[str]:
 def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
     """Every problem with the options, inventory and kernel, at once; the kernel variables if fit."""
     problems: list[str] = []
-    for option, key, value in (
-        ("--trials", "trials", opts.trials), ("--ratio-gate", "ratio_gate", opts.ratio_gate),
-        ("--fio-size", "fio_size_mib", opts.fio_size_mib), ("--fio-runtime", "fio_runtime_s", opts.fio_runtime_s),
-        ("--hang-budget", "hang_budget_s", opts.hang_budget_s), ("--max-hangs", "max_hangs", opts.max_hangs),
-        ("--max-recoveries", "max_recoveries", opts.max_recoveries),
-        ("--precision", "precision_pct", opts.precision_pct), ("--max-trials", "max_trials", opts.max_trials),
-        ("--trials-budget", "trials_budget_s", opts.trials_budget_s),
-    ):  # fmt: skip
+    # Every ranged option of a run; the virtual lab's --blades and --blade-memory are checked below.
+    ranged = [
+        f for f in dataclasses.fields(RunOptions) if f.name in RANGES and f.name not in ("blades", "blade_memory")
+    ]
+    for option, key, value in ((f.metadata["flag"], f.name, getattr(opts, f.name)) for f in ranged):
         if problem := range_problem(option, key, value):
             problems.append(problem + (" (3 or more trials give a confidence interval)" if key == "trials" else ""))
     if opts.inventory is None and (problem := range_problem("--blades", "blades", opts.blades)):

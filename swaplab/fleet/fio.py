@@ -49,6 +49,22 @@ def layout_command(target: str, size_mib: int) -> str:
     return " ".join(shlex.quote(a) for a in args) + " > /dev/null"
 
 
+LAYOUT_FAILED = 3  # beside_hog's exit code when fio could not lay out its file (before the hog started)
+
+
+def beside_hog(target: str, size_mib: int, budget_s: int, hog: str) -> str:
+    """The job that runs fio on ``target`` for the hog's whole run, beside it: the file laid out first (exit
+    ``LAYOUT_FAILED`` if it cannot be), fio in a session of its own (nothing it signals can reach the hog),
+    the hog in the job's own shell (``hog``: a command that does not exec), fio stopped when the hog ends;
+    the job's exit code is the hog's."""
+    return (
+        f"{layout_command(target, size_mib)} || exit {LAYOUT_FAILED}; "
+        f"setsid {command(target, size_mib, budget_s, 'fio.json', loop=True)} & fio=$!; "
+        "echo $fio >> detached.pids; "
+        f"{hog}; rc=$?; kill -INT $fio; wait $fio; rm -f {shlex.quote(target)}; exit $rc"
+    )
+
+
 def parse(text: str) -> dict[str, dict[str, Any]]:
     """fio's JSON output -> {job: {rw, bw_mib_s, iops, p99_ms, runtime_s}}; raises ValueError."""
     start = text.find("{")

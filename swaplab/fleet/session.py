@@ -8,7 +8,6 @@ the session needs of the lab (power-cycling, host load, faults) comes as ``fleet
 
 from __future__ import annotations
 
-import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,10 +98,6 @@ class BladeSession:
             self._host = self.remote.testinfra(timeout=60)
         return self._host
 
-    @staticmethod
-    def q(value: str) -> str:
-        return shlex.quote(value)
-
     def counters(self) -> dict[str, int]:
         out = self.sh(
             "grep -E '^(oom_kill|pgscan_direct_throttle|pswpin|pswpout) ' /proc/vmstat; "
@@ -146,11 +141,14 @@ class BladeSession:
         mem_kib = int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip()) if ws.unit == "times_ram" else 0
         return ws.hog_argument(), ws.mib(mem_kib)
 
-    def hog_command(self, size_arg: str, order: str = "reverse") -> str:
-        return f"echo $$ > hog.pid; exec python3 {AGENT_DIR}/hog.py {size_arg} --order {order} {HOG_OUTPUTS}"
+    def hog_command(self, size_arg: str, order: str = "reverse", exec_: bool = True) -> str:
+        """The hog's command in a load's job; ``exec_=False`` when the job goes on after it (fio beside it)."""
+        run = "exec python3" if exec_ else "python3"
+        return f"echo $$ > hog.pid; {run} {AGENT_DIR}/hog.py {size_arg} --order {order} {HOG_OUTPUTS}"
 
     def budget(self, mib: float) -> int:
-        return int(self.settings.budget_base_s + self.settings.budget_s_per_mib * mib)
+        opts = self.settings.options
+        return int(opts.load_budget_s + opts.load_budget_s_per_mib * mib)
 
     def load(
         self, load_id: str, command: str, budget_s: int, use: str = "all", mkswap: list[str] | None = None,

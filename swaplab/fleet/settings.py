@@ -10,7 +10,8 @@ from typing import Any
 
 from swaplab.options import RunOptions
 
-CONTEXT_SCHEMA = 4  # 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior
+# 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior; 5: the load budget is an option
+CONTEXT_SCHEMA = 5
 
 
 class InfraError(Exception):
@@ -36,9 +37,6 @@ class Settings:
     nas: str = ""  # the NAS's host name in ssh_config (the fault scenarios that act on it)
     resumed: bool = False  # `run --resume`: the blades may still run the interrupted run's loads
     virtual: bool = False  # the blades are the virtual lab's QEMU machines (their emulator's stalls are judged)
-    # The blade-side budget of a hog: fixed part + seconds per MiB of working set.
-    budget_base_s: int = 180
-    budget_s_per_mib: float = 2.5
     schema: int = CONTEXT_SCHEMA
 
     def save(self, path: Path) -> None:

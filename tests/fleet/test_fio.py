@@ -7,6 +7,7 @@ judged (``swaplab.fleet.judge``). Per blade, fio alone runs first, then fio unde
 from __future__ import annotations
 
 import posixpath
+import shlex
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_fio(blade: BladeSession, settings: Settings, store: str, record: Record
     target, mkswap, use = _fio_target(blade, store)
     cmd = fio.command(target, opts.fio_size_mib, opts.fio_runtime_s, "fio.json")
     if store == "nfs":
-        cmd += f"; rc=$?; rm -f {blade.q(target)}; exit $rc"
+        cmd += f"; rc=$?; rm -f {shlex.quote(target)}; exit $rc"
     budget = 120 + 4 * opts.fio_runtime_s * 3
     report = blade.load(f"fio-{store}", cmd, budget, use=use, mkswap=mkswap)
     record.load(report, store)
@@ -55,17 +56,10 @@ def test_fio_under_pressure(blade: BladeSession, settings: Settings, store: str,
         target = posixpath.join(posixpath.dirname(blade.area("nfs").path), "fio.dat")
     size_arg, mib = blade.working_set_args()
     budget = blade.budget(mib) * 2
-    hog = blade.hog_command(size_arg).replace("exec ", "")
-    # fio in a session of its own: nothing it signals can reach the hog.
-    cmd = (
-        f"{fio.layout_command(target, size_mib)} || exit 3; "
-        f"setsid {fio.command(target, size_mib, budget, 'fio.json', loop=True)} & fio=$!; "
-        "echo $fio >> detached.pids; "
-        f"{hog}; rc=$?; kill -INT $fio; wait $fio; rm -f {blade.q(target)}; exit $rc"
-    )
+    cmd = fio.beside_hog(target, size_mib, budget, blade.hog_command(size_arg, exec_=False))
     report = blade.load(f"fio-hog-{store}", cmd, budget, use=store)
     hog_result = report.json_file("hog.json") or {}
-    if report.outcome.rc == 3 and not hog_result and not report.verdict.failures:
+    if report.outcome.rc == fio.LAYOUT_FAILED and not hog_result and not report.verdict.failures:
         raise InfraError(f"{blade.name}: fio could not lay out {target}: {report.outcome.text('stderr')[-500:]}")
     record.load(report, store)
     record.add(hog_trial(store, None, hog_result))

@@ -57,7 +57,9 @@ def _nas_state(address_b: str) -> dict[str, str]:
     """What a restart or a rewrite on the NAS would change: the servers' processes, the process serving B's
     NBD connection, B's files."""
     nbd = _on("nas", "ss -Htnp state established '( sport = :10809 )'")
-    served = [line for line in nbd.splitlines() if re.search(rf"\s{re.escape(address_b)}:\d+\s", line)]
+    # The peer, as ss shows it: 10.0.0.12:60490, or IPv4-mapped on a dual-stack socket: [::ffff:10.0.0.12]:60490.
+    peer = re.compile(rf"(?:\s|\[::ffff:){re.escape(address_b)}\]?:\d+(?:\s|$)")
+    served = [line for line in nbd.splitlines() if peer.search(line)]
     assert len(served) == 1, nbd  # B's swap device: one connection
     main_nbd = "for p in $(pidof nbd-server); do grep -q '^PPid:\\s*1$' /proc/$p/status && echo $p; done"
     files = (f"stat -c '%n %i %U:%G %a %s' /srv/swap/{B}/swapfile /srv/nbd/{B}.img; find /srv/nfsroot/{B}/boot "
