@@ -120,6 +120,7 @@ def main() -> None:
     try:
         from swaplab.drivers import power_driver
         from swaplab.drivers.bmcturn import pxe_wave
+        from swaplab.drivers.protocols import NOT_PAUSABLE, PausableProtocol
     except ImportError:
         module.fail_json(msg="the swaplab package is not importable by the controller's Python")
     settings = {k: v for k, v in module.params["settings"].items() if v is not None}
@@ -138,10 +139,13 @@ def main() -> None:
             "status": False,
         }[want]  # fmt: skip
         waited = 0.0
+        if want in ("paused", "resumed") and not isinstance(drv, PausableProtocol):
+            module.fail_json(msg=f"power driver error: {NOT_PAUSABLE}")
         if changed and not module.check_mode:
-            action = {"on": drv.on, "off": drv.off, "cycled": drv.cycle, "paused": drv.pause, "resumed": drv.resume}[
-                want
-            ]
+            actions = {"on": drv.on, "off": drv.off, "cycled": drv.cycle}
+            if isinstance(drv, PausableProtocol):
+                actions |= {"paused": drv.pause, "resumed": drv.resume}
+            action = actions[want]
             if want in ("on", "cycled"):
                 with pxe_wave(module.params["wave"], module.params["pxe_s"]) as waited:
                     action()

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from swaplab.drivers.protocols import ConsoleProtocol, PowerProtocol, PowerState
 
 __all__ = [
+    "CONSOLE",
     "CONSOLES",
     "POWER",
     "ConsoleProtocol",
+    "ConsoleSpec",
     "PowerProtocol",
     "PowerSpec",
     "PowerState",
@@ -71,6 +73,8 @@ class PowerSpec:
     unavailable: str | None = None
     # Further checks of concrete (untemplated) settings: problems, each with its fix.
     checks: Callable[[Mapping[str, object]], list[str]] = field(default=lambda _s: [])
+    # The driver, from settings it accepts (its module imported only when one is built).
+    build: Callable[[Mapping[str, object]], PowerProtocol] | None = None
 
     def problems(self, settings: Mapping[str, object]) -> list[str]:
         """What stops this driver from acting with ``settings`` (empty: it accepts them)."""
@@ -156,15 +160,40 @@ def qmp_ready(sock: str) -> str | None:
     return None if stat.S_ISSOCK(mode) else f"qmp socket {sock} is not a socket"
 
 
+def _qmp(s: Mapping[str, object]) -> PowerProtocol:
+    from swaplab.drivers.qmpdriver import QMPPowerDriver
+
+    if problem := qmp_ready(str(s["socket"])):
+        raise ValueError(problem)
+    return QMPPowerDriver(str(s["socket"]))
+
+
+def _ipmi(s: Mapping[str, object]) -> PowerProtocol:
+    from swaplab.drivers.ipmidriver import IPMIPowerDriver
+
+    port, cipher = s.get("port", 623), s.get("cipher_suite", 17)
+    return IPMIPowerDriver(str(s["host"]), str(s["user"]), str(s["password"]), port=int(str(port)),
+                           cipher_suite=int(str(cipher)))  # fmt: skip
+
+
+def _redfish(s: Mapping[str, object]) -> PowerProtocol:
+    from swaplab.drivers.redfishdriver import RedfishPowerDriver
+
+    verify = s.get("verify", True)
+    return RedfishPowerDriver(str(s["url"]), str(s["user"]), str(s["password"]),
+                              verify=verify if isinstance(verify, bool) else str(verify),
+                              system=str(s["system"]) if s.get("system") else None)  # fmt: skip
+
+
 POWER: dict[str, PowerSpec] = {
-    "qmp": PowerSpec("qmp", required=("socket",), checks=_qmp_checks),
+    "qmp": PowerSpec("qmp", required=("socket",), checks=_qmp_checks, build=_qmp),
     "ipmi": PowerSpec(
         "ipmi", required=("host", "user", "password"), optional=("port", "cipher_suite"),
-        templated=("user", "password"), checks=_ipmi_checks,
+        templated=("user", "password"), checks=_ipmi_checks, build=_ipmi,
     ),
     "redfish": PowerSpec(
         "redfish", required=("url", "user", "password"), optional=("verify", "system"),
-        templated=("user", "password"), checks=_redfish_checks,
+        templated=("user", "password"), checks=_redfish_checks, build=_redfish,
     ),
 }  # fmt: skip
 
@@ -184,7 +213,61 @@ def power_problems(settings: object) -> list[str]:
 # Consoles: where a blade's console stream comes from. `file` follows a log a console server
 # (conserver, ser2net, QEMU) writes; `ipmi-sol` records the blade's Serial-over-LAN through the
 # BMC its swaplab_power names (swaplab.drivers.solconsole).
-CONSOLES = ("file", "ipmi-sol")
+def _file_console_problems(console: Mapping[str, object], _power: object) -> list[str]:
+    path = str(console.get("path", ""))
+    return [] if os.path.isabs(path) else [f"swaplab_console driver file needs an absolute path, not {path!r}"]
+
+
+def _sol_console_problems(console: Mapping[str, object], power: object) -> list[str]:
+    ok = isinstance(power, dict) and power.get("driver") == "ipmi"
+    out = [] if ok else ["swaplab_console driver ipmi-sol needs swaplab_power driver ipmi (its BMC carries the SOL)"]
+    if not isinstance(console.get("takeover", False), bool):
+        out.append(f"swaplab_console takeover {console['takeover']!r}: true or false (may swaplab evict another "
+                   "client's SOL session; default false)")  # fmt: skip
+    if unknown := sorted(set(console) - {"driver", "takeover"}):
+        out.append(f"swaplab_console driver ipmi-sol takes no {', '.join(map(str, unknown))} (it takes takeover)")
+    return out
+
+
+def _file_console(spec: Mapping[str, object]) -> ConsoleProtocol:
+    """A console server's log; sysrq through QMP's keyboard when the blade has a QMP socket."""
+    from swaplab.drivers.fileconsole import FileConsole
+
+    path, sock = str(spec["path"]), spec.get("qmp_socket")
+    if sock:
+        from swaplab.drivers.qmpdriver import QMPPowerDriver
+
+        return FileConsole(path, sysrq=lambda key: QMPPowerDriver(str(sock)).send_sysrq(key))
+    return FileConsole(path)
+
+
+def _sol_console(spec: Mapping[str, object]) -> ConsoleProtocol:
+    """The file the SOL recorder fills; sysrq through the recorder's session."""
+    from pathlib import Path
+
+    from swaplab.drivers.fileconsole import FileConsole
+    from swaplab.drivers.solconsole import sol_sysrq
+
+    path = str(spec["path"])
+    return FileConsole(path, sysrq=lambda key: sol_sysrq(Path(path), key))
+
+
+@dataclass(frozen=True)
+class ConsoleSpec:
+    # What is wrong with an inventory's swaplab_console of this driver (given the blade's swaplab_power).
+    problems: Callable[[Mapping[str, object], object], list[str]]
+    # The console a run's context names ({driver, path[, qmp_socket]}).
+    build: Callable[[Mapping[str, object]], ConsoleProtocol]
+
+
+# Consoles: where a blade's console stream comes from. `file` follows a log a console server
+# (conserver, ser2net, QEMU) writes; `ipmi-sol` records the blade's Serial-over-LAN through the
+# BMC its swaplab_power names (swaplab.drivers.solconsole).
+CONSOLE: dict[str, ConsoleSpec] = {
+    "file": ConsoleSpec(_file_console_problems, _file_console),
+    "ipmi-sol": ConsoleSpec(_sol_console_problems, _sol_console),
+}
+CONSOLES = tuple(CONSOLE)
 
 
 def console_problems(console: object, power: object) -> list[str]:
@@ -193,49 +276,20 @@ def console_problems(console: object, power: object) -> list[str]:
         return []
     if not isinstance(console, dict):
         return [f"swaplab_console must be a mapping with a driver, not {type(console).__name__}"]
-    driver = console.get("driver")
-    if driver == "file":
-        path = str(console.get("path", ""))
-        return [] if os.path.isabs(path) else [f"swaplab_console driver file needs an absolute path, not {path!r}"]
-    if driver == "ipmi-sol":
-        ok = isinstance(power, dict) and power.get("driver") == "ipmi"
-        out = (
-            [] if ok else ["swaplab_console driver ipmi-sol needs swaplab_power driver ipmi (its BMC carries the SOL)"]
-        )
-        if not isinstance(console.get("takeover", False), bool):
-            out.append(f"swaplab_console takeover {console['takeover']!r}: true or false (may swaplab evict another "
-                       "client's SOL session; default false)")  # fmt: skip
-        if unknown := sorted(set(console) - {"driver", "takeover"}):
-            out.append(f"swaplab_console driver ipmi-sol takes no {', '.join(map(str, unknown))} (it takes takeover)")
-        return out
-    return [f"swaplab_console driver {driver!r} is unknown: use one of {', '.join(CONSOLES)}"]
+    spec = CONSOLE.get(str(console.get("driver")))
+    if spec is None:
+        return [f"swaplab_console driver {console.get('driver')!r} is unknown: use one of {', '.join(CONSOLES)}"]
+    return spec.problems(console, power)
 
 
 def console_driver(spec: Mapping[str, object] | None) -> ConsoleProtocol | None:
-    """The console a run's context names for a blade (``Run`` writes it): ``{driver, path[, qmp_socket]}``.
-
-    ``path`` is what to read (a console server's log, or the file the SOL recorder fills); sysrq goes
-    through the SOL recorder's session for ``ipmi-sol``, and through QMP's keyboard for a ``file``
-    console whose blade has a QMP socket."""
+    """The console a run's context names for a blade (``Run`` writes it): ``{driver, path[, qmp_socket]}``."""
     if not spec:
         return None
-    from swaplab.drivers.fileconsole import FileConsole
-
-    path = str(spec["path"])
-    if spec.get("driver") == "ipmi-sol":
-        from pathlib import Path
-
-        from swaplab.drivers.solconsole import sol_sysrq
-
-        return FileConsole(path, sysrq=lambda key: sol_sysrq(Path(path), key))
-    if spec.get("driver") == "file":
-        sock = spec.get("qmp_socket")
-        if sock:
-            from swaplab.drivers.qmpdriver import QMPPowerDriver
-
-            return FileConsole(path, sysrq=lambda key: QMPPowerDriver(str(sock)).send_sysrq(key))
-        return FileConsole(path)
-    raise ValueError(f"console driver {spec.get('driver')!r} is unknown: use one of {', '.join(CONSOLES)}")
+    found = CONSOLE.get(str(spec.get("driver")))
+    if found is None:
+        raise ValueError(f"console driver {spec.get('driver')!r} is unknown: use one of {', '.join(CONSOLES)}")
+    return found.build(spec)
 
 
 def power_driver(settings: dict[str, object]) -> PowerProtocol:
@@ -243,24 +297,7 @@ def power_driver(settings: dict[str, object]) -> PowerProtocol:
     problems = power_problems(settings)
     if problems:
         raise ValueError("; ".join(problems))
-    if settings["driver"] == "qmp":
-        from swaplab.drivers.qmpdriver import QMPPowerDriver
-
-        problem = qmp_ready(str(settings["socket"]))
-        if problem:
-            raise ValueError(problem)
-        return QMPPowerDriver(str(settings["socket"]))
-    if settings["driver"] == "ipmi":
-        from swaplab.drivers.ipmidriver import IPMIPowerDriver
-
-        port, cipher = settings.get("port", 623), settings.get("cipher_suite", 17)
-        return IPMIPowerDriver(str(settings["host"]), str(settings["user"]), str(settings["password"]),
-                               port=int(str(port)), cipher_suite=int(str(cipher)))  # fmt: skip
-    if settings["driver"] == "redfish":
-        from swaplab.drivers.redfishdriver import RedfishPowerDriver
-
-        verify = settings.get("verify", True)
-        return RedfishPowerDriver(str(settings["url"]), str(settings["user"]), str(settings["password"]),
-                                  verify=verify if isinstance(verify, bool) else str(verify),
-                                  system=str(settings["system"]) if settings.get("system") else None)  # fmt: skip
-    raise ValueError(f"power driver {settings['driver']!r} has no implementation")
+    build = POWER[str(settings["driver"])].build
+    if build is None:
+        raise ValueError(f"power driver {settings['driver']!r} has no implementation")
+    return build(settings)

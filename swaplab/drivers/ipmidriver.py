@@ -172,12 +172,6 @@ class IPMIPowerDriver:
             if "already de-activated" not in str(e):
                 raise
 
-    def pause(self) -> None:
-        raise IPMIError("a blade behind a BMC cannot be paused (fault injection is the virtual lab's: QMP)")
-
-    def resume(self) -> None:
-        self.pause()
-
 
 def rmcp_ping(host: str, port: int = 623, timeout_s: float = 1.0) -> bool:
     """An RMCP/ASF presence ping (IPMI v2, 13.2.3): does something that speaks IPMI answer there?"""

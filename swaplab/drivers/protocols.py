@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class PowerState(enum.Enum):
@@ -20,8 +20,18 @@ class PowerProtocol(Protocol):
     def off(self) -> None: ...
     def cycle(self) -> None: ...
     def status(self) -> PowerState: ...
+
+
+@runtime_checkable
+class PausableProtocol(PowerProtocol, Protocol):
+    """A machine that can be frozen in place and thawed (a virtual lab's, for fault injection); a blade
+    behind a BMC cannot, and its driver does not pretend to."""
+
     def pause(self) -> None: ...
     def resume(self) -> None: ...
+
+
+NOT_PAUSABLE = "a blade behind a BMC cannot be paused (fault injection is the virtual lab's: QMP)"
 
 
 class ConsoleProtocol(Protocol):

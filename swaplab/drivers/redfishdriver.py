@@ -129,12 +129,6 @@ class RedfishPowerDriver:
         self._reset(sushy.ResetType.FORCE_RESTART)
         self._on_at = time.monotonic()
 
-    def pause(self) -> None:
-        raise RedfishError("a blade behind a BMC cannot be paused (fault injection is the virtual lab's: QMP)")
-
-    def resume(self) -> None:
-        self.pause()
-
 
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [""])[0][:300]
