@@ -37,8 +37,8 @@ faults: venv kernel-deb lab-deps test-deps
 	.tox/integration/bin/swaplab lab build
 	SWAPLAB_MARKS=faults $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
 
-## limit: `--limit` on a shared NAS, on a 2-blade virtual lab: blade A is added and provisioned while blade B
-## swaps on NFS and NBD; B's servers are not restarted, nothing of B's changes (about 15 minutes; outside CI)
+## limit: `--limit` on a shared NAS, on a 2-blade virtual lab: blade A is provisioned while blade B swaps on
+## NFS and NBD; B's servers are not restarted, nothing of B's changes (about 25 minutes; outside CI)
 limit: venv kernel-deb lab-deps test-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build

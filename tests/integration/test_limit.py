@@ -1,11 +1,17 @@
-"""`--limit` on a shared NAS (issue 21): blade A is added and provisioned while blade B swaps on NFS and NBD.
+"""`--limit` on a shared NAS (issue 21): blade A is provisioned while blade B swaps on NFS and NBD.
 
-Two controllers share one NAS, as two Jenkins jobs would: B was provisioned alone (the NAS then served B
-only) and runs its hog trials; meanwhile `swaplab run --limit A` provisions A, which adds A's exports to
-the NAS's NFS and NBD servers. Those servers must not be restarted under B (a restart drops B's NBD
-connection, its swap device, and stalls its NFS root and swap through Ganesha's grace period), and nothing
-of B's (root, kernel, swapfile, NBD file) may change. A 2-blade lab on 2 TCG cores costs about 15 minutes:
-outside CI's budget, `make limit` runs it.
+Two controllers share one NAS, as two Jenkins jobs would. B was provisioned alone (the NAS then served B
+only) and runs hog trials from its own controller, while `swaplab run --limit A` provisions A:
+
+1. A new to the NAS: Ganesha takes A's exports on SIGHUP, but Debian 12's nbd-server cannot add an
+   export while it runs (after SIGHUP it refuses every new connection: reproduced with its own binary),
+   and a restart would drop B's swap device. A's run stops with the reason and the fix (exit 2).
+2. As the fix says, with no blade on NBD, a provisioning restarts nbd-server with A's export.
+3. A known to the NAS, re-provisioned and tested with --limit while B swaps: it passes.
+
+Throughout, the NAS's server processes, the process serving B's NBD connection and B's files stay the
+same, and B's trials pass with every page back. A 2-blade lab on 2 TCG cores: outside CI's budget,
+`make limit` runs it (about 25 minutes).
 """
 
 from __future__ import annotations
@@ -72,6 +78,32 @@ def _nas_state(address_b: str) -> dict[str, str]:
     }
 
 
+def _b_runs(trials: int) -> subprocess.Popen[str]:
+    """B's hog trials on NFS and NBD swap, from a controller of its own; returned once its first has started."""
+    cmd = [str(BIN / "swaplab"), "run", "-i", str(INVENTORY), "--limit", B, "--no-provision", "--suite", "config,hog",
+           "--trials", str(trials), *SHORT]  # fmt: skip
+    load = "/var/lib/swaplab/loads/hog-t1-nfs"
+    _on(B, f"rm -rf {load}")  # an earlier run's trial left one
+    b_run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 900
+    while "started" not in _on(B, f"test -s {load}/t_ready && echo started || echo waiting").splitlines():
+        if b_run.poll() is not None or time.monotonic() > deadline:
+            b_run.kill()
+            pytest.fail("B's first trial never started: " + "".join(b_run.communicate(timeout=60))[-3000:])
+        time.sleep(5)
+    return b_run
+
+
+def _b_passed(b_run: subprocess.Popen[str], trials: int) -> None:
+    """B's run ended with every trial passed: every page back, no NBD or swap error in its kernel log."""
+    out, err = b_run.communicate(timeout=1800)
+    assert b_run.returncode == 0, out[-3000:] + err[-3000:]
+    doc = json.loads((Path(out.strip().splitlines()[-1]) / "results.json").read_text())
+    done = doc["blades"][0]["hog_trials"]
+    assert {(t["trial"], t["store"]) for t in done} == {(t, s) for t in range(1, trials + 1) for s in ("nfs", "nbd")}
+    assert all(t["bad_pages"] == 0 for t in done), done
+
+
 def test_a_blade_provisioned_with_limit_leaves_a_swapping_blade_alone(two_blades: None, tmp_path: Path) -> None:
     inv = yaml.safe_load(INVENTORY.read_text())
     address_b = inv["all"]["children"]["blades"]["hosts"][B]["ansible_host"]
@@ -83,36 +115,39 @@ def test_a_blade_provisioned_with_limit_leaves_a_swapping_blade_alone(two_blades
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert A not in _on("nas", "cat /etc/nbd-server/config /etc/ganesha/ganesha.conf")
 
-    # B's hog trials, two pairs on NFS and NBD swap, from a controller of its own.
-    cmd = [str(BIN / "swaplab"), "run", "-i", str(INVENTORY), "--limit", B, "--no-provision", "--suite", "config,hog",
-           "--trials", "2", *SHORT]  # fmt: skip
-    b_run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # 1. A added to the NAS while B swaps. Ganesha takes A's exports on SIGHUP; Debian 12's nbd-server
+    # cannot (after SIGHUP it refuses every new connection), and a restart would drop B's swap device:
+    # A's provisioning stops with the reason and the fix (exit 2), and nothing of B's moves.
+    b_run = _b_runs(2)
     try:
-        deadline = time.monotonic() + 900
-        load = "/var/lib/swaplab/loads/hog-t1-nfs"
-        while "started" not in _on(B, f"test -s {load}/t_ready && echo started || echo waiting").splitlines():
-            assert b_run.poll() is None and time.monotonic() < deadline, "B's first trial never started"
-            time.sleep(5)
         before = _nas_state(address_b)
+        a = swaplab("run", "-i", str(INVENTORY), "--limit", A, "--suite", "config", timeout=1800)
+        assert a.returncode == 2, a.stdout[-3000:] + a.stderr[-2000:]
+        assert "Debian 12's nbd-server cannot add an export while it runs" in a.stdout, a.stdout[-3000:]
+        assert "Provision these blades when no blade swaps on NBD" in a.stdout
+        assert b_run.poll() is None, "B's run ended before A was provisioned: the test proved nothing"
+        assert _nas_state(address_b) == before
+        assert f"/srv/swap/{A}" in _on("nas", "cat /etc/ganesha/ganesha.conf")  # taken on SIGHUP
+    except BaseException:
+        b_run.kill()
+        raise
+    _b_passed(b_run, 2)
 
-        # A, from another controller, while B swaps.
+    # 2. As the message says: no blade on NBD, and the NAS takes A (nbd-server restarted, with no client).
+    _on(B, "swapoff /dev/nbd0 && nbd-client -d /dev/nbd0")
+    r = swaplab("provision", timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+    # 3. A blade the NAS knows, re-provisioned and tested with --limit while B swaps: B is not touched.
+    b_run = _b_runs(1)
+    try:
+        again = _nas_state(address_b)
+        assert again["nbd-server"] != before["nbd-server"] and again["ganesha"] == before["ganesha"]
         a = swaplab("run", "-i", str(INVENTORY), "--limit", A, "--suite", "config", timeout=1800)
         assert a.returncode == 0, a.stdout[-3000:] + a.stderr[-2000:]
-        assert b_run.poll() is None, "B's run ended before A was provisioned: the test proved nothing"
-        after = _nas_state(address_b)
-        b_out, b_err = b_run.communicate(timeout=1800)
-    finally:
-        if b_run.poll() is None:
-            b_run.terminate()
-            b_run.wait(120)
-    # A's exports were added, and the servers B uses were told to read them, not restarted.
-    configs = _on("nas", "cat /etc/nbd-server/config /etc/ganesha/ganesha.conf")
-    assert f"[{A}]" in configs and f"/srv/swap/{A}" in configs
-    assert before == after, (before, after)
-    # B's trials passed: every page back, no NBD or swap error in its kernel log (the verdict's rules).
-    assert b_run.returncode == 0, b_out[-3000:] + b_err[-3000:]
-    run_dir = Path(b_out.strip().splitlines()[-1])
-    doc = json.loads((run_dir / "results.json").read_text())
-    trials = doc["blades"][0]["hog_trials"]
-    assert {(t["trial"], t["store"]) for t in trials} == {(1, "nfs"), (1, "nbd"), (2, "nfs"), (2, "nbd")}
-    assert all(t["bad_pages"] == 0 for t in trials), trials
+        assert b_run.poll() is None, "B's run ended before A was tested: the test proved nothing"
+        assert _nas_state(address_b) == again
+    except BaseException:
+        b_run.kill()
+        raise
+    _b_passed(b_run, 1)

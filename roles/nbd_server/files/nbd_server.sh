@@ -3,7 +3,6 @@
 # Idempotent: prints one "changed: ..." line per change. Usage: nbd_server.sh DIR SIZE_MIB BLADE=ADDRESS...
 # (environment: CONFIG, the nbd-server configuration)
 set -eu
-reload=no
 # put FILE MODE CONTENT: write FILE only when its content differs; say so.
 put() {
   if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
@@ -34,14 +33,27 @@ for pair in "$@"; do
   # Read by nbd-server at each connection: a change needs no restart.
   put "/etc/nbd-server/allow/$blade" 0644 "$address/32" || true
 done
-put /etc/nbd-server/config 0644 "$CONFIG" && reload=yes
+changed=no
+put /etc/nbd-server/config 0644 "$CONFIG" && changed=yes
 systemctl is-enabled -q nbd-server || { systemctl enable -q nbd-server; echo "changed: enabled nbd-server"; }
+# The running nbd-server cannot take an export it did not start with: Debian 12's (3.24) refuses every new
+# connection after SIGHUP (tested), and a restart drops every connected blade's swap device. So it is
+# (re)started only while no client is connected, and the configuration it started with is kept (its
+# checksum, in /run) to know whether new exports wait for that.
+started=/run/swaplab-nbd-server.config.sha256
+want=$(sha256sum /etc/nbd-server/config | cut -d' ' -f1)
+clients=$(ss -Htn state established '( sport = :10809 )' 2>/dev/null | wc -l)
 # Not just is-active: the unit Debian generates from nbd-server's init script stays "active (exited)"
-# after its processes died (a crash, a kill), so ask for the process too. Running, it is never restarted:
-# that would drop every connected blade's swap device. SIGHUP makes it read its configuration again and
-# add the new exports (an export removed from the configuration stays served until its next start).
-if ! systemctl is-active -q nbd-server || ! main=$(main_pid nbd-server); then
-  systemctl restart nbd-server; echo "changed: started nbd-server"
-elif [ "$reload" = yes ]; then
-  kill -HUP "$main"; echo "changed: nbd-server (pid $main) re-read its configuration; its connections kept"
+# after its processes died (a crash, a kill), so ask for the process too.
+if ! systemctl is-active -q nbd-server || ! main_pid nbd-server >/dev/null; then
+  systemctl restart nbd-server; echo "$want" > "$started"; echo "changed: started nbd-server"
+elif [ "$changed" = yes ] || { [ -f "$started" ] && [ "$(cat "$started")" != "$want" ]; }; then
+  if [ "$clients" -eq 0 ]; then
+    systemctl restart nbd-server; echo "$want" > "$started"; echo "changed: restarted nbd-server (no client connected)"
+  else
+    echo "nbd-server has new exports and $clients client(s) connected: Debian 12's nbd-server cannot add an export while it runs, and a restart would drop every connected blade's swap device. Provision these blades when no blade swaps on NBD; the other blades were not touched" >&2
+    exit 3
+  fi
+elif [ ! -f "$started" ]; then
+  echo "$want" > "$started"  # a server started before swaplab kept its checksum: it runs this configuration
 fi
