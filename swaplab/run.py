@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
@@ -54,7 +54,7 @@ from swaplab.repo import ROOT
 from swaplab.report import collect, html, journal, junit
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import KernelInfo, RunResult, summary_text
-from swaplab.rundir import CONTEXT, JUNIT, NAS_PROBE, PROGRESS_LOG, REPORT, RESULTS
+from swaplab.rundir import CONTEXT, JUNIT, NAS_PROBE, PROGRESS_LOG, REPORT, RESULTS, STAGES
 from swaplab.textsafe import visible
 
 Log = Callable[[str], None]
@@ -338,34 +338,41 @@ class Run:
         from swaplab.lab import images
 
         paths = LabPaths.default()
-        t = time.monotonic()
         try:
-            images.build(paths, self.log)
-            self.timings["lab_build"] = time.monotonic() - t
-            t = time.monotonic()
-            self.started_lab = True
-            if self.opts.bmc != "qmp" and not os.environ.get(vbmc.PASSWORD_ENV):
-                # The virtual BMCs' password: made up for this run, handed to Ansible through the
-                # environment only (the generated inventory looks it up), never written to the run.
-                os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
-            names = self.opts.lab_blade_names()
-            machines.up(paths, len(names), self.opts.blade_memory, self.log, bmc=self.opts.bmc, nas=self.opts.nas,
-                        names=names)  # fmt: skip
+            with self._stage("lab_build"):
+                images.build(paths, self.log)
+            with self._stage("lab_up"):
+                self.started_lab = True
+                if self.opts.bmc != "qmp" and not os.environ.get(vbmc.PASSWORD_ENV):
+                    # The virtual BMCs' password: made up for this run, handed to Ansible through the
+                    # environment only (the generated inventory looks it up), never written to the run.
+                    os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
+                names = self.opts.lab_blade_names()
+                machines.up(paths, len(names), self.opts.blade_memory, self.log, bmc=self.opts.bmc,
+                            nas=self.opts.nas, names=names)  # fmt: skip
         except (images.BuildError, machines.LabError) as e:
             raise RunError([str(e)]) from e
-        self.timings["lab_up"] = time.monotonic() - t
         return str(VIRTUAL_INVENTORY)
+
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Time one of the run's stages (``rundir.STAGES``): the one place they are timed."""
+        assert name in STAGES, name
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.monotonic() - t
 
     def _provision(
         self, inventory: str, kvars: dict[str, Any], names: list[str], nas: str, run_dir: Path
     ) -> ProvisionResult:
-        t = time.monotonic()
         limit = ",".join([nas, *names]) if self.opts.limit else None
         # With --limit the NAS plays act on these blades' roots, kernels and swapfiles only (swaplab_acted_on).
         extra = {"swaplab_acted_on": names} if self.opts.limit else None
-        res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit, artifacts=run_dir / "ansible",
-                        extra=extra)  # fmt: skip
-        self.timings["provision"] = time.monotonic() - t
+        with self._stage("provision"):
+            res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit,
+                            artifacts=run_dir / "ansible", extra=extra)  # fmt: skip
         self.provision_tasks = {k: round(v, 1) for k, v in res.task_seconds.items()}
         self.timings["blade_boot"] = sum(res.mark_seconds.get(m, 0.0) for m in (ansible_events.POWER, BOOT_WAIT))
         return res
@@ -406,7 +413,6 @@ class Run:
         settings.save(ctx)
         targets = [str(ROOT / "tests" / "fleet" / f"test_{s}.py") for s in SUITES if s in self.opts.suites]
         collector = collect.Collector(self.log, self.journal, names)
-        t = time.monotonic()
         args = [*targets, f"--swaplab-context={ctx}", "-p", "no:cacheprovider", "-p", collect.PLUGIN,
                 "-o", "timeout=7200", f"--rootdir={ROOT}", "-q", "--no-header", "-rN",
                 "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
@@ -434,7 +440,8 @@ class Run:
         prober = nas_probe.NasProber(nas_answers, run_dir / NAS_PROBE)
         prober.start()
         try:
-            collector.exit_status = int(pytest.main(args, plugins=[collector]))
+            with self._stage("tests"):
+                collector.exit_status = int(pytest.main(args, plugins=[collector]))
         finally:
             prober.stop()
             self.nas_incidents = list(prober.state.incidents)
@@ -444,7 +451,6 @@ class Run:
             follower.stop()
             for recorder in self.recorders:
                 recorder.stop()
-        self.timings["tests"] = time.monotonic() - t
         self.timings["loads"] = collector.load_seconds()
         with contextlib.suppress(OSError):
             control.rmdir()
@@ -509,9 +515,8 @@ class Run:
                 self.log("--keep: the lab stays up (`swaplab lab down` stops it)")
             return
 
-        t = time.monotonic()
-        machines.down(LabPaths.default(), self.log)
-        self.timings["lab_down"] = time.monotonic() - t
+        with self._stage("lab_down"):
+            machines.down(LabPaths.default(), self.log)
 
     # -- outputs ---------------------------------------------------------------
     def _properties(self, b: BladeResult, kvars: dict[str, Any], inv: Inventory, commit: str) -> dict[str, str]:
@@ -677,13 +682,13 @@ def resume_options(opts: RunOptions) -> RunOptions:
     resumed = dataclasses.replace(prior, inventory=opts.inventory or prior.inventory, keep=opts.keep, kernel=kernel,
                                   resume=opts.resume, provision=False)  # fmt: skip
     defaults, kept = RunOptions(), ("inventory", "keep", "kernel", "resume", "provision", "reports")
-    ignored = [f.name for f in dataclasses.fields(RunOptions) if f.name not in kept
+    ignored = [f for f in dataclasses.fields(RunOptions) if f.name not in kept
                and getattr(opts, f.name) != getattr(defaults, f.name)
                and getattr(opts, f.name) != getattr(prior, f.name)]  # fmt: skip
     if ignored:
         print("swaplab run: --resume keeps the interrupted run's own options; ignored: "
-              + ", ".join(f"{n} {getattr(opts, n)} (the run's: {getattr(prior, n)})" for n in ignored),
-              file=sys.stderr)  # fmt: skip
+              + ", ".join(f"{f.metadata.get('flag') or f.name} {getattr(opts, f.name)} (the run's: "
+                          f"{getattr(prior, f.name)})" for f in ignored), file=sys.stderr)  # fmt: skip
     return resumed
 
 

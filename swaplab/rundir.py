@@ -27,3 +27,10 @@ LOAD_SAMPLES = "samples.csv"  # a load's timeline, in its load directory
 def load_dir(run_dir: Path, blade: str, load: str) -> Path:
     """Where a load's files (its console slice, dmesg, results, timeline) are kept."""
     return run_dir / blade / "loads" / load
+
+
+# The run's stages, in order (``Run._stage`` times each one), and the timings results.json and the report
+# show, in that order ("blade_boot": the power-cycles and waits for ssh inside provision, from the boot
+# role's marked tasks; "loads": the loads' own time inside tests; "total": the whole run).
+STAGES = ("lab_build", "lab_up", "provision", "tests", "lab_down")
+TIMINGS = ("total", "lab_up", "provision", "blade_boot", "tests", "loads")

@@ -20,7 +20,7 @@ from swaplab.report import timeline
 from swaplab.report.compare import TOLERANCE_PCT, Comparison
 from swaplab.report.model import OUTCOMES, BladeResult
 from swaplab.report.results import RunResult
-from swaplab.rundir import LOAD_SAMPLES, NAS_SAMPLES, load_dir
+from swaplab.rundir import LOAD_SAMPLES, NAS_SAMPLES, TIMINGS, load_dir
 
 TEMPLATES = Path(__file__).with_name("templates")
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")  # escape sequences whole, first
@@ -104,7 +104,7 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
     blades = list(result.blades)
     props = next((b.properties for b in blades if b.properties), {})
     t = result.to_json()["timings_s"]
-    timings = [(k, f"{t[k]:.0f} s") for k in ("total", "lab_up", "provision", "blade_boot", "tests", "loads") if k in t]
+    timings = [(k, f"{t[k]:.0f} s") for k in TIMINGS if k in t]
     if t.get("overhead_pct") is not None:
         timings.append(("overhead", f"{t['overhead_pct']:.0f}%"))
     o = result.options

@@ -23,7 +23,7 @@ from typing import Any
 from swaplab import __version__, atomic
 from swaplab.records import FindingRecord, FioRun, Health, HogTrial, RatioRecord, to_json
 from swaplab.report.model import OUTCOMES, BladeResult, Case, exit_code
-from swaplab.rundir import HOST_LABEL_RE
+from swaplab.rundir import HOST_LABEL_RE, TIMINGS
 from swaplab.textsafe import visible
 from swaplab.untrusted import UnsafeFile, json_strict, path_inside, read_inside
 
@@ -231,7 +231,7 @@ def summary_text(result: RunResult) -> str:
             line += f"; NFS/NBD ratio {r.ratio:.2f}{ci} (gate {r.gate})"
         lines.append(line)
     t = result.to_json()["timings_s"]
-    parts = [f"{k} {t[k]:.0f} s" for k in ("total", "lab_up", "provision", "blade_boot", "tests", "loads") if k in t]
+    parts = [f"{k} {t[k]:.0f} s" for k in TIMINGS if k in t]
     if t.get("overhead_pct") is not None:
         parts.append(f"overhead {t['overhead']:.0f} s ({t['overhead_pct']:.1f}%)")
     lines.append("timings: " + ", ".join(parts))

@@ -174,7 +174,7 @@ def test_resume_says_which_new_options_it_ignores(tmp_path: Path, capsys: pytest
     journal.Journal(d).run(KernelInfo(release="6.1", sha256="0" * 64), RunOptions(trials=3).to_json(), ["blade1"])
     opts = resume_options(RunOptions(trials=7, resume=str(d)))
     assert opts.trials == 3
-    assert "ignored: trials 7 (the run's: 3)" in capsys.readouterr().err
+    assert "ignored: --trials 7 (the run's: 3)" in capsys.readouterr().err  # named as the user typed it
 
 
 # --- parsers, printing, signals ------------------------------------------------------------------------------
