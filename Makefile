@@ -38,7 +38,7 @@ faults: venv kernel-deb lab-deps test-deps
 	SWAPLAB_MARKS=faults $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
 
 ## limit: `--limit` on a shared NAS, on a 2-blade virtual lab: blade A is provisioned while blade B swaps on
-## NFS and NBD; B's servers are not restarted, nothing of B's changes (about 25 minutes; outside CI)
+## NFS and NBD; B's servers are not restarted, nothing of B's changes (about 10 minutes; outside CI)
 limit: venv kernel-deb lab-deps test-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build

@@ -71,10 +71,11 @@ def classify(ev: dict[str, Any]) -> Event | None:
 
 
 def _said(data: dict[str, Any], res: dict[str, Any]) -> str:
-    """What a failed task said: a shell-like module's last lines of stderr and stdout (its script's own
-    words; ssh's notice is one of them), another module's message."""
+    """What a failed task said: a shell-like module's last lines of stdout, then of stderr (its script's own
+    words; over ssh with a terminal they are all on stdout, and stderr holds only ssh's closing notice),
+    another module's message."""
     if data.get("task_action") in SHELL_ACTIONS:
-        lines = [*res.get("stderr_lines", [])[-3:], *res.get("stdout_lines", [])[-3:]]
+        lines = [*res.get("stdout_lines", [])[-3:], *res.get("stderr_lines", [])[-3:]]
         if lines:
             return " | ".join(str(line) for line in lines).strip()
     return str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "").strip()

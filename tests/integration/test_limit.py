@@ -11,7 +11,7 @@ only) and runs hog trials from its own controller, while `swaplab run --limit A`
 
 Throughout, the NAS's server processes, the process serving B's NBD connection and B's files stay the
 same, and B's trials pass with every page back. A 2-blade lab on 2 TCG cores: outside CI's budget,
-`make limit` runs it (about 25 minutes).
+`make limit` runs it (8 minutes measured).
 """
 
 from __future__ import annotations
