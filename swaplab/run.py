@@ -39,7 +39,7 @@ from swaplab.drivers.ipmidriver import IPMIError, IPMIPowerDriver
 from swaplab.drivers.solconsole import SOLRecorder
 from swaplab.fleet import nas_probe
 from swaplab.fleet.nas_sampler import NasSampler
-from swaplab.fleet.remote import Remote, RemoteError, ssh_config
+from swaplab.fleet.remote import Remote, ssh_config
 from swaplab.fleet.settings import Settings
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.kernel import under_test
@@ -429,15 +429,7 @@ class Run:
         if sampler:
             sampler.start()
 
-        def nas_answers() -> bool:
-            # The whole probe within TIMEOUT_S (ssh included): Remote.run allows a connection's set-up on top,
-            # which made a frozen NAS look alive for 33 s, past a 30 s hang budget (the simulated rack saw it).
-            try:
-                return nas_remote.run_bytes("true", limit=nas_probe.TIMEOUT_S)[0] == 0
-            except RemoteError:
-                return False
-
-        prober = nas_probe.NasProber(nas_answers, run_dir / NAS_PROBE)
+        prober = nas_probe.NasProber(lambda: nas_probe.answers(nas_remote), run_dir / NAS_PROBE)
         prober.start()
         try:
             with self._stage("tests"):

@@ -33,3 +33,17 @@ def swaplab(*args: str, timeout: float = 1800, env: dict[str, str] | None = None
                        env=None if env is None else dict(os.environ, **env))  # fmt: skip
     sys.stdout.write(f"$ swaplab {' '.join(args)}  -> {r.returncode}\n{r.stdout}{r.stderr}\n")
     return r
+
+
+def on_host(host: str, command: str, inventory: Path | None = None) -> str:
+    """``command`` on ``host`` of the virtual lab (or ``inventory``) through Ansible's raw module; its output
+    without Ansible's own lines. A failure fails the test."""
+    inv = inventory or ROOT / "inventories" / "virtual" / "hosts.yml"
+    r = subprocess.run(
+        [str(BIN / "ansible"), "-i", str(inv), host, "-m", "ansible.builtin.raw", "-a", command],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_DEPRECATION_WARNINGS="false"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if " | CHANGED | " not in ln and not ln.startswith("Shared connection")]
+    return "\n".join(lines)

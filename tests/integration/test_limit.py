@@ -17,7 +17,6 @@ same, and B's trials pass with every page back. A 2-blade lab on 2 TCG cores: ou
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -28,23 +27,13 @@ import pytest
 import yaml
 
 from tests.integration.conftest import BIN, ROOT, swaplab
+from tests.integration.conftest import on_host as _on
 
 pytestmark = [pytest.mark.integration, pytest.mark.two_blades, pytest.mark.timeout(3600)]
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 RUN = ROOT / ".cache" / "lab" / "run"
 A, B = "r1-b01", "r1-b02"
 SHORT = ["--precision", "0", "--working-set", "1.25x", "--ratio-gate", "50"]
-
-
-def _on(host: str, command: str, inventory: Path = INVENTORY) -> str:
-    r = subprocess.run(
-        [str(BIN / "ansible"), "-i", str(inventory), host, "-m", "ansible.builtin.raw", "-a", command],
-        capture_output=True, text=True, timeout=120, check=False,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_DEPRECATION_WARNINGS="false"),
-    )  # fmt: skip
-    assert r.returncode == 0, r.stdout + r.stderr
-    return "\n".join(ln for ln in r.stdout.splitlines()
-                     if " | CHANGED | " not in ln and not ln.startswith("Shared connection"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")

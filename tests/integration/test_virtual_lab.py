@@ -38,6 +38,7 @@ import yaml
 
 from swaplab.report import junit, results
 from tests.integration.conftest import BIN, BMC_PASSWORD, ROOT, swaplab
+from tests.integration.conftest import on_host as _blade
 
 # A cold run under TCG takes many minutes: each test is bounded.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2700)]
@@ -47,17 +48,6 @@ XSD = Path(junit.__file__).with_name("junit-10.xsd")
 # Shortened for CI (its 40-minute budget): one trial pair (a ratio without an interval: two pairs
 # took 5 more minutes and gave 0.26-5.08), a working set of 1.25x RAM, small fio jobs.
 SHORT = ["--trials", "1", "--precision", "0", "--working-set", "1.25x", "--fio-size", "8", "--fio-runtime", "2"]
-
-
-def _blade(host: str, command: str) -> str:
-    r = subprocess.run(
-        [str(BIN / "ansible"), "-i", str(INVENTORY), host, "-m", "ansible.builtin.raw", "-a", command],
-        capture_output=True, text=True, timeout=120, check=False,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_DEPRECATION_WARNINGS="false"),
-    )  # fmt: skip
-    assert r.returncode == 0, r.stdout + r.stderr
-    lines = [ln for ln in r.stdout.splitlines() if " | CHANGED | " not in ln and not ln.startswith("Shared connection")]
-    return "\n".join(lines)
 
 
 def _lab_pids() -> list[int]:
