@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from swaplab.drivers import POWER, console_problems, is_template, power_problems
-from swaplab.kernel.under_test import missing
 from swaplab.rundir import HOST_LABEL_RE
 from swaplab.textsafe import visible
 
@@ -266,7 +265,8 @@ def _role_var_problem(key: str, value: Any) -> str | None:
     return f"is a {type(value).__name__}, which swaplab does not expect here"
 
 
-def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
+def validate(inv: dict[str, Any]) -> list[str]:
+    """Every problem with the inventory itself (the kernel under test is ``kernel.under_test``'s to judge)."""
     problems: list[str] = []
     hostvars: dict[str, dict[str, Any]] = inv.get("_meta", {}).get("hostvars", {})
     nas = _group_hosts(inv, "nas")
@@ -331,8 +331,6 @@ def validate(inv: dict[str, Any], kernel: str | None = None) -> list[str]:
                 slots[slot] = blade
         problems += [f"{blade}: {p}" for p in power_problems(hv.get("swaplab_power"))]
         problems += [f"{blade}: {p}" for p in console_problems(hv.get("swaplab_console"), hv.get("swaplab_power"))]
-    if problem := missing(kernel):
-        problems.append(problem)
     return problems
 
 
@@ -401,9 +399,10 @@ def warnings(inv: dict[str, Any]) -> list[str]:
     return out
 
 
-def load_and_validate(path: str, kernel: str | None = None) -> Inventory:
+def load_and_validate(path: str) -> Inventory:
+    """Load and validate the inventory at ``path``, once per run; InventoryError lists every problem."""
     inv = load(path)
-    problems = validate(inv, kernel)
+    problems = validate(inv)
     if problems:
         raise InventoryError(problems)
     return Inventory.of(path, inv)

@@ -186,29 +186,36 @@ def preflight(inventory: str, log: Log, limit: str | None = None, artifacts: Pat
 
 
 def provision(
-    inventory: str, kernel: str | None, log: Log, playbook: str = "site.yml", kvars: dict[str, Any] | None = None,
-    limit: str | None = None, artifacts: Path | None = None, extra: dict[str, Any] | None = None,
+    inventory: str | Inventory, kernel: str | None, log: Log, playbook: str = "site.yml",
+    kvars: dict[str, Any] | None = None, limit: str | None = None, artifacts: Path | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ProvisionResult:  # fmt: skip
-    """Validate, check the kernel (unless ``kvars`` holds a verdict already), preflight, run ``playbook``."""
+    """Check the inventory (unless given one validated already) and the kernel (unless ``kvars`` holds its
+    variables already), reporting every problem at once; then preflight and run ``playbook``."""
     playbook_path(playbook)
-    try:
-        inv = load_and_validate(inventory, kernel)
-    except InventoryError as e:
-        raise ProvisionError("inventory problems:\n  " + "\n  ".join(e.problems)) from e
-    for w in warnings(inv.raw):
-        log(f"WARNING: {w}")
-    problems = lab_problems(inv)
-    if problems:
-        raise ProvisionError("cannot connect safely:\n  " + "\n  ".join(problems))
+    problems: list[str] = []
+    inv = inventory if isinstance(inventory, Inventory) else None
+    if inv is None:
+        try:
+            inv = load_and_validate(str(inventory))
+        except InventoryError as e:
+            problems += e.problems
+    if inv is not None:
+        for w in warnings(inv.raw):
+            log(f"WARNING: {w}")
+        problems += lab_problems(inv)
     if kvars is None:
         try:
             under_test = resolve(kernel, log)
         except KernelError as e:
-            raise ProvisionError(str(e)) from e
-        kvars = under_test.ansible_vars()
-        log(f"kernel under test: {under_test.release} ({under_test.path.name})")
-    preflight(inventory, log, limit=limit, artifacts=artifacts / "preflight" if artifacts else None)
-    res = run_playbook(playbook, inventory, {"swaplab_kernel": kvars, **(extra or {})}, log, limit=limit,
+            problems.append(str(e))
+        else:
+            kvars = under_test.ansible_vars()
+            log(f"kernel under test: {under_test.release} ({under_test.path.name})")
+    if problems or inv is None or kvars is None:
+        raise ProvisionError("cannot provision (nothing was touched):\n  " + "\n  ".join(problems))
+    preflight(inv.path, log, limit=limit, artifacts=artifacts / "preflight" if artifacts else None)
+    res = run_playbook(playbook, inv.path, {"swaplab_kernel": kvars, **(extra or {})}, log, limit=limit,
                        artifacts=artifacts / Path(playbook).stem if artifacts else None)  # fmt: skip
     log(f"provision {'ok' if res.ok else 'FAILED'} in {res.seconds:.0f} s; changed={res.total_changed} "
         + " ".join(f"{h}={n}" for h, n in sorted(res.changed.items())))  # fmt: skip

@@ -105,8 +105,25 @@ def select_blades(inv: Inventory, limit: str | None) -> list[str]:
     return sorted(b for b in blades if any(fnmatch.fnmatch(b, p) for p in patterns))
 
 
-def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
-    """Every problem with the options, inventory and kernel, at once; the kernel variables if fit."""
+@dataclasses.dataclass
+class Checked:
+    """What a run's validation found: every problem at once, and what passed: the inventory, loaded once
+    (None for the virtual lab, whose inventory `lab up` writes), and the kernel under test's variables."""
+
+    problems: list[str]
+    inventory: Inventory | None = None
+    kvars: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def validate(opts: RunOptions, log: Log) -> Checked:
+    """The run's three checks, each of its own stage and all reported together: the options, the inventory
+    (or the virtual lab it will bring up), the kernel under test."""
+    inv, inv_problems = _inventory_checked(opts)
+    kvars, kernel_problems = _kernel_checked(opts, log)
+    return Checked(_option_problems(opts) + inv_problems + kernel_problems, inv, kvars)
+
+
+def _option_problems(opts: RunOptions) -> list[str]:
     problems: list[str] = []
     # Every ranged option of a run; the virtual lab's --blades and --blade-memory are checked below.
     ranged = [
@@ -159,8 +176,12 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
             problems.append("--fault is for the virtual lab: a rack's machines have no fault switch")
     if not opts.provision and opts.inventory is None:
         problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
-    if problem := under_test.missing(opts.kernel):
-        problems.append(problem)
+    return problems
+
+
+def _inventory_checked(opts: RunOptions) -> tuple[Inventory | None, list[str]]:
+    problems: list[str] = []
+    inv: Inventory | None = None
     if opts.inventory is not None:
         try:
             inv = load_and_validate(opts.inventory)
@@ -179,13 +200,16 @@ def validate(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
             )
     if opts.inventory is None and opts.limit is not None:
         problems += limit_problems(opts.limit, opts.lab_blade_names(), "the virtual lab")
-    kvars: dict[str, Any] = {}
-    if not under_test.missing(opts.kernel):
-        try:
-            kvars = under_test.resolve(opts.kernel, log).ansible_vars()
-        except under_test.KernelError as e:
-            problems.append(str(e))
-    return kvars, problems
+    return inv, problems
+
+
+def _kernel_checked(opts: RunOptions, log: Log) -> tuple[dict[str, Any], list[str]]:
+    if problem := under_test.missing(opts.kernel):
+        return {}, [problem]
+    try:
+        return under_test.resolve(opts.kernel, log).ansible_vars(), []
+    except under_test.KernelError as e:
+        return {}, [str(e)]
 
 
 def _git_commit() -> str:
@@ -228,9 +252,10 @@ class Run:
 
     def execute(self) -> tuple[int, Path]:
         t0 = time.monotonic()
-        kvars, problems = validate(self.opts, self.log)
-        if problems:
-            raise RunError(problems)
+        checked = validate(self.opts, self.log)
+        if checked.problems:
+            raise RunError(checked.problems)
+        kvars = checked.kvars
         self.log(f"kernel under test: {kvars['release']} ({Path(kvars['path']).name})")
         commit = _git_commit()  # now: the checkout may change while the run goes on
         prior = journal.read(Path(self.opts.resume)) if self.opts.resume else None
@@ -239,15 +264,15 @@ class Run:
                             f"({prior.kernel.release}, sha256 {prior.kernel.sha256[:12]}): give --kernel its "
                             "package"])  # fmt: skip
         if prior is not None:
-            self._same_blades(prior)
+            self._same_blades(prior, checked.inventory)
         run_dir = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
         self.journal = journal.Journal(run_dir)
         self.log(f"run directory: {run_dir}" + (" (resumed)" if prior else ""))
         blades: list[BladeResult] = []
         extra: dict[str, Any] = {}
         try:
-            inventory = self._lab()
-            inv = load_and_validate(inventory)
+            # The inventory validated above; the virtual lab's, once `lab up` has written it.
+            inv = checked.inventory or load_and_validate(self._lab())
             names = select_blades(inv, self.opts.limit)
             self._check_consoles(inv, names)
             nas = inv.nas
@@ -262,7 +287,7 @@ class Run:
                 blades = [BladeResult(n, cases=[c for _, c in prior.finished if c.blade == n]) for n in names]
                 self.log(f"--resume: {len(prior.finished)} finished case(s) kept; the lab is tested as it is")
             elif self.opts.provision:
-                res = self._provision(inventory, kvars, names, nas, run_dir)
+                res = self._provision(inv, kvars, names, nas, run_dir)
                 blades = self._provision_cases(names, nas, res)
                 for b in blades:
                     for case in b.cases:
@@ -317,13 +342,10 @@ class Run:
         self._write(run_dir, blades, kvars, rc, extra)
         return rc, run_dir
 
-    def _same_blades(self, prior: journal.JournalState) -> None:
+    def _same_blades(self, prior: journal.JournalState, inv: Inventory | None) -> None:
         """``--resume``: the lab must have the interrupted run's blades, no more and no fewer (its finished cases
         would otherwise be dropped from the outputs, or another lab's stand for this one)."""
-        if self.opts.inventory is not None:
-            names = select_blades(load_and_validate(self.opts.inventory), self.opts.limit)
-        else:
-            names = self.opts.lab_blade_names()
+        names = select_blades(inv, self.opts.limit) if inv is not None else self.opts.lab_blade_names()
         if sorted(names) != sorted(prior.blades):
             gone, new = sorted(set(prior.blades) - set(names)), sorted(set(names) - set(prior.blades))
             raise RunError([f"--resume {self.opts.resume}: that run's blades are not this lab's ("
@@ -333,8 +355,7 @@ class Run:
 
     # -- stages --------------------------------------------------------------
     def _lab(self) -> str:
-        if self.opts.inventory is not None:
-            return self.opts.inventory
+        """Build and bring up the virtual lab; the path of the inventory it wrote."""
         from swaplab.lab import images
 
         paths = LabPaths.default()
@@ -365,13 +386,13 @@ class Run:
             self.timings[name] = time.monotonic() - t
 
     def _provision(
-        self, inventory: str, kvars: dict[str, Any], names: list[str], nas: str, run_dir: Path
+        self, inv: Inventory, kvars: dict[str, Any], names: list[str], nas: str, run_dir: Path
     ) -> ProvisionResult:
         limit = ",".join([nas, *names]) if self.opts.limit else None
         # With --limit the NAS plays act on these blades' roots, kernels and swapfiles only (swaplab_acted_on).
         extra = {"swaplab_acted_on": names} if self.opts.limit else None
         with self._stage("provision"):
-            res = provision(inventory, self.opts.kernel, self.log, kvars=kvars, limit=limit,
+            res = provision(inv, self.opts.kernel, self.log, kvars=kvars, limit=limit,
                             artifacts=run_dir / "ansible", extra=extra)  # fmt: skip
         self.provision_tasks = {k: round(v, 1) for k, v in res.task_seconds.items()}
         self.timings["blade_boot"] = sum(res.mark_seconds.get(m, 0.0) for m in (ansible_events.POWER, BOOT_WAIT))

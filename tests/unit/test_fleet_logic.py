@@ -166,7 +166,7 @@ def test_blade_selection_by_pattern() -> None:
 def test_run_options_are_all_checked_at_once(tmp_path: Path) -> None:
     opts = RunOptions(trials=0, ratio_gate=-1, suites=["verdict", "bogus"],
                       kernel=str(tmp_path / "missing.deb"), limit="nomatch*", blade_memory=128)  # fmt: skip
-    _, problems = validate(opts, lambda _m: None)
+    problems = validate(opts, lambda _m: None).problems
     text = "\n".join(problems)
     for needle in (
         "--trials 0",

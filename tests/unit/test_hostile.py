@@ -181,7 +181,7 @@ def test_the_guarded_command_dies_with_its_parent(tmp_path: Path) -> None:
 )
 def test_run_options_have_ranges(opts: RunOptions, needle: str) -> None:
     # A config file as the kernel: quick to judge (it cannot boot a blade, which is one more problem).
-    _, problems = validate(dataclasses.replace(opts, kernel=str(CONFIG)), lambda _m: None)
+    problems = validate(dataclasses.replace(opts, kernel=str(CONFIG)), lambda _m: None).problems
     assert any(needle in p for p in problems), problems
 
 
@@ -208,6 +208,22 @@ def test_an_unknown_playbook_is_named() -> None:
     with pytest.raises(ProvisionError, match=r"--playbook 'nope.yml': no such playbook; choose one of .*site.yml"):
         playbook_path("nope.yml")
     assert main(["provision", "--playbook", "../../etc/passwd"]) == 2
+
+
+def test_provision_reports_the_inventory_and_the_kernel_at_once(tmp_path: Path) -> None:
+    """One message naming every problem (inventory and kernel), before any playbook or connection."""
+    from swaplab.provision import provision
+
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text("all:\n  children:\n    blades:\n      hosts:\n        b1:\n          ansible_host: 10.0.0.11\n")
+    said: list[str] = []
+    with pytest.raises(ProvisionError) as e:
+        provision(str(hosts), str(tmp_path / "missing.deb"), said.append)
+    text = str(e.value)
+    assert text.startswith("cannot provision (nothing was touched)")
+    assert "no `nas` group" in text and "b1: no swaplab_mac" in text  # the inventory's problems
+    assert "missing.deb" in text  # and the kernel's, in the same message
+    assert not any("preflight" in m or "provision ok" in m for m in said)
 
 
 # --- bounded parsers ---------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def test_resume_refuses_another_inventory_and_other_blades(tmp_path: Path) -> No
     prior = journal.read(d)
     run = Run(RunOptions(names=["r1-b01", "r9-b01"], resume=str(d)), lambda _m: None)
     with pytest.raises(RunError, match="not here: r1-b02; not in that run: r9-b01"):
-        run._same_blades(prior)
+        run._same_blades(prior, None)
 
 
 def test_resume_says_which_new_options_it_ignores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -313,7 +313,7 @@ def test_a_fault_on_a_load_the_run_will_not_have_is_refused() -> None:
 
     opts = RunOptions(suites=["config", "hog"], trials=2, precision_pct=0, fault="blade-freeze@fio-hog-nfs+5",
                       kernel="/nonexistent")  # fmt: skip
-    _, problems = validate(opts, lambda _m: None)
+    problems = validate(opts, lambda _m: None).problems
     assert any("this run has no load 'fio-hog-nfs'" in p and "hog-t2-nbd" in p for p in problems), problems
 
 

@@ -64,6 +64,6 @@ def test_run_validates_a_tree_and_reports_its_image_checksum(tmp_path: Path, mon
     monkeypatch.setenv("SWAPLAB_LAB_DIR", str(tmp_path / "lab"))  # no virtual lab up there
     root = _tree(tmp_path / "k")
     # The VM NAS: the host NAS needs a network namespace of its own, which a unit test does not run in.
-    kvars, problems = validate(RunOptions(kernel=str(root), nas="vm"), lambda _m: None)
-    assert problems == []
-    assert kvars["sha256"] == hashlib.sha256(b"not really a bzImage").hexdigest()  # a directory has no checksum
+    checked = validate(RunOptions(kernel=str(root), nas="vm"), lambda _m: None)
+    assert checked.problems == [] and checked.inventory is None  # the virtual lab's: written by `lab up`
+    assert checked.kvars["sha256"] == hashlib.sha256(b"not really a bzImage").hexdigest()  # a directory has no checksum
