@@ -3,15 +3,9 @@
 # Idempotent: prints one "changed: ..." line per change. Usage: nbd_server.sh DIR SIZE_MIB BLADE=ADDRESS...
 # (environment: CONFIG, the nbd-server configuration)
 set -eu
-# put FILE MODE CONTENT: write FILE only when its content differs; say so.
-put() {
-  if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
-    printf '%s\n' "$3" > "$1.swaplab" && chmod "$2" "$1.swaplab" && mv "$1.swaplab" "$1"
-    echo "changed: wrote $1"
-    return 0
-  fi
-  return 1
-}
+# put (roles/swaplab_lib/files/lib.sh), handed over by the task as SWAPLAB_LIB.
+[ -n "${SWAPLAB_LIB:-}" ] || { echo "SWAPLAB_LIB is empty: run this script from its role" >&2; exit 2; }
+eval "$SWAPLAB_LIB"
 # main_pid NAME: the daemon's own process (its parent is init); its children serve one client each.
 main_pid() {
   for p in $(pidof "$1" 2>/dev/null); do

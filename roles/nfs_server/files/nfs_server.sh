@@ -5,15 +5,9 @@
 # IMPLEMENTATION: kernel (nfsd; EXPORTS is /etc/exports.d/swaplab.exports) or ganesha (nfs-ganesha;
 # EXPORTS is /etc/ganesha/ganesha.conf).
 set -eu
-# put FILE MODE CONTENT: write FILE only when its content differs; say so.
-put() {
-  if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
-    printf '%s\n' "$3" > "$1.swaplab" && chmod "$2" "$1.swaplab" && mv "$1.swaplab" "$1"
-    echo "changed: wrote $1"
-    return 0
-  fi
-  return 1
-}
+# put (roles/swaplab_lib/files/lib.sh), handed over by the task as SWAPLAB_LIB.
+[ -n "${SWAPLAB_LIB:-}" ] || { echo "SWAPLAB_LIB is empty: run this script from its role" >&2; exit 2; }
+eval "$SWAPLAB_LIB"
 # clients PORT: how many connections clients hold to this NAS's PORT.
 clients() { ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l; }
 

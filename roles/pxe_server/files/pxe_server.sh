@@ -4,15 +4,9 @@
 # (environment: BOOT_IPXE, the iPXE script; DNSMASQ_CONF, the dnsmasq configuration;
 #  HTTP_UNIT, the boot-over-HTTP service, or empty for TFTP only)
 set -eu
-# put FILE MODE CONTENT: write FILE only when its content differs; say so.
-put() {
-  if [ "$(cat "$1" 2>/dev/null)" != "$(printf '%s\n' "$3")" ]; then
-    printf '%s\n' "$3" > "$1.swaplab" && chmod "$2" "$1.swaplab" && mv "$1.swaplab" "$1"
-    echo "changed: wrote $1"
-    return 0
-  fi
-  return 1
-}
+# put (roles/swaplab_lib/files/lib.sh), handed over by the task as SWAPLAB_LIB.
+[ -n "${SWAPLAB_LIB:-}" ] || { echo "SWAPLAB_LIB is empty: run this script from its role" >&2; exit 2; }
+eval "$SWAPLAB_LIB"
 
 tftp=$1
 for d in "$tftp" "$tftp/kernels"; do
