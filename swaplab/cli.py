@@ -16,7 +16,7 @@ from typing import Any
 
 from swaplab import __version__
 from swaplab.detect.lines import FORMATS
-from swaplab.options import DHCPS, RunOptions, WorkingSet
+from swaplab.options import RunOptions, WorkingSet
 from swaplab.rundir import JOURNAL, RESULTS
 from swaplab.textsafe import visible
 
@@ -92,9 +92,9 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         elif args.lab_command == "up":
             if args.names and (problem := machines.names_problem(args.names, args.blades)):
                 raise machines.LabError(problem)
-            names = run_options(args).lab_blade_names()
-            machines.up(paths, len(names), args.blade_memory, _log, bmc=args.bmc, dhcp=args.dhcp, nas=args.nas,
-                        names=names)  # fmt: skip
+            opts = run_options(args)
+            names = opts.lab_blade_names()
+            machines.up(paths, len(names), args.blade_memory, _log, shape=opts.shape, names=names)
         elif args.lab_command == "down":
             machines.down(paths, _log)
         elif args.lab_command == "power":
@@ -269,11 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = lsub.add_parser("build", help="build (or reuse) the NAS disk and the blade image")
     b.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
-    add_run_options(u, only=("blades", "names", "blade_memory", "bmc", "nas"))
-    u.add_argument("--dhcp", choices=DHCPS, default="nas",
-                   help="who hands out addresses: the NAS's dnsmasq (default), or a DHCP server of the lab's "
-                        "own (a tap on the lab switch, in the lab's network namespace) with swaplab's as "
-                        "proxy-DHCP")  # fmt: skip
+    add_run_options(u, only=("blades", "names", "blade_memory", "bmc", "dhcp", "nas"))
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
     pw = lsub.add_parser(

@@ -17,17 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from swaplab.labshape import BMCS, DHCPS, HELP, NASES, LabShape
 from swaplab.repo import ROOT
 from swaplab.stats import TrialPlan
 
 # The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
 # class (<blade>.<name>) share, in the order they run.
 SUITES = ("config", "fio", "hog", "verdict")
-BMCS = ("qmp", "ipmi", "redfish")
-DHCPS = ("nas", "lab")
-# The virtual lab's NAS: a container on the host (its servers native, NFS by nfs-ganesha), or a QEMU VM
-# (kernel nfsd). See swaplab.lab.hostnas for why the host is the default.
-NASES = ("host", "vm")
 DEFAULT_BLADE_MEMORY_MIB = 192
 # The smallest blade measured to boot and pass a default run (see swaplab.lab.machines).
 MIN_BLADE_MEMORY_MIB = 160
@@ -146,16 +142,20 @@ class RunOptions:
     names: list[str] = _opt([], "--names", "virtual lab: the blades' host names, comma-separated, rack-style "
                             "like r1-b01,r1-b02 (default blade1..bladeN; given, their number is --blades)")  # fmt: skip
     blade_memory: int = _opt(DEFAULT_BLADE_MEMORY_MIB, "--blade-memory", "virtual lab: MiB per blade", metavar="MiB")
-    bmc: str = _opt("qmp", "--bmc", "virtual lab: power the blades through QMP, an ipmi_sim BMC each, or "
-                    "sushy-emulator (the BMC password comes from SWAPLAB_BMC_PASSWORD)", choices=BMCS)  # fmt: skip
-    nas: str = _opt("host", "--nas", "virtual lab: the NAS as a container on the host (native servers, "
-                    "nfs-ganesha) or a QEMU VM (kernel nfsd)", choices=NASES)  # fmt: skip
+    # The virtual lab's shape (swaplab.labshape: one default each).
+    bmc: str = _opt(LabShape.bmc, "--bmc", HELP["bmc"], choices=BMCS)
+    dhcp: str = _opt(LabShape.dhcp, "--dhcp", HELP["dhcp"], choices=DHCPS)
+    nas: str = _opt(LabShape.nas, "--nas", HELP["nas"], choices=NASES)
     keep: bool = _opt(False, "--keep", "virtual lab: leave it up at the end")
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
                               "same lab and kernel: its finished cases are kept and not run again",
                               metavar="RUN_DIR")  # fmt: skip
     reports: Path = _opt(ROOT / "reports", None, "where run directories go")
+
+    @property
+    def shape(self) -> LabShape:
+        return LabShape(self.bmc, self.dhcp, self.nas)
 
     def lab_blade_names(self) -> list[str]:
         """The virtual lab's blades, as ``--names`` or ``--blades`` make them."""

@@ -47,7 +47,8 @@ from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, machines
 from swaplab.lab.faults import FaultSpec
 from swaplab.lab.paths import LabPaths
-from swaplab.options import BMCS, RANGES, SUITES, RunOptions, range_problem
+from swaplab.labshape import LabShape
+from swaplab.options import RANGES, SUITES, RunOptions, range_problem
 from swaplab.provision import ProvisionError, ProvisionResult, lab_problems, provision
 from swaplab.records import Facts, HogTrial, RatioRecord, to_json
 from swaplab.repo import ROOT
@@ -152,11 +153,13 @@ def _option_problems(opts: RunOptions) -> list[str]:
         problems.append(problem)
     if opts.inventory is None and opts.nas == "host":
         problems += hostnas.problems()
-    if opts.bmc not in BMCS:
-        problems.append(f"--bmc {opts.bmc}: choose one of {', '.join(BMCS)}")
-    elif opts.bmc != "qmp" and opts.inventory is not None:
-        problems.append("--bmc is for the virtual lab: a lab's inventory says how each blade is powered")
-    elif opts.bmc == "ipmi" and len(os.environ.get(vbmc.PASSWORD_ENV, "").encode()) > vbmc.IPMI_MAX_PASSWORD:
+    problems += opts.shape.problems()
+    if opts.inventory is not None:
+        problems += [f"--{key} is for the virtual lab: a lab's inventory says {what}"
+                     for key, what in (("bmc", "how each blade is powered"), ("dhcp", "who hands out addresses"))
+                     if getattr(opts, key) != getattr(LabShape, key)]  # fmt: skip
+    password = os.environ.get(vbmc.PASSWORD_ENV, "").encode()
+    if opts.inventory is None and opts.bmc == "ipmi" and len(password) > vbmc.IPMI_MAX_PASSWORD:
         problems.append(
             f"{vbmc.PASSWORD_ENV} is longer than IPMI's {vbmc.IPMI_MAX_PASSWORD} bytes: choose a shorter one"
         )
@@ -369,8 +372,7 @@ class Run:
                     # environment only (the generated inventory looks it up), never written to the run.
                     os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
                 names = self.opts.lab_blade_names()
-                machines.up(paths, len(names), self.opts.blade_memory, self.log, bmc=self.opts.bmc,
-                            nas=self.opts.nas, names=names)  # fmt: skip
+                machines.up(paths, len(names), self.opts.blade_memory, self.log, shape=self.opts.shape, names=names)
         except (images.BuildError, machines.LabError) as e:
             raise RunError([str(e)]) from e
         return str(VIRTUAL_INVENTORY)

@@ -28,7 +28,8 @@ from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, labdhcp
 from swaplab.lab.images import LAB_NET
 from swaplab.lab.paths import LabPaths
-from swaplab.options import BMCS, DHCPS, MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB, NASES
+from swaplab.labshape import LabShape
+from swaplab.options import MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB
 from swaplab.repo import ROOT
 from swaplab.rundir import HOST_LABEL_RE
 
@@ -63,6 +64,7 @@ TCG_BLADE_SYSCTLS = {
     "kernel.hung_task_timeout_secs": 120,
 }
 TCG = "tcg,thread=multi"
+DEFAULT_SHAPE = LabShape()
 
 
 class LabError(Exception):
@@ -91,11 +93,9 @@ class LabState:
     key: str
     known_hosts: str
     blades: list[Blade] = field(default_factory=list)
-    bmc: str = "qmp"
-    dhcp: str = "nas"  # who hands out addresses: the NAS's dnsmasq, or the lab's own server (proxy-DHCP)
+    shape: LabShape = field(default_factory=LabShape)  # its BMCs, DHCP and NAS (swaplab.labshape)
     redfish_url: str = ""  # --bmc redfish: the lab's sushy-emulator, https with the lab's CA
     redfish_ca: str = ""
-    nas: str = "vm"  # the NAS: a QEMU VM, or a container on the host (swaplab.lab.hostnas)
     nas_host: str = "127.0.0.1"  # where its sshd is reached: the VM's forwarded port, the container's veth
 
     def save(self, path: Path) -> None:
@@ -105,6 +105,7 @@ class LabState:
     def load(cls, path: Path) -> LabState:
         d = json.loads(path.read_text())
         d["blades"] = [Blade(**b) for b in d["blades"]]
+        d["shape"] = LabShape.of(d.get("shape") or {k: d.pop(k) for k in ("bmc", "dhcp", "nas") if k in d})
         return cls(**d)
 
 
@@ -243,19 +244,15 @@ def running(paths: LabPaths) -> bool:
 
 def up(
     paths: LabPaths, blades: int, blade_memory: int, log: Log, ssh_timeout: float = 300, blade_cpus: int = BLADE_CPUS,
-    bmc: str = "qmp", dhcp: str = "nas", nas: str = "host", names: list[str] | None = None,
+    shape: LabShape = DEFAULT_SHAPE, names: list[str] | None = None,
 ) -> LabState:  # fmt: skip
-    """Bring the lab up. ``bmc``: qmp (swaplab drives QEMU directly), or ipmi (an ipmi_sim BMC per blade,
-    driven with ipmitool; its password is taken from the environment, SWAPLAB_BMC_PASSWORD). ``nas``: host
-    (a container on the host, ``swaplab.lab.hostnas``) or vm (a QEMU VM, kernel nfsd)."""
-    if nas not in NASES:
-        raise LabError(f"--nas {nas}: choose one of {', '.join(NASES)}")
+    """Bring the lab up in ``shape`` (``swaplab.labshape``: its BMCs, DHCP and NAS; the virtual BMCs'
+    password is taken from the environment, SWAPLAB_BMC_PASSWORD)."""
+    if found := shape.problems():
+        raise LabError("; ".join(found))
+    bmc, dhcp, nas = shape.bmc, shape.dhcp, shape.nas
     if nas == "host" and (found := hostnas.problems()):
         raise LabError("; ".join(found))
-    if bmc not in BMCS:
-        raise LabError(f"--bmc {bmc}: choose one of {', '.join(BMCS)}")
-    if dhcp not in DHCPS:
-        raise LabError(f"--dhcp {dhcp}: choose one of {', '.join(DHCPS)}")
     password = os.environ.get(vbmc.PASSWORD_ENV, "")
     if bmc != "qmp" and not password:
         raise LabError(f"--bmc {bmc}: set {vbmc.PASSWORD_ENV} to the password the virtual BMCs should take "
@@ -281,8 +278,8 @@ def up(
     paths.secure()
     port = _free_port() if nas == "vm" else 22
     nas_host = "127.0.0.1" if nas == "vm" else hostnas.MGMT_NAS
-    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), bmc=bmc, dhcp=dhcp,
-                     nas=nas, nas_host=nas_host)  # fmt: skip
+    state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), shape=shape,
+                     nas_host=nas_host)  # fmt: skip
     try:
         subprocess.run(
             ["vde_switch", "-s", str(run / "vde.ctl"), "-M", str(run / "vde.mgmt"), "-p", str(run / "switch.pid"),
@@ -317,7 +314,7 @@ def up(
         host_key = paths.nas_host_key_pub.read_text().split()[:2]
         where = f"[{nas_host}]:{port}" if port != 22 else nas_host
         paths.known_hosts.write_text(f"{where} {' '.join(host_key)}\n")
-        kind = "VM" if nas == "vm" else "container (host NAS)"
+        kind = shape.nas_kind
         log(f"switch and {blades} blade(s) (powered off) started; NAS {kind} booting, ssh on {nas_host}:{port}")
         _wait_ssh_banner(nas_host, port, ssh_timeout)
         log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after its {kind} started")
@@ -385,7 +382,7 @@ def status(paths: LabPaths) -> list[tuple[str, str, str]]:
     st = LabState.load(state_file)
     rows = [("switch", "on" if _pid(paths.run / "switch.pid") else "off", "-")]
     nas_on = _pid(paths.run / "nas.pid") is not None
-    kind = "VM" if st.nas == "vm" else "host container"
+    kind = st.shape.nas_kind
     rows.append(("nas", "on" if nas_on else "off", f"{st.nas_address} ({kind}, ssh {st.nas_host}:{st.nas_port})"))
     for b in st.blades:
         power = QMPPowerDriver(b.qmp).status().value if _pid(Path(b.pidfile)) else "absent"
@@ -409,7 +406,7 @@ def power(paths: LabPaths, machine: str, action: str) -> str:
             raise LabError(f"the NAS takes only {', '.join(NAS_ACTIONS)} (`{action}` would take the whole lab down)")
         if not _pid(paths.run / "nas.pid"):
             raise LabError("the NAS is not running: run `swaplab lab up`")
-        if st.nas == "host":
+        if st.shape.nas == "host":
             if action != "status":
                 hostnas.freeze(paths.run, action == "pause")
             return "paused" if hostnas.is_frozen(paths.run) else "on"
@@ -433,7 +430,7 @@ def nas_freeze(paths: LabPaths, frozen: bool) -> None:
 def nfs_service(paths: LabPaths) -> str:
     """The lab NAS's NFS server unit: nfs-ganesha in the host container, kernel nfsd in the VM."""
     st = LabState.load(paths.run / "lab.json")
-    return "nfs-ganesha" if st.nas == "host" else "nfs-server"
+    return "nfs-ganesha" if st.shape.nas == "host" else "nfs-server"
 
 
 def write_inventory(state: LabState, path: Path) -> None:
@@ -470,7 +467,7 @@ def write_inventory(state: LabState, path: Path) -> None:
                 "          nfs_server__implementation: ganesha",
                 f"          pxe_server__interface: {hostnas.TAP}",
             ]
-            if state.nas == "host"
+            if state.shape.nas == "host"
             else []
         ),
         *(
@@ -479,7 +476,7 @@ def write_inventory(state: LabState, path: Path) -> None:
                 "          pxe_server__mode: proxy",
                 f"          pxe_server__network: {LAB_NET}.0",
             ]
-            if state.dhcp == "lab"
+            if state.shape.dhcp == "lab"
             else []
         ),
         "    blades:",
@@ -497,7 +494,7 @@ def write_inventory(state: LabState, path: Path) -> None:
             *_power_lines(state, b),
             # Behind an IPMI BMC the console is its Serial-over-LAN, as on a rack; otherwise QEMU's log.
             "          swaplab_console: {driver: ipmi-sol}"
-            if state.bmc == "ipmi"
+            if state.shape.bmc == "ipmi"
             else f"          swaplab_console: {{driver: file, path: {b.console_log}}}",
         ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -506,7 +503,7 @@ def write_inventory(state: LabState, path: Path) -> None:
 
 def _power_lines(state: LabState, b: Blade) -> list[str]:
     """A blade's power settings in the generated inventory: QMP, or its BMC exactly as a rack's would read."""
-    if state.bmc == "ipmi":
+    if state.shape.bmc == "ipmi":
         return [
             "          swaplab_power:",
             "            driver: ipmi",
@@ -516,7 +513,7 @@ def _power_lines(state: LabState, b: Blade) -> list[str]:
             f"            user: {vbmc.BMC_USER}",
             f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
         ]
-    if state.bmc == "redfish":
+    if state.shape.bmc == "redfish":
         return [
             "          swaplab_power:",
             "            driver: redfish",

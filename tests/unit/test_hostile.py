@@ -177,6 +177,9 @@ def test_the_guarded_command_dies_with_its_parent(tmp_path: Path) -> None:
             RunOptions(fault="blade-crash@hog-t1-nfs+5", inventory="inventories/lab.example/hosts.yml"),
             "--fault is for the virtual lab",
         ),
+        (RunOptions(dhcp="lab", inventory="inventories/lab.example/hosts.yml"), "--dhcp is for the virtual lab"),
+        (RunOptions(nas="nfs-box"), "--nas nfs-box: choose one of host, vm"),
+        (RunOptions(bmc="ilo"), "--bmc ilo: choose one of qmp, ipmi, redfish"),
     ],
 )
 def test_run_options_have_ranges(opts: RunOptions, needle: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from swaplab.inventory import InventoryError, load, validate, warnings
 from swaplab.lab.machines import Blade, LabState, write_inventory
+from swaplab.labshape import LabShape
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +66,7 @@ def test_lab_example_inventory_is_valid() -> None:
 
 
 def test_generated_virtual_inventory_is_valid(tmp_path: Path) -> None:
-    st = LabState(str(tmp_path), 12222, "10.0.0.1", "/k", str(tmp_path / "kh"))
+    st = LabState(str(tmp_path), 12222, "10.0.0.1", "/k", str(tmp_path / "kh"), shape=LabShape(nas="vm"))
     st.blades = [Blade(f"blade{i}", f"52:54:00:00:00:1{i}", f"10.0.0.1{i}", 256, f"/q{i}", "/c", "/s", "/p")
                  for i in (1, 2)]  # fmt: skip
     out = tmp_path / "hosts.yml"
@@ -79,7 +80,8 @@ def test_generated_virtual_inventory_is_valid(tmp_path: Path) -> None:
 def test_the_host_nas_inventory_reaches_it_on_its_veth_and_serves_nfs_with_ganesha(tmp_path: Path) -> None:
     from swaplab.lab import hostnas
 
-    st = LabState(str(tmp_path), 22, "10.0.0.1", "/k", str(tmp_path / "kh"), nas="host", nas_host=hostnas.MGMT_NAS)
+    st = LabState(str(tmp_path), 22, "10.0.0.1", "/k", str(tmp_path / "kh"), shape=LabShape(nas="host"),
+                  nas_host=hostnas.MGMT_NAS)  # fmt: skip
     st.blades = [Blade("blade1", "52:54:00:00:00:11", "10.0.0.11", 192, "/q1", "/c", "/s", "/p")]
     out = tmp_path / "hosts.yml"
     write_inventory(st, out)

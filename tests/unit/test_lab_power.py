@@ -3,18 +3,21 @@ integration test on real QEMU machines)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from swaplab.lab import machines
 from swaplab.lab.paths import LabPaths
+from swaplab.labshape import LabShape
 
 
 def _lab(tmp_path: Path) -> LabPaths:
     paths = LabPaths(tmp_path)
     paths.run.mkdir(parents=True)
-    machines.LabState(str(paths.run), 12222, "10.0.0.1", "key", "known_hosts").save(paths.run / "lab.json")
+    vm = LabShape(nas="vm")
+    machines.LabState(str(paths.run), 12222, "10.0.0.1", "key", "known_hosts", shape=vm).save(paths.run / "lab.json")
     return paths
 
 
@@ -78,9 +81,14 @@ def test_a_host_nas_lab_names_ganesha_as_its_nfs_service_and_a_vm_lab_nfsd(tmp_p
     paths = _lab(tmp_path)
     assert machines.nfs_service(paths) == "nfs-server"
     st = machines.LabState.load(paths.run / "lab.json")
-    st.nas = "host"
+    st.shape = LabShape(nas="host")
     st.save(paths.run / "lab.json")
     assert machines.nfs_service(paths) == "nfs-ganesha"
+    # A state saved before the shape had its own dataclass (flat keys) reads the same.
+    doc = json.loads((paths.run / "lab.json").read_text())
+    flat = {k: v for k, v in doc.items() if k != "shape"} | {"nas": "host", "bmc": "ipmi"}
+    (paths.run / "lab.json").write_text(json.dumps(flat))
+    assert machines.LabState.load(paths.run / "lab.json").shape == LabShape(bmc="ipmi", nas="host")
 
 
 def test_the_host_nas_is_paused_only_when_every_live_process_in_it_is_stopped(
