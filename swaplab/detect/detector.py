@@ -39,6 +39,10 @@ class Finding:
         return asdict(self)
 
 
+# Hexadecimal without a 0x (an address, an error code): kept as written, never read as a decimal number.
+HEX_FIELDS = frozenset({"address", "ip", "error_code", "code"})
+
+
 def _fields(m: re.Match[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in m.groupdict().items():
@@ -48,7 +52,7 @@ def _fields(m: re.Match[str]) -> dict[str, Any]:
             name = name[:-1]
         if name in ("memcg",):
             out[name] = True
-        elif value.lstrip("-").isdigit() and name not in ("lineno_str",):
+        elif value.lstrip("-").isdigit() and name not in HEX_FIELDS:
             out[name] = int(value)
         else:
             out[name] = value

@@ -12,7 +12,8 @@ any of them can be skipped without changing the result.
 Sources of the formats: mm/oom_kill.c, kernel/hung_task.c, kernel/watchdog.c,
 kernel/rcu/tree_stall.h, mm/page_alloc.c (warn_alloc), mm/page_io.c,
 fs/nfs/client.c + net/sunrpc, drivers/block/nbd.c, arch/x86/kernel/dumpstack.c,
-arch/x86/mm/fault.c, kernel/panic.c, mm/swapfile.c — from 3.x to 6.12.
+arch/x86/mm/fault.c, kernel/panic.c, mm/swapfile.c — from 3.x to 6.12; arch/x86/kernel/traps.c and
+arch/x86/mm/fault.c (show_signal_msg) for a user process's fatal fault, systemd's crash handler for PID 1's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ KINDS: tuple[str, ...] = (
     "kernel_bug",
     "warning",
     "panic",
+    "userspace_crash",
     "swap_activated",
 )
 
@@ -212,6 +214,34 @@ RULES: tuple[Rule, ...] = (
         "fail",
         "Kernel panic",
         _r(r"Kernel panic - not syncing: ?(?P<reason>.*)"),
+    ),
+    # --- a user process killed by its own fault ------------------------------
+    # Printed when a process dies of a fault it does not handle (debug.exception-trace, on by default;
+    # rate-limited). On a test blade, many within seconds under swap are memory that came back from swap
+    # not as it went out: the kernel's failure, whoever crashed.
+    Rule(
+        "userspace_crash",
+        "fail",
+        "segfault at",
+        _r(
+            r"(?P<comm>.+?)\[(?P<pid>\d+)\]: (?P<what>segfault) at (?P<address>[0-9a-f]+) ip (?P<ip>[0-9a-fx]+)"
+            r" sp [0-9a-fx]+ error (?P<error_code>[0-9a-f]+)(?: in (?P<object>[^\[\s]+))?"
+        ),
+    ),
+    Rule(
+        "userspace_crash",
+        "fail",
+        "traps: ",
+        _r(
+            r"traps: (?P<comm>.+?)\[(?P<pid>\d+)\] (?:trap )?(?P<what>general protection fault|[a-z0-9 ]+?)"
+            r" ip:(?P<ip>[0-9a-f]+) sp:[0-9a-f]+ error:(?P<error_code>[0-9a-f]+)(?: in (?P<object>[^\[\s]+))?"
+        ),
+    ),
+    Rule(
+        "userspace_crash",
+        "fail",
+        "Caught <",
+        _r(r"(?P<comm>systemd)\[(?P<pid>1)\]: Caught <(?P<what>[A-Z]+)>"),
     ),
     # --- informational -------------------------------------------------------
     Rule(

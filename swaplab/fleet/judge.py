@@ -18,6 +18,11 @@ run's NAS prober saw (``outages``: uptime windows, already widened by the prober
 reported no later than ``OUTAGE_GRACE_S`` after the NAS answered again (the NFS client retransmits
 after up to ``timeo`` = 60 s, then the hung-task check runs every 30 s). A task blocked before the
 outage began, or still blocked past the grace, is the kernel's failure.
+
+User processes that die of faults in their own memory (segfaults, general protection faults, traps, PID 1's
+crash handler) are one failure, named with the processes and counted: on a blade under swap, a process that
+crashes is most likely one whose pages came back from swap not as they went out (the classic
+swap-over-network bug), and a dozen crash lines are one problem, not a dozen.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from swaplab.records import FindingRecord
 FAIL_KINDS = frozenset(r.kind for r in RULES if r.severity == "fail") - {"oom_kill"}
 WARN_KINDS = frozenset(r.kind for r in RULES if r.severity == "warn")
 OUTAGE_GRACE_S = 120.0
+CRASHES_NAMED = 6  # processes named in the userspace-crash failure; the rest are counted
 
 Outage = tuple[float, float]  # (start, end) in the blade's uptime seconds
 ExcuseKey = tuple[str, str, float]  # (kind, text, timestamp): one report, wherever it is read again
@@ -81,6 +87,8 @@ def judge(
     down to one (the whole run's log, read again by the health suite, spans reboots: uptimes repeat)."""
     v = Verdict()
     seen: set[tuple[str, str]] = set()
+    crashes: list[Finding] = []
+    crash_at = 0  # where among the failures the crash summary goes: where the first crash came
     for f in findings:
         key = (f.kind, f.text)
         if key in seen:  # the console and dmesg both carry most lines
@@ -102,6 +110,9 @@ def judge(
             v.warnings.append(f"{f.kind} ({where}) while the NAS was not answering{span}, a task waiting on it, "
                               f"not the kernel's failure: {f.text}")  # fmt: skip
             v.outage_excused += [k for k in [excuse_key(f)] if k is not None]
+        elif f.kind == "userspace_crash":
+            crash_at = crash_at if crashes else len(v.failures)
+            crashes.append(f)
         elif f.kind in FAIL_KINDS:
             v.failures.append(f"{f.kind} ({where}): {f.text}")
         elif f.kind == "nfs_recovered" and "outage_seconds" in f.fields:
@@ -113,7 +124,25 @@ def judge(
             )
         elif f.kind in WARN_KINDS:
             v.warnings.append(f"{f.kind} ({where}): {f.text}")
+    if crashes:
+        v.failures.insert(crash_at, crash_summary(crashes))
     return v
+
+
+def crash_summary(crashes: Sequence[Finding]) -> str:
+    """One failure for a load's userspace crashes: how many, which processes and how each died, where the
+    first was, and what it most likely means."""
+    named = [f"{c.fields.get('comm', '?')}[{c.fields.get('pid', '?')}] {c.fields.get('what', 'crashed')}"
+             for c in crashes[:CRASHES_NAMED]]  # fmt: skip
+    more = f" and {len(crashes) - CRASHES_NAMED} more" if len(crashes) > CRASHES_NAMED else ""
+    span = ""
+    times = [float(c.fields["timestamp"]) for c in crashes if c.fields.get("timestamp") is not None]
+    if len(times) > 1:
+        span = f" within {max(times) - min(times):.0f} s"
+    first = crashes[0]
+    return (f"userspace_crash ({first.source}:{first.line}): {len(crashes)} user process(es) died of faults in "
+            f"their own memory{span}: {', '.join(named)}{more}; memory corruption suspected (pages that came "
+            "back from swap not as they went out)")  # fmt: skip
 
 
 def in_window(findings: Iterable[Finding], start: float, end: float) -> list[Finding]:

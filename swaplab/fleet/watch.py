@@ -26,12 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swaplab.detect.detector import Detector, Finding
+from swaplab.detect.lines import ANSI_RE
 from swaplab.drivers.protocols import ConsoleProtocol
+from swaplab.textsafe import visible
 
 # Findings that end a load at once: the blade is dead or its kernel is broken.
 FATAL_KINDS = frozenset({"panic", "oops", "kernel_bug"})
 HEARTBEAT = "swaplab: heartbeat"
 DEFAULT_HUNG_AFTER_S = 150.0
+LAST_SAID_CHARS = 160  # of the console's last line, in a hang's message
 MAX_ARRIVALS_SAVED = 1000  # findings kept in watch.json (the count of the rest is kept)
 NAS_PROBE_EVERY_S = 15.0  # hung_task_timeout_secs (120, the suites' ceiling) + 30 s
 
@@ -55,6 +58,9 @@ class ConsoleWatch:
     arrivals: list[Arrival] = field(default_factory=list)
     heartbeats: int = 0
     last_output: float = 0.0
+    said_at: float | None = None  # when the console last said anything (wall clock), and what
+    last_said: str = ""
+    heartbeat_at: float | None = None
     nfs_down_since: float | None = None
     ended_at: float | None = None  # when the watch ended the load
     stopped_at: float | None = None  # when the load was over and the watch stopped
@@ -74,8 +80,11 @@ class ConsoleWatch:
     # -- the rules -------------------------------------------------------------------------------
     def observe(self, line: str, now: float) -> None:
         self.last_output = now
+        if text := visible(ANSI_RE.sub("", line).strip(), one_line=True):
+            self.said_at, self.last_said = now, text[:LAST_SAID_CHARS]
         if HEARTBEAT in line:
             self.heartbeats += 1
+            self.heartbeat_at = now
         for f in self.detector.feed(line):
             self.arrivals.append(Arrival(f, now))
             if f.kind == "nfs_not_responding":
@@ -105,8 +114,22 @@ class ConsoleWatch:
                 self._nas_out = False
                 self.last_output = now
                 return
-        self._end("hung", f"no console output and no heartbeat for {silent:.0f} s (the hang budget is "
-                          f"{self.hung_after_s:.0f} s; {self.heartbeats} heartbeat(s) before)")  # fmt: skip
+        self._end("hung", self.silence(now))
+
+    def silence(self, now: float) -> str:
+        """A hang in words: how long the blade was silent, since when into the load and after what (its last
+        console line, its last heartbeat, the userspace crashes it reported), never more than it saw."""
+        silent = now - self.last_output
+        said = (f"its console last said {self.last_said!r}, {self.said_at - self.started:.0f} s into the load"
+                if self.said_at is not None else "its console said nothing since the load started")  # fmt: skip
+        beat = (f"last heartbeat {self.heartbeat_at - self.started:.0f} s into the load ({self.heartbeats} in all)"
+                if self.heartbeat_at is not None else "no heartbeat during the load")  # fmt: skip
+        crashes = [a.finding for a in self.arrivals if a.finding.kind == "userspace_crash"]
+        after = ""
+        if crashes:
+            names = ", ".join(f"{c.fields.get('comm', '?')}[{c.fields.get('pid', '?')}]" for c in crashes[:4])
+            after = f"; before that, {len(crashes)} userspace crash(es) ({names}{', ...' if len(crashes) > 4 else ''})"
+        return f"silent for {silent:.0f} s, past the hang budget of {self.hung_after_s:.0f} s: {said}; {beat}{after}"
 
     def _end(self, status: str, reason: str) -> None:
         self.status, self.reason = status, reason

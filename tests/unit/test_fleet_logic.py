@@ -286,3 +286,26 @@ def test_a_hung_task_inside_a_nas_outage_is_a_warning_and_outside_it_a_failure()
     # The health suite reads the same reports again: what a load put down to the outage stays so.
     again = judge(findings, excused=set(inside.outage_excused))
     assert again.failures == [] and len(again.warnings) == len(inside.warnings)
+
+
+def test_userspace_crashes_are_one_failure_naming_the_processes_and_their_count() -> None:
+    """Real lines (the host's 6.18: segfault, general protection fault, invalid opcode, divide error, int3),
+    read twice as the console and dmesg carry them: one failure, first where the first crash came."""
+    from swaplab.fleet.judge import CRASHES_NAMED
+
+    crashes = scan_path(str(LOGS / "host-6.18-userspace-faults.dmesg.log")).findings
+    assert [f.fields["what"] for f in crashes] == ["segfault", "general protection fault", "segfault",
+                                                   "general protection fault", "invalid opcode", "divide error",
+                                                   "int3"]  # fmt: skip
+    hung = scan_path(str(LOGS / "lab-6.1-blade-nas-paused-240s-hung-kcompactd.console.log")).findings
+    v = judge([*crashes, *hung, *crashes])
+    assert len([p for p in v.failures if p.startswith("userspace_crash")]) == 1
+    summary = v.failures[0]  # the crashes came first
+    assert (
+        summary.startswith("userspace_crash (")
+        and "host-6.18-userspace-faults.dmesg.log:1): 7 user process(es) died of faults in their own memory" in summary
+    )
+    assert "python3[28572] segfault, python3[28613] general protection fault" in summary and "within 42 s" in summary
+    assert f"and {7 - CRASHES_NAMED} more" in summary and "memory corruption suspected" in summary
+    assert v.failures[1].startswith("hung_task")
+    assert judge(hung + crashes).failures[-1] == summary  # after the hangs, when they came first
