@@ -41,9 +41,23 @@ class Recorder:
         self.attach(*report.attachments)
 
 
+MAX_PROBLEMS_LISTED = 20
+
+
+def problems_message(problems: list[str], what: str = "kernel problems") -> str:
+    """A failed check's message for a person: the first problem itself on the first line (Jenkins shows that
+    line), then the others, counted."""
+    if len(problems) <= 1:
+        return "".join(problems)
+    listed = problems[1:MAX_PROBLEMS_LISTED]
+    more = len(problems) - 1 - len(listed)
+    return (f"{problems[0]}\n({len(problems)} {what} in all; the others:)\n" + "\n".join(listed)
+            + (f"\n... and {more} more" if more else ""))  # fmt: skip
+
+
 def assert_kernel_ok(report: LoadReport) -> None:
     v = report.verdict
-    assert not v.failures, f"{len(v.failures)} kernel problem(s):\n" + "\n".join(v.failures[:20])
+    assert not v.failures, problems_message(v.failures)
 
 
 def fio_run(store: str, under_pressure: bool, results: dict[str, dict[str, Any]]) -> FioRun:

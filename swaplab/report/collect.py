@@ -208,12 +208,19 @@ def _name(nodeid: str, blade: str) -> str:
 
 
 def _message(report: pytest.TestReport) -> str:
+    """What the check said, without the exception's name or pytest's restatement of the assertion
+    (``assert not [...]``, ``+  where ...``): the suites' messages are written for people."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         msg = str(crash.message)
         for prefix in ("AssertionError: ", "swaplab.fleet.settings.InfraError: ", "swaplab.fleet.remote.RemoteError: "):
             msg = msg.removeprefix(prefix)
-        return msg
+        lines = msg.split("\n")
+        cut = next((i for i, ln in enumerate(lines) if i and ln.startswith(("assert ", " +  where", "+  where"))),
+                   len(lines))  # fmt: skip
+        # pytest indents an assertion message's later lines by two spaces: they are the suite's own lines.
+        kept = lines[:1] + [ln.removeprefix("  ") for ln in lines[1:cut]]
+        return "\n".join(kept).strip() or msg
     if isinstance(report.longrepr, tuple):
         return str(report.longrepr[2])
     return str(report.longrepr)[:500]

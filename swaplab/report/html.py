@@ -18,7 +18,7 @@ import jinja2
 from swaplab.records import FaultRecord, FindingRecord, FioRun, HogTrial, LoadFigures, Recovery
 from swaplab.report import timeline
 from swaplab.report.compare import TOLERANCE_PCT, Comparison
-from swaplab.report.model import OUTCOMES, BladeResult
+from swaplab.report.model import OUTCOMES, BladeResult, account, headline
 from swaplab.report.results import RunResult
 from swaplab.rundir import LOAD_SAMPLES, NAS_SAMPLES, TIMINGS, load_dir
 
@@ -80,8 +80,10 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str,
     findings = [FindingRecord(**{**vars(f), "text": clean(f.text), "excerpt": clean(f.excerpt)})
                 for f in every if f.severity != "info"]  # fmt: skip
     info = Counter(f.kind for f in every if f.severity == "info")
+    # A failed case as JUnit has it (model.headline and account): the first problem, then what happened.
     cases = [{"suite": c.suite, "name": c.name, "outcome": c.outcome, "seconds": c.seconds,
-              "message": clean(c.message)} for c in b.cases]  # fmt: skip
+              "message": clean(headline(c) if c.outcome in ("failed", "error") else c.message),
+              "account": clean(account(c)) if c.outcome in ("failed", "error") else ""} for c in b.cases]  # fmt: skip
     return {
         "name": b.name,
         "ratio": result.ratio(b),

@@ -1,6 +1,7 @@
 """JUnit XML for Jenkins (the xunit plugin's junit-10.xsd): one testsuite per blade (pure).
 
-Kernel failures are ``<failure>``, infrastructure problems ``<error>``. Logs are
+Kernel failures are ``<failure>``, infrastructure problems ``<error>``: their ``message`` is the first
+problem, their text what happened (``model.account``); the test code's traceback is ``system-err``. Logs are
 files in the run directory, referenced from each case's system-out with the
 Jenkins attachments convention ``[[ATTACHMENT|path]]``.
 """
@@ -12,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from swaplab.records import to_json
-from swaplab.report.model import BladeResult
+from swaplab.report.model import BladeResult, account, headline
 from swaplab.textsafe import xml_text
 
 MAX_TEXT = 20000
@@ -51,10 +52,10 @@ def render(blades: list[BladeResult], name: str = "swaplab") -> bytes:
             if case.outcome in ("failed", "error"):
                 tag = "failure" if case.outcome == "failed" else "error"
                 kind = "kernel" if tag == "failure" else "infrastructure"
-                el = ET.SubElement(
-                    tc, tag, type=kind, message=_clean(case.message.splitlines()[0] if case.message else tag)
-                )
-                el.text = _clean(case.details or case.message)
+                # For people: the message is the first problem, the body what happened (the problems, the
+                # findings with their times and console); the test code's traceback goes to system-err.
+                el = ET.SubElement(tc, tag, type=kind, message=_clean(headline(case)))
+                el.text = _clean(account(case))
             elif case.outcome == "skipped":
                 ET.SubElement(tc, "skipped", message=_clean(case.message)).text = _clean(case.details)
             out = []
@@ -63,6 +64,8 @@ def render(blades: list[BladeResult], name: str = "swaplab") -> bytes:
             out += [f"[[ATTACHMENT|{path}]]" for path in case.attachments]
             if out:
                 ET.SubElement(tc, "system-out").text = _clean("\n".join(out))
+            if case.details and case.outcome in ("failed", "error"):
+                ET.SubElement(tc, "system-err").text = _clean(case.details)
         totals["tests"] += len(blade.cases)
         totals["failures"] += blade.count("failed")
         totals["errors"] += blade.count("error")

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from swaplab.records import Record, from_json, to_json
+from swaplab.records import FindingRecord, Record, from_json, to_json
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
+MAX_FINDINGS_TOLD = 50  # findings told in a case's account; the rest are counted (results.json has them all)
 R = TypeVar("R")
 
 
@@ -44,6 +45,32 @@ class Case:
         return {"blade": self.blade, "suite": self.suite, "name": self.name, "outcome": self.outcome,
                 "seconds": self.seconds, "message": self.message, "details": self.details,
                 "records": [to_json(r) for r in self.records], "attachments": list(self.attachments)}  # fmt: skip
+
+
+def headline(case: Case) -> str:
+    """A failed or errored case in one line: its first problem (kind, what, where). The JUnit ``message``
+    Jenkins shows on the build page, and the report's case row."""
+    return next((line.strip() for line in case.message.splitlines() if line.strip()), case.outcome)
+
+
+def account(case: Case) -> str:
+    """What happened in a case, for a release engineer: every problem it named, then every finding that
+    failed or warned, with when it came (seconds into its load, the kernel's uptime) and the console around
+    it. No test code, tracebacks or object reprs (those are ``case.details``, kept apart)."""
+    parts = [case.message.strip() or case.outcome]
+    told = [r for r in case.of(FindingRecord) if r.severity in ("fail", "warn")]
+    if told:
+        parts.append(f"\nfindings ({len(told)}):")
+    for r in told[:MAX_FINDINGS_TOLD]:
+        when = [f"{r.at_s:.0f} s into {r.load}" if r.at_s is not None and r.load else "",
+                f"uptime {r.kernel_time_s:.1f} s" if r.kernel_time_s is not None else ""]  # fmt: skip
+        parts.append(f"- {r.kind} ({r.severity}; {'; '.join(w for w in [*when, f'{r.source}:{r.line}'] if w)}): "
+                     f"{r.text}")  # fmt: skip
+        if r.excerpt:
+            parts.append("\n".join("    " + line for line in r.excerpt.splitlines()))
+    if len(told) > MAX_FINDINGS_TOLD:
+        parts.append(f"... and {len(told) - MAX_FINDINGS_TOLD} more (results.json has them all)")
+    return "\n".join(parts)
 
 
 @dataclass

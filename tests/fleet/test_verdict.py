@@ -6,7 +6,7 @@ import pytest
 
 from swaplab.fleet.judge import excuse_key, health_problems, judge
 from swaplab.fleet.outcome import finding_record, scan
-from swaplab.fleet.recording import Recorder
+from swaplab.fleet.recording import Recorder, problems_message
 from swaplab.fleet.session import BladeSession
 from swaplab.fleet.settings import InfraError, Settings
 from swaplab.records import Health, RatioRecord
@@ -72,4 +72,4 @@ def test_kernel_health(blade: BladeSession, record: Recorder) -> None:
     excused = set(verdict.outage_excused)
     record.add(*(finding_record(f, console_text, None, None, excuse_key(f) in excused) for f in findings))
     problems = health_problems(verdict, start, now)
-    assert not problems, f"{len(problems)} kernel problem(s) in the run:\n" + "\n".join(problems[:20])
+    assert not problems, problems_message(problems, "kernel problems in the run")

@@ -87,6 +87,10 @@ def test_a_frozen_blade_is_found_hung_recovered_and_its_next_case_runs(lab: None
     assert fault["injected_at_s"] is not None and fault["detected_at_s"] is not None
     # Found within the hang budget (plus the watch's half-second tick and the heartbeat's period).
     assert fault["detected_at_s"] - fault["injected_at_s"] <= HANG_BUDGET_S + 10, fault
+    # JUnit for people: the message is the problem, the body what happened; no test code in either.
+    failure = ET.fromstring((run_dir / "junit.xml").read_bytes()).find(".//testcase[@name='test_hog[t1-nfs]']/failure")
+    assert failure is not None and (failure.get("message") or "").startswith("hung: silent for "), failure.attrib
+    assert "object at 0x" not in (failure.text or "") and "Traceback" not in (failure.text or "")
     # The frozen blade could not answer sysrq: that is said, not hidden.
     assert (run_dir / "blade1" / "loads" / "hog-t1-nfs" / "sysrq-w.txt").is_file()
 

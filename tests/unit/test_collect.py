@@ -246,3 +246,55 @@ def test_each_planned_case_is_journaled_once_whatever_the_workers(tmp_path: Path
     lines = (tmp_path / "run" / "journal.jsonl").read_text().splitlines()
     assert len(lines) == 1 and len(lines[0]) < 200 * len(ids)  # about 130 bytes a case, once
     assert len(json.loads(lines[0])["cases"]) == len(ids)
+
+
+FAILING_LOAD = """
+from swaplab.fleet.recording import problems_message
+
+import pytest
+
+class BladeSession:  # its repr, <...BladeSession object at 0x...>, is what Jenkins used to show
+    pass
+
+@pytest.fixture
+def blade():
+    return BladeSession()
+
+def test_hog(blade, record_property):
+    for line, kind, text, at in ((40, "userspace_crash", "traps: sshd[364] general protection fault ip:7f", 12.5),
+                                 (52, "hung_task", "INFO: task kswapd0:54 blocked for more than 122 seconds.", 140.0)):
+        record_property("swaplab_record", {"type": "finding", "kind": kind, "severity": "fail", "text": text,
+                                           "source": "blade1:console", "line": line, "kernel_time_s": 150.0 + at,
+                                           "at_s": at, "load": "hog-t1-nfs", "excerpt": "[  160.1] before\\n" + text})
+    problems = ["userspace_crash (blade1:console:40): 3 user process(es) died of faults in their own memory",
+                "hung_task (blade1:console:52): INFO: task kswapd0:54 blocked for more than 122 seconds."]
+    assert not problems, problems_message(problems)
+"""
+
+
+def test_a_failed_load_in_junit_reads_as_the_problem_not_the_test_code(tmp_path: Path) -> None:
+    """Jenkins shows the failure's message on the build page and its text below: the first problem, then
+    every finding with its time and console; pytest's traceback (object reprs) only in system-err."""
+    import xml.etree.ElementTree as ET
+
+    from swaplab.report import junit
+    from swaplab.report.model import BladeResult
+
+    (tmp_path / "test_swaplab_failing_load.py").write_text(FAILING_LOAD)
+    c = Collector(lambda _m: None)
+    assert pytest.main([str(tmp_path), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}", "-p", PLUGIN],
+                       plugins=[c]) == 1  # fmt: skip
+    [case] = c.cases
+    xml = junit.render([BladeResult("blade1", cases=[case])])
+    assert junit.validate(xml, Path(junit.__file__).with_name("junit-10.xsd")) is None
+    failure = ET.fromstring(xml).find(".//testcase/failure")
+    assert failure is not None
+    message, body = failure.get("message") or "", failure.text or ""
+    assert message == "userspace_crash (blade1:console:40): 3 user process(es) died of faults in their own memory"
+    assert body.startswith(message + "\n(2 kernel problems in all; the others:)\nhung_task (blade1:console:52)")
+    assert "- userspace_crash (fail; 12 s into hog-t1-nfs; uptime 162.5 s; blade1:console:40): traps: sshd[364]" in body
+    assert "\n    [  160.1] before\n" in body and "- hung_task (fail; 140 s into hog-t1-nfs;" in body
+    for text in (message, body):
+        assert "object at 0x" not in text and "assert not" not in text and "Traceback" not in text
+    err = ET.fromstring(xml).findtext(".//testcase/system-err") or ""
+    assert "BladeSession object at 0x" in err  # the test code's traceback, for swaplab's developers
