@@ -5,4 +5,5 @@ from pathlib import Path
 AGENT_DIR = Path(__file__).resolve().parent
 HOG = AGENT_DIR / "hog.py"
 SAMPLER = AGENT_DIR / "sampler.py"
-PROGRAMS = (HOG, SAMPLER)
+PIN = AGENT_DIR / "pin.py"  # imported by both, shipped beside them
+PROGRAMS = (HOG, SAMPLER, PIN)

@@ -28,6 +28,11 @@ import sys
 import time
 from typing import Any
 
+try:  # shipped beside this file on the blade; the package's when imported on the controller (tests)
+    from swaplab.agent.pin import pin
+except ImportError:
+    from pin import pin  # type: ignore[import-not-found,no-redef]
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MAGIC = b"SWPL"
 STAMP = struct.Struct("<4sIQ")  # 16 bytes
@@ -35,6 +40,7 @@ REPEAT = PAGE // STAMP.size
 MIB = 1 << 20
 COUNTERS = ("pswpin", "pswpout", "oom_kill", "pgscan_direct_throttle", "pgmajfault", "allocstall_normal")
 MAX_BAD_LISTED = 32
+HEXDUMP_BYTES = 256  # of the first bad page, in the result
 PROGRESS_EVERY_S = 5.0
 RELEASE_PAGES = 256  # verified pages given back at a time (1 MiB of 4 KiB pages)
 
@@ -83,6 +89,19 @@ class Progress:
             write_json(self.path, {"phase": phase, "pages_done": done, "pages": self.pages, "seconds": now - t0})
 
 
+def describe(got: bytes, run: int) -> str:
+    """What a page that came back wrong holds instead: zeros, another page's content (a swap slot mixed
+    up), another run's stamp, or unknown bytes."""
+    if not any(got):
+        return "zeros"
+    if got[:4] == MAGIC:
+        _, r, j = STAMP.unpack_from(got)
+        if r == run and got == page_content(run, j):
+            return f"page {j}'s content"
+        return f"a stamp of run {r} page {j}, not whole" if r == run else f"another run's stamp ({r}, page {j})"
+    return "unknown bytes"
+
+
 def fill(buf: bytearray | mmap.mmap, run: int, progress: Progress) -> float:
     """Write every page's content; the seconds it took."""
     t0 = time.monotonic()
@@ -127,7 +146,11 @@ def verify(
             if buf[o : o + PAGE] != page_content(run, i):
                 bad += 1
                 if len(listed) < MAX_BAD_LISTED:
-                    listed.append({"pass": p, "page": i, "found": bytes(buf[o : o + STAMP.size]).hex()})
+                    got = bytes(buf[o : o + PAGE])
+                    entry = {"pass": p, "page": i, "found": got[: STAMP.size].hex(), "holds": describe(got, run)}
+                    if not listed:
+                        entry["hexdump"] = got[:HEXDUMP_BYTES].hex()
+                    listed.append(entry)
             if not n & 255:
                 if releasable is not None and last and n:
                     # The RELEASE_PAGES pages verified just before page i (aligned to the walk's direction).
@@ -170,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=int, default=os.getpid(), help="run number stamped into every page")
     ap.add_argument("--out", required=True, help="result JSON file")
     ap.add_argument("--progress", help="progress JSON file, rewritten every few seconds")
+    ap.add_argument("--no-pin", action="store_true", help="leave the hog's own pages swappable (benchmarks)")
     args = ap.parse_args(argv)
+    # Its own code and data stay in RAM (swaplab.agent.pin), before the working set is mapped (which
+    # swaps): when pages come back wrong, the hog survives to name them.
+    pin_error = "not asked (--no-pin)" if args.no_pin else pin(future=False)
 
     mem = meminfo()
     mib = args.mib if args.mib else int(mem["MemTotal"] * args.times_ram / 1024)
@@ -193,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         "mem_total_kib": mem["MemTotal"],
         "swap_total_kib": mem.get("SwapTotal", 0),
         "pid": os.getpid(),
+        "pinned": not pin_error,
+        "pin_error": pin_error,
     }
     try:
         result.update(

@@ -11,7 +11,9 @@ Columns: ``uptime_s`` (the kernel's clock, the one the console's timestamps use)
 /proc/vmstat counters ``pswpin pswpout pgscan pgsteal oom_kill pgscan_direct_throttle`` (pgscan
 and pgsteal summed over kswapd, direct and khugepaged) and the /proc/meminfo fields ``MemFree
 SwapFree Dirty Writeback`` (kB). With ``--heartbeat N`` it also writes ``swaplab: heartbeat SEQ`` to
-the kernel log every N samples: the console watch's sign of life.
+the kernel log every N sample intervals: the console watch's sign of life. The heartbeat has a thread of
+its own and the sampler's pages are locked in RAM as they are touched (``pin``): neither swap nor a
+CSV write waiting on the NFS root stops it while the kernel lives.
 
 ``--nas``: the NAS's side of the same run, the servers' counters: ``epoch_s`` (wall clock: the NAS
 and the blades have different uptimes), the NFS server's bytes read and written (the ``io`` line
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 
 VMSTAT = ("pswpin", "pswpout", "pgscan", "pgsteal", "oom_kill", "pgscan_direct_throttle")
@@ -97,6 +100,16 @@ def heartbeat(seq: int) -> None:
         pass  # not root, or no /dev/kmsg: no heartbeat, the console watch still sees other output
 
 
+def beat(every_s: float, stop: threading.Event) -> None:
+    """The heartbeat's own thread: it touches only /dev/kmsg, so a sample or a CSV write that waits on the
+    NFS root (the GIL is released while it waits) does not hold it up."""
+    seq = 0
+    while not stop.is_set():
+        heartbeat(seq)
+        seq += 1
+        stop.wait(every_s)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="CSV file to append to")
@@ -110,17 +123,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="every N samples, write a heartbeat to the kernel log (/dev/kmsg, so the console carries it)",
     )
+    ap.add_argument("--no-pin", action="store_true", help="leave the sampler's pages swappable (benchmarks)")
     args = ap.parse_args(argv)
     columns, take = (NAS_COLUMNS, nas_sample) if args.nas else (COLUMNS, sample)
-    with open(args.out, "a", buffering=1) as out:
-        if out.tell() == 0:
-            out.write(",".join(columns) + "\n")
-        for n in range(args.max_samples):
-            row = ",".join(take())
-            if args.heartbeat and n % args.heartbeat == 0:
-                heartbeat(n // args.heartbeat)  # first: the CSV's write can wait on a slow NFS root
-            out.write(row + "\n")  # line-buffered: written through at once
-            time.sleep(args.interval)
+    stop = threading.Event()
+    if args.heartbeat:
+        if not args.no_pin:
+            try:  # shipped beside this file on the blade; the package's on the controller (tests)
+                from swaplab.agent.pin import pin
+            except ImportError:
+                from pin import pin  # type: ignore[import-not-found,no-redef]
+            if why := pin(future=True):
+                print(f"sampler: not pinned in RAM ({why}): the heartbeat can stall under swap", file=sys.stderr)
+        threading.Thread(target=beat, args=(args.heartbeat * args.interval, stop), daemon=True).start()
+    try:
+        with open(args.out, "a", buffering=1) as out:
+            if out.tell() == 0:
+                out.write(",".join(columns) + "\n")
+            for _ in range(args.max_samples):
+                out.write(",".join(take()) + "\n")  # line-buffered: written through at once
+                time.sleep(args.interval)
+    finally:
+        stop.set()
     return 0
 
 

@@ -232,7 +232,11 @@ def hog_problems(result: dict[str, Any], rc: int | None, progress: str, stderr: 
     if result.get("status") != "done":
         return [f"the hog ended {result.get('status')}"]
     if bad := result.get("bad_pages", 0):
-        return [f"{bad} page(s) came back wrong from swap; first: {result.get('first_bad', [])[:8]}"]
+        listed = [b for b in result.get("first_bad", []) if isinstance(b, dict)]
+        named = "; ".join(f"page {b.get('page')} held {b.get('holds', 'other bytes')}" for b in listed[:4])
+        return [f"swap corruption: {bad} page(s) of the hog's working set came back from swap not as they went out"
+                + (f" ({named}{'; ...' if len(listed) > 4 else ''})" if named else "")
+                + " (hog.json has the first one's bytes)"]  # fmt: skip
     delta = result["vmstat_delta"]
     excess_pages = max(0, (result["mib"] << 20) - result["mem_total_kib"] * 1024) // result["page_size"]
     problems = []

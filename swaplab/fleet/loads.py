@@ -116,7 +116,7 @@ def job_script(
         "awk '{print $1}' /proc/uptime > t_start",
         # The timeline: counters once a second, in a session of its own, killed with the load's helpers.
         f"setsid python3 {AGENT_DIR}/sampler.py --out samples.csv --heartbeat {HEARTBEAT_EVERY_S} "
-        "< /dev/null > /dev/null 2>&1 & "
+        "< /dev/null > /dev/null 2> sampler.err & "
         "echo $! >> detached.pids",
         "cat /proc/swaps > swaps.before",
     ]

@@ -72,8 +72,15 @@ def test_a_hogs_result_is_judged_pages_and_swap_traffic() -> None:
     assert hog_problems(good, 0, "", "") == []
     assert hog_problems({}, 137, '{"phase": "write"}', "Killed")[0].startswith("the hog left no result (rc 137")
     assert hog_problems({**good, "status": "oom"}, 0, "", "") == ["the hog ended oom"]
-    bad = hog_problems({**good, "bad_pages": 3, "first_bad": [7, 9, 11]}, 0, "", "")
-    assert bad == ["3 page(s) came back wrong from swap; first: [7, 9, 11]"]
+    first = [{"page": 7, "holds": "zeros"}, {"page": 9, "holds": "page 11's content"}]
+    bad = hog_problems({**good, "bad_pages": 3, "first_bad": first}, 0, "", "")
+    assert bad == [
+        "swap corruption: 3 page(s) of the hog's working set came back from swap not as they went out "
+        "(page 7 held zeros; page 9 held page 11's content) (hog.json has the first one's bytes)"
+    ]
+    assert hog_problems({**good, "bad_pages": 1, "first_bad": [7]}, 0, "", "")[0].endswith(
+        "went out (hog.json has the first one's bytes)"
+    )
     # 384 MiB on 256 MiB of RAM: 32768 pages had to go out.
     quiet = hog_problems({**good, "vmstat_delta": {"pswpout": 100, "pswpin": 0}}, 0, "", "")
     assert quiet == [

@@ -29,6 +29,10 @@ def test_verify_names_the_corrupted_page() -> None:
     assert res["bad_pages"] == 4  # two pages, two passes
     assert [b["page"] for b in res["first_bad"][:2]] == [17, 40]
     assert res["first_bad"][1]["found"] == hog.STAMP.pack(hog.MAGIC, 3, 39).hex()
+    # What each holds instead, and the first one's bytes for a person to read.
+    assert [b["holds"] for b in res["first_bad"][:2]] == ["a stamp of run 3 page 17, not whole", "page 39's content"]
+    assert bytes.fromhex(res["first_bad"][0]["hexdump"]) == bytes(buf[17 * hog.PAGE : 17 * hog.PAGE + 256])
+    assert "hexdump" not in res["first_bad"][1]
     # The default order reads the newest pages first (those still in RAM): same pages, other order.
     res = hog.verify(buf, 3, 1, off)
     assert res["bad_pages"] == 2 and [b["page"] for b in res["first_bad"]] == [40, 17]
@@ -39,7 +43,8 @@ def test_a_zeroed_page_is_caught() -> None:
     off = hog.Progress(None, 8)
     hog.fill(buf, 1, off)
     buf[5 * hog.PAGE : 6 * hog.PAGE] = bytes(hog.PAGE)
-    assert hog.verify(buf, 1, 1, off)["first_bad"][0] == {"pass": 0, "page": 5, "found": "00" * 16}
+    assert hog.verify(buf, 1, 1, off)["first_bad"][0] == {"pass": 0, "page": 5, "found": "00" * 16, "holds": "zeros",
+                                                          "hexdump": "00" * 256}  # fmt: skip
 
 
 def test_the_program_writes_its_result(tmp_path: Path) -> None:
@@ -81,3 +86,47 @@ def test_release_gives_verified_pages_back_without_hiding_corruption() -> None:
     hog.fill(buf, 6, off)
     assert hog.verify(buf, 6, 1, off, order="forward")["bad_pages"] == 0
     assert buf[(pages - 1) * hog.PAGE : pages * hog.PAGE] == hog.page_content(6, pages - 1)
+
+
+def test_the_shipped_hog_pins_its_own_pages_and_not_its_working_set(tmp_path: Path) -> None:
+    """As on a blade: hog.py and pin.py in one directory, run by a python3 without swaplab installed. Its
+    code and data are locked as they are touched (VmLck grows); the working set (a later mapping) is not."""
+    import shutil
+
+    from swaplab.agent import PIN
+
+    for program in (HOG, PIN):
+        shutil.copy(program, tmp_path / program.name)
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    assert python is not None
+    out = tmp_path / "hog.json"
+    r = subprocess.run([python, str(tmp_path / "hog.py"), "--mib", "64", "--out", str(out)], capture_output=True,
+                       text=True, timeout=120, check=False, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["pinned"] is True and res["pin_error"] == ""
+    r = subprocess.run([python, str(tmp_path / "hog.py"), "--mib", "8", "--out", str(out), "--no-pin"],
+                       capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert r.returncode == 0 and json.loads(out.read_text())["pinned"] is False
+
+
+def test_pinning_locks_touched_pages_only() -> None:
+    """mlockall(MCL_CURRENT | MCL_ONFAULT): the process's mappings are locked (VmLck) without being read in
+    whole (its resident set stays well below them), and a mapping made afterwards (the hog's working set)
+    is not locked."""
+    code = (
+        "import mmap, sys; sys.path.insert(0, sys.argv[1]); from pin import pin; assert pin(future=False) == ''\n"
+        "def st(): return {k: int(v.split()[0]) for k, v in (l.split(':', 1) for l in open('/proc/self/status'))"
+        " if k in ('VmLck', 'VmRSS')}\n"
+        "a = st(); buf = mmap.mmap(-1, 64 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+        "buf.write(b'x' * (64 << 20)); b = st()\n"
+        "print(a['VmLck'], a['VmRSS'], b['VmLck'], b['VmRSS'])"
+    )
+    from swaplab.agent import PIN
+
+    r = subprocess.run(["/usr/bin/python3", "-c", code, str(PIN.parent)], capture_output=True, text=True, timeout=60,
+                       check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    locked, rss, locked_after, rss_after = map(int, r.stdout.split())
+    assert locked > 0 and rss < 0.9 * locked  # KiB: locked as touched, not read in whole
+    assert rss_after > rss + (60 << 10) and locked_after < locked + (1 << 10)  # the 64 MiB: resident, not locked
