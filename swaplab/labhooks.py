@@ -7,6 +7,7 @@ measures the host's load on a virtual blade, and injects `run --fault`'s fault, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,8 +45,9 @@ def for_settings(settings: Settings) -> LabHooks:
     def fault(blade: str, load_id: str, console: ConsoleProtocol | None,
               progress: Callable[[str], None]) -> ArmedFault | None:  # fmt: skip
         """`run --fault`'s fault, on the run's first blade, in the load it names."""
+        from swaplab.fleet.loads import AGENT_DIR
         from swaplab.lab import machines
-        from swaplab.lab.faults import FaultSpec, FaultTimer, LabHandles
+        from swaplab.lab.faults import CORRUPT_WAIT_S, FaultSpec, FaultTimer, LabHandles
         from swaplab.lab.paths import LabPaths
 
         if not settings.options.fault or blade != sorted(settings.blades)[0]:
@@ -56,10 +58,26 @@ def for_settings(settings: Settings) -> LabHooks:
         paths = LabPaths.default()
         nas = Remote(settings.nas, Path(settings.ssh_config), Path(settings.control_dir))
 
-        def nas_shell(command: str) -> None:
-            r = nas.run(command, timeout=60)
+        def nas_shell(command: str) -> str:
+            r = nas.run(command, timeout=60 + CORRUPT_WAIT_S)
             if r.rc != 0:
-                raise RuntimeError(f"`{command}` on the NAS exited {r.rc}: {r.stderr.strip()[-200:]}")
+                raise RuntimeError(f"`{command[:80]}` on the NAS exited {r.rc}: {r.stderr.strip()[-200:]}")
+            return r.stdout
+
+        def hog_swapfile() -> tuple[int, str]:
+            """The running hog's run number (its pid) and its NFS swapfile as the NAS names it (the export the
+            blade mounted, and the file's name in it)."""
+            r = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir)).run(
+                f"cat {AGENT_DIR}/loads/{load_id}/hog.pid; f=$(awk '$2 == \"file\" {{print $1}}' /proc/swaps); "
+                "m=$(df --output=target \"$f\" | tail -1); awk -v m=\"$m\" '$2 == m {print $1}' /proc/mounts; "
+                'basename "$f"', timeout=60)  # fmt: skip
+            lines = r.stdout.split()
+            if r.rc != 0 or len(lines) != 3 or not lines[0].isdigit() or ":" not in lines[1]:
+                raise RuntimeError(f"the hog's run and swapfile not found on {blade}: {r.stdout[-200:]!r}")
+            export = lines[1].split(":", 1)[1]
+            if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", export) or ".." in export or "/" in lines[2]:
+                raise RuntimeError(f"{blade}: unexpected NFS swap export {lines[1]!r} or file {lines[2]!r}")
+            return int(lines[0]), f"{export}/{lines[2]}"
 
         def sysrq(key: str) -> None:
             if console is None:
@@ -68,7 +86,7 @@ def for_settings(settings: Settings) -> LabHooks:
 
         progress(f"{load_id}: fault {spec} armed")
         handles = LabHandles(paths.run / f"{blade}.qmp", lambda frozen: machines.nas_freeze(paths, frozen), sysrq,
-                             nas_shell, machines.nfs_service(paths))  # fmt: skip
+                             nas_shell, machines.nfs_service(paths), hog_swapfile)  # fmt: skip
         return FaultTimer(spec, handles)
 
     return LabHooks(reprovision=reprovision, host_load=host_load if settings.virtual else None, fault=fault)

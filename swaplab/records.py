@@ -163,6 +163,7 @@ class FaultRecord:
     detected_at_s: float | None = None  # the console watch ended the load
     recovered_at_s: float | None = None
     error: str = ""  # why it could not be injected
+    detail: str = ""  # what it did, where that says more than its scenario (nas-corrupt: which pages, where)
 
 
 @dataclass(frozen=True)

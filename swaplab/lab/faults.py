@@ -10,7 +10,12 @@
 - ``link-down:S``: the blade's lab link down for S seconds (QMP ``set_link``);
 - ``nbd-kill:S``: nbd-server killed on the NAS (its systemd unit, which swaplab's role started), started
   again after S seconds: NBD errors and swap I/O errors, reported precisely;
-- ``nfsd-restart``: the NAS's NFS server restarted (``systemctl restart nfs-server``, or ``nfs-ganesha``).
+- ``nfsd-restart``: the NAS's NFS server restarted (``systemctl restart nfs-server``, or ``nfs-ganesha``);
+- ``nas-corrupt``: the NAS mixes up some of the blade's swap slots (the classic swap-over-network bug: pages
+  come back from swap, but not the ones that went out). In the blade's NFS swapfile, on the NAS, it swaps
+  the contents of pairs among the ``CORRUPT_PAGES`` lowest pages of the running hog's working set that are
+  out in swap (found by the hog's page stamps; the lowest are out first and verified last). The hog names
+  them; the run must say swap corruption.
 
 Each injection returns when it took effect (and, for a timed fault, when it ended), for the report's
 fault timeline. Only the virtual lab's own machines are touched, through their QMP sockets and the
@@ -20,6 +25,7 @@ NAS's ssh; a rack has no such switch, and ``run`` refuses ``--fault`` there.
 from __future__ import annotations
 
 import re
+import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +42,40 @@ SCENARIOS = {
     "link-down": True,
     "nbd-kill": True,
     "nfsd-restart": False,
+    "nas-corrupt": False,
 }
+CORRUPT_PAGES = 64
+# Runs on the NAS (python3 -c): wait until the hog's pages (stamp: b"SWPL", run, index; swaplab.agent.hog) are
+# out in the swapfile, then swap the contents of pairs among the lowest-indexed ones. Prints how many.
+CORRUPT_PROGRAM = """
+import os, struct, sys, time
+path, run, want = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+deadline = time.monotonic() + float(sys.argv[4])
+while True:
+    found = {}
+    with open(path, "rb") as f:
+        offset = 0
+        while chunk := f.read(1 << 20):
+            for o in range(0, len(chunk), 4096):
+                if chunk[o:o + 4] == b"SWPL":
+                    r, i = struct.unpack_from("<IQ", chunk, o + 4)
+                    if r == run:
+                        found[i] = offset + o
+            offset += len(chunk)
+    if len(found) >= 4 * want or time.monotonic() > deadline:
+        break
+    time.sleep(2)
+slots = [found[i] for i in sorted(found)[:want - want % 2]]
+if not slots:
+    sys.exit(f"no page of the hog (run {run}) in {path}")
+with open(path, "r+b") as f:
+    for a, b in zip(slots[0::2], slots[1::2]):
+        f.seek(a); pa = f.read(4096); f.seek(b); pb = f.read(4096)
+        f.seek(a); f.write(pb); f.seek(b); f.write(pa)
+    f.flush(); os.fsync(f.fileno())
+print(len(slots))
+"""
+CORRUPT_WAIT_S = 150  # for the hog's pages to be out in swap
 _SPEC = re.compile(r"(?P<scenario>[a-z-]+)(?::(?P<duration>\d+))?@(?P<load>[a-z0-9-]+)\+(?P<after>\d+)")
 
 
@@ -78,6 +117,7 @@ class Injection:
     injected_at: float | None = None
     ended_at: float | None = None
     error: str = ""
+    detail: str = ""  # what the fault did, where it says more than its name
 
 
 @dataclass
@@ -87,8 +127,10 @@ class LabHandles:
     blade_qmp: Path
     nas_freeze: Callable[[bool], None]  # stop (True) or continue (False) the NAS, VM or container
     sysrq: Callable[[str], None]  # the blade's console transport
-    nas_shell: Callable[[str], None]  # run a command on the NAS as root (bounded; raises on failure)
+    nas_shell: Callable[[str], str]  # run a command on the NAS as root (bounded; raises on failure): stdout
     nfs_service: str = "nfs-server"  # the NAS's NFS server unit (nfs-ganesha on the host NAS)
+    # nas-corrupt: the running hog's run number and its NFS swapfile as the NAS names it (raises if unknown)
+    hog_swapfile: Callable[[], tuple[int, str]] | None = None
 
 
 def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
@@ -132,6 +174,14 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
             out.injected_at = time.time()
             lab.nas_shell(f"systemctl restart {lab.nfs_service}")
             out.ended_at = time.time()
+        elif spec.scenario == "nas-corrupt":
+            if lab.hog_swapfile is None:
+                raise RuntimeError("no way to find the hog's swapfile")
+            run, swapfile = lab.hog_swapfile()
+            argv = [swapfile, str(run), str(CORRUPT_PAGES), str(CORRUPT_WAIT_S)]
+            said = lab.nas_shell(f"python3 -c {shlex.quote(CORRUPT_PROGRAM)} {' '.join(map(shlex.quote, argv))}")
+            out.injected_at = time.time()
+            out.detail = f"{said.strip()} page(s) of the hog (run {run}) mixed up in pairs in {swapfile}"
     except Exception as e:
         out.error = f"{type(e).__name__}: {e}"
     return out
@@ -186,4 +236,4 @@ def fault_record(spec: FaultSpec, injection: Injection | None, load_started: flo
                        ended_at_s=rel(injection.ended_at), first_symptom_at_s=rel(symptom[0]) if symptom else None,
                        first_symptom=f"{symptom[1].kind}: {symptom[1].text[:200]}" if symptom else "",
                        detected_at_s=rel(detected_at), recovered_at_s=rel(recovered) if recovered else None,
-                       error=injection.error)  # fmt: skip
+                       error=injection.error, detail=injection.detail)  # fmt: skip

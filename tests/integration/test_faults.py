@@ -9,6 +9,8 @@ into the first NFS trial. What each shows:
   its swap restored, the trial is a `<failure>` with that evidence, and the NBD trial after it runs;
 - `blade-crash` (CI): sysrq-c mid-load: the panic is reported within 10 s of its console line, the
   blade is recovered, the next trial runs;
+- `nas-corrupt` (CI): the NAS mixes up the hog's swap slots: a kernel `<failure>` that says swap
+  corruption (the hog's bad pages), exit 1, the next trial runs;
 - `nas-freeze`, `link-down`, `nfsd-restart`, `nbd-kill` (`make faults`, outside CI's budget): the
   outages the blade must survive, and the NBD server's death that it must report.
 
@@ -105,6 +107,25 @@ def test_a_crash_is_reported_within_10_s_recovered_and_the_next_case_runs(lab: N
     assert recovery["status"] == "panic"
     assert fault["first_symptom"].startswith("panic"), fault
     assert fault["detected_at_s"] - fault["first_symptom_at_s"] <= 10, fault
+
+
+def test_swap_slots_mixed_up_on_the_nas_are_a_kernel_failure_naming_the_corruption(lab: None) -> None:
+    """The classic swap-over-network bug, made on purpose: the NAS swaps the contents of pairs of the hog's
+    pages out in its NFS swapfile. The hog (pinned: it survives) names them; the trial is a <failure>
+    that says swap corruption, exit 1; the next trial (NBD) runs and passes."""
+    rc, run_dir, doc = _fault_run("nas-corrupt@hog-t1-nfs+20")
+    nfs, nbd = _case(doc, "test_hog[t1-nfs]"), _case(doc, "test_hog[t1-nbd]")
+    fault = _record(nfs, "fault")
+    assert fault["injected_at_s"] is not None and not fault["error"], fault
+    assert "page(s) of the hog" in fault["detail"], fault
+    assert rc == 1 and nfs["outcome"] == "failed", nfs["message"]
+    trial = _record(nfs, "hog")
+    assert trial["bad_pages"] > 0, trial
+    failure = ET.fromstring((run_dir / "junit.xml").read_bytes()).find(".//testcase[@name='test_hog[t1-nfs]']/failure")
+    assert failure is not None and failure.get("type") == "kernel"
+    message = failure.get("message") or ""
+    assert message.startswith(("swap corruption: ", "userspace_crash")), message  # the problem, not a hang
+    assert nbd["outcome"] == "passed", nbd["message"]
 
 
 @pytest.mark.slow_faults
