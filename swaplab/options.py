@@ -147,6 +147,9 @@ class RunOptions:
     dhcp: str = _opt(LabShape.dhcp, "--dhcp", HELP["dhcp"], choices=DHCPS)
     nas: str = _opt(LabShape.nas, "--nas", HELP["nas"], choices=NASES)
     keep: bool = _opt(False, "--keep", "virtual lab: leave it up at the end")
+    pin: bool = _opt(True, "--no-pin", "benchmarks: leave the hog's and the sampler's own pages swappable (by "
+                     "default they are locked in RAM as they are touched, so that swap cannot stop the heartbeat "
+                     "or kill the hog)")  # fmt: skip
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
                               "same lab and kernel: its finished cases are kept and not run again",

@@ -98,8 +98,9 @@ class LoadOutcome:
 
 
 def job_script(
-    load_dir: str, budget_s: int, command: str, use: list[SwapArea], all_areas: list[SwapArea], mkswap: list[str]
-) -> str:
+    load_dir: str, budget_s: int, command: str, use: list[SwapArea], all_areas: list[SwapArea], mkswap: list[str],
+    pin: bool = True,
+) -> str:  # fmt: skip
     """The sh script that runs one load on the blade (every value quoted)."""
     q = shlex.quote
     use_paths = {a.path for a in use}
@@ -115,7 +116,8 @@ def job_script(
         "active() { awk -v p=\"$1\" '$1 == p { f = 1 } END { exit !f }' /proc/swaps; }",
         "awk '{print $1}' /proc/uptime > t_start",
         # The timeline: counters once a second, in a session of its own, killed with the load's helpers.
-        f"setsid python3 {AGENT_DIR}/sampler.py --out samples.csv --heartbeat {HEARTBEAT_EVERY_S} "
+        f"setsid python3 {AGENT_DIR}/sampler.py --out samples.csv --heartbeat {HEARTBEAT_EVERY_S}"
+        f"{'' if pin else ' --no-pin'} "
         "< /dev/null > /dev/null 2> sampler.err & "
         "echo $! >> detached.pids",
         "cat /proc/swaps > swaps.before",
@@ -173,10 +175,12 @@ def wait_command(state_file: str, wait_s: int) -> str:
 class LoadRunner:
     """Starts loads on one blade and waits for them without ever waiting forever."""
 
-    def __init__(self, remote: Remote, local_root: Path, log: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(self, remote: Remote, local_root: Path, log: Callable[[str], None] = lambda _m: None,
+                 pin: bool = True) -> None:  # fmt: skip
         self.remote = remote
         self.local_root = local_root
         self.log = log
+        self.pin = pin  # the sampler's pages locked in RAM (run --no-pin: not)
 
     def run(
         self,
@@ -193,7 +197,7 @@ class LoadRunner:
         (the console watch saw the blade die or hang: the status is then ``ended()``, and nothing is
         fetched from a dead blade)."""
         load_dir = f"{AGENT_DIR}/loads/{load_id}"
-        script = job_script(load_dir, budget_s, command, use, all_areas, mkswap or [])
+        script = job_script(load_dir, budget_s, command, use, all_areas, mkswap or [], self.pin)
         q = shlex.quote
         t0 = time.monotonic()
         self.remote.run(

@@ -49,7 +49,7 @@ class BladeSession:
         self.dir = Path(settings.run_dir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.remote = remote or Remote(name, Path(settings.ssh_config), Path(settings.control_dir))
-        self.runner = LoadRunner(self.remote, self.dir / "loads", self.progress)
+        self.runner = LoadRunner(self.remote, self.dir / "loads", self.progress, pin=settings.options.pin)
         self.console = console or console_driver(settings.blades[name].get("console"))
         self.con = BladeConsole(name, self.console)
         self.down: str | None = None
@@ -144,7 +144,8 @@ class BladeSession:
     def hog_command(self, size_arg: str, order: str = "reverse", exec_: bool = True) -> str:
         """The hog's command in a load's job; ``exec_=False`` when the job goes on after it (fio beside it)."""
         run = "exec python3" if exec_ else "python3"
-        return f"echo $$ > hog.pid; {run} {AGENT_DIR}/hog.py {size_arg} --order {order} {HOG_OUTPUTS}"
+        pin = "" if self.settings.options.pin else " --no-pin"
+        return f"echo $$ > hog.pid; {run} {AGENT_DIR}/hog.py {size_arg} --order {order}{pin} {HOG_OUTPUTS}"
 
     def budget(self, mib: float) -> int:
         opts = self.settings.options

@@ -34,6 +34,10 @@ def test_job_script_is_valid_sh_and_quotes_every_value() -> None:
     assert f"swapon -p 5 {shlex.quote(NBD.path)}" in text
     assert "timeout -s KILL 600 sh -c " + shlex.quote("python3 hog.py --mib 10; echo 'done'") in text
     assert "cd '/var/lib/swaplab/loads/x y'" in text
+    # The sampler (the heartbeat) pinned in RAM unless run --no-pin; its stderr kept (it says if it could not be).
+    assert "sampler.py --out samples.csv --heartbeat 5 < /dev/null > /dev/null 2> sampler.err &" in text
+    unpinned = job_script("/d", 60, "true", [NBD], [NFS, NBD], [], pin=False)
+    assert "sampler.py --out samples.csv --heartbeat 5 --no-pin < /dev/null" in unpinned
     lines = text.splitlines()
     # Each load starts from a dropped page cache, after its swap area is chosen and before the counters.
     drop = lines.index("sync; echo 3 > /proc/sys/vm/drop_caches")
