@@ -27,6 +27,7 @@ swap-over-network bug), and a dozen crash lines are one problem, not a dozen.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,11 +225,23 @@ def health_problems(verdict: Verdict, start: dict[str, int], now: dict[str, int]
     return problems
 
 
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def hog_problems(result: dict[str, Any], rc: int | None, progress: str, stderr: str) -> list[str]:
     """What is wrong with a hog's result (``hog.json``): none, not done, pages that came back wrong, or a
     working set that did not go through swap (pswpout below the excess over RAM, pswpin that did not grow)."""
     if not result:
-        return [f"the hog left no result (rc {rc}; progress {progress}; stderr {stderr[-300:]})"]
+        died = ""
+        if rc is not None and 128 < rc < 128 + 65:  # the shell's status for a process a signal killed
+            name = signal_name(rc - 128)
+            died = f"; killed by {name}" + (" (memory it touched could not be read back: swap-in failed)"
+                                            if name == "SIGBUS" else "")  # fmt: skip
+        return [f"the hog left no result (rc {rc}{died}; progress {progress}; stderr {stderr[-300:]})"]
     if result.get("status") != "done":
         return [f"the hog ended {result.get('status')}"]
     if bad := result.get("bad_pages", 0):

@@ -70,7 +70,10 @@ def test_a_hogs_result_is_judged_pages_and_swap_traffic() -> None:
     good = {"status": "done", "bad_pages": 0, "mib": 384, "mem_total_kib": 262144, "page_size": 4096,
             "vmstat_delta": {"pswpout": 40000, "pswpin": 30000}}  # fmt: skip
     assert hog_problems(good, 0, "", "") == []
-    assert hog_problems({}, 137, '{"phase": "write"}', "Killed")[0].startswith("the hog left no result (rc 137")
+    assert hog_problems({}, 137, '{"phase": "write"}', "Killed")[0].startswith("the hog left no result (rc 137; "
+                                                                               "killed by SIGKILL;")  # fmt: skip
+    assert "rc 135; killed by SIGBUS (memory it touched could not be read back" in hog_problems({}, 135, "", "")[0]
+    assert hog_problems({}, 1, "", "")[0].startswith("the hog left no result (rc 1; progress")
     assert hog_problems({**good, "status": "oom"}, 0, "", "") == ["the hog ended oom"]
     first = [{"page": 7, "holds": "zeros"}, {"page": 9, "holds": "page 11's content"}]
     bad = hog_problems({**good, "bad_pages": 3, "first_bad": first}, 0, "", "")
