@@ -155,6 +155,25 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from swaplab.report.merge import MergeError, merge
+    from swaplab.report.results import summary_text
+    from swaplab.run import write_outputs
+
+    out = Path(args.out)
+    try:
+        result = merge(args.runs, out, args.expect, args.prefix_racks, _log)
+    except MergeError as e:
+        print("swaplab merge: cannot merge (nothing was written):\n  " + "\n  ".join(e.problems), file=sys.stderr)
+        return EXIT_ERROR
+    write_outputs(out, result, _log)
+    print(summary_text(result))
+    print(f"{out}/")
+    return result.exit_code
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -292,6 +311,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rewrite a run directory's junit.xml and report.html from its results.json")
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.set_defaults(func=_cmd_report)
+
+    mg = sub.add_parser("merge", help="merge the run directories of a fleet's racks into one sign-off")
+    mg.add_argument(
+        "runs",
+        metavar="[NAME=]RUN_DIR",
+        nargs="+",
+        help="a rack's run directory, named NAME (default: its inventory's directory name)",
+    )
+    mg.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="the merged run directory (new or empty)")
+    mg.add_argument(
+        "--expect",
+        type=lambda s: [x for x in s.split(",") if x],
+        default=[],
+        metavar="NAME,...",
+        help="the racks that must be there: one missing is an <error> and exit 2",
+    )
+    mg.add_argument(
+        "--prefix-racks", action="store_true", help="name every blade RACK-BLADE (for racks whose blades share names)"
+    )
+    mg.set_defaults(func=_cmd_merge)
 
     cmp = sub.add_parser(
         "compare", help="compare two runs (baseline, candidate): exit 1 if the candidate is significantly worse"

@@ -122,9 +122,12 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
 
         nas_tl = timeline.parse_nas(timeline.read(run_dir, NAS_SAMPLES))
         nas_svg = plots.nas(nas_tl) if len(nas_tl) >= 2 else ""
+    from swaplab.report.merge import summary
+
     return env.get_template("report.html.j2").render(
         r=result, blades=[_blade(result, b, run_dir) for b in blades], fleet=fleet, nas=props.get("nas", ""),
         commit=props.get("swaplab.commit", ""), options=options, timings=timings, nas_svg=nas_svg,
+        racks=summary(result),
     )  # fmt: skip
 
 
