@@ -323,6 +323,28 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
     assert len(excused) == len({r["text"] for r in hung}), excused  # the console and dmesg carry each once
 
 
+def test_two_real_runs_merge_into_one_sign_off(kept_run: Path, tmp_path: Path) -> None:
+    """Two controllers' runs of this lab (the whole inventory, and --limit blade1), merged as two racks: one
+    run directory that validates, that report and compare read, its blades named with their racks."""
+    runs = []
+    for extra in ([], ["--limit", "blade1"]):
+        r = swaplab("run", "-i", str(INVENTORY), "--no-provision", "--suite", "config", *extra, timeout=900)
+        assert r.returncode == 0, r.stdout[-2000:]
+        runs.append(_run_dir(r))
+    out = tmp_path / "fleet"
+    r = swaplab("merge", f"whole={runs[0]}", f"limited={runs[1]}", "-o", str(out), "--prefix-racks",
+                "--expect", "whole,limited")  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    doc = json.loads((out / "results.json").read_text())
+    jsonschema.validate(doc, json.loads(results.SCHEMA_FILE.read_text()))
+    assert [b["name"] for b in doc["blades"]] == ["whole-blade1", "limited-blade1"]
+    assert doc["options"]["racks"]["limited"]["limit"] == "blade1"
+    assert junit.validate((out / "junit.xml").read_bytes(), XSD) is None
+    attached = [Path(a) for b in doc["blades"] for c in b["cases"] for a in c["attachments"]]
+    assert all(a.is_file() and a.is_relative_to(out) for a in attached), attached  # they open from the merge
+    assert swaplab("compare", str(out), str(out)).returncode == 0
+
+
 def test_wrong_nfs_export_is_an_error_for_that_blade(kept_run: Path, tmp_path: Path) -> None:
     inv = yaml.safe_load(INVENTORY.read_text())
     inv["all"]["children"]["blades"]["hosts"]["blade1"]["nfs_swap__export"] = "/srv/swap/no-such-export"
