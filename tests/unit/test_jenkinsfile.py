@@ -33,28 +33,52 @@ def test_blocks_balance() -> None:
         depth += {"{": 1, "}": -1}.get(ch, 0)
         assert depth >= 0
     assert depth == 0
-    assert code.lstrip().startswith("pipeline {")
+    assert re.match(r"(def RACKS = \[[^\]]*\]\s*)?pipeline \{", code.lstrip())
 
 
-def test_it_declares_every_step_a_sign_off_needs() -> None:
+def test_it_declares_a_rack_matrix_and_one_sign_off() -> None:
     text = _text()
     stages = re.findall(r"stage\('([^']+)'\)", text)
-    assert stages == ["Checkout", "Set up", "Run", "Compare"]
-    assert "checkout scm" in text
-    assert '.venv/bin/swaplab run -i "$INVENTORY"' in text
+    assert stages == ["Racks", "Run", "Sign-off"]
+    # The racks: one list for the sign-off, the same literal values in the matrix's axis.
+    racks = re.findall(r"'([^']+)'", re.search(r"def RACKS = \[(.*?)\]", text).group(1))  # type: ignore[union-attr]
+    axis = re.search(r"axis \{\s*name 'RACK'\s*values (.*?)\n", text)
+    assert axis is not None and re.findall(r"'([^']+)'", axis.group(1)) == racks and racks
+    # Each cell: its rack's agent, a lock of its own, its inventory, its run stashed under the rack's name.
+    assert 'agent { label "swaplab-${RACK}" }' in text and 'lock(resource: "swaplab-rack-${RACK}")' in text
+    assert '.venv/bin/swaplab run -i "inventories/$RACK/hosts.yml"' in text and 'cp -r "$dir" "racks/$RACK"' in text
+    assert 'stash(name: "rack-${RACK}", includes: "racks/${RACK}/**"' in text
     assert "SWAPLAB_BMC_PASSWORD = credentials('swaplab-bmc-password')" in text  # from Jenkins credentials
-    assert re.search(r"junit\(testResults: 'run/junit.xml', keepProperties: true", text)
-    assert re.search(r"archiveArtifacts\(artifacts: 'run/\*\*'", text)
-    assert re.search(r"publishHTML\(target: \[reportDir: 'run', reportFiles: 'report.html, compare.html'", text)
+    assert 'error("rack ${RACK}' in text and "catchError(buildResult: 'FAILURE', stageResult: 'FAILURE')" in text
+    # The sign-off: every rack unstashed if there, merged with all of them expected (a missing one is an error).
+    assert 'unstash(name: "rack-${rack}")' in text and "withEnv([\"RACKS=${RACKS.join(' ')}\"])" in text
+    assert '.venv/bin/swaplab merge $present -o fleet --expect "${expect#,}"' in text
+    assert re.search(r"junit\(testResults: 'fleet/junit.xml', keepProperties: true", text)
+    assert re.search(r"archiveArtifacts\(artifacts: 'fleet/\*\*'", text)
+    assert re.search(r"publishHTML\(target: \[reportDir: 'fleet', reportFiles: 'report.html, compare.html'", text)
     assert re.search(r"copyArtifacts\(projectName: env.JOB_NAME, selector: lastSuccessful\(\)", text)
-    assert ".venv/bin/swaplab compare baseline/run run" in text
+    assert ".venv/bin/swaplab compare baseline/fleet fleet" in text
     # swaplab's exit codes: 1 the kernel failed (unstable), 2 swaplab could not do its job (failure).
-    assert "if (rc == 1) {\n                        unstable(" in text and 'error("swaplab could not' in text
+    assert "unstable('the kernel under test failed on the fleet" in text and 'error("the fleet cannot be' in text
+
+
+def test_the_sign_off_script_merges_what_is_there_and_expects_every_rack(tmp_path: Path) -> None:
+    """The merge step's shell, run here with a fake swaplab: the racks present are passed, all are expected."""
+    merge = next(s for s in _scripts() if "swaplab merge" in s)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    fake = tmp_path / ".venv" / "bin" / "swaplab"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    (tmp_path / "racks" / "rack2").mkdir(parents=True)
+    r = subprocess.run(["sh", "-c", merge], cwd=tmp_path, env={"RACKS": "rack1 rack2 rack3", "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    assert r.returncode == 0 and r.stdout.split() == ["merge", "rack2=racks/rack2", "-o", "fleet", "--expect",
+                                                      "rack1,rack2,rack3"]  # fmt: skip
 
 
 def test_every_shell_step_parses_and_passes_shellcheck() -> None:
     scripts = _scripts()
-    assert len(scripts) == 2
+    assert len(scripts) == 3
     for script in scripts:
         r = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True, check=False)
         assert r.returncode == 0, r.stderr
