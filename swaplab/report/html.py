@@ -71,7 +71,7 @@ def _timelines(b: BladeResult, run_dir: Path | None, findings: list[FindingRecor
     return out
 
 
-def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str, Any]:
+def _blade(result: RunResult, b: BladeResult, run_dir: Path | None, plot: bool = True) -> dict[str, Any]:
     from swaplab.report import plots
 
     trials = sorted((t for t in b.of(HogTrial) if t.trial is not None), key=lambda t: (t.trial or 0, t.store))
@@ -89,10 +89,10 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str,
         "ratio": result.ratio(b),
         "counts": {o: b.count(o) for o in OUTCOMES if b.count(o)},
         "trials": trials,
-        "trials_svg": plots.trials(trials) if trials else "",
+        "trials_svg": plots.trials(trials) if trials and plot else "",
         "fio": fio,
-        "fio_svg": plots.fio(fio) if any(not r.under_pressure for r in fio) else "",
-        "timelines": _timelines(b, run_dir, findings),
+        "fio_svg": plots.fio(fio) if plot and any(not r.under_pressure for r in fio) else "",
+        "timelines": _timelines(b, run_dir, findings) if plot else [],
         "findings": findings,
         "info_findings": ", ".join(f"{n} {k}" for k, n in sorted(info.items())),
         "faults": b.of(FaultRecord),
@@ -101,9 +101,15 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None) -> dict[str,
     }
 
 
+# A page with more blades than this (a merged fleet) leaves out the per-blade plots: each costs ~0.3 s to draw
+# and the page would carry thousands; every rack's own report has them.
+MAX_PLOTTED_BLADES = 32
+
+
 def render(result: RunResult, run_dir: Path | None = None) -> str:
     env = _environment()
     blades = list(result.blades)
+    plot = sum(b.name != "run" for b in blades) <= MAX_PLOTTED_BLADES
     props = next((b.properties for b in blades if b.properties), {})
     t = result.to_json()["timings_s"]
     timings = [(k, f"{t[k]:.0f} s") for k in TIMINGS if k in t]
@@ -125,9 +131,9 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
     from swaplab.report.merge import summary
 
     return env.get_template("report.html.j2").render(
-        r=result, blades=[_blade(result, b, run_dir) for b in blades], fleet=fleet, nas=props.get("nas", ""),
+        r=result, blades=[_blade(result, b, run_dir, plot) for b in blades], fleet=fleet, nas=props.get("nas", ""),
         commit=props.get("swaplab.commit", ""), options=options, timings=timings, nas_svg=nas_svg,
-        racks=summary(result),
+        racks=summary(result), plotted=plot, max_plotted=MAX_PLOTTED_BLADES,
     )  # fmt: skip
 
 
