@@ -216,6 +216,9 @@ def _copy_blade(rack: Rack, blade: str, dest: Path) -> dict[str, Path]:
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(src, dst, follow_symlinks=False)
+                if not stat.S_ISREG(os.lstat(dst).st_mode):  # swapped for a link since it was looked at
+                    dst.unlink()
+                    continue
             except OSError:
                 try:
                     atomic.write_bytes(dst, _read_regular(src))
