@@ -10,7 +10,9 @@ Pure functions, no I/O. Formats understood:
   continuation lines that start with a space are dropped.
 - ``syslog``: syslog and ``journalctl`` text (short and short-iso): only lines
   whose identifier is ``kernel`` count, so userspace programs that print
-  kernel-like text never become findings.
+  kernel-like text never become findings; and PID 1's word that it crashed
+  (``systemd[1]: Caught <SEGV>...``, which reaches the journal, not the
+  console), read as the console would carry it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ SYSLOG_RE = re.compile(
     r"^(?:<\d+>)?"
     r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"  # BSD syslog / journalctl short
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"  # short-iso, rsyslog
-    r" (?P<host>\S+) (?P<ident>[^\s\[:]+)(?:\[\d+\])?: (?P<msg>.*)$"
+    r" (?P<host>\S+) (?P<ident>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)$"
 )
 _FACILITY_LEVEL = (
     r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7])\s*:"
@@ -43,6 +45,7 @@ _PREFIX_RE = re.compile(
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+[+-]\d\d:\d\d"  # dmesg --time-format iso
     r")?\s?(?:\[\s*[TC]\d+\]\s?)?"  # CONFIG_PRINTK_CALLER
 )
+PID1_CRASH = "Caught <"  # systemd's crash handler (src/core/crash-handler.c): the one PID 1 line read from a journal
 _MIDLINE_TS_RE = re.compile(r"\[\s*(?P<ts>\d+\.\d{6})\]\s?(?:\[\s*[TC]\d+\]\s?)?")
 
 
@@ -101,6 +104,8 @@ def kernel_line(line: str, fmt: Format) -> KernelLine | None:
         return KernelLine(m.group("msg").rstrip(), int(m.group("usec")) / 1e6)
     if fmt == "syslog":
         m = SYSLOG_RE.match(line)
+        if m and m.group("ident") == "systemd" and m.group("pid") == "1" and m.group("msg").startswith(PID1_CRASH):
+            return KernelLine(f"systemd[1]: {m.group('msg').rstrip()}", None)
         if not m or m.group("ident") != "kernel":
             return None
         return _strip_prefix(m.group("msg"), midline=False)

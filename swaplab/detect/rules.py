@@ -241,7 +241,9 @@ RULES: tuple[Rule, ...] = (
         "userspace_crash",
         "fail",
         "Caught <",
-        _r(r"(?P<comm>systemd)\[(?P<pid>1)\]: Caught <(?P<what>[A-Z]+)>"),
+        # "Caught <SEGV>, dumped core as pid N." (or: cannot fork, core dump failed, not dumping core), then
+        # "Freezing execution."; a signal another process sent says "Caught <SEGV> from PID N." first.
+        _r(r"(?P<comm>systemd)\[(?P<pid>1)\]: Caught <(?P<what>[A-Z]+)>(?! from PID)"),
     ),
     # --- informational -------------------------------------------------------
     Rule(

@@ -119,6 +119,19 @@ def test_syslog_counts_only_kernel_lines() -> None:
     assert feed_all(lines, "syslog") == [("oom_kill", 1)]
 
 
+def test_only_pid_1_may_say_it_crashed_in_a_journal() -> None:
+    """systemd's crash handler reaches the journal, not the console: PID 1's "Caught <SEGV>" counts there; the
+    same words from another process, a user's systemd or a signal another process sent do not."""
+    lines = [
+        "Dec 02 20:47:57 blade1 systemd[1]: Caught <SEGV> from PID 975.",
+        "Dec 02 20:47:57 blade1 systemd[1]: Caught <SEGV>, dumped core as pid 977.",
+        "Dec 02 20:47:58 blade1 systemd[812]: Caught <SEGV>, dumped core as pid 990.",
+        "Dec 02 20:47:58 blade1 logger[1000]: systemd[1]: Caught <SEGV>, dumped core as pid 1.",
+        "Dec 02 20:47:58 blade1 app[77]: traps: x[1] general protection fault ip:1 sp:2 error:0 in libc.so.6[1+2]",
+    ]
+    assert feed_all(lines, "syslog") == [("userspace_crash", 2)]
+
+
 def test_kmsg_records_and_continuations() -> None:
     lines = ["3,420,6271424,-;Out of memory: Killed process 83 (hog) total-vm:1kB, anon-rss:1kB", " SUBSYSTEM=block"]
     assert sniff_format(lines) == "kmsg"
