@@ -18,7 +18,7 @@ from swaplab.cli import main
 from swaplab.records import HogTrial
 from swaplab.report import journal
 from swaplab.report.model import BladeResult, Case
-from swaplab.report.results import KernelInfo, RunResult
+from swaplab.report.results import MAX_RESULTS_BYTES, KernelInfo, RunResult
 
 from .test_inventory import GOOD, _problems
 
@@ -57,14 +57,14 @@ def test_a_results_json_that_is_not_a_regular_file_inside_is_one_clear_refusal(
         (d / "results.json").symlink_to(tmp_path / "other.json")
     else:
         with (d / "results.json").open("wb") as f:
-            f.truncate(65 << 20)  # sparse: 65 MiB of nothing
+            f.truncate(MAX_RESULTS_BYTES + (1 << 20))  # sparse: 1 MiB past the cap, of nothing
     t0 = time.monotonic()
     assert main(["report", str(d)]) == 2
     assert main(["compare", str(d), str(d)]) == 2
     assert time.monotonic() - t0 < 10
     err = capsys.readouterr().err
     assert {"fifo": "not a regular file", "link-to-zero": "cannot read it", "link-out": "cannot read it",
-            "huge": "more than the 67108864"}[kind] in err  # fmt: skip
+            "huge": f"more than the {MAX_RESULTS_BYTES}"}[kind] in err  # fmt: skip
     assert "Traceback" not in err
 
 
