@@ -18,6 +18,7 @@ import jinja2
 from swaplab.records import FaultRecord, FindingRecord, FioRun, HogTrial, LoadFigures, Recovery
 from swaplab.report import timeline
 from swaplab.report.compare import TOLERANCE_PCT, Comparison
+from swaplab.report.merge import summary
 from swaplab.report.model import OUTCOMES, BladeResult, account, headline
 from swaplab.report.results import RunResult
 from swaplab.rundir import LOAD_SAMPLES, NAS_SAMPLES, TIMINGS, load_dir
@@ -128,8 +129,6 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
 
         nas_tl = timeline.parse_nas(timeline.read(run_dir, NAS_SAMPLES))
         nas_svg = plots.nas(nas_tl) if len(nas_tl) >= 2 else ""
-    from swaplab.report.merge import summary
-
     return env.get_template("report.html.j2").render(
         r=result, blades=[_blade(result, b, run_dir, plot) for b in blades], fleet=fleet, nas=props.get("nas", ""),
         commit=props.get("swaplab.commit", ""), options=options, timings=timings, nas_svg=nas_svg,

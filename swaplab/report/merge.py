@@ -39,7 +39,7 @@ from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import VERDICTS, RunResult
 from swaplab.rundir import HOST_LABEL_RE, JOURNAL, RESULTS
 from swaplab.textsafe import visible
-from swaplab.untrusted import UnsafeFile, path_inside
+from swaplab.untrusted import UnsafeFile, path_inside, read_inside
 
 # Options that say where one rack's run happened, not what it tested: they may differ between racks. The
 # kernel is compared by its sha256 (its path is the agent's), the run's additions are per rack.
@@ -221,26 +221,11 @@ def _copy_blade(rack: Rack, blade: str, dest: Path) -> dict[str, Path]:
                     continue
             except OSError:
                 try:
-                    atomic.write_bytes(dst, _read_regular(src))
+                    atomic.write_bytes(dst, read_inside(root, rel, MAX_FILE_BYTES))
                 except (OSError, UnsafeFile):
                     continue
             copied[str(src)] = dst
     return copied
-
-
-def _read_regular(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnsafeFile(f"{path}: not a regular file")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-            if sum(map(len, chunks)) > MAX_FILE_BYTES:
-                raise UnsafeFile(f"{path}: more than {MAX_FILE_BYTES} bytes")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def _moved(attachments: list[str], files: dict[str, Path]) -> list[str]:
