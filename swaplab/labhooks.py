@@ -47,7 +47,7 @@ def for_settings(settings: Settings) -> LabHooks:
         """`run --fault`'s fault, on the run's first blade, in the load it names."""
         from swaplab.fleet.loads import AGENT_DIR
         from swaplab.lab import machines
-        from swaplab.lab.faults import CORRUPT_WAIT_S, FaultSpec, FaultTimer, LabHandles
+        from swaplab.lab.faults import FaultSpec, FaultTimer, LabHandles
         from swaplab.lab.paths import LabPaths
 
         if not settings.options.fault or blade != sorted(settings.blades)[0]:
@@ -58,8 +58,8 @@ def for_settings(settings: Settings) -> LabHooks:
         paths = LabPaths.default()
         nas = Remote(settings.nas, Path(settings.ssh_config), Path(settings.control_dir))
 
-        def nas_shell(command: str) -> str:
-            r = nas.run(command, timeout=60 + CORRUPT_WAIT_S)
+        def nas_shell(command: str, timeout: float) -> str:
+            r = nas.run(command, timeout=timeout)
             if r.rc != 0:
                 raise RuntimeError(f"`{command[:80]}` on the NAS exited {r.rc}: {r.stderr.strip()[-200:]}")
             return r.stdout

@@ -76,6 +76,7 @@ with open(path, "r+b") as f:
 print(len(slots))
 """
 CORRUPT_WAIT_S = 150  # for the hog's pages to be out in swap
+NAS_COMMAND_S = 60  # a fault's command on the NAS (the corruption's also waits CORRUPT_WAIT_S)
 _SPEC = re.compile(r"(?P<scenario>[a-z-]+)(?::(?P<duration>\d+))?@(?P<load>[a-z0-9-]+)\+(?P<after>\d+)")
 
 
@@ -127,7 +128,8 @@ class LabHandles:
     blade_qmp: Path
     nas_freeze: Callable[[bool], None]  # stop (True) or continue (False) the NAS, VM or container
     sysrq: Callable[[str], None]  # the blade's console transport
-    nas_shell: Callable[[str], str]  # run a command on the NAS as root (bounded; raises on failure): stdout
+    # Run a command on the NAS as root within the seconds given (raises on failure); its stdout.
+    nas_shell: Callable[[str, float], str]
     nfs_service: str = "nfs-server"  # the NAS's NFS server unit (nfs-ganesha on the host NAS)
     # nas-corrupt: the running hog's run number and its NFS swapfile as the NAS names it (raises if unknown)
     hog_swapfile: Callable[[], tuple[int, str]] | None = None
@@ -163,23 +165,24 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
                 blade.qmp.execute("set_link", {"name": "lab", "up": True})
             out.ended_at = time.time()
         elif spec.scenario == "nbd-kill":
-            lab.nas_shell("systemctl kill --signal=KILL nbd-server")
+            lab.nas_shell("systemctl kill --signal=KILL nbd-server", NAS_COMMAND_S)
             out.injected_at = time.time()
             time.sleep(spec.duration_s)
             # restart, not start: Debian's nbd-server unit is generated from its init script and stays
             # "active (exited)" after its processes are killed, so `start` would be a no-op.
-            lab.nas_shell("systemctl restart nbd-server")
+            lab.nas_shell("systemctl restart nbd-server", NAS_COMMAND_S)
             out.ended_at = time.time()
         elif spec.scenario == "nfsd-restart":
             out.injected_at = time.time()
-            lab.nas_shell(f"systemctl restart {lab.nfs_service}")
+            lab.nas_shell(f"systemctl restart {lab.nfs_service}", NAS_COMMAND_S)
             out.ended_at = time.time()
         elif spec.scenario == "nas-corrupt":
             if lab.hog_swapfile is None:
                 raise RuntimeError("no way to find the hog's swapfile")
             run, swapfile = lab.hog_swapfile()
             argv = [swapfile, str(run), str(CORRUPT_PAGES), str(CORRUPT_WAIT_S)]
-            said = lab.nas_shell(f"python3 -c {shlex.quote(CORRUPT_PROGRAM)} {' '.join(map(shlex.quote, argv))}")
+            said = lab.nas_shell(f"python3 -c {shlex.quote(CORRUPT_PROGRAM)} {' '.join(map(shlex.quote, argv))}",
+                                 NAS_COMMAND_S + CORRUPT_WAIT_S)  # fmt: skip
             out.injected_at = time.time()
             out.detail = f"{said.strip()} page(s) of the hog (run {run}) mixed up in pairs in {swapfile}"
     except Exception as e:

@@ -37,8 +37,8 @@ def _short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _local_handles(swapfile: Path) -> LabHandles:
-    def shell(command: str) -> str:
-        r = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60, check=False)
+    def shell(command: str, timeout: float) -> str:
+        r = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=timeout, check=False)
         if r.returncode != 0:
             raise RuntimeError(r.stderr.strip())
         return r.stdout
