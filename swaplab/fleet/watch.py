@@ -58,8 +58,8 @@ class ConsoleWatch:
     arrivals: list[Arrival] = field(default_factory=list)
     heartbeats: int = 0
     last_output: float = 0.0
-    said_at: float | None = None  # when the console last said anything (wall clock), and what
-    last_said: str = ""
+    said_at: float | None = None  # when the console last said anything (wall clock), and the raw line
+    last_line: str = ""
     heartbeat_at: float | None = None
     nfs_down_since: float | None = None
     ended_at: float | None = None  # when the watch ended the load
@@ -80,8 +80,9 @@ class ConsoleWatch:
     # -- the rules -------------------------------------------------------------------------------
     def observe(self, line: str, now: float) -> None:
         self.last_output = now
-        if text := visible(ANSI_RE.sub("", line).strip(), one_line=True):
-            self.said_at, self.last_said = now, text[:LAST_SAID_CHARS]
+        # Kept raw: cleaned only if a hang is told (every console line passes here).
+        if (text := line.strip()) and ("\x1b" not in text or ANSI_RE.sub("", text).strip()):
+            self.said_at, self.last_line = now, line
         if HEARTBEAT in line:
             self.heartbeats += 1
             self.heartbeat_at = now
@@ -120,7 +121,8 @@ class ConsoleWatch:
         """A hang in words: how long the blade was silent, since when into the load and after what (its last
         console line, its last heartbeat, the userspace crashes it reported), never more than it saw."""
         silent = now - self.last_output
-        said = (f"its console last said {self.last_said!r}, {self.said_at - self.started:.0f} s into the load"
+        last_said = visible(ANSI_RE.sub("", self.last_line).strip(), one_line=True)[:LAST_SAID_CHARS]
+        said = (f"its console last said {last_said!r}, {self.said_at - self.started:.0f} s into the load"
                 if self.said_at is not None else "its console said nothing since the load started")  # fmt: skip
         beat = (f"last heartbeat {self.heartbeat_at - self.started:.0f} s into the load ({self.heartbeats} in all)"
                 if self.heartbeat_at is not None else "no heartbeat during the load")  # fmt: skip
