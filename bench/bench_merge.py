@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from swaplab.report.merge import merge
+from swaplab.report.outputs import write_outputs
 from swaplab.report.results import RunResult
-from swaplab.run import write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "tests" / "unit" / "data" / "runs" / "kernel-6.1-a"

@@ -18,7 +18,7 @@ from swaplab import __version__
 from swaplab.detect.lines import FORMATS
 from swaplab.options import RunOptions, WorkingSet
 from swaplab.rundir import JOURNAL, RESULTS
-from swaplab.textsafe import visible
+from swaplab.textsafe import shown, visible
 
 KERNEL_HELP = next(f.metadata["help"] for f in dataclasses.fields(RunOptions) if f.name == "kernel")
 
@@ -134,8 +134,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from swaplab.report import journal
+    from swaplab.report.outputs import write_outputs
     from swaplab.report.results import RunResult
-    from swaplab.run import write_outputs
 
     run_dir = Path(args.run_dir)
     # A finished run's results.json; else (the controller was stopped) its journal.
@@ -148,10 +148,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else:
             result = RunResult.load(run_dir / RESULTS)
     except ValueError as e:
-        print(f"swaplab report: {e}", file=sys.stderr)
+        print(f"swaplab report: {shown(e, 400)}", file=sys.stderr)
         return EXIT_ERROR
-    write_outputs(run_dir, result, _log, results_too=source == JOURNAL)
-    print(f"{run_dir}/: junit.xml and report.html rewritten from {source} ({result.verdict})")
+    failed = write_outputs(run_dir, result, _log, results_too=source == JOURNAL)
+    if failed:
+        print(f"swaplab report: {shown(run_dir)}/: could not write {', '.join(failed)} (above); the run's verdict "
+              f"is {result.verdict}", file=sys.stderr)  # fmt: skip
+        return EXIT_ERROR
+    print(f"{shown(run_dir)}/: junit.xml and report.html rewritten from {source} ({result.verdict})")
     return EXIT_OK
 
 
@@ -159,18 +163,22 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from swaplab.report.merge import MergeError, merge
+    from swaplab.report.outputs import write_outputs
     from swaplab.report.results import summary_text
-    from swaplab.run import write_outputs
 
     out = Path(args.out)
     try:
         result = merge(args.runs, out, args.expect, args.prefix_racks, _log)
     except MergeError as e:
-        print("swaplab merge: cannot merge (nothing was written):\n  " + "\n  ".join(e.problems), file=sys.stderr)
+        shown_problems = [shown(p, 400) for p in e.problems]
+        print("swaplab merge: cannot merge (nothing was written):\n  " + "\n  ".join(shown_problems), file=sys.stderr)
         return EXIT_ERROR
-    write_outputs(out, result, _log)
+    failed = write_outputs(out, result, _log)
     print(summary_text(result))
-    print(f"{out}/")
+    if failed:
+        print(f"swaplab merge: could not write {', '.join(failed)} in {shown(out)} (above)", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{shown(out)}/")
     return result.exit_code
 
 
@@ -182,32 +190,41 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     runs = []
     problems = []
+    from swaplab import atomic
+
+    if args.html and (problem := atomic.output_problem(Path(args.html), False, [Path(args.baseline),
+                                                                               Path(args.candidate)])):  # fmt: skip
+        problems.append(f"--html {problem}")
+    if not 0 < args.threshold < 1000:
+        problems.append(f"--threshold {args.threshold}: choose a percentage above 0 (10 is the default)")
     for d in (args.baseline, args.candidate):
         try:
             runs.append(RunResult.load(Path(d) / RESULTS))
-        except ValueError as e:
-            problems.append(str(e))
-    if not 0 < args.threshold < 1000:
-        problems.append(f"--threshold {args.threshold}: choose a percentage above 0 (10 is the default)")
-    if args.html and not Path(args.html).parent.is_dir():
-        problems.append(f"--html {args.html}: its directory does not exist: create it or name a file in one that does")
+        except (ValueError, OSError) as e:
+            problems.append(shown(e, 400))
     if problems:
         print("swaplab compare: cannot compare:\n  " + "\n  ".join(problems), file=sys.stderr)
         return EXIT_ERROR
     cmp = compare.compare(runs[0], runs[1], args.threshold)
     if Path(args.baseline).resolve() == Path(args.candidate).resolve():
-        cmp.warnings.insert(0, f"{args.baseline} is compared with itself: one run, not two")
+        cmp.warnings.insert(0, f"{shown(args.baseline)} is compared with itself: one run, not two")
     if args.json:
         print(json.dumps(cmp.to_json(), indent=1))
     else:
         print(compare.render_text(cmp))
     if args.html:
-        from swaplab import atomic
         from swaplab.report import html
 
-        atomic.write_text(Path(args.html), html.render_compare(cmp, runs[0], runs[1]))
+        try:
+            atomic.write_text(Path(args.html), html.render_compare(cmp, runs[0], runs[1]))
+        except OSError as e:
+            print(f"swaplab compare: --html {shown(args.html)} could not be written ({e.strerror or e})",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_ERROR
     if not cmp.comparable:
         print("swaplab compare: the runs are not comparable (above): nothing was judged", file=sys.stderr)
+    elif cmp.unmeasured and not cmp.gate_failures:
+        print("swaplab compare: nothing was measured to compare (above)", file=sys.stderr)
     return cmp.exit_code
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from swaplab.drivers import POWER, console_problems, is_template, power_problems
 from swaplab.rundir import HOST_LABEL_RE
-from swaplab.textsafe import visible
+from swaplab.textsafe import shown, visible
 
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.I)
 LABEL_RE = HOST_LABEL_RE
@@ -124,12 +124,39 @@ def _safe_error(stderr: str) -> str:
     return msg + (f" (line {where.group(1)}, column {where.group(2)})" if where and "line " not in msg else "")
 
 
+# Every inventory is read by the static plugins alone: an executable source (Ansible's script plugin) or a
+# plugin configuration (auto) would run code that a run directory or an inventory value chose. ansible.cfg
+# says the same; the environment wins over an ANSIBLE_CONFIG the user points elsewhere.
+STATIC_INVENTORY_ENV = {
+    "ANSIBLE_INVENTORY_ENABLED": "ansible.builtin.yaml,ansible.builtin.ini",
+    "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
+    "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
+}
+
+
+def executable_sources(path: str) -> list[str]:
+    """The executable files an inventory source would have Ansible run: the file itself, or those in the
+    directory (not below: group_vars and host_vars hold variables, never sources)."""
+    p = Path(path)
+    try:
+        entries = sorted(p.iterdir()) if p.is_dir() else [p]
+    except OSError:
+        return []
+    return [str(e) for e in entries[:10_000]
+            if e.is_file() and os.stat(e).st_mode & 0o111]  # fmt: skip
+
+
 def load(path: str, ansible_inventory: str = str(Path(sys.executable).parent / "ansible-inventory")) -> dict[str, Any]:
     """What ``ansible-inventory -i PATH --list`` sees (vault values stay encrypted), bounded in time,
     output and memory."""
     if not os.path.exists(path):
-        raise InventoryError([f"inventory {path}: no such file or directory"])
-    env = dict(os.environ, ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="true")
+        raise InventoryError([f"inventory {visible(path, one_line=True)}: no such file or directory"])
+    if found := executable_sources(path):
+        raise InventoryError([f"inventory {visible(path, one_line=True)}: {visible(found[0], one_line=True)} is "
+                              "executable (a script inventory): swaplab loads only static YAML or INI inventories, "
+                              "and never runs one; write its output to a file (ansible-inventory -i SCRIPT --list -y "
+                              "> hosts.yml) and clear the executable bit (chmod a-x)"])  # fmt: skip
+    env = dict(os.environ, **STATIC_INVENTORY_ENV)
     proc = subprocess.Popen(
         [ansible_inventory, "-i", path, "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL, env=env, start_new_session=True, preexec_fn=_limit_memory,
@@ -338,8 +365,10 @@ def _validate_host(host: str, hv: dict[str, Any], is_blade: bool) -> list[str]:
     """Problems with one host's name and the values swaplab renders into files or command lines."""
     out: list[str] = []
     if not LABEL_RE.fullmatch(host):
-        return [f"host {host!r}: a host name is a DNS label (letters, digits, inner hyphens; at most 63): "
-                "rename it in the inventory"]  # fmt: skip
+        return [f"host {shown(repr(host), 80)}: a host name is a DNS label (ASCII letters, digits, inner hyphens; "
+                "at most 63): rename it in the inventory"]  # fmt: skip
+    if is_blade and host.lower() == "run":
+        return [f"blade {host}: 'run' names the run as a whole in swaplab's reports: rename the blade"]
     for where, text in _strings(hv, "vars"):
         if has_control(text):
             out.append(f"{host}: {where.removeprefix('vars.')} holds a control character (newline, tab, escape): "

@@ -179,13 +179,43 @@ class RunOptions:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunOptions:
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        if "working_set" in kwargs:
-            kwargs["working_set"] = WorkingSet.parse(str(kwargs["working_set"]))
-        if "reports" in kwargs:
-            kwargs["reports"] = Path(kwargs["reports"])
+        """Options as ``to_json`` wrote them (a journal's: untrusted). Each value must have its field's type
+        (a bool a bool, a count an integer, a time a finite number, a list a list of strings); TypeError
+        naming the first that does not."""
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
+            kwargs[f.name] = _typed(f.name, data[f.name], default)
         return cls(**kwargs)
+
+
+def _typed(name: str, value: Any, default: Any) -> Any:
+    """``value`` as the field whose default is ``default`` takes it; TypeError if it is not of that type."""
+    what = None
+    if isinstance(default, bool):
+        what = None if isinstance(value, bool) else "true or false"
+    elif isinstance(default, int):
+        what = None if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1 << 53 else "an integer"
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        what = None if ok else "a finite number"
+        value = float(value) if ok else value
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        what = None if ok else "a list of strings"
+    elif isinstance(default, WorkingSet | Path):
+        what = None if isinstance(value, str) else "a string"
+    elif default is None or isinstance(default, str):
+        what = None if value is None or isinstance(value, str) else "a string"
+    if what is not None:
+        raise TypeError(f"option {name}: {str(value)[:40]!r} is not {what}")
+    if isinstance(default, WorkingSet):
+        return WorkingSet.parse(value)
+    if isinstance(default, Path):
+        return Path(value)
+    return value
 
 
 def range_problem(option: str, key: str, value: float) -> str | None:

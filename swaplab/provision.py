@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import ansible_events, hostkeys, proctree
-from swaplab.inventory import Inventory, InventoryError, load_and_validate, warnings
+from swaplab.inventory import STATIC_INVENTORY_ENV, Inventory, InventoryError, load_and_validate, warnings
 from swaplab.kernel.under_test import KernelError, resolve
 from swaplab.repo import ROOT
 
@@ -149,6 +149,7 @@ def run_playbook(
                 "PATH": os.pathsep.join([str(guard_bin), venv_bin, os.environ.get("PATH", "")]),
                 "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
                 "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),
+                **STATIC_INVENTORY_ENV,
             },
             event_handler=on_event,
             cancel_callback=cancel,

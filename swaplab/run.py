@@ -27,11 +27,10 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from html import escape
 from pathlib import Path
 from typing import Any
 
-from swaplab import __version__, ansible_events, atomic
+from swaplab import __version__, ansible_events
 from swaplab.ansible_events import BOOT_WAIT
 from swaplab.credentials import CredentialsError, resolve_powers
 from swaplab.drivers import power_driver
@@ -52,16 +51,16 @@ from swaplab.options import RANGES, SUITES, RunOptions, range_problem
 from swaplab.provision import ProvisionError, ProvisionResult, lab_problems, provision
 from swaplab.records import Facts, HogTrial, RatioRecord, to_json
 from swaplab.repo import ROOT
-from swaplab.report import collect, html, journal, junit
+from swaplab.report import collect, journal
 from swaplab.report.model import BladeResult, Case, exit_code
+from swaplab.report.outputs import write_outputs
 from swaplab.report.results import KernelInfo, RunResult, summary_text
-from swaplab.rundir import CONTEXT, JUNIT, NAS_PROBE, PROGRESS_LOG, REPORT, RESULTS, STAGES
-from swaplab.textsafe import visible
+from swaplab.rundir import CONTEXT, NAS_PROBE, PROGRESS_LOG, STAGES
+from swaplab.textsafe import shown
 
 Log = Callable[[str], None]
 BMC_CHECKS_AT_ONCE = 16  # BMCs asked at once before a run (each answers in about a second)
 VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
-SCHEMA_XSD = Path(junit.__file__).with_name("junit-10.xsd")  # Jenkins xunit-plugin schema (MIT), vendored
 
 
 class RunError(Exception):
@@ -263,9 +262,9 @@ class Run:
         commit = _git_commit()  # now: the checkout may change while the run goes on
         prior = journal.read(Path(self.opts.resume)) if self.opts.resume else None
         if prior is not None and prior.kernel.sha256 != kvars.get("sha256"):
-            raise RunError([f"--resume {self.opts.resume}: the kernel differs from the interrupted run's "
-                            f"({prior.kernel.release}, sha256 {prior.kernel.sha256[:12]}): give --kernel its "
-                            "package"])  # fmt: skip
+            raise RunError([f"--resume {shown(self.opts.resume)}: the kernel differs from the interrupted run's "
+                            f"({shown(prior.kernel.release, 80)}, sha256 {shown(prior.kernel.sha256)[:12]}): give "
+                            "--kernel its package"])  # fmt: skip
         if prior is not None:
             self._same_blades(prior, checked.inventory)
         run_dir = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
@@ -567,45 +566,6 @@ class Run:
         self.log(summary_text(result))
 
 
-def write_outputs(run_dir: Path, result: RunResult, log: Log, results_too: bool = True) -> None:
-    """results.json first (unless it is the source), then junit.xml (checked against the Jenkins schema) and
-    report.html. Each is written whole or not at all (``swaplab.atomic``: never through a link), and the
-    failure of one costs only that one, with a message: whatever a blade printed, the others are written."""
-    if results_too:
-        _output(run_dir / RESULTS, result.dumps, log)
-
-    def junit_xml() -> bytes:
-        xml = junit.render(result.blades)
-        problem = junit.validate(xml, SCHEMA_XSD)
-        if problem:
-            log(f"WARNING: junit.xml does not validate against {SCHEMA_XSD.name}: {visible(problem)}")
-        return xml
-
-    _output(run_dir / JUNIT, junit_xml, log)
-
-    def page() -> bytes:
-        try:
-            text = html.render(result, run_dir)
-        except Exception as e:  # the page is the last output: its failure costs neither the verdict nor the others
-            log(f"WARNING: report.html could not be rendered ({type(e).__name__}: {visible(str(e))}); junit.xml and "
-                "results.json are whole; `swaplab report` renders it again")  # fmt: skip
-            text = (f"<!doctype html><meta charset='utf-8'><title>swaplab run</title><p>swaplab could not render "
-                    f"this page: {escape(type(e).__name__)}: {escape(str(e))}. The run's verdict: "
-                    f"{escape(result.verdict)} (see junit.xml and results.json).</p>")  # fmt: skip
-        return text.encode("utf-8", "backslashreplace")
-
-    _output(run_dir / REPORT, page, log)
-
-
-def _output(path: Path, make: Callable[[], bytes], log: Log) -> bool:
-    try:
-        atomic.write_bytes(path, make())
-    except Exception as e:
-        log(f"WARNING: {path.name} could not be written ({type(e).__name__}: {visible(str(e))})")
-        return False
-    return True
-
-
 def _prior_records(prior: journal.JournalState | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Per blade, what a resumed run's suites need from the cases that finished before: the hog trials
     (for the ratio) and the first-contact facts (the health suite's baseline)."""
@@ -667,43 +627,47 @@ def _interrupt(signum: int, _frame: object) -> None:
 def resume_options(opts: RunOptions) -> RunOptions:
     """``--resume RUN_DIR``: the interrupted run's own options, with this command's lab, --keep and kernel.
 
-    RunError if the directory holds no interrupted run."""
+    The journal is untrusted (Jenkins copies run directories between builds): no path is taken from it. A
+    lab's run is resumed with ``-i`` and ``--kernel`` given again, compared with the journal's (the inventory
+    by its path, the kernel by its sha256, in ``Run.execute``); the virtual lab's inventory is its own.
+    RunError if the directory holds no interrupted run, or the lab or the kernel is not named."""
     assert opts.resume is not None
+    where = shown(opts.resume)
     try:
         state = journal.read(Path(opts.resume))
     except ValueError as e:
-        raise RunError([f"--resume {opts.resume}: {e}"]) from e
+        raise RunError([f"--resume {where}: {shown(e, 400)}"]) from e
     if state.done:
-        raise RunError([f"--resume {opts.resume}: that run finished; nothing to resume (`swaplab report` rewrites "
+        raise RunError([f"--resume {where}: that run finished; nothing to resume (`swaplab report` rewrites "
                         "its outputs)"])  # fmt: skip
     try:
         prior = RunOptions.from_json(state.options)
     except (TypeError, ValueError) as e:
-        raise RunError([f"--resume {opts.resume}: its journal's options cannot be read: {e}"]) from e
-    if (
-        opts.inventory is not None
-        and prior.inventory is not None
-        and (Path(opts.inventory).resolve() != Path(prior.inventory).resolve())
-    ):
-        raise RunError([f"--resume {opts.resume}: that run used the inventory {prior.inventory}, not "
-                        f"{opts.inventory}: resume it against the lab it ran on"])  # fmt: skip
-    if (
-        opts.inventory is not None
-        and prior.inventory is None
-        and (Path(opts.inventory).resolve() != VIRTUAL_INVENTORY.resolve())
-    ):
-        raise RunError([f"--resume {opts.resume}: that run was on the virtual lab, not {opts.inventory}"])
-    kernel = opts.kernel or prior.kernel
-    resumed = dataclasses.replace(prior, inventory=opts.inventory or prior.inventory, keep=opts.keep, kernel=kernel,
-                                  resume=opts.resume, provision=False)  # fmt: skip
+        raise RunError([f"--resume {where}: its journal's options cannot be read: {shown(e)}"]) from e
+    problems = []
+    if prior.inventory is not None:  # a lab's run: its lab and kernel named again, never taken from the journal
+        if opts.inventory is None:
+            problems.append(f"--resume {where}: that run was on a lab of its own: give its inventory again (-i)")
+        elif os.path.realpath(opts.inventory) != os.path.realpath(prior.inventory):
+            problems.append(f"--resume {where}: that run used the inventory {shown(prior.inventory)}, not "
+                            f"{shown(opts.inventory)}: resume it against the lab it ran on")  # fmt: skip
+        if opts.kernel is None:
+            problems.append(f"--resume {where}: give --kernel the package that run tested (checked by its sha256)")
+    elif opts.inventory is not None and Path(opts.inventory).resolve() != VIRTUAL_INVENTORY.resolve():
+        problems.append(f"--resume {where}: that run was on the virtual lab, not {shown(opts.inventory)}")
+    if problems:
+        raise RunError(problems)
+    resumed = dataclasses.replace(prior, inventory=opts.inventory, keep=opts.keep, kernel=opts.kernel,
+                                  resume=opts.resume, provision=False, reports=opts.reports)  # fmt: skip
     defaults, kept = RunOptions(), ("inventory", "keep", "kernel", "resume", "provision", "reports")
     ignored = [f for f in dataclasses.fields(RunOptions) if f.name not in kept
                and getattr(opts, f.name) != getattr(defaults, f.name)
                and getattr(opts, f.name) != getattr(prior, f.name)]  # fmt: skip
     if ignored:
+        each = (f"{f.metadata.get('flag') or f.name} {getattr(opts, f.name)} (the run's: {getattr(prior, f.name)})"
+                for f in ignored)  # fmt: skip
         print("swaplab run: --resume keeps the interrupted run's own options; ignored: "
-              + ", ".join(f"{f.metadata.get('flag') or f.name} {getattr(opts, f.name)} (the run's: "
-                          f"{getattr(prior, f.name)})" for f in ignored), file=sys.stderr)  # fmt: skip
+              + shown(", ".join(each), 2000), file=sys.stderr)  # fmt: skip
     return resumed
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 # A host name as the inventory takes it (a DNS label): also a blade's directory in a run, so a name read
 # back from a run directory must be one.
-HOST_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I)
+HOST_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.I | re.ASCII)
+# The reports' run-level pseudo-blade (cases of the run as a whole): no blade may be named so.
+RESERVED_NAMES = frozenset({"run", "nas"})
 
 RESULTS = "results.json"
 JUNIT = "junit.xml"

@@ -33,3 +33,14 @@ def visible(text: str, one_line: bool = False) -> str:
     no encoder takes shown as escapes: nothing printed from a kernel, a package or a log can move the
     cursor, change the terminal or forge a line of swaplab's own."""
     return (_NOT_VISIBLE_LINE if one_line else _NOT_VISIBLE).sub(_escape, text)
+
+
+SHOWN_LIMIT = 200
+
+
+def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """A value read from a file (a kernel release, an option, a finding's kind, a path), as a message or a
+    terminal shows it: ``visible`` on one line, cut to ``limit`` characters (an ellipsis says it was cut).
+    Every string from a run directory, a journal or an inventory that reaches a terminal goes through this."""
+    text = visible(str(value), one_line=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -10,6 +10,7 @@ the one bounded read.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -66,19 +67,32 @@ def _no_constant(name: str) -> Any:
 
 
 def _depth(value: Any, limit: int) -> None:
+    """ValueError if ``value`` is nested deeper than ``limit``, or holds a number that is not finite or an
+    integer past ``MAX_INT``."""
     stack = [(value, 1)]
     while stack:
         v, d = stack.pop()
         if d > limit:
             raise ValueError(f"nested deeper than {limit}")
-        if isinstance(v, dict):
+        if isinstance(v, float):
+            if not math.isfinite(v):  # 1e999: a literal that overflows to infinity
+                raise ValueError("a number too large to be finite")
+        elif isinstance(v, int):
+            if not -MAX_INT < v < MAX_INT:
+                raise ValueError(f"an integer of {len(str(abs(v)))} digits: past {MAX_INT}")
+        elif isinstance(v, dict):
             stack += [(x, d + 1) for x in v.values()]
         elif isinstance(v, list):
             stack += [(x, d + 1) for x in v]
 
 
+# An integer past this is no count, size or time swaplab writes.
+MAX_INT = 1 << 63
+
+
 def json_strict(data: bytes | str) -> Any:
-    """JSON as RFC 8259 has it (no NaN, no Infinity), at most ``MAX_JSON_DEPTH`` deep; ValueError if not."""
+    """JSON as RFC 8259 has it (no NaN, no Infinity), at most ``MAX_JSON_DEPTH`` deep, every number finite (no
+    ``1e999``) and every integer within ``MAX_INT``; ValueError if not."""
     try:
         doc = json.loads(data, parse_constant=_no_constant)
     except RecursionError:

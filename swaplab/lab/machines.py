@@ -215,7 +215,7 @@ def blade_name(i: int) -> str:
 
 
 # The lab's own machines' names (their pidfiles share the run directory with the blades').
-RESERVED_NAMES = frozenset({"nas", "nas-tap", "switch", "dhcp", "dhcp-tap"})
+RESERVED_NAMES = frozenset({"nas", "nas-tap", "switch", "dhcp", "dhcp-tap", "run"})  # "run": the reports' run
 
 
 def names_problem(names: list[str], blades: int) -> str | None:

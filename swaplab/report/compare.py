@@ -35,6 +35,7 @@ from swaplab.records import FindingRecord, FioRun, HogTrial, RatioRecord
 from swaplab.report.model import BladeResult
 from swaplab.report.results import RunResult
 from swaplab.stats import t95
+from swaplab.textsafe import shown, visible
 
 GATED = ("hog time NFS", "NFS/NBD ratio")
 # How far the kernel-reported memory (MemTotal, the working set it makes) may differ before compare warns.
@@ -90,6 +91,7 @@ class Comparison:
     changes: list[Change] = field(default_factory=list)
     findings: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)  # blade -> kind -> (base, cand)
     gate_failures: list[str] = field(default_factory=list)
+    unmeasured: list[str] = field(default_factory=list)  # blades with nothing to compare: the input's fault
 
     @property
     def comparable(self) -> bool:
@@ -97,7 +99,8 @@ class Comparison:
 
     @property
     def exit_code(self) -> int:
-        return 2 if not self.comparable else 1 if self.gate_failures else 0
+        """1: the candidate is worse somewhere; else 2 when something could not be compared; else 0."""
+        return 2 if not self.comparable else 1 if self.gate_failures else 2 if self.unmeasured else 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,9 +111,10 @@ class Comparison:
             "changes": [c.to_json() for c in self.changes],
             "findings": {b: {k: {"baseline": v[0], "candidate": v[1]} for k, v in kinds.items()}
                          for b, kinds in self.findings.items()},
-            "gate_failures": self.gate_failures, "exit_code": self.exit_code,
+            "gate_failures": self.gate_failures, "unmeasured": self.unmeasured, "exit_code": self.exit_code,
             "verdict": ("not comparable" if not self.comparable else
-                        "significantly worse" if self.gate_failures else "no significant regression"),
+                        "significantly worse" if self.gate_failures else
+                        "nothing measured to compare" if self.unmeasured else "no significant regression"),
         }  # fmt: skip
 
 
@@ -135,17 +139,26 @@ def _gmean(values: list[float]) -> float:
 
 
 def configured_memory(run: RunResult, blade: str) -> tuple[int | None, str]:
-    """The blade's memory as the operator configured it, in MiB, and where that was read; (None, why not)."""
+    """The blade's memory as the operator configured it, in MiB, and where that was read; (None, why not). A
+    value that is no blade's memory (zero, negative, huge) counts as not recorded."""
     per_blade = run.options.get("blade_memory_mib")
     value = per_blade.get(blade) if isinstance(per_blade, dict) else None
-    if type(value) is int:
+    if _memory(value):
         return value, "the inventory's swaplab_memory_mib"
     if isinstance(per_blade, dict) or run.options.get("inventory") is not None:
         return None, "its inventory has no swaplab_memory_mib for it"
     value = run.options.get("blade_memory")  # a virtual-lab run from before per-blade memory was recorded
-    if type(value) is int:
+    if _memory(value):
         return value, "the virtual lab's --blade-memory"
     return None, "the run recorded no memory for it"
+
+
+MAX_MEMORY_MIB = 1 << 24  # 16 TiB: a configured memory beyond it is not a blade's
+
+
+def _memory(value: object) -> bool:
+    """A configured memory a blade can have: a positive integer of MiB, not past ``MAX_MEMORY_MIB``."""
+    return type(value) is int and 0 < value <= MAX_MEMORY_MIB
 
 
 def _apart_pct(a: float, b: float) -> float:
@@ -167,22 +180,27 @@ def _comparability(base: RunResult, cand: RunResult, cmp: Comparison) -> None:
     out, warn = cmp.differences, cmp.warnings
     bb = {b.name: b for b in base.blades if b.name != "run"}
     cb = {b.name: b for b in cand.blades if b.name != "run"}
-    if set(bb) != set(cb):
-        out.append(f"blades differ: baseline {sorted(bb)}, candidate {sorted(cb)}")
+    if not set(bb) & set(cb):
+        out.append(f"no blade in common: baseline {shown(sorted(bb))}, candidate {shown(sorted(cb))}: nothing to "
+                   "compare")  # fmt: skip
+    elif set(bb) != set(cb):
+        out.append(f"blades differ: baseline {shown(sorted(bb))}, candidate {shown(sorted(cb))}")
     for key in ("working_set", "fio_size_mib", "fio_runtime_s"):
         bv, cv = base.options.get(key), cand.options.get(key)
         if bv != cv:
-            out.append(f"option {key} differs: baseline {bv}, candidate {cv}")
+            out.append(f"option {key} differs: baseline {shown(bv, 60)}, candidate {shown(cv, 60)}")
     if base.options.get("inventory") is None and cand.options.get("inventory") is None:
         bv, cv = base.options.get("nas"), cand.options.get("nas")
         if bv and cv and bv != cv:  # the virtual lab's NAS kind sets the throughput both stores get
-            out.append(f"the virtual lab's NAS differs: baseline --nas {bv}, candidate --nas {cv}")
+            out.append(f"the virtual lab's NAS differs: baseline --nas {shown(bv, 60)}, candidate --nas "
+                       f"{shown(cv, 60)}")  # fmt: skip
     bs, cs = set(base.options.get("suites") or ()), set(cand.options.get("suites") or ())
     if bs and cs and ("hog" not in bs or "hog" not in cs):
-        out.append(f"the hog suite (the gated metrics) did not run in both: baseline {sorted(bs)}, "
-                   f"candidate {sorted(cs)}")  # fmt: skip
+        out.append(f"the hog suite (the gated metrics) did not run in both: baseline {shown(sorted(bs, key=str))}, "
+                   f"candidate {shown(sorted(cs, key=str))}")  # fmt: skip
     elif bs != cs and bs and cs:
-        warn.append(f"suites differ: baseline {sorted(bs)}, candidate {sorted(cs)}: only what both ran is compared")
+        warn.append(f"suites differ: baseline {shown(sorted(bs, key=str))}, candidate {shown(sorted(cs, key=str))}: "
+                    "only what both ran is compared")  # fmt: skip
     for name in sorted(set(bb) & set(cb)):
         (bc, bwhy), (cc, cwhy) = configured_memory(base, name), configured_memory(cand, name)
         bm = {t.mem_total_kib for t in bb[name].of(HogTrial) if t.mem_total_kib}
@@ -211,7 +229,7 @@ def _comparability(base: RunResult, cand: RunResult, cmp: Comparison) -> None:
                 warn.append(f"{name}: configured memory unknown ({missing}), and no MemTotal to stand in for it")
         ws = _spread("working set", "MiB", bw, cw)
         if ws and not any(d.startswith("option working_set") for d in out):
-            warn.append(f"{name}: the same working-set rule ({base.options.get('working_set')}) made "
+            warn.append(f"{name}: the same working-set rule ({shown(base.options.get('working_set'), 60)}) made "
                         f"{ws[0]}: the hog times carry that difference")  # fmt: skip
 
 
@@ -281,22 +299,29 @@ def compare(base: RunResult, cand: RunResult, threshold_pct: float = 10.0) -> Co
                                   sum(n for (kk, _), n in ck.items() if kk == k)) for k in kinds}  # fmt: skip
         for (kind, severity), n in sorted(ck.items()):
             if severity in ("fail", "warn") and not any(k == kind for k, _ in bk):
-                cmp.gate_failures.append(f"{name}: {n} {kind} finding(s) ({severity}) the baseline did not have")
+                cmp.gate_failures.append(f"{name}: {n} {shown(kind, 60)} finding(s) ({shown(severity, 20)}) the "
+                                         "baseline did not have")  # fmt: skip
     missing = [name for name in bb if not any(c.blade == name and c.gated for c in cmp.changes)]
     for name in missing:
-        cmp.gate_failures.append(f"{name}: no hog trials to compare in one of the runs (a run that failed?)")
+        cmp.unmeasured.append(f"{name}: no hog trials to compare in one of the runs (a run that failed?)")
     return cmp
 
 
 def render_text(cmp: Comparison) -> str:
-    lines = [f"baseline {cmp.baseline} -> candidate {cmp.candidate}"]
+    """The comparison for a person. Every line is made visible on its own (``textsafe``): a kernel release, an
+    option or a finding's kind read from a results.json cannot forge a line of swaplab's or move the cursor."""
+    return "\n".join(visible(line, one_line=True) for line in _lines(cmp))
+
+
+def _lines(cmp: Comparison) -> list[str]:
+    lines = [f"baseline {shown(cmp.baseline, 80)} -> candidate {shown(cmp.candidate, 80)}"]
     for blade, labels in cmp.context.items():
         lines.append(f"{blade}: " + "; ".join(f"{label} {_show(b)} -> {_show(c)}" for label, (b, c) in labels.items()))
     lines += [f"warning: {w}" for w in cmp.warnings]
     if not cmp.comparable:
         lines.append("not comparable:")
         lines += [f"  {d}" for d in cmp.differences]
-        return "\n".join(lines)
+        return lines
     for ch in cmp.changes:
         ci = (f" [{ch.ci95_low_pct:+.1f}%, {ch.ci95_high_pct:+.1f}%]" if ch.ci95_low_pct is not None
               and ch.ci95_high_pct is not None else "")  # fmt: skip
@@ -306,15 +331,18 @@ def render_text(cmp: Comparison) -> str:
                      + (" [gated]" if ch.gated else ""))  # fmt: skip
     for blade, kinds in cmp.findings.items():
         for kind, (b, c) in kinds.items():
-            lines.append(f"{blade}: findings {kind}: {b} -> {c}")
+            lines.append(f"{blade}: findings {shown(kind, 60)}: {b} -> {c}")
     if cmp.gate_failures:
         lines.append("significantly worse:")
         lines += [f"  {g}" for g in cmp.gate_failures]
-    else:
+    if cmp.unmeasured:
+        lines.append("nothing to compare:")
+        lines += [f"  {u}" for u in cmp.unmeasured]
+    if not cmp.gate_failures and not cmp.unmeasured:
         lines.append(f"no significant regression beyond {cmp.threshold_pct:g}% on the gated metrics, "
                      "and no new kind of finding")  # fmt: skip
-    return "\n".join(lines)
+    return lines
 
 
 def _show(value: object) -> str:
-    return "?" if value is None else str(value)
+    return "?" if value is None else shown(value, 40)

@@ -79,16 +79,18 @@ def render(blades: list[BladeResult], name: str = "swaplab") -> bytes:
 
 
 def validate(xml: bytes, xsd: Path) -> str | None:
-    """None if ``xml`` validates against ``xsd``; else the first problem (or why it cannot be checked)."""
-    try:
-        import xmlschema
-    except ImportError:
-        return "xmlschema is not installed: cannot validate"
+    """None if ``xml`` validates against ``xsd``; else the first problem (or why it cannot be checked). libxml2
+    (lxml) checks it: a merged fleet's 60 MiB junit.xml in about a second."""
+    from lxml import etree
+
     if not xsd.exists():
         return f"schema {xsd} not found"
-    schema = xmlschema.XMLSchema10(str(xsd))
+    schema = etree.XMLSchema(etree.parse(str(xsd)))
     try:
-        schema.validate(xml.decode())
-    except xmlschema.XMLSchemaValidationError as e:
-        return str(e.reason or e)[:500]
-    return None
+        doc = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    except etree.XMLSyntaxError as e:
+        return f"not well-formed XML: {e}"[:500]
+    if schema.validate(doc):
+        return None
+    err = schema.error_log.last_error
+    return f"line {err.line}: {err.message}"[:500] if err else "invalid"

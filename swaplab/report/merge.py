@@ -38,7 +38,7 @@ from swaplab.report import journal
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import VERDICTS, RunResult
 from swaplab.rundir import HOST_LABEL_RE, JOURNAL, RESULTS
-from swaplab.textsafe import visible
+from swaplab.textsafe import shown
 from swaplab.untrusted import UnsafeFile, path_inside, read_inside
 
 # Options that say where one rack's run happened, not what it tested: they may differ between racks. The
@@ -46,6 +46,8 @@ from swaplab.untrusted import UnsafeFile, path_inside, read_inside
 PER_RACK_OPTIONS = frozenset({"inventory", "limit", "kernel", "reports", "resume", "keep", "blade_memory_mib",
                               "pytest_exit", "nas_incidents", "racks"})  # fmt: skip
 MAX_FILE_BYTES = 256 << 20
+MAX_RACKS = 256  # a sign-off of more racks than this is not one Jenkins job's
+MAX_OPTIONS = 200  # a run has about 30: past this, the rest are not compared one by one
 MAX_FILES_PER_RACK = 200_000
 # The merged result's own cases (missing and interrupted racks, each rack's run-level cases), under the name
 # a run's own take: compare and the report read them as they read a run's.
@@ -72,58 +74,155 @@ def rack_name(result: RunResult) -> str:
     return Path(str(inventory)).parent.name if inventory else "virtual"
 
 
-def read_rack(spec: str) -> Rack:
-    """``[NAME=]RUN_DIR`` read as untrusted input: a finished run's results.json, else an interrupted run's
-    journal; MergeError naming the directory and what is wrong with it."""
-    name, _, where = spec.partition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
-    run_dir = Path(where)
-    if not run_dir.is_dir():
-        raise MergeError([f"{where}: not a run directory (no such directory)"])
+@dataclass(frozen=True)
+class Spec:
+    """One ``[NAME=]RUN_DIR`` argument, checked before any file in it is read."""
+
+    name: str  # "" when it is to be the run's inventory's directory
+    where: str
+    run_dir: Path
+
+
+def _name_problem(what: str, name: str) -> str | None:
+    """Why ``name`` cannot name a rack or a blade in a sign-off: ASCII host-name labels only (a look-alike such
+    as U+212A KELVIN SIGN is not ``k``), and not ``run``, which names the sign-off's own cases."""
+    if not HOST_LABEL_RE.fullmatch(name):
+        return (f"{what} {shown(repr(name), 80)} is not a host-name label (ASCII letters, digits, inner hyphens, at "
+                "most 63)")  # fmt: skip
+    if name.lower() == FLEET:
+        return f"{what} {name!r}: '{FLEET}' names the sign-off's own cases: choose another name"
+    return None
+
+
+def _path_problem(where: str) -> str | None:
+    raw = os.fsencode(where)
+    if len(raw) > 4000 or any(len(part) > 255 for part in raw.split(b"/")):
+        return f"{shown(where, 80)}: a path too long for a file system: name the run directory by a shorter path"
+    return None
+
+
+def check_specs(specs: Sequence[str], out_dir: Path, expect: Sequence[str]) -> tuple[list[Spec], list[str]]:
+    """The run directories, each once, with their rack names, and every problem with the arguments: checked
+    before any results.json is read (the count, the names, the directories by device and inode, the output)."""
+    if len(specs) > MAX_RACKS or len(expect) > MAX_RACKS:
+        return [], [f"{max(len(specs), len(expect))} racks: a sign-off merges at most {MAX_RACKS} (one run directory "
+                    "per rack)"]  # fmt: skip
+    found: list[str] = []
+    out: list[Spec] = []
+    names: dict[str, str] = {}
+    dirs: dict[tuple[int, int], str] = {}
+    if not specs:
+        found.append("no run directory given")
+    for spec in specs:
+        name, sep, where = spec.partition("=")
+        if not sep or "/" in name or _exists(spec):
+            name, where = "", spec
+        elif not name:
+            found.append(f"{shown(spec, 80)}: an empty rack name: give NAME=RUN_DIR, or RUN_DIR alone")
+            continue
+        if problem := _path_problem(where) or (_name_problem("rack name", name) if name else None):
+            found.append(problem)
+            continue
+        try:
+            st = os.stat(where)
+        except OSError as e:
+            found.append(f"{shown(where)}: not a run directory ({e.strerror or e})")
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            found.append(f"{shown(where)}: not a run directory (not a directory)")
+            continue
+        if (st.st_dev, st.st_ino) in dirs:
+            found.append(f"{shown(where)} is {shown(dirs[st.st_dev, st.st_ino])} again: one run directory is one "
+                         "rack, given once")  # fmt: skip
+            continue
+        dirs[st.st_dev, st.st_ino] = where
+        if name and name.lower() in names:
+            found.append(f"{shown(names[name.lower()])} and {shown(where)} are both rack {name.lower()!r}: name "
+                         "each rack once")  # fmt: skip
+            continue
+        if name:
+            names[name.lower()] = where
+        out.append(Spec(name.lower(), where, Path(where)))
+    seen: set[str] = set()
+    for name in expect:
+        if problem := _name_problem("--expect", name):
+            found.append(problem)
+        elif name.lower() in seen:
+            found.append(f"--expect {name}: given twice")
+        seen.add(name.lower())
+    if problem := atomic.output_problem(out_dir, directory=True, inputs=[s.run_dir for s in out]):
+        found.append(f"-o {problem}")
+    return out, found
+
+
+def _exists(path: str) -> bool:
+    try:
+        return os.path.lexists(path)
+    except (OSError, ValueError):
+        return False
+
+
+def read_rack(spec: Spec) -> Rack:
+    """A checked ``[NAME=]RUN_DIR`` read as untrusted input: a finished run's results.json, else an interrupted
+    run's journal; MergeError naming the directory and what is wrong with it."""
+    run_dir, where = spec.run_dir, shown(spec.where)
     try:
         if (run_dir / RESULTS).exists() or not (run_dir / JOURNAL).exists():
             result, interrupted = RunResult.load(run_dir / RESULTS), False
         else:
             result, interrupted = journal.rebuild(run_dir), True
     except (ValueError, OSError) as e:
-        raise MergeError([f"{where}: cannot be merged: {visible(str(e), one_line=True)}"]) from None
-    name = name or rack_name(result)
-    if not HOST_LABEL_RE.fullmatch(name):
-        raise MergeError([f"{where}: rack name {name[:80]!r} is not a host-name-like label: name it NAME={where}"])
-    return Rack(name, run_dir, result, interrupted)
+        raise MergeError([f"{where}: cannot be merged: {shown(e, 400)}"]) from None
+    name = spec.name or rack_name(result)
+    if problem := _name_problem("rack name", name):
+        raise MergeError([f"{where}: {problem}: name it NAME={where}"])
+    return Rack(name.lower(), run_dir, result, interrupted)
 
 
 def problems(racks: Sequence[Rack], prefix: bool) -> list[str]:
-    """Every reason ``racks`` cannot be one sign-off."""
+    """Every reason ``racks`` cannot be one sign-off. Names are compared as DNS compares them, ignoring case."""
     out: list[str] = []
     first = racks[0]
     names: dict[str, Rack] = {}
     for r in racks:
         if r.name in names:
-            out.append(f"{names[r.name].run_dir} and {r.run_dir} are both rack {r.name!r}: name them NAME=RUN_DIR")
+            out.append(f"{shown(names[r.name].run_dir)} and {shown(r.run_dir)} are both rack {r.name!r}: name them "
+                       "NAME=RUN_DIR")  # fmt: skip
         names.setdefault(r.name, r)
     for r in racks[1:]:
         if r.result.kernel.sha256 != first.result.kernel.sha256:
-            out.append(f"rack {r.name} tested another kernel: {r.result.kernel.release} (sha256 "
-                       f"{r.result.kernel.sha256[:12]}) where rack {first.name} tested {first.result.kernel.release} "
-                       f"(sha256 {first.result.kernel.sha256[:12]})")  # fmt: skip
+            out.append(f"rack {r.name} tested another kernel: {shown(r.result.kernel.release, 80)} (sha256 "
+                       f"{shown(r.result.kernel.sha256)[:12]}) where rack {first.name} tested "
+                       f"{shown(first.result.kernel.release, 80)} (sha256 "
+                       f"{shown(first.result.kernel.sha256)[:12]})")  # fmt: skip
         if r.result.swaplab_version != first.result.swaplab_version:
-            out.append(f"rack {r.name} ran swaplab {r.result.swaplab_version}, rack {first.name} "
-                       f"{first.result.swaplab_version}")  # fmt: skip
+            out.append(f"rack {r.name} ran swaplab {shown(r.result.swaplab_version, 40)}, rack {first.name} "
+                       f"{shown(first.result.swaplab_version, 40)}")  # fmt: skip
         keys = sorted((set(r.result.options) | set(first.result.options)) - PER_RACK_OPTIONS)
-        for k in keys:
+        for k in keys[:MAX_OPTIONS]:
             a, b = first.result.options.get(k), r.result.options.get(k)
             if a != b:
-                out.append(f"option {k}: {a!r} on rack {first.name}, {b!r} on rack {r.name}")
+                out.append(f"option {shown(k, 40)}: {shown(repr(a), 80)} on rack {first.name}, {shown(repr(b), 80)} "
+                           f"on rack {r.name}")  # fmt: skip
     owner: dict[str, str] = {}
     for r in racks:
+        in_rack: set[str] = set()
         for b in r.result.blades:
             if b.name in ("run", "?"):
                 continue
-            merged = f"{r.name}-{b.name}" if prefix else b.name
+            key = b.name.lower()
+            if key == FLEET:
+                out.append(f"rack {r.name}: a blade named {b.name!r}, which names a run's own cases")
+                continue
+            if key in in_rack:
+                out.append(f"rack {r.name}: blade {key} is in its results.json twice")
+                continue
+            in_rack.add(key)
+            merged = f"{r.name}-{key}" if prefix else key
             if prefix and not HOST_LABEL_RE.fullmatch(merged):
                 out.append(f"blade {b.name} of rack {r.name}: {merged!r} is too long for a host name")
             elif merged in owner and owner[merged] != r.name:
-                out.append(f"blade {b.name} is in rack {owner[merged]} and in rack {r.name}: give --prefix-racks "
+                out.append(f"blade {key} is in rack {owner[merged]} and in rack {r.name}: give --prefix-racks "
                            "(blades become RACK-BLADE) or merge other runs")  # fmt: skip
             owner.setdefault(merged, r.name)
     return out
@@ -132,22 +231,22 @@ def problems(racks: Sequence[Rack], prefix: bool) -> list[str]:
 def merge(specs: Sequence[str], out_dir: Path, expect: Sequence[str] = (), prefix: bool = False,
           log: Callable[[str], None] = lambda _m: None) -> RunResult:  # fmt: skip
     """The fleet's result, its files copied into ``out_dir`` (the caller writes the outputs); MergeError with
-    every problem, before anything is written, if the runs cannot be one sign-off."""
-    found: list[str] = []
+    every problem, before anything is written, if the runs cannot be one sign-off. The arguments are checked
+    before any run directory is read."""
+    checked, found = check_specs(specs, out_dir, expect)
+    if found:
+        raise MergeError(found)
     racks: list[Rack] = []
-    for spec in specs:
+    for spec in checked:
         try:
             racks.append(read_rack(spec))
         except MergeError as e:
             found += e.problems
-    if not specs:
-        found.append("no run directory given")
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        found.append(f"{out_dir}: exists and is not an empty directory: name a new one")
     if racks:
         found += problems(racks, prefix)
     if found:
         raise MergeError(found)
+    expect = [e.lower() for e in expect]
     out_dir.mkdir(parents=True, exist_ok=True)
     blades: list[BladeResult] = []
     fleet = BladeResult(FLEET)
@@ -156,7 +255,7 @@ def merge(specs: Sequence[str], out_dir: Path, expect: Sequence[str] = (), prefi
             if b.name in ("run", "?"):  # a rack's own run-level cases: the fleet's, named with their rack
                 fleet.cases += [dataclasses.replace(c, blade=FLEET, name=f"{r.name}: {c.name}") for c in b.cases]
                 continue
-            merged = f"{r.name}-{b.name}" if prefix else b.name
+            merged = f"{r.name}-{b.name.lower()}" if prefix else b.name.lower()
             files = _copy_blade(r, b.name, out_dir / merged)
             cases = [dataclasses.replace(c, blade=merged, attachments=_moved(c.attachments, files)) for c in b.cases]
             blades.append(BladeResult(merged, properties={**b.properties, "rack": r.name, "rack.run": str(r.run_dir)},
@@ -165,7 +264,7 @@ def merge(specs: Sequence[str], out_dir: Path, expect: Sequence[str] = (), prefi
             fleet.cases.append(Case(FLEET, "merge", f"rack {r.name}", "error",
                                     message=f"rack {r.name}: its run in {r.run_dir} was interrupted (a journal, no "
                                     "results.json): its finished cases are kept, the rest never ran"))  # fmt: skip
-        log(f"rack {r.name}: {len(r.result.blades)} blade(s) from {r.run_dir} ({r.result.verdict})")
+        log(f"rack {r.name}: {len(r.result.blades)} blade(s) from {shown(r.run_dir)} ({r.result.verdict})")
     for name in expect:
         if name not in {r.name for r in racks}:
             fleet.cases.append(Case(FLEET, "merge", f"rack {name}", "error",

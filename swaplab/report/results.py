@@ -107,7 +107,8 @@ class RunResult:
 
     def dumps(self) -> bytes:
         """The file's bytes: ASCII JSON (a console's lone surrogate is an escape), non-finite figures as null."""
-        return json.dumps(_finite(self.to_json()), indent=1, sort_keys=True, default=str, allow_nan=False).encode()
+        # No indent: Python's JSON encoder is its C one only without (a fleet's 120 MiB in seconds, not 20 s).
+        return json.dumps(_finite(self.to_json()), sort_keys=True, default=str, allow_nan=False).encode()
 
     def save(self, path: Path) -> None:
         atomic.write_bytes(path, self.dumps())
@@ -142,23 +143,40 @@ class RunResult:
 MAX_RESULTS_BYTES = 256 << 20
 
 
+def _schema(part: str | None) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
+    if part is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{part}"}
+    return schema
+
+
 @functools.cache
 def _validator(part: str | None) -> Any:
     import jsonschema  # type: ignore[import-untyped]
 
-    schema = json.loads(SCHEMA_FILE.read_text())
-    if part is not None:
-        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{part}"}
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(_schema(part))
+
+
+@functools.cache
+def _compiled(part: str | None) -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(_schema(part))
 
 
 def schema_problem(doc: object, part: str | None = None) -> str | None:
-    """The first way ``doc`` breaks ``results.schema.json`` (or its ``$defs`` ``part``), where and what; or None."""
+    """The first way ``doc`` breaks ``results.schema.json`` (or its ``$defs`` ``part``), where and what; or None.
+
+    A compiled validator (jsonschema-rs) decides: a fleet's results.json of 2,000 blades is checked in well
+    under a second, where jsonschema took a minute. Only a document it refuses is walked again by jsonschema,
+    whose errors say best where and what is wrong."""
+    if _compiled(part).is_valid(doc):
+        return None
     from jsonschema.exceptions import best_match, relevance  # type: ignore[import-untyped]
 
     errors = list(_validator(part).iter_errors(doc))
-    if not errors:
-        return None
+    if not errors:  # the two validators disagree: the compiled one's word stands, in its own terms
+        return visible(f"{next(iter(_compiled(part).iter_errors(doc)), 'invalid')}"[:200], one_line=True)
     err = max(errors, key=relevance)
     while err.context:  # a record is one of many kinds: say what is wrong in the kind its "type" names
         branches: dict[Any, list[Any]] = {}

@@ -27,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "up":
-            names = args.names.split(",") if args.names else rack.rack_names(args.blades)
+            if args.names:
+                names = args.names.split(",", rack.MAX_BLADES)[: rack.MAX_BLADES + 1]
+            elif not 1 <= args.blades <= rack.MAX_BLADES:  # before any name is built
+                raise rack.SimError(f"--blades {args.blades}: a simulated rack has 1 to {rack.MAX_BLADES}")
+            else:
+                names = rack.rack_names(args.blades)
             print(rack.up(args.rack_dir.resolve(), names, args.release, args.boot, args.trial))
         elif args.cmd == "down":
             left = rack.down(args.rack_dir.resolve())

@@ -36,7 +36,8 @@ from swaplab import proctree
 from swaplab.drivers.ipmidriver import rmcp_ping
 from swaplab.lab import bmc as vbmc
 from swaplab.repo import ROOT
-from swaplab.rundir import HOST_LABEL_RE
+from swaplab.rundir import HOST_LABEL_RE, RESERVED_NAMES
+from swaplab.textsafe import shown
 
 MAX_BLADES = 250  # one /24 of loopback addresses per kind
 SSHD = ROOT / ".cache" / "sim" / "usr" / "sbin" / "sshd"  # extracted from Debian's openssh-server (make sim-deps)
@@ -83,8 +84,38 @@ MEMINFO = (
 )
 
 
+MARKER = ".swaplab-sim-rack"  # written first by `up`; `down` acts on no directory without it
+
+
 class SimError(Exception):
     pass
+
+
+def _marker_text(rack: Path) -> str:
+    return f"swaplab.sim rack {os.path.realpath(rack)}\n"
+
+
+def is_rack(rack: Path) -> bool:
+    """Whether ``rack`` is a directory ``up`` made (its marker, a regular file naming this very directory)."""
+    marker = rack / MARKER
+    try:
+        return (not rack.is_symlink() and rack.is_dir() and not marker.is_symlink() and marker.is_file()
+                and marker.stat().st_size < 4096 and marker.read_text() == _marker_text(rack))  # fmt: skip
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _ours(rack: Path, proc: proctree.Proc) -> bool:
+    """Whether ``proc`` is one ``_start`` started for this rack: alive, the same start time, in this process's
+    PID namespace, and working in the rack's directory (a pidfile is never taken on its word)."""
+    pid = proc[0]
+    if pid <= 1 or not proctree.alive(proc):
+        return False
+    try:
+        same_ns = os.stat(f"/proc/{pid}/ns/pid").st_ino == os.stat("/proc/self/ns/pid").st_ino
+        return same_ns and os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(rack)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -116,9 +147,9 @@ def problems(names: list[str]) -> list[str]:
         out.append("the simulated rack needs root (mount namespaces, sshd): run it as root")
     if not 1 <= len(names) <= MAX_BLADES:
         out.append(f"{len(names)} blades: a simulated rack has 1 to {MAX_BLADES}")
-    bad = [n for n in names if not HOST_LABEL_RE.fullmatch(n) or n == "nas"]
+    bad = [n for n in names if not HOST_LABEL_RE.fullmatch(n) or n.lower() in RESERVED_NAMES]
     if bad:
-        out.append(f"not host names (or reserved): {', '.join(bad[:5])}")
+        out.append(f"not host names (or reserved): {shown(', '.join(bad[:5]))}")
     if len(set(names)) != len(names):
         out.append("a blade name is given twice")
     for tool in ("ipmi_sim", "ipmitool", "nsenter", "unshare", "ssh-keygen", "mount"):
@@ -172,11 +203,16 @@ def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s:
     """Bring the rack up; the inventory's path (``blade_vars``: more variables of the blades group, numbers).
     Raises SimError (with the rack brought down) on failure."""
     found = problems(names)
+    if rack.is_symlink() or (rack.exists() and not rack.is_dir()):
+        found.append(f"{rack} is not a directory: name a new directory for the rack")
+    elif rack.exists() and any(rack.iterdir()):
+        found.append(f"{rack} is not empty: bring that rack down first (python -m swaplab.sim down {rack})")
+    elif not rack.parent.is_dir():
+        found.append(f"{rack.parent} is not a directory: name a rack directory in one that exists")
     if found:
         raise SimError("; ".join(found))
-    if rack.exists() and any(rack.iterdir()):
-        raise SimError(f"{rack} is not empty: bring that rack down first (python -m swaplab.sim down {rack})")
-    rack.mkdir(mode=0o700, parents=True, exist_ok=True)
+    rack.mkdir(mode=0o700, exist_ok=True)
+    (rack / MARKER).write_text(_marker_text(rack))
     try:
         return _up(rack, names, release, boot_s, trial_s, blade_vars or {})
     except BaseException:
@@ -339,18 +375,26 @@ def ask(rack: Path, request: str, timeout: float = 20.0) -> str:
     """One request to the rack daemon (``swaplab.sim.rackd``): its answer line."""
     from swaplab.sim.chassis import ask as _ask
 
-    return _ask(str(rack / "rackd.sock"), request, timeout)
+    sock = rack / "rackd.sock"
+    if not is_rack(rack) or not sock.is_socket():
+        raise SimError(f"{rack} has no running simulated rack (no rack daemon's socket): bring one up first")
+    try:
+        return _ask(str(sock), request, timeout)
+    except OSError as e:
+        raise SimError(f"{rack}: the rack daemon does not answer ({e.strerror or e}): is the rack up?") from None
 
 
 def down(rack: Path) -> list[str]:
     """Stop what ``up`` started (by pidfile: the BMCs, then the rack daemon, which powers every blade off),
     then anything still in a blade's namespace; unmount and remove ``rack``. What could not be done."""
+    if not is_rack(rack):
+        raise SimError(f"{rack} is not a simulated rack (no {MARKER} that `up` wrote): nothing was stopped or removed")
     left: list[str] = []
     pids = rack / "pids"
     files = sorted(pids.glob("*.pid"), key=lambda p: p.name == "rackd.pid") if pids.is_dir() else []
     for pidfile in files:
         proc = _proc(pidfile)
-        if proc[0] and proctree.alive(proc):
+        if _ours(rack, proc):
             os.kill(proc[0], signal.SIGTERM)
             deadline = time.monotonic() + 15
             while proctree.alive(proc) and time.monotonic() < deadline:
@@ -359,10 +403,14 @@ def down(rack: Path) -> list[str]:
                 os.kill(proc[0], signal.SIGKILL)
     from swaplab.sim.rackd import ns_pids
 
+    nsfs = os.stat("/proc/self/ns/mnt")
     for ns in [*rack.glob("blades/*/mnt.ns"), rack / "nas" / "mnt.ns"]:
         with contextlib.suppress(OSError):
-            ino = os.stat(ns).st_ino
-            for pid in ns_pids(ino):
+            st = os.stat(ns)
+            # Only a namespace bound there (nsfs), never this one: a plain file's inode number is no namespace.
+            if st.st_dev != nsfs.st_dev or st.st_ino == nsfs.st_ino:
+                continue
+            for pid in ns_pids(st.st_ino):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     os.kill(pid, signal.SIGCONT)

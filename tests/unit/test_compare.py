@@ -151,6 +151,6 @@ def test_the_command_exit_codes_and_outputs(tmp_path: Path, capsys: pytest.Captu
     assert doc["verdict"] == "significantly worse" and doc["exit_code"] == 1
     assert "significantly worse" in page.read_text() and "<script" not in page.read_text()
     assert main(["compare", str(base), str(other)]) == 2
-    assert "blades differ" in capsys.readouterr().out
+    assert "no blade in common" in capsys.readouterr().out
     assert main(["compare", str(base), str(tmp_path / "missing")]) == 2
     assert "cannot read it" in capsys.readouterr().err

@@ -14,8 +14,8 @@ from swaplab.inventory import InventoryError, load
 from swaplab.records import FindingRecord
 from swaplab.report import junit
 from swaplab.report.model import BladeResult, Case
+from swaplab.report.outputs import write_outputs
 from swaplab.report.results import KernelInfo, RunResult
-from swaplab.run import write_outputs
 from swaplab.textsafe import visible, xml_text
 
 from .test_inventory import GOOD, _bin, _problems

@@ -82,9 +82,10 @@ def test_runs_that_are_not_one_sign_off_are_refused_naming_the_difference(tmp_pa
 
 def test_every_refusal_is_listed_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = _copy(tmp_path, "kernel-6.1-a"), _copy(tmp_path, "kernel-5.10")
+    a2 = _copy(tmp_path, "kernel-6.1-a", "a2")  # another copy of a: another directory, the same rack name
     _edit(b, **{"options.ratio_gate": 3.0, "options.limit": "blade*", "options.inventory": "/x/rack9/hosts.yml"})
     out = tmp_path / "fleet"
-    assert main(["merge", str(a), str(b), str(a), "-o", str(out)]) == 2
+    assert main(["merge", str(a), str(b), str(a2), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("swaplab merge: cannot merge (nothing was written):")
     assert "rack rack9 tested another kernel: 5.10.0-46-amd64 (sha256 6d89bdf9a7c4)" in err

@@ -212,7 +212,7 @@ def test_swaplab_report_rewrites_junit_and_html_from_the_run_directory(tmp_path:
 
 def test_a_report_page_that_cannot_be_rendered_costs_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                  ) -> None:  # fmt: skip
-    from swaplab import run as run_module
+    from swaplab.report import outputs as run_module
 
     def broken(*_a: object) -> str:
         raise KeyError("info_findings")
