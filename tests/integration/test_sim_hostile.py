@@ -19,8 +19,9 @@ from swaplab.sim import rack as sim
 pytestmark = pytest.mark.integration
 
 
-def test_a_forged_pidfile_in_a_real_rack_signals_nothing_that_is_not_the_racks(tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_forged_pidfile_in_a_real_rack_signals_nothing_that_is_not_the_racks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if found := sim.problems(["r1-b01"]):
         pytest.fail(f"the simulated rack cannot run here: {'; '.join(found)}")
     monkeypatch.setenv(PASSWORD_ENV, "sim-" + os.urandom(4).hex())
