@@ -79,6 +79,15 @@ def for_settings(settings: Settings) -> LabHooks:
                 raise RuntimeError(f"{blade}: unexpected NFS swap export {lines[1]!r} or file {lines[2]!r}")
             return int(lines[0]), f"{export}/{lines[2]}"
 
+        def hog_stop() -> int:
+            """SIGSTOP to the running hog (its pid file): its progress stands still, the blade's heartbeat goes on."""
+            pidfile = f"{AGENT_DIR}/loads/{load_id}/hog.pid"
+            r = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir)).run(
+                f'p=$(cat {pidfile}) && [ "$p" -gt 1 ] && kill -STOP "$p" && echo "$p"', timeout=60)  # fmt: skip
+            if r.rc != 0 or not r.stdout.strip().isdigit():
+                raise RuntimeError(f"the hog could not be stopped on {blade}: {(r.stderr or r.stdout)[-200:]!r}")
+            return int(r.stdout.strip())
+
         def sysrq(key: str) -> None:
             if console is None:
                 raise RuntimeError("the blade has no console")
@@ -86,7 +95,7 @@ def for_settings(settings: Settings) -> LabHooks:
 
         progress(f"{load_id}: fault {spec} armed")
         handles = LabHandles(paths.run / f"{blade}.qmp", lambda frozen: machines.nas_freeze(paths, frozen), sysrq,
-                             nas_shell, machines.nfs_service(paths), hog_swapfile)  # fmt: skip
+                             nas_shell, machines.nfs_service(paths), hog_swapfile, hog_stop)  # fmt: skip
         return FaultTimer(spec, handles)
 
     return LabHooks(reprovision=reprovision, host_load=host_load if settings.virtual else None, fault=fault)

@@ -40,6 +40,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "fio_size_mib": (1, 4096),
     "fio_runtime_s": (1, 600),
     "hang_budget_s": (30, 3600),
+    "stall_after_s": (10, 3600),
     "load_budget_s": (30, 86400),
     "load_budget_s_per_mib": (0.1, 60.0),
     "max_hangs": (1, 20),
@@ -124,6 +125,10 @@ class RunOptions:
         "after which a blade under load is hung (hung_task_timeout_secs + 30)",
         metavar="S",
     )
+    stall_after_s: int = _opt(120, "--stall-after", "a hog whose progress does not move for this many seconds "
+                              "while its blade answers is stalled: ended, judged a kernel failure (unless the NAS was "
+                              "out) and its blade recovered (its progress moves every second or two on a blade of a "
+                              "few GiB)", metavar="S")  # fmt: skip
     load_budget_s: int = _opt(180, "--load-budget", "a hog load's budget on the blade: this many seconds, plus "
                               "--load-budget-per-mib for each MiB of its working set; past it the load is ended",
                               metavar="S")  # fmt: skip

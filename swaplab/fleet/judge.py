@@ -160,8 +160,9 @@ def in_window(findings: Iterable[Finding], start: float, end: float) -> list[Fin
 class LoadDecision:
     """Whose a load's end is: the one place a load is called the kernel's failure or the lab's.
 
-    ``kind``: "judged" (it finished: the verdict's failures, if any, are the kernel's), "recover" (the live
-    watch ended it, hung or panicked: a kernel failure, and the blade is to be power-cycled), "kernel" (it
+    ``kind``: "judged" (it finished: the verdict's failures, if any, are the kernel's; ``recover`` says why the
+    blade is power-cycled all the same), "recover" (the live watch ended it, hung, panicked or crashed, or its
+    progress stood still: a kernel failure, and the blade is to be power-cycled), "kernel" (it
     did not finish and the kernel log says why: a kernel failure, and the blade is down), "infra" (swaplab
     could not test the blade: a JUnit <error> with ``message``). ``down``: why the blade's later tests
     error at once ("" clears it, None leaves it as it was)."""
@@ -169,6 +170,7 @@ class LoadDecision:
     kind: str
     down: str | None = None
     message: str = ""
+    recover: str = ""  # "judged", yet the blade is power-cycled before its next case: why (its memory went bad)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class LoadEnd:
     console_tail: str = ""
     last_error: str = ""  # the last ssh error while polling
     fetch_error: str = ""  # a finished load whose files came back incomplete
+    memory_bad: str = ""  # a finished load that left the blade's memory untrustworthy (``memory_bad``): why
     nas: str = ""  # the NAS's name, and how its prober saw it fail during the load ("" if it answered)
     nas_outage: str = ""
     emulator_stall: str | None = None  # why the load's stalls are the emulator's (``fleet.emulator``), if they are
@@ -193,7 +196,12 @@ def decide(end: LoadEnd, verdict: Verdict) -> LoadDecision:
     """Whose the load's end is, given its kernel verdict. Appends the watch's reason to a hung load's failures."""
     if end.emulator_stall:
         return LoadDecision("infra", down="", message=end.emulator_stall)
-    if end.watched and end.status in ("panic", "hung"):
+    if end.watched and end.status in ("panic", "hung", "crashed"):
+        return LoadDecision("recover")
+    if end.status == "stalled":
+        if end.nas_outage:  # the NAS was out while the hog stood still: the outage's, not the kernel's
+            return LoadDecision("infra", down="", message=f"{end.blade}: load {end.load_id} stood still while the "
+                                f"NAS {end.nas} {end.nas_outage}: not this blade's failure")  # fmt: skip
         return LoadDecision("recover")
     if end.status != "done":
         if verdict.failures:
@@ -211,7 +219,21 @@ def decide(end: LoadEnd, verdict: Verdict) -> LoadDecision:
     if end.fetch_error and not verdict.failures:
         return LoadDecision("infra", message=f"{end.blade}: load {end.load_id} finished, but its results could not "
                                              f"be fetched whole: {end.fetch_error}")  # fmt: skip
+    if end.memory_bad:  # finished, but what the blade holds in memory cannot be trusted for its next case
+        return LoadDecision("judged", recover=end.memory_bad)
     return LoadDecision("judged")
+
+
+def memory_bad(verdict: Verdict, hog_result: dict[str, Any]) -> str:
+    """Why a finished load leaves its blade's memory untrustworthy ("" if it does not): pages of the hog's that
+    came back from swap wrong, or processes that died of faults in their own memory. Such a blade is
+    power-cycled before its next case, as a crashed one is."""
+    bad = hog_result.get("bad_pages")
+    if isinstance(bad, int) and not isinstance(bad, bool) and bad > 0:
+        return f"swap corruption: {bad} page(s) of the hog came back from swap wrong"
+    if any(f.startswith("userspace_crash") for f in verdict.failures):
+        return "user processes died of faults in their own memory (memory corruption suspected)"
+    return ""
 
 
 def health_problems(verdict: Verdict, start: dict[str, int], now: dict[str, int]) -> list[str]:

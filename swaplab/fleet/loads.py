@@ -51,6 +51,7 @@ KILL_HOG = (
 
 # Time the controller allows beyond the blade-side budget: restoring swap, dmesg, NFS writes.
 WRAP_UP_S = 90.0
+EVIDENCE_FETCH_S = 30.0  # a crashed or stalled blade's load directory, fetched before its power-cycle
 HEARTBEAT_EVERY_S = 5  # the sampler's heartbeat on the console, for the live watch (fleet.watch)
 
 
@@ -64,8 +65,8 @@ class SwapArea:
 @dataclass
 class LoadOutcome:
     load_id: str
-    # "done": finished (the load's own rc says how); "timeout": no end seen by the deadline; "panic" or
-    # "hung": the console watch ended it (fleet.watch)
+    # "done": finished (the load's own rc says how); "timeout": no end seen by the deadline; "panic", "crashed"
+    # or "hung": the console watch ended it (fleet.watch); "stalled": its progress stood still (StallWatch)
     status: str
     rc: int | None
     seconds: float
@@ -73,6 +74,7 @@ class LoadOutcome:
     files: dict[str, bytes] = field(default_factory=dict)
     last_error: str = ""
     fetch_error: str = ""  # the result archive came back incomplete: what was read is kept in ``files``
+    stall: str = ""  # where a stalled load's progress stood, and how long
 
     def text(self, name: str) -> str:
         return self.files.get(name, b"").decode(errors="replace")
@@ -192,10 +194,13 @@ class LoadRunner:
         mkswap: list[str] | None = None,
         abort: threading.Event | None = None,
         ended: Callable[[], str] = lambda: "ended",
+        stall_after_s: float | None = None,
     ) -> LoadOutcome:
-        """Start the load and poll it until it is done, its budget (and grace) is spent, or ``abort`` is set
-        (the console watch saw the blade die or hang: the status is then ``ended()``, and nothing is
-        fetched from a dead blade)."""
+        """Start the load and poll it until it is done, its budget (and grace) is spent, ``abort`` is set (the
+        console watch saw the blade die, crash or hang: the status is then ``ended()``), or the hog's progress
+        has not moved for ``stall_after_s`` while the blade answers ("stalled", ``outcome.stall`` says where it
+        stood). Nothing is fetched from a dead blade; from a crashed or stalled one, what it answers within
+        ``EVIDENCE_FETCH_S`` (the hog's report of bad pages among it)."""
         load_dir = f"{AGENT_DIR}/loads/{load_id}"
         script = job_script(load_dir, budget_s, command, use, all_areas, mkswap or [], self.pin)
         q = shlex.quote
@@ -209,6 +214,7 @@ class LoadRunner:
         )
         deadline = t0 + budget_s + WRAP_UP_S
         outcome = LoadOutcome(load_id, "timeout", None, 0.0, self.local_root / load_id)
+        stall = StallWatch(stall_after_s)
         try:
             while time.monotonic() < deadline:
                 if abort is not None and abort.is_set():
@@ -232,13 +238,19 @@ class LoadRunner:
                     break
                 if line := progress_line(r.stdout, time.monotonic() - t0, budget_s):
                     self.log(f"{load_id}: {line}")
+                    if stalled := stall.seen(r.stdout, line, time.monotonic()):
+                        outcome.status, outcome.stall = "stalled", stalled
+                        break
         except KeyboardInterrupt:
             self.stop(load_dir)
             raise
         outcome.seconds = time.monotonic() - t0
-        if outcome.status in ("done", "timeout"):
+        if outcome.status in ("stalled", "crashed"):
+            self.stop(load_dir)  # what is left of the load, before its files are taken as they stand
+        if outcome.status in ("done", "timeout", "stalled", "crashed"):
+            limit = None if outcome.status in ("done", "timeout") else EVIDENCE_FETCH_S
             try:
-                outcome.files, outcome.fetch_error = self.fetch(load_dir)
+                outcome.files, outcome.fetch_error = self.fetch(load_dir, limit)
             except RemoteError as e:
                 outcome.last_error = outcome.fetch_error = str(e)
         self._save(outcome)
@@ -254,15 +266,46 @@ class LoadRunner:
             self.remote.run(f"cd {shlex.quote(load_dir)} && {{ {kill_job}; {KILL_HOG}; {KILL_DETACHED}; }}; true",
                             timeout=15)  # fmt: skip
 
-    def fetch(self, load_dir: str) -> tuple[dict[str, bytes], str]:
-        """The load directory's files, and what went wrong fetching them ("" if nothing did)."""
-        rc, out, err = self.remote.run_bytes(f"timeout -s KILL 60 tar -C {shlex.quote(load_dir)} -cf - .", limit=90)
+    def fetch(self, load_dir: str, limit: float | None = None) -> tuple[dict[str, bytes], str]:
+        """The load directory's files, and what went wrong fetching them ("" if nothing did), within ``limit``
+        seconds (90 by default)."""
+        limit = limit or 90.0
+        rc, out, err = self.remote.run_bytes(
+            f"timeout -s KILL {int(limit * 2 / 3)} tar -C {shlex.quote(load_dir)} -cf - .", limit=limit
+        )
         return unpack_results(out, rc, err.decode(errors="replace").strip()[-300:])
 
     def _save(self, outcome: LoadOutcome) -> None:
         outcome.local_dir.mkdir(parents=True, exist_ok=True)
         for name, data in outcome.files.items():
             (outcome.local_dir / name).write_bytes(data)
+
+
+class StallWatch:
+    """A hog whose progress does not move: the same phase and pages done, poll after poll, for ``after_s``
+    while the blade answers (the poll itself is the proof of life). A load without a progress file (fio) never
+    stalls here; its budget still ends it."""
+
+    def __init__(self, after_s: float | None) -> None:
+        self.after_s = after_s
+        self._last: tuple[str, int] | None = None
+        self._since = 0.0
+
+    def seen(self, poll_output: str, line: str, now: float) -> str:
+        """The stall in words once the progress has stood for ``after_s`` (else "")."""
+        if self.after_s is None:
+            return ""
+        try:
+            p = json.loads(poll_output.strip().removeprefix("progress").strip())
+            where = (str(p["phase"]), int(p["pages_done"]))
+        except (ValueError, KeyError, TypeError):
+            return ""  # no progress file yet (the job's set-up), or none at all
+        if where != self._last:
+            self._last, self._since = where, now
+            return ""
+        if now - self._since < self.after_s:
+            return ""
+        return f'its progress stood at "{line.split(" (")[0]}" for {now - self._since:.0f} s'
 
 
 def progress_line(poll_output: str, elapsed_s: float, budget_s: int) -> str:

@@ -1,8 +1,10 @@
-"""A blade brought back: after a killed controller (``settle``), and after a hang or panic (``recover``).
+"""A blade brought back: after a killed controller (``settle``), and after a hang, a panic, a fatal
+userspace crash, a stall or memory gone bad (``recover``).
 
-A hung or panicked blade recovered: the evidence first (blocked tasks, console tail), then a power-cycle
-into the kernel under test with its swap restored, at most ``--max-recoveries`` at a time across the
-run; a blade that cannot be recovered, or hangs ``--max-hangs`` times, is quarantined."""
+Such a blade recovered: the evidence first (blocked tasks, console tail, and from a blade that still
+answers its journal), then a power-cycle into the kernel under test with its swap restored, at most
+``--max-recoveries`` at a time across the run; a blade that cannot be recovered, or is recovered
+``--max-hangs`` times, is quarantined."""
 
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 RECOVERY_QUEUE_S = 3600.0
 CONSOLE_TAIL_BYTES = 20000
 SETTLE_S = 600.0  # a resumed run waits this long for a blade busy with a killed controller's load
+# Ends after which the blade may still answer ssh: its journal is kept before the power-cycle.
+ANSWERS = frozenset({"crashed", "stalled", "memory-bad"})
+JOURNAL_LINES = 2000
+JOURNAL_S = 20.0
 
 
 def settle(blade: BladeSession, budget_s: float = SETTLE_S) -> None:
@@ -59,6 +65,15 @@ def recover(blade: BladeSession, load_id: str, outcome: LoadOutcome, watch: Cons
     tail = outcome.local_dir / "console-tail.log"
     tail.write_bytes(blade.con.since_start()[-CONSOLE_TAIL_BYTES:])
     evidence.append(str(tail))
+    if watch.status in ANSWERS:  # a blade that still answers: its journal (PID 1's crash is told only there)
+        try:
+            r = blade.remote.run(f"journalctl -b --no-pager -o short-precise -n {JOURNAL_LINES}", timeout=JOURNAL_S)
+            journal = r.stdout if r.rc == 0 else f"journalctl exited {r.rc}: {r.stderr[-400:]}\n"
+        except RemoteError as e:
+            journal = f"the journal could not be read: {e}\n"
+        path = outcome.local_dir / "journal-tail.log"
+        path.write_text(journal[-CONSOLE_TAIL_BYTES * 5 :])
+        evidence.append(str(path))
     blade.hangs += 1
     blade.forget_connection()  # the ssh master to the dead blade, and what was learnt through it
     t0 = time.monotonic()
@@ -86,6 +101,6 @@ def recover(blade: BladeSession, load_id: str, outcome: LoadOutcome, watch: Cons
     if quarantined:
         blade.quarantined = quarantined
     blade.progress(f"{load_id}: " + (f"quarantined: {quarantined}" if quarantined else f"recovered in {seconds:.0f} s"))
-    return Recovery(load=load_id, status=outcome.status, reason=watch.reason, detected_at_s=detected,
+    return Recovery(load=load_id, status=watch.status or outcome.status, reason=watch.reason, detected_at_s=detected,
                     evidence=tuple(evidence), recovered=recovered, recovery_s=seconds,
                     queued_s=round(queued, 1), quarantined=quarantined)  # fmt: skip

@@ -19,7 +19,7 @@ from swaplab.fleet import nas_probe
 from swaplab.fleet.blade_console import BladeConsole
 from swaplab.fleet.emulator import emulator_stall
 from swaplab.fleet.hooks import LabHooks
-from swaplab.fleet.judge import ExcuseKey, LoadEnd, decide, excused_before
+from swaplab.fleet.judge import ExcuseKey, LoadEnd, decide, excused_before, memory_bad
 from swaplab.fleet.loads import AGENT_DIR, SWAPS_COMMAND, LoadRunner, SwapArea, kill_leftovers, parse_swaps
 from swaplab.fleet.outcome import LoadReport, judge_load
 from swaplab.fleet.recovery import recover
@@ -178,7 +178,8 @@ class BladeSession:
         try:
             outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap,
                                       abort=watch.abort if watch else None,
-                                      ended=lambda: watch.status if watch else "ended")  # fmt: skip
+                                      ended=lambda: watch.status if watch else "ended",
+                                      stall_after_s=self.settings.options.stall_after_s)  # fmt: skip
         except RemoteError as e:
             self.down = f"{load_id} (could not start the load: {e})"
             raise InfraError(str(e)) from e
@@ -203,19 +204,31 @@ class BladeSession:
         if hostload is not None:
             report.host_cpu_pressure_pct, report.emulator_cpu_s, _ = hostload.figures()
             stall = emulator_stall(self.name, load_id, findings, arrivals, hostload, outcome.local_dir)
+        if watch is not None and outcome.status == "stalled":  # the runner ended it: the watch says how it looked
+            watch.status, watch.ended_at = "stalled", watch.stopped_at
+            watch.reason = f"{outcome.stall}, while the blade answered ssh; {watch.state(time.time())}"
         fetch_error = f"{outcome.fetch_error} (saved in {outcome.local_dir})" if outcome.fetch_error else ""
         silent = self.settings.nas and outcome.status != "done"
+        hog_result = report.json_file("hog.json") or {}
         end = LoadEnd(blade=self.name, load_id=load_id, status=outcome.status, watched=watch is not None,
                       budget_s=budget_s, seconds=outcome.seconds, console_tail=console_text[-1500:],
-                      last_error=outcome.last_error or "", fetch_error=fetch_error, nas=self.settings.nas,
+                      last_error=outcome.last_error or "", fetch_error=fetch_error,
+                      memory_bad=memory_bad(verdict, hog_result), nas=self.settings.nas,
                       nas_outage=nas_probe.outage_words(self.settings, load_started) if silent else "",
                       emulator_stall=stall)  # fmt: skip
         decision = decide(end, verdict)
         if decision.down is not None:
             self.down = decision.down or None
-        if decision.kind == "recover" and watch is not None:  # hung or panicked: recovered, its later cases go on
-            if outcome.status == "hung" or not verdict.failures:
+        if decision.kind == "recover" and watch is None:  # no console to watch: ended, and the blade is down
+            verdict.failures.append(f"{outcome.status}: {outcome.stall}")
+            self.down = f"{load_id} ({outcome.status})"
+        elif decision.kind == "recover" and watch is not None:  # hung, panicked, crashed, stalled: recovered
+            if outcome.status in ("hung", "stalled") or not verdict.failures:
                 verdict.failures.append(f"{outcome.status}: {watch.reason}")
+            report.recovery = recover(self, load_id, outcome, watch)
+            report.attachments += list(report.recovery.evidence)
+        elif decision.recover and watch is not None:  # finished, but the blade's memory went bad: power-cycled
+            watch.status, watch.reason, watch.ended_at = "memory-bad", decision.recover, watch.stopped_at
             report.recovery = recover(self, load_id, outcome, watch)
             report.attachments += list(report.recovery.evidence)
         if fault is not None:

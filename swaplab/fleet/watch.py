@@ -4,7 +4,8 @@
 and feeds every line to the detectors as it arrives:
 
 - a panic, an oops or a BUG ends the load (``abort`` is set, ``status`` says why): nobody waits out
-  the budget on a dead blade;
+  the budget on a dead blade; so does a fatal userspace crash (PID 1's, the load's own process's, or
+  ``CRASHES_FATAL`` processes dying of faults in their own memory): "crashed";
 - the blade-side heartbeat (the sampler writes ``swaplab: heartbeat N`` to /dev/kmsg every few
   seconds) and any other console output count as signs of life. Nothing at all for longer than
   ``hung_after_s`` is a hang, unless the kernel's last word was that its NFS server is not
@@ -32,6 +33,11 @@ from swaplab.textsafe import visible
 
 # Findings that end a load at once: the blade is dead or its kernel is broken.
 FATAL_KINDS = frozenset({"panic", "oops", "kernel_bug"})
+# Userspace crashes that end a load ("crashed"): PID 1's (the blade is finished as surely as after a panic), a
+# load's own process's (by its name: the hog and the sampler are python3, fio, the job's timeout), or this many
+# processes dying of faults in their own memory (memory corruption: nothing the blade runs can be trusted).
+LOAD_COMMS = frozenset({"python3", "fio", "timeout", "job.sh"})
+CRASHES_FATAL = 3
 HEARTBEAT = "swaplab: heartbeat"
 DEFAULT_HUNG_AFTER_S = 150.0
 LAST_SAID_CHARS = 160  # of the console's last line, in a hang's message
@@ -53,7 +59,7 @@ class ConsoleWatch:
     hung_after_s: float = DEFAULT_HUNG_AFTER_S
     started: float = field(default_factory=time.time)
     abort: threading.Event = field(default_factory=threading.Event)
-    status: str = ""  # "panic" or "hung" once the watch ended the load
+    status: str = ""  # "panic", "crashed" or "hung" once the watch ended the load ("stalled": the runner did)
     reason: str = ""
     arrivals: list[Arrival] = field(default_factory=list)
     heartbeats: int = 0
@@ -94,6 +100,32 @@ class ConsoleWatch:
                 self.nfs_down_since = None
             if f.kind in FATAL_KINDS and not self.abort.is_set():
                 self._end("panic", f"{f.kind} on the console: {f.text[:300]}")
+            elif f.kind == "userspace_crash" and not self.abort.is_set() and (why := self._fatal_crash(f)):
+                self._end("crashed", f"{why}, {now - self.started:.0f} s into the load: {f.text[:300]}")
+
+    def _fatal_crash(self, f: Finding) -> str:
+        """Why this userspace crash ends the load ("" if it does not)."""
+        comm, pid = str(f.fields.get("comm", "")), str(f.fields.get("pid", ""))
+        if pid == "1":
+            return f"PID 1 ({comm}) crashed: the blade can run nothing more"
+        if comm in LOAD_COMMS:
+            return f"the load's own process {comm}[{pid}] crashed"
+        crashes = sum(1 for a in self.arrivals if a.finding.kind == "userspace_crash")
+        if crashes >= CRASHES_FATAL:
+            return f"{crashes} processes died of faults in their own memory (memory corruption suspected)"
+        return ""
+
+    def state(self, now: float) -> str:
+        """What the blade showed of itself, for a load ended while it seemed alive: its last heartbeat and what
+        its console last said, in seconds into the load and before now."""
+        beat = "no heartbeat during the load"
+        if self.heartbeat_at is not None:
+            beat = (f"its last heartbeat {self.heartbeat_at - self.started:.0f} s into the load, "
+                    f"{now - self.heartbeat_at:.0f} s ago ({self.heartbeats} in all)")  # fmt: skip
+        last_said = visible(ANSI_RE.sub("", self.last_line).strip(), one_line=True)[:LAST_SAID_CHARS]
+        said = (f"its console last said {last_said!r} {self.said_at - self.started:.0f} s into the load"
+                if self.said_at is not None else "its console said nothing during the load")  # fmt: skip
+        return f"{beat}; {said}"
 
     def check(self, now: float) -> None:
         silent = now - self.last_output

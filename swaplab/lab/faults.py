@@ -15,7 +15,9 @@
   come back from swap, but not the ones that went out). In the blade's NFS swapfile, on the NAS, it swaps
   the contents of pairs among the ``CORRUPT_PAGES`` lowest pages of the running hog's working set that are
   out in swap (found by the hog's page stamps; the lowest are out first and verified last). The hog names
-  them; the run must say swap corruption.
+  them; the run must say swap corruption, and the blade is power-cycled before its next case;
+- ``hog-stop``: the hog is stopped (SIGSTOP) on the blade, which stays alive (its heartbeat goes on): its
+  progress stands still, and the run must call it stalled within ``--stall-after``, then recover the blade.
 
 Each injection returns when it took effect (and, for a timed fault, when it ended), for the report's
 fault timeline. Only the virtual lab's own machines are touched, through their QMP sockets and the
@@ -43,6 +45,7 @@ SCENARIOS = {
     "nbd-kill": True,
     "nfsd-restart": False,
     "nas-corrupt": False,
+    "hog-stop": False,
 }
 CORRUPT_PAGES = 64
 # Runs on the NAS (python3 -c): wait until the hog's pages (stamp: b"SWPL", run, index; swaplab.agent.hog) are
@@ -133,6 +136,7 @@ class LabHandles:
     nfs_service: str = "nfs-server"  # the NAS's NFS server unit (nfs-ganesha on the host NAS)
     # nas-corrupt: the running hog's run number and its NFS swapfile as the NAS names it (raises if unknown)
     hog_swapfile: Callable[[], tuple[int, str]] | None = None
+    hog_stop: Callable[[], int] | None = None  # hog-stop: SIGSTOP to the running hog; its pid
 
 
 def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
@@ -185,6 +189,12 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
                                  NAS_COMMAND_S + CORRUPT_WAIT_S)  # fmt: skip
             out.injected_at = time.time()
             out.detail = f"{said.strip()} page(s) of the hog (run {run}) mixed up in pairs in {swapfile}"
+        elif spec.scenario == "hog-stop":
+            if lab.hog_stop is None:
+                raise RuntimeError("no way to reach the blade's hog")
+            pid = lab.hog_stop()
+            out.injected_at = time.time()
+            out.detail = f"the hog (pid {pid}) stopped with SIGSTOP"
     except Exception as e:
         out.error = f"{type(e).__name__}: {e}"
     return out

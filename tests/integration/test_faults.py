@@ -10,7 +10,8 @@ into the first NFS trial. What each shows:
 - `blade-crash` (CI): sysrq-c mid-load: the panic is reported within 10 s of its console line, the
   blade is recovered, the next trial runs;
 - `nas-corrupt` (CI): the NAS mixes up the hog's swap slots: a kernel `<failure>` that says swap
-  corruption (the hog's bad pages), exit 1, the next trial runs;
+  corruption (the hog's bad pages), exit 1, the blade power-cycled, the next trial runs;
+- `hog-stop` (CI): the hog stopped while its blade lives: stalled within `--stall-after`, recovered;
 - `nas-freeze`, `link-down`, `nfsd-restart`, `nbd-kill` (`make faults`, outside CI's budget): the
   outages the blade must survive, and the NBD server's death that it must report.
 
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(2
 INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
 HANG_BUDGET_S = 45
+STALL_AFTER_S = 30
 HOG = ["--suite", "hog", "--trials", "1", "--precision", "0", "--working-set", "1.25x"]
 
 
@@ -75,7 +77,8 @@ def _recovered_and_went_on(rc: int, run_dir: Path, doc: dict[str, Any]) -> tuple
     recovery, fault = _record(nfs, "recovery"), _record(nfs, "fault")
     assert recovery["recovered"] and not recovery["quarantined"]
     names = {Path(p).name for p in recovery["evidence"]}
-    assert names == {"sysrq-w.txt", "sysrq-t.txt", "console-tail.log"}
+    # A blade that still answers (crashed, stalled) gives its journal too, before the power-cycle.
+    assert names - {"journal-tail.log"} == {"sysrq-w.txt", "sysrq-t.txt", "console-tail.log"}
     root = ET.fromstring((run_dir / "junit.xml").read_bytes())
     failure = root.find(".//testcase[@name='test_hog[t1-nfs]']/failure")
     assert failure is not None and failure.get("type") == "kernel"
@@ -127,7 +130,25 @@ def test_swap_slots_mixed_up_on_the_nas_are_a_kernel_failure_naming_the_corrupti
     assert failure is not None and failure.get("type") == "kernel"
     message = failure.get("message") or ""
     assert message.startswith(("swap corruption: ", "userspace_crash")), message  # the problem, not a hang
+    # Its memory cannot be trusted: the blade is power-cycled before its next case, which runs on a fresh kernel.
+    recovery = _record(nfs, "recovery")
+    assert recovery["status"] in ("memory-bad", "crashed") and recovery["recovered"], recovery
     assert nbd["outcome"] == "passed", nbd["message"]
+
+
+def test_a_hog_that_stands_still_is_stalled_within_its_window_and_the_blade_recovered(lab: None) -> None:
+    """The hog stopped (SIGSTOP) while its blade stays alive (the heartbeat goes on, ssh answers): before, the
+    trial waited out its whole load budget, then the blade was left down. Now: stalled within --stall-after
+    (and a poll's 10 s), a kernel <failure> naming where the progress stood and how the blade looked, the
+    blade recovered, its next trial run."""
+    rc, run_dir, doc = _fault_run("hog-stop@hog-t1-nfs+5", "--stall-after", str(STALL_AFTER_S))
+    recovery, fault = _recovered_and_went_on(rc, run_dir, doc)
+    assert recovery["status"] == "stalled" and "journal-tail.log" in {Path(p).name for p in recovery["evidence"]}
+    assert fault["injected_at_s"] is not None and "SIGSTOP" in fault["detail"], fault
+    assert fault["detected_at_s"] - fault["injected_at_s"] <= STALL_AFTER_S + 20, fault
+    message = _case(doc, "test_hog[t1-nfs]")["message"]
+    assert message.startswith("stalled: its progress stood at "), message
+    assert "while the blade answered ssh" in message and "heartbeat" in message, message
 
 
 @pytest.mark.slow_faults

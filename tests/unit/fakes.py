@@ -92,7 +92,10 @@ class FakeBlade:
 
     - ``"ok"``: the load finishes (state ``done``, rc 0) at the first poll;
     - ``"panic"``: the console prints a panic and the blade stops answering;
-    - ``"hang"``: the blade stops answering and prints nothing.
+    - ``"hang"``: the blade stops answering and prints nothing;
+    - ``"crash"``: PID 1 segfaults on the console; the blade still answers, its load never ends;
+    - ``"stall"``: the hog's progress stands still while the blade answers every poll (a stopped hog);
+    - ``"corrupt"``: the load finishes, and its hog.json names bad pages.
 
     Nothing runs on this machine: commands are matched, never executed."""
 
@@ -105,6 +108,7 @@ class FakeBlade:
         self.answering = True
         self.commands: list[str] = []
         self.scripts: list[str] = []  # what was sent on stdin (a load's job script, the agent)
+        self.polls = 0
 
     def _answer(self, command: str) -> tuple[int, str]:
         if "uname -r" in command:
@@ -123,7 +127,17 @@ class FakeBlade:
                 self.answering = False
             elif self.behaviour == "hang":
                 self.answering = False
+            elif self.behaviour == "crash":
+                self.console.emit("[  301.000000] systemd[1]: segfault at 7f00 ip 00007f12 sp 00007ffc error 4 in "
+                                  "libc.so.6[7f12+155000] likely on CPU 0 (core 0, socket 0)\r\n")  # fmt: skip
             return 0, ""
+        if "journalctl" in command:
+            return 0, "Dec 06 08:00:00 blade1 systemd[1]: Caught <SEGV>, dumped core as pid 999.\n"
+        if "/state" in command and self.behaviour in ("crash", "stall"):  # a poll: running, progress standing
+            self.polls += 1
+            if self.behaviour == "stall" and self.polls > 2:
+                return 0, 'progress {"phase": "verify1", "pages_done": 950, "pages": 1000}\n'
+            return 0, f'progress {{"phase": "verify1", "pages_done": {100 * self.polls}, "pages": 1000}}\n'
         if "/state" in command:  # a poll: the load has finished
             return 0, "done\n"
         return 0, ""
@@ -152,6 +166,10 @@ class FakeBlade:
         files = {"rc": b"0\n", "t_start": b"300.0\n", "t_ready": b"300.5\n", "t_end": b"310.0\n", "state": b"done\n",
                  "hog.pid": b"4242\n", "dmesg.txt": b"[  300.2] swaplab: nothing wrong\n",
                  "hog.json": json.dumps({"ok": True, "mib": 384}).encode()}  # fmt: skip
+        if self.behaviour == "corrupt":
+            files["hog.json"] = json.dumps({"status": "done", "mib": 384, "bad_pages": 63}).encode()
+        if self.behaviour in ("crash", "stall"):  # taken as it stood: no end, no rc
+            files = {k: v for k, v in files.items() if k not in ("rc", "t_end", "state", "hog.json")}
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for name, data in files.items():
