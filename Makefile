@@ -9,7 +9,7 @@ LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs 
 # What the tests alone need: a browser to look at report.html as a person would (headless).
 TEST_PACKAGES := chromium
 
-.PHONY: run test lint unit integration faults limit scale deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
+.PHONY: run test lint unit integration faults faults-soak limit scale deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -35,7 +35,14 @@ integration: venv kernel-deb lab-deps test-deps sim-deps
 faults: venv kernel-deb lab-deps test-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
-	SWAPLAB_MARKS=faults $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
+	SWAPLAB_MARKS="faults and not soak" $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
+
+## faults-soak: the blade-crash scenario ten times in a row on one lab bring-up (about 35 minutes; outside CI):
+## every round must pass. ROUNDS=N changes the count.
+faults-soak: venv kernel-deb lab-deps test-deps
+	$(VENV)/bin/tox -e integration --notest
+	.tox/integration/bin/swaplab lab build
+	SWAPLAB_MARKS=soak SWAPLAB_SOAK_ROUNDS=$(or $(ROUNDS),10) $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
 
 ## limit: `--limit` on a shared NAS, on a 2-blade virtual lab: blade A is provisioned while blade B swaps on
 ## NFS and NBD; B's servers are not restarted, nothing of B's changes (about 10 minutes; outside CI)

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,17 +89,35 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
-def cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int, reaped: bool = False) -> int:
+    """``pid``'s CPU time in clock ticks (user and system); ``reaped``: with that of the children it has waited
+    for (cutime, cstime), where an exited process's time goes when its parent reaps it. 0 if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
+        return sum(int(x) for x in fields[11 : 15 if reaped else 13])
     except (OSError, ValueError, IndexError):
         return 0
 
 
+def tree_ticks(pids: list[int]) -> int:
+    """The CPU a process tree has used, in ticks: each live process's own and its reaped children's. A process
+    that exits moves its time into its parent's reaped share, so the sum only grows while the tree's root
+    lives (an orphan's time, reaped by init, is lost: never counted twice, never negative)."""
+    return sum(cpu_ticks(p, reaped=True) for p in pids)
+
+
+def window_cpu_s(samples: list[dict[str, float]]) -> float:
+    """CPU seconds between the first and the last of ``samples`` (each with its cumulative ``tree_ticks`` and
+    its ``orphan_cpu_s``: the detached ssh masters' own deltas); never negative."""
+    if len(samples) < 2:
+        return 0.0
+    tree = max(0.0, (samples[-1]["tree_ticks"] - samples[0]["tree_ticks"]) / CLK_TCK)
+    return tree + sum(s["orphan_cpu_s"] for s in samples[1:])
+
+
 class Sampler(threading.Thread):
-    """Every second: the controller tree's PSS and CPU (live processes; reaped children are counted by
-    ``getrusage`` at the end), the number of recovery playbooks running."""
+    """Every second: the controller tree's PSS and CPU (``tree_ticks``: its live processes' and the children
+    they reaped; the detached ssh masters' own), the number of recovery playbooks running."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -107,10 +126,11 @@ class Sampler(threading.Thread):
         self.samples: list[dict[str, float]] = []
         self._ticks: dict[int, int] = {}
 
-    def controller(self) -> list[int]:
+    def controller(self) -> tuple[list[int], list[int]]:
         """The run's tree, and the ssh masters it (and Ansible) left in the background: ControlPersist
-        detaches them from the tree, but they are the controller's."""
+        detaches them from the tree (orphans, reaped by init), but they are the controller's."""
         pids = tree(self.pid)
+        orphans = []
         for entry in os.scandir("/proc"):
             if entry.name.isdigit() and int(entry.name) not in pids:
                 try:
@@ -118,18 +138,20 @@ class Sampler(threading.Thread):
                 except OSError:
                     continue
                 if cmd.startswith(b"ssh") and (b"swaplab-ssh-" in cmd or b".ansible/cp" in cmd):
-                    pids.append(int(entry.name))
-        return pids
+                    orphans.append(int(entry.name))
+        return pids, orphans
 
     def run(self) -> None:
         while not self.stop_.is_set():
-            pids = self.controller()
+            in_tree, orphans = self.controller()
+            pids = in_tree + orphans
             pss = sum(pss_kib(p) for p in pids)
-            delta = 0
-            for p in pids:
+            delta = 0  # the orphans' own ticks since the last sample (one that exits loses its last second)
+            for p in orphans:
                 t = cpu_ticks(p)
-                delta += t - self._ticks.get(p, 0) if p in self._ticks else 0
+                delta += max(0, t - self._ticks[p]) if p in self._ticks else 0
                 self._ticks[p] = t
+            ticks = tree_ticks(in_tree)
             playbooks = set()
             for p in pids:
                 try:
@@ -140,8 +162,8 @@ class Sampler(threading.Thread):
                     playbooks.add(p)
             # One recovery is one ansible-playbook and its forks (same command line): count the top ones.
             recoveries = sum(1 for p in playbooks if (proctree_parent(p) not in playbooks))
-            self.samples.append({"t": time.time(), "pss_kib": pss, "procs": len(pids), "cpu_s": delta / CLK_TCK,
-                                 "recoveries": recoveries})  # fmt: skip
+            self.samples.append({"t": time.time(), "pss_kib": pss, "procs": len(pids), "tree_ticks": ticks,
+                                 "orphan_cpu_s": delta / CLK_TCK, "recoveries": recoveries})  # fmt: skip
             self.stop_.wait(1.0)
 
 
@@ -199,8 +221,17 @@ def latest_run(before: set[str]) -> Path | None:
     return runs[-1] if runs else None
 
 
-def measure(n: int, args: Settings, storm: str = "") -> dict[str, Any]:
-    """One scenario on a rack of ``n`` simulated blades: its figures (see the module's doc)."""
+def _say(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None] = _say) -> dict[str, Any]:
+    """One scenario on a rack of ``n`` simulated blades: its figures (see the module's doc). ``tell`` is told each
+    phase as it starts, and the run's progress every 30 s."""
+
+    def say(text: str) -> None:
+        tell(f"[{n} blades, {storm or 'loads'}] {text}")
+
     rack_dir = args.rack_dir or ROOT / ".cache" / "sim" / f"rack-{n}"
     if rack_dir.exists():
         sim.down(rack_dir)
@@ -210,9 +241,11 @@ def measure(n: int, args: Settings, storm: str = "") -> dict[str, Any]:
     boot_vars: dict[str, float | int] = {
         k: v for k, v in (("blade_boot__wave", args.wave), ("blade_boot__pxe_s", args.pxe_s)) if v is not None
     }
+    say("bringing the rack up")
     inv = sim.up(rack_dir, names, release, boot_s=args.boot, trial_s=args.trial, blade_vars=boot_vars)
     out: dict[str, Any] = {"blades": n, "scenario": storm or "loads", "rack_up_s": round(time.time() - t, 1)}
     try:
+        say(f"rack up in {out['rack_up_s']} s; booting the blades (the boot and swap plays)")
         t0 = time.time()
         # The blades' bring-up as a hung blade's recovery does it: the boot play, then the swap play.
         r = subprocess.run([*SWAPLAB, "provision", "-i", str(inv), "--playbook", "recover.yml"], capture_output=True,
@@ -241,6 +274,7 @@ def measure(n: int, args: Settings, storm: str = "") -> dict[str, Any]:
         t0 = time.time()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         run_log = open(rack_dir / "run.log", "w")  # noqa: SIM115 - closed below
+        say(f"booted in {out['boot_play_s']} s; swaplab run started")
         proc = subprocess.Popen(cmd, stdout=run_log, stderr=subprocess.STDOUT, cwd=ROOT)
         sampler = Sampler(proc.pid)
         sampler.start()
@@ -250,9 +284,13 @@ def measure(n: int, args: Settings, storm: str = "") -> dict[str, Any]:
         seq = 0
         storm_at = None
         thaw: threading.Timer | None = None
+        told = time.time()
         while proc.poll() is None:
             time.sleep(1)
             started = first_loads(rack_dir, names)
+            if time.time() - told >= 30:
+                told = time.time()
+                say(f"run: {time.time() - t0:.0f} s, {len(started)} of {n} blades have started their loads")
             if len(started) < n:
                 continue
             if storm and storm_at is None:
@@ -267,6 +305,7 @@ def measure(n: int, args: Settings, storm: str = "") -> dict[str, Any]:
                 sent[f"/sim/probe-{seq}."] = float(answer.split()[1])
         rc = proc.wait()
         run_log.close()
+        say(f"run ended (exit {rc}) after {time.time() - t0:.0f} s; bringing the rack down")
         if thaw is not None and thaw.is_alive():
             thaw.cancel()
             sim.ask(rack_dir, "thaw-nas")
@@ -293,8 +332,9 @@ def measure(n: int, args: Settings, storm: str = "") -> dict[str, Any]:
             pss = [s["pss_kib"] for s in during]
             out["pss_mean_mib"] = round(sum(pss) / len(pss) / 1024, 1)
             out["pss_per_blade_mib"] = round(sum(pss) / len(pss) / 1024 / n, 1)
-            out["cpu_loads_pct_per_blade"] = round(100 * sum(s["cpu_s"] for s in during)
-                                                   / max(1.0, during[-1]["t"] - during[0]["t"]) / n, 2)  # fmt: skip
+            window = max(1.0, during[-1]["t"] - during[0]["t"])
+            out["cpu_loads_s"] = round(window_cpu_s(during), 1)
+            out["cpu_loads_pct_per_blade"] = round(100 * window_cpu_s(during) / window / n, 2)
         out["pss_peak_mib"] = round(max((s["pss_kib"] for s in sampler.samples), default=0) / 1024, 1)
         out["procs_peak"] = max((s["procs"] for s in sampler.samples), default=0)
         out["recoveries_at_once"] = max((s["recoveries"] for s in sampler.samples), default=0)

@@ -55,3 +55,29 @@ def test_the_rack_refuses_what_it_cannot_simulate() -> None:
     assert any("host names" in p for p in sim.problems(["bad_name", "nas"]))
     assert any("twice" in p for p in sim.problems(["r1-b01", "r1-b01"]))
     assert len(sim.rack_names(100)) == 100 and sim.rack_names(100)[0] == "r1-b001"
+
+
+def test_the_controllers_cpu_over_a_window_counts_a_child_that_exits_mid_window_once() -> None:
+    """Before (04c02ea): a process that exited mid-window read as 0 ticks, its whole past subtracted: the CPU per
+    blade while loads ran came out at -0.05% at 100 blades. Now the tree's time is its live processes' and the
+    children they reaped: a child that burns CPU and exits is counted once, and the figure never goes down."""
+    import subprocess
+    import sys
+    import time
+
+    from swaplab.sim import scenario
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time\n"
+                               f"subprocess.run([sys.executable, '-c', {burn!r}])\ntime.sleep(1.5)\n"])  # fmt: skip
+    try:
+        samples = []
+        for _ in range(12):  # about 2.4 s: the child starts, burns 0.6 s and exits in the middle
+            samples.append({"tree_ticks": scenario.tree_ticks(scenario.tree(parent.pid)), "orphan_cpu_s": 0.0})
+            time.sleep(0.2)
+        steps = [b["tree_ticks"] - a["tree_ticks"] for a, b in zip(samples, samples[1:], strict=False)]
+        assert min(steps) >= 0, steps  # never down, not when the child exits
+        assert 0.5 <= scenario.window_cpu_s(samples) <= 1.5, scenario.window_cpu_s(samples)
+    finally:
+        parent.wait(10)
+    assert scenario.window_cpu_s(samples[:1]) == 0.0
