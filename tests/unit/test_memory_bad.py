@@ -156,7 +156,7 @@ def _session(tmp_path: Path, behaviour: str, monkeypatch: pytest.MonkeyPatch,
 def test_a_pid_1_crash_ends_the_trial_keeps_the_journal_and_the_blade_comes_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s, blade, cycled = _session(tmp_path, "crash", monkeypatch)
+    s, _, cycled = _session(tmp_path, "crash", monkeypatch)
     t0 = time.monotonic()
     report = s.load("hog-t1-nfs", "true", budget_s=600, use="nfs")
     assert time.monotonic() - t0 < 10  # not the 600 s budget

@@ -61,6 +61,7 @@ def test_the_controllers_cpu_over_a_window_counts_a_child_that_exits_mid_window_
     """Before (04c02ea): a process that exited mid-window read as 0 ticks, its whole past subtracted: the CPU per
     blade while loads ran came out at -0.05% at 100 blades. Now the tree's time is its live processes' and the
     children they reaped: a child that burns CPU and exits is counted once, and the figure never goes down."""
+    import itertools
     import subprocess
     import sys
     import time
@@ -75,7 +76,7 @@ def test_the_controllers_cpu_over_a_window_counts_a_child_that_exits_mid_window_
         for _ in range(12):  # about 2.4 s: the child starts, burns 0.6 s and exits in the middle
             samples.append({"tree_ticks": scenario.tree_ticks(scenario.tree(parent.pid)), "orphan_cpu_s": 0.0})
             time.sleep(0.2)
-        steps = [b["tree_ticks"] - a["tree_ticks"] for a, b in zip(samples, samples[1:], strict=False)]
+        steps = [b["tree_ticks"] - a["tree_ticks"] for a, b in itertools.pairwise(samples)]
         assert min(steps) >= 0, steps  # never down, not when the child exits
         assert 0.5 <= scenario.window_cpu_s(samples) <= 1.5, scenario.window_cpu_s(samples)
     finally:
