@@ -624,12 +624,18 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _virtual(inventory: str) -> bool:
+    """Whether ``inventory`` names the virtual lab's own inventory (compared, never opened)."""
+    return os.path.realpath(inventory) == os.path.realpath(VIRTUAL_INVENTORY)
+
+
 def resume_options(opts: RunOptions) -> RunOptions:
     """``--resume RUN_DIR``: the interrupted run's own options, with this command's lab, --keep and kernel.
 
     The journal is untrusted (Jenkins copies run directories between builds): no path is taken from it. A
     lab's run is resumed with ``-i`` and ``--kernel`` given again, compared with the journal's (the inventory
-    by its path, the kernel by its sha256, in ``Run.execute``); the virtual lab's inventory is its own.
+    by its path, the kernel by its sha256, in ``Run.execute``); the virtual lab's inventory is its own (a
+    run given it with ``-i`` is resumed against it, with this command's ``--kernel`` or the default).
     RunError if the directory holds no interrupted run, or the lab or the kernel is not named."""
     assert opts.resume is not None
     where = shown(opts.resume)
@@ -645,7 +651,12 @@ def resume_options(opts: RunOptions) -> RunOptions:
     except (TypeError, ValueError) as e:
         raise RunError([f"--resume {where}: its journal's options cannot be read: {shown(e)}"]) from e
     problems = []
-    if prior.inventory is not None:  # a lab's run: its lab and kernel named again, never taken from the journal
+    inventory = opts.inventory
+    if prior.inventory is not None and _virtual(prior.inventory):  # `-i` of the virtual lab's own: that lab
+        if opts.inventory is not None and not _virtual(opts.inventory):
+            problems.append(f"--resume {where}: that run was on the virtual lab, not {shown(opts.inventory)}")
+        inventory = str(VIRTUAL_INVENTORY)
+    elif prior.inventory is not None:  # a lab's run: its lab and kernel named again, never taken from the journal
         if opts.inventory is None:
             problems.append(f"--resume {where}: that run was on a lab of its own: give its inventory again (-i)")
         elif os.path.realpath(opts.inventory) != os.path.realpath(prior.inventory):
@@ -653,11 +664,11 @@ def resume_options(opts: RunOptions) -> RunOptions:
                             f"{shown(opts.inventory)}: resume it against the lab it ran on")  # fmt: skip
         if opts.kernel is None:
             problems.append(f"--resume {where}: give --kernel the package that run tested (checked by its sha256)")
-    elif opts.inventory is not None and Path(opts.inventory).resolve() != VIRTUAL_INVENTORY.resolve():
+    elif opts.inventory is not None and not _virtual(opts.inventory):
         problems.append(f"--resume {where}: that run was on the virtual lab, not {shown(opts.inventory)}")
     if problems:
         raise RunError(problems)
-    resumed = dataclasses.replace(prior, inventory=opts.inventory, keep=opts.keep, kernel=opts.kernel,
+    resumed = dataclasses.replace(prior, inventory=inventory, keep=opts.keep, kernel=opts.kernel,
                                   resume=opts.resume, provision=False, reports=opts.reports)  # fmt: skip
     defaults, kept = RunOptions(), ("inventory", "keep", "kernel", "resume", "provision", "reports")
     ignored = [f for f in dataclasses.fields(RunOptions) if f.name not in kept

@@ -78,6 +78,16 @@ def test_a_resumed_labs_run_needs_its_inventory_and_kernel_named_again(tmp_path:
 def test_a_resumed_virtual_lab_run_takes_the_default_kernel_not_the_journals(tmp_path: Path) -> None:
     d = _journal(tmp_path / "run", RunOptions(kernel="/srv/planted/linux-image.deb").to_json())
     assert resume_options(RunOptions(resume=str(d))).kernel is None
+    # A run given the virtual lab's own inventory with -i: that lab, resumed against it, never against the
+    # journal's path; another inventory is refused.
+    from swaplab.run import VIRTUAL_INVENTORY
+
+    d = _journal(tmp_path / "run2", RunOptions(inventory=str(VIRTUAL_INVENTORY), kernel="/x.deb").to_json())
+    opts = resume_options(RunOptions(resume=str(d), inventory=str(VIRTUAL_INVENTORY)))
+    assert opts.inventory == str(VIRTUAL_INVENTORY) and opts.kernel is None
+    assert resume_options(RunOptions(resume=str(d))).inventory == str(VIRTUAL_INVENTORY)
+    with pytest.raises(RunError, match="that run was on the virtual lab"):
+        resume_options(RunOptions(resume=str(d), inventory=str(tmp_path / "rack.yml")))
 
 
 @pytest.mark.parametrize(
