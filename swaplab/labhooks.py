@@ -81,9 +81,12 @@ def for_settings(settings: Settings) -> LabHooks:
 
         def hog_stop() -> int:
             """SIGSTOP to the running hog (its pid file): its progress stands still, the blade's heartbeat goes on."""
-            pidfile = f"{AGENT_DIR}/loads/{load_id}/hog.pid"
+            d = f"{AGENT_DIR}/loads/{load_id}"
+            # Once the hog runs and has said how far it is (its pid file, its first progress), not before.
             r = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir)).run(
-                f'p=$(cat {pidfile}) && [ "$p" -gt 1 ] && kill -STOP "$p" && echo "$p"', timeout=60)  # fmt: skip
+                f"i=0; while [ $i -lt 90 ] && ! {{ [ -s {d}/hog.pid ] && [ -s {d}/progress.json ]; }}; do "
+                f'sleep 1; i=$((i + 1)); done; p=$(cat {d}/hog.pid) && [ "$p" -gt 1 ] && kill -STOP "$p" && echo "$p"',
+                timeout=120)  # fmt: skip
             if r.rc != 0 or not r.stdout.strip().isdigit():
                 raise RuntimeError(f"the hog could not be stopped on {blade}: {(r.stderr or r.stdout)[-200:]!r}")
             return int(r.stdout.strip())
