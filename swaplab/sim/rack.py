@@ -105,6 +105,17 @@ def is_rack(rack: Path) -> bool:
         return False
 
 
+def _bound_here(rack: Path, path: Path) -> bool:
+    """Whether ``path`` is a mount point inside the rack reached through no link (``up`` binds each blade's
+    namespace there): a link planted in its place, to another namespace or a mount of the host's, is not."""
+    try:
+        if os.path.realpath(path) != os.path.join(os.path.realpath(rack), path.relative_to(rack)):
+            return False
+        return not os.path.islink(path) and os.path.ismount(path)
+    except (OSError, ValueError):
+        return False
+
+
 def _ours(rack: Path, proc: proctree.Proc) -> bool:
     """Whether ``proc`` is one ``_start`` started for this rack: alive, the same start time, in this process's
     PID namespace, and working in the rack's directory (a pidfile is never taken on its word)."""
@@ -405,6 +416,8 @@ def down(rack: Path) -> list[str]:
 
     nsfs = os.stat("/proc/self/ns/mnt")
     for ns in [*rack.glob("blades/*/mnt.ns"), rack / "nas" / "mnt.ns"]:
+        if not _bound_here(rack, ns):
+            continue  # a link (to another namespace, or to a mount of the host's) or a plain file: left alone
         with contextlib.suppress(OSError):
             st = os.stat(ns)
             # Only a namespace bound there (nsfs), never this one: a plain file's inode number is no namespace.
@@ -414,9 +427,9 @@ def down(rack: Path) -> list[str]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     os.kill(pid, signal.SIGCONT)
-        subprocess.run(["umount", str(ns)], capture_output=True, timeout=30)
+        subprocess.run(["umount", "--", str(ns)], capture_output=True, timeout=30)
     if rack.exists():
-        subprocess.run(["umount", str(rack)], capture_output=True, timeout=30)
+        subprocess.run(["umount", "--", str(rack)], capture_output=True, timeout=30)
         try:
             shutil.rmtree(rack)
         except OSError as e:

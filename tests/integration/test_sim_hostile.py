@@ -1,6 +1,7 @@
 """A real simulated rack (``swaplab.sim``) whose directory has been tampered with: `down` stops only what `up`
 started and removes only the directory it made. Before (04c02ea): `down DIR` removed any directory and
-signalled whatever process a pidfile in it named, even one in another mount namespace."""
+signalled whatever process a pidfile in it named, even one in another mount namespace, and every process in
+whatever namespace a blade's `mnt.ns` linked to."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def test_a_forged_pidfile_in_a_real_rack_signals_nothing_that_is_not_the_racks(
         for i, pid in enumerate(victims):
             (rack / "pids" / f"forged{i}.pid").write_text(f"{pid} {proctree.start_time(pid)}\n")
         (rack / "pids" / "init.pid").write_text(f"1 {proctree.start_time(1)}\n")
+        # A blade "namespace" that is a link to the outsider's mount namespace: every process in it would go.
+        sleeper = next(p for p in victims if Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep"))
+        (rack / "blades" / "evil").mkdir()
+        (rack / "blades" / "evil" / "mnt.ns").symlink_to(f"/proc/{sleeper}/ns/mnt")
         rackd = sim._proc(rack / "pids" / "rackd.pid")
         assert proctree.alive(rackd)
         r = subprocess.run([sys.executable, "-m", "swaplab.sim", "down", str(rack)], capture_output=True, text=True,
