@@ -16,6 +16,10 @@
   the contents of pairs among the ``CORRUPT_PAGES`` lowest pages of the running hog's working set that are
   out in swap (found by the hog's page stamps; the lowest are out first and verified last). The hog names
   them; the run must say swap corruption, and the blade is power-cycled before its next case;
+- ``nas-scribble``: the NAS overwrites every ``SCRIBBLE_EVERY``-th 4 KiB block of the blade's NFS swapfile over
+  its first ``SCRIBBLE_MIB`` MiB (its header spared) with a pattern: whatever was swapped out there, any
+  process's, comes back wrong. Processes die of it (PID 1 among them, often): the run must end the trial at
+  the first fatal crash, name it, and bring the blade back;
 - ``hog-stop``: the hog is stopped (SIGSTOP) on the blade, which stays alive (its heartbeat goes on): its
   progress stands still, and the run must call it stalled within ``--stall-after``, then recover the blade.
 
@@ -45,6 +49,7 @@ SCENARIOS = {
     "nbd-kill": True,
     "nfsd-restart": False,
     "nas-corrupt": False,
+    "nas-scribble": False,
     "hog-stop": False,
 }
 CORRUPT_PAGES = 64
@@ -79,6 +84,22 @@ with open(path, "r+b") as f:
 print(len(slots))
 """
 CORRUPT_WAIT_S = 150  # for the hog's pages to be out in swap
+SCRIBBLE_EVERY = 8
+SCRIBBLE_MIB = 96
+# Runs on the NAS (python3 -c): overwrite every Nth 4 KiB block of the swapfile's first M MiB (not block 0, the
+# swap header). Prints how many blocks it overwrote.
+SCRIBBLE_PROGRAM = """
+import os, sys
+path, every, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+blocks = min(os.path.getsize(path), mib << 20) // 4096
+junk = b"SWAPLAB-SCRIBBLE" * 256
+n = 0
+with open(path, "r+b") as f:
+    for b in range(every, blocks, every):
+        f.seek(b * 4096); f.write(junk); n += 1
+    f.flush(); os.fsync(f.fileno())
+print(n)
+"""
 NAS_COMMAND_S = 60  # a fault's command on the NAS (the corruption's also waits CORRUPT_WAIT_S)
 _SPEC = re.compile(r"(?P<scenario>[a-z-]+)(?::(?P<duration>\d+))?@(?P<load>[a-z0-9-]+)\+(?P<after>\d+)")
 
@@ -189,6 +210,18 @@ def inject(spec: FaultSpec, lab: LabHandles) -> Injection:
                                  NAS_COMMAND_S + CORRUPT_WAIT_S)  # fmt: skip
             out.injected_at = time.time()
             out.detail = f"{said.strip()} page(s) of the hog (run {run}) mixed up in pairs in {swapfile}"
+        elif spec.scenario == "nas-scribble":
+            if lab.hog_swapfile is None:
+                raise RuntimeError("no way to find the blade's swapfile")
+            _, swapfile = lab.hog_swapfile()
+            argv = [swapfile, str(SCRIBBLE_EVERY), str(SCRIBBLE_MIB)]
+            said = lab.nas_shell(f"python3 -c {shlex.quote(SCRIBBLE_PROGRAM)} {' '.join(map(shlex.quote, argv))}",
+                                 NAS_COMMAND_S)  # fmt: skip
+            out.injected_at = time.time()
+            out.detail = (
+                f"{said.strip()} blocks of 4 KiB overwritten in {swapfile} (every {SCRIBBLE_EVERY}th, first "
+                f"{SCRIBBLE_MIB} MiB)"
+            )
         elif spec.scenario == "hog-stop":
             if lab.hog_stop is None:
                 raise RuntimeError("no way to reach the blade's hog")

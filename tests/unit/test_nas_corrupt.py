@@ -85,3 +85,17 @@ def test_the_program_waits_for_enough_pages_then_takes_what_there_is(tmp_path: P
 def test_nas_corrupt_takes_no_duration() -> None:
     with pytest.raises(ValueError, match="nas-corrupt takes no duration"):
         FaultSpec.parse("nas-corrupt:30@hog-t1-nfs+20")
+
+
+def test_the_scribble_overwrites_every_eighth_block_and_spares_the_header(tmp_path: Path) -> None:
+    """nas-scribble: what a blade swapped out there, any process's, comes back wrong; the swap header stays."""
+    from swaplab.lab.faults import SCRIBBLE_EVERY
+
+    swapfile = tmp_path / "swapfile"
+    swapfile.write_bytes(b"\xaa" * hog.PAGE * 100)
+    injection = inject(FaultSpec.parse("nas-scribble@hog-t1-nfs+10"), _local_handles(swapfile))
+    assert injection.error == "" and injection.detail.startswith("12 blocks of 4 KiB overwritten in ")
+    after = swapfile.read_bytes()
+    blocks = [after[i * hog.PAGE : (i + 1) * hog.PAGE] for i in range(100)]
+    hit = [i for i, b in enumerate(blocks) if b != b"\xaa" * hog.PAGE]
+    assert hit == list(range(SCRIBBLE_EVERY, 100, SCRIBBLE_EVERY)) and len(after) == 100 * hog.PAGE
