@@ -43,12 +43,19 @@ def write_text(path: Path, text: str, mode: int = 0o644) -> None:
     write_bytes(path, text.encode("utf-8", "backslashreplace"), mode)
 
 
+def too_long(path: str | Path) -> bool:
+    """Whether ``path`` is longer than a file system takes (4000 bytes in all, or a name over 255): checked
+    before it is handed to one, where it would be an OSError."""
+    raw = os.fsencode(path)
+    return len(raw) > 4000 or any(len(part) > 255 for part in raw.split(b"/"))
+
+
 def output_problem(path: Path, directory: bool, inputs: Sequence[Path] = ()) -> str | None:
     """Why ``path`` cannot be an output (``directory``: one to create, or an empty one), or None. Checked
     before any work, so that a refusal costs nothing."""
     where = shown(path)
     try:
-        if len(os.fsencode(path)) > 4000 or any(len(os.fsencode(p)) > 255 for p in path.parts):
+        if too_long(path):
             return f"{where}: a path too long for a file system"
         if path.is_symlink():
             return f"{where} is a symbolic link: swaplab writes no output through one; name a new path"

@@ -174,7 +174,7 @@ def _option_problems(opts: RunOptions) -> list[str]:
                     f"--fault {opts.fault!r}: this run has no load {spec.load!r} (with --suite "
                     f"{','.join(opts.suites)}: {', '.join(loads) or 'none'}): the fault would never fire"
                 )
-        if opts.inventory is not None and Path(opts.inventory).resolve() != VIRTUAL_INVENTORY.resolve():
+        if opts.inventory is not None and not _virtual(opts.inventory):
             problems.append("--fault is for the virtual lab: a rack's machines have no fault switch")
     if not opts.provision and opts.inventory is None:
         problems.append("--no-provision needs -i INVENTORY (a virtual lab brought up by `swaplab run` is new)")
@@ -429,7 +429,7 @@ class Run:
             run_dir=str(run_dir), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
             control_dir=str(control), blades={n: {"console": consoles.get(n)} for n in names}, kernel=kvars,
             options=self.opts, prior=_prior_records(prior, names), nas=inv.nas,
-            virtual=Path(inv.path).resolve() == VIRTUAL_INVENTORY.resolve(), resumed=prior is not None,
+            virtual=_virtual(inv.path), resumed=prior is not None,
         )  # fmt: skip
         ctx = run_dir / CONTEXT
         settings.save(ctx)

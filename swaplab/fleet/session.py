@@ -222,14 +222,13 @@ class BladeSession:
         if decision.kind == "recover" and watch is None:  # no console to watch: ended, and the blade is down
             verdict.failures.append(f"{outcome.status}: {outcome.stall}")
             self.down = f"{load_id} ({outcome.status})"
-        elif decision.kind == "recover" and watch is not None:  # hung, panicked, crashed, stalled: recovered
-            if outcome.status in ("hung", "stalled") or not verdict.failures:
-                verdict.failures.append(f"{outcome.status}: {watch.reason}")
-            report.recovery = recover(self, load_id, outcome, watch)
-            report.attachments += list(report.recovery.evidence)
-        elif decision.recover and watch is not None:  # finished, but the blade's memory went bad: power-cycled
-            watch.status, watch.reason, watch.ended_at = "memory-bad", decision.recover, watch.stopped_at
-            report.recovery = recover(self, load_id, outcome, watch)
+        elif watch is not None and (decision.kind == "recover" or decision.recover):
+            if decision.kind == "recover":  # hung, panicked, crashed, stalled
+                if outcome.status in ("hung", "stalled") or not verdict.failures:
+                    verdict.failures.append(f"{outcome.status}: {watch.reason}")
+            else:  # finished, but the blade's memory went bad
+                watch.status, watch.reason, watch.ended_at = "memory-bad", decision.recover, watch.stopped_at
+            report.recovery = recover(self, load_id, outcome, watch)  # power-cycled: its later cases go on
             report.attachments += list(report.recovery.evidence)
         if fault is not None:
             report.fault = fault.record(load_started, arrivals, watch.ended_at if watch else None, report.recovery)

@@ -95,8 +95,7 @@ def _name_problem(what: str, name: str) -> str | None:
 
 
 def _path_problem(where: str) -> str | None:
-    raw = os.fsencode(where)
-    if len(raw) > 4000 or any(len(part) > 255 for part in raw.split(b"/")):
+    if atomic.too_long(where):
         return f"{shown(where, 80)}: a path too long for a file system: name the run directory by a shorter path"
     return None
 

@@ -46,6 +46,17 @@ def _edit(run_dir: Path, edit: Any) -> None:
     (run_dir / "results.json").write_text(json.dumps(doc))
 
 
+def _renamed(name: str) -> Any:
+    """An edit of a results.json: its first blade, and each of its cases, named ``name``."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["blades"][0]["name"] = name
+        for c in doc["blades"][0]["cases"]:
+            c["blade"] = name
+
+    return edit
+
+
 def _journal(d: Path, options: dict[str, Any], release: str = "6.1") -> Path:
     d.mkdir(exist_ok=True)
     journal.Journal(d).run(KernelInfo(release=release, sha256="0" * 64), options, ["blade1"])
@@ -278,12 +289,7 @@ def test_a_host_is_one_blade_whatever_its_case_and_once_per_rack(tmp_path: Path)
     counted twice."""
     a, b = _copy(tmp_path, "kernel-6.1-a"), _copy(tmp_path, "kernel-6.1-b")
 
-    def upper(doc: dict[str, Any]) -> None:
-        doc["blades"][0]["name"] = "BLADE1"
-        for c in doc["blades"][0]["cases"]:
-            c["blade"] = "BLADE1"
-
-    _edit(b, upper)
+    _edit(b, _renamed("BLADE1"))
     with pytest.raises(MergeError, match="blade blade1 is in rack rack1 and in rack rack2"):
         merge([f"rack1={a}", f"rack2={b}"], tmp_path / "fleet")
     _edit(a, lambda doc: doc["blades"].append(doc["blades"][0]))
@@ -356,12 +362,7 @@ def test_compare_of_runs_that_measured_nothing_is_exit_2(tmp_path: Path, capsys:
     kernel's code, for an input that measured nothing."""
     a, b = _copy(tmp_path, "kernel-6.1-a"), _copy(tmp_path, "kernel-6.1-b")
 
-    def rename(doc: dict[str, Any]) -> None:
-        doc["blades"][0]["name"] = "blade9"
-        for c in doc["blades"][0]["cases"]:
-            c["blade"] = "blade9"
-
-    _edit(b, rename)
+    _edit(b, _renamed("blade9"))
     assert main(["compare", str(a), str(b)]) == 2
     assert "no blade in common" in capsys.readouterr().out
 
