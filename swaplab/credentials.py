@@ -15,8 +15,10 @@ import subprocess
 import sys
 from typing import Any
 
+from swaplab import errors
 
-class CredentialsError(Exception):
+
+class CredentialsError(errors.BadInput):
     pass
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swaplab import errors
 from swaplab.drivers import POWER, console_problems, is_template, power_problems
 from swaplab.rundir import HOST_LABEL_RE
 from swaplab.textsafe import shown, visible
@@ -60,10 +61,8 @@ CHOICES = {
 }
 
 
-class InventoryError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class InventoryError(errors.BadInput):
+    pass
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaplab import ansible_events, hostkeys, proctree
+from swaplab import ansible_events, errors, hostkeys, proctree
 from swaplab.inventory import STATIC_INVENTORY_ENV, Inventory, InventoryError, load_and_validate, warnings
 from swaplab.kernel.under_test import KernelError, resolve
 from swaplab.repo import ROOT
@@ -30,7 +30,7 @@ from swaplab.repo import ROOT
 Log = Callable[[str], None]
 
 
-class ProvisionError(Exception):
+class ProvisionError(errors.Infrastructure):
     """swaplab could not do its job (exit 2)."""
 
 

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from swaplab import __version__, ansible_events
+from swaplab import __version__, ansible_events, errors
 from swaplab.ansible_events import BOOT_WAIT
 from swaplab.credentials import CredentialsError, resolve_powers
 from swaplab.drivers import power_driver
@@ -48,7 +48,7 @@ from swaplab.lab.faults import FaultSpec
 from swaplab.lab.paths import LabPaths
 from swaplab.labshape import LabShape
 from swaplab.options import RANGES, SUITES, RunOptions, range_problem
-from swaplab.provision import ProvisionError, ProvisionResult, lab_problems, provision
+from swaplab.provision import ProvisionResult, lab_problems, provision
 from swaplab.records import Facts, HogTrial, RatioRecord, to_json
 from swaplab.repo import ROOT
 from swaplab.report import collect, journal
@@ -63,12 +63,8 @@ BMC_CHECKS_AT_ONCE = 16  # BMCs asked at once before a run (each answers in abou
 VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
 
 
-class RunError(Exception):
-    """swaplab cannot do its job (exit 2); ``problems`` lists every reason found."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class RunError(errors.BadInput):
+    """The run cannot start (exit 2, nothing started); ``problems`` lists every reason found."""
 
 
 def planned_loads(opts: RunOptions) -> list[str]:
@@ -319,22 +315,15 @@ class Run:
                                                 details=collector.errors_text()))  # fmt: skip
             for b in blades:
                 b.properties.update(self._properties(b, kvars, inv, commit))
-        except (RunError, ProvisionError, KeyboardInterrupt) as e:
-            e = e if not isinstance(e, KeyboardInterrupt) else RunError([f"interrupted ({e or 'SIGINT'})"])
-            self.log(f"swaplab run: {e}")
-            blades.append(BladeResult("run", cases=[Case("run", "run", "infrastructure", "error", message=str(e))]))
-        except Exception as e:  # swaplab's own failure: still a report, exit 2, never 1 (the kernel's)
-            detail = traceback.format_exc()
-            self.log(f"swaplab run: internal error: {type(e).__name__}: {e}")
-            blades.append(BladeResult("run", cases=[Case("run", "run", "infrastructure", "error",
-                                                         message=f"swaplab internal error: {type(e).__name__}: {e}",
-                                                         details=detail)]))  # fmt: skip
+        except (Exception, KeyboardInterrupt) as e:  # one boundary: the error's type says whose fault (errors.py)
+            blades.append(BladeResult("run", cases=[_run_case(e, "infrastructure")]))
+            self.log(f"swaplab run: {errors.message(e)}")
         finally:
             try:
                 self._teardown()
             except Exception as e:  # a lab that cannot be brought down is reported, not raised past the report
-                self.log(f"swaplab run: lab down failed: {e}")
-                blades.append(BladeResult("run", cases=[Case("run", "run", "lab_down", "error", message=str(e))]))
+                self.log(f"swaplab run: lab down failed: {errors.message(e)}")
+                blades.append(BladeResult("run", cases=[_run_case(e, "lab_down")]))
         for b in blades:
             for case in b.cases:
                 if case.blade == "run":
@@ -361,19 +350,16 @@ class Run:
         from swaplab.lab import images
 
         paths = LabPaths.default()
-        try:
-            with self._stage("lab_build"):
-                images.build(paths, self.log)
-            with self._stage("lab_up"):
-                self.started_lab = True
-                if self.opts.bmc != "qmp" and not os.environ.get(vbmc.PASSWORD_ENV):
-                    # The virtual BMCs' password: made up for this run, handed to Ansible through the
-                    # environment only (the generated inventory looks it up), never written to the run.
-                    os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
-                names = self.opts.lab_blade_names()
-                machines.up(paths, len(names), self.opts.blade_memory, self.log, shape=self.opts.shape, names=names)
-        except (images.BuildError, machines.LabError) as e:
-            raise RunError([str(e)]) from e
+        with self._stage("lab_build"):
+            images.build(paths, self.log)
+        with self._stage("lab_up"):
+            self.started_lab = True
+            if self.opts.bmc != "qmp" and not os.environ.get(vbmc.PASSWORD_ENV):
+                # The virtual BMCs' password: made up for this run, handed to Ansible through the
+                # environment only (the generated inventory looks it up), never written to the run.
+                os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
+            names = self.opts.lab_blade_names()
+            machines.up(paths, len(names), self.opts.blade_memory, self.log, shape=self.opts.shape, names=names)
         return str(VIRTUAL_INVENTORY)
 
     @contextlib.contextmanager
@@ -566,6 +552,15 @@ class Run:
         self.log(summary_text(result))
 
 
+def _run_case(exc: BaseException, name: str) -> Case:
+    """The run's own case for an exception that ended it: its kind (errors.py) decides ``<error>`` or
+    ``<failure>``; swaplab's own bug carries its traceback."""
+    kind = errors.kind_of(exc)
+    details = traceback.format_exc() if kind is errors.SwaplabBug else ""
+    outcome = "failed" if kind.junit == "failure" else "error"
+    return Case("run", "run", name, outcome, message=errors.message(exc), details=details)
+
+
 def _prior_records(prior: journal.JournalState | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Per blade, what a resumed run's suites need from the cases that finished before: the hog trials
     (for the ratio) and the first-contact facts (the health suite's baseline)."""
@@ -690,7 +685,7 @@ def main(opts: RunOptions, log: Log) -> int:
         if opts.resume:
             opts = resume_options(opts)
         rc, run_dir = Run(opts, log).execute()
-    except RunError as e:
+    except errors.BadInput as e:
         print("swaplab run: cannot start:\n  " + "\n  ".join(e.problems), file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # only validation runs outside the run's own handling: nothing started

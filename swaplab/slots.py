@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from swaplab import errors
 
-class SlotTimeout(Exception):
+
+class SlotTimeout(errors.Infrastructure):
     pass
 
 

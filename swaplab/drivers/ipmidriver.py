@@ -29,6 +29,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from swaplab import errors
 from swaplab.drivers.bmcturn import QUIET_AFTER_KILL_S, bmc_turn, quiet
 from swaplab.drivers.protocols import PowerState, wait_for_state
 from swaplab.slots import SlotTimeout
@@ -43,7 +44,7 @@ ERROR_RE = re.compile(r"error|fail|unable|invalid|insufficient|not supported|tim
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-class IPMIError(Exception):
+class IPMIError(errors.Infrastructure):
     """The BMC refused, failed or did not answer."""
 
 

@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from swaplab import errors
 from swaplab.drivers.protocols import PowerState
 
 
-class QMPError(Exception):
+class QMPError(errors.Infrastructure):
     pass
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from swaplab import errors
 from swaplab.drivers.bmcturn import bmc_turn
 from swaplab.drivers.protocols import PowerState, wait_for_state
 from swaplab.slots import SlotTimeout
@@ -22,7 +23,7 @@ CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 20
 
 
-class RedfishError(Exception):
+class RedfishError(errors.Infrastructure):
     """The BMC refused, failed or did not answer."""
 
 

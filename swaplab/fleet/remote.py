@@ -24,6 +24,7 @@ import testinfra.host
 from testinfra.backend import base
 from testinfra.backend.ssh import SshBackend
 
+from swaplab import errors
 from swaplab.hostkeys import STRICT, option_values
 
 # Controller-side slack over the blade-side limit: ssh connection set-up through the jump host.
@@ -32,7 +33,7 @@ CONNECT_SLACK_S = 25
 SSH_OPTIONS = (*STRICT, "BatchMode=yes", "ServerAliveInterval=5", "ServerAliveCountMax=4", "ConnectTimeout=20")
 
 
-class RemoteError(Exception):
+class RemoteError(errors.Infrastructure):
     """The blade could not be reached, or did not answer in time (an infrastructure problem)."""
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swaplab import errors
 from swaplab.options import RunOptions
 
 # 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior; 5: the load budget is an option
 CONTEXT_SCHEMA = 5
 
 
-class InfraError(Exception):
+class InfraError(errors.Infrastructure):
     """swaplab could not test this blade (unreachable, no answer within budget): a JUnit <error>."""
 
 

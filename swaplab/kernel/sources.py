@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from swaplab import errors
 from swaplab.textsafe import visible
 
 _MODULE_RE = re.compile(
@@ -42,7 +43,7 @@ MAX_PACKAGE_DATA_BYTES = 2 << 30
 MAX_READ_SECONDS = 120.0
 
 
-class KernelUnreadable(Exception):
+class KernelUnreadable(errors.BadInput):
     """The path is missing, unreadable, or holds no kernel swaplab can judge."""
 
 

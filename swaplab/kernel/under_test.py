@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swaplab import errors
 from swaplab.kernel.check import judge
 from swaplab.kernel.sources import KernelUnreadable, load_kernel
 from swaplab.repo import ROOT
@@ -32,7 +33,7 @@ PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,127}")
 VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,128}")
 
 
-class KernelError(Exception):
+class KernelError(errors.BadInput):
     """The kernel under test cannot be used (exit 2): the message names the kernel, the problem and the fix."""
 
 

@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from swaplab import errors
 from swaplab.drivers.ipmidriver import rmcp_ping
 
 BMC_USER = "admin"
@@ -40,7 +41,7 @@ mc_enable 0x20
 """
 
 
-class BMCError(Exception):
+class BMCError(errors.Infrastructure):
     pass
 
 

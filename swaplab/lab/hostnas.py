@@ -36,7 +36,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from swaplab import proctree
+from swaplab import errors, proctree
 from swaplab.lab import taps
 
 MACHINE = "swlnas"
@@ -53,7 +53,7 @@ MASKED = ("nfs-server.service", "nfs-kernel-server.service", "proc-fs-nfsd.mount
           "run-rpc_pipefs.mount", "nfs-idmapd.service", "rpc-svcgssd.service")  # fmt: skip
 
 
-class HostNASError(Exception):
+class HostNASError(errors.Infrastructure):
     pass
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from swaplab import errors
 from swaplab.lab.paths import LabPaths
 
 SUITE = "bookworm"
@@ -63,7 +64,7 @@ LAB_NET = "10.0.0"
 Log = Callable[[str], None]
 
 
-class BuildError(Exception):
+class BuildError(errors.Infrastructure):
     pass
 
 

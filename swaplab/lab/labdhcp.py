@@ -15,13 +15,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from swaplab import errors
 from swaplab.lab import hostnas, taps
 
 TAP = "swl-dhcp"
 ADDRESS = "{net}.2"
 
 
-class LabDHCPError(Exception):
+class LabDHCPError(errors.Infrastructure):
     pass
 
 

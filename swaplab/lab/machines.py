@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from swaplab import proctree
+from swaplab import errors, proctree
 from swaplab.drivers.qmpdriver import QMPPowerDriver
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, labdhcp
@@ -67,7 +67,7 @@ TCG = "tcg,thread=multi"
 DEFAULT_SHAPE = LabShape()
 
 
-class LabError(Exception):
+class LabError(errors.Infrastructure):
     pass
 
 

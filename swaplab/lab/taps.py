@@ -8,8 +8,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from swaplab import errors
 
-class TapError(Exception):
+
+class TapError(errors.Infrastructure):
     pass
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swaplab import atomic
+from swaplab import atomic, errors
 from swaplab.report import journal
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import VERDICTS, RunResult
@@ -54,10 +54,8 @@ MAX_FILES_PER_RACK = 200_000
 FLEET = "run"
 
 
-class MergeError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class MergeError(errors.BadInput):
+    pass
 
 
 @dataclass

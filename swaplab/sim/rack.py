@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from swaplab import proctree
+from swaplab import errors, proctree
 from swaplab.drivers.ipmidriver import rmcp_ping
 from swaplab.lab import bmc as vbmc
 from swaplab.repo import ROOT
@@ -87,7 +87,7 @@ MEMINFO = (
 MARKER = ".swaplab-sim-rack"  # written first by `up`; `down` acts on no directory without it
 
 
-class SimError(Exception):
+class SimError(errors.Infrastructure):
     pass
 
 

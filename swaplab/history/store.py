@@ -1,0 +1,446 @@
+"""Opening a history and writing a night into it; reading bounded series back.
+
+A history is one SQLite file (WAL) by default, or a PostgreSQL URL for a lab whose racks and controllers
+share one (psycopg 3). The target comes from ``--history`` or ``SWAPLAB_HISTORY``; a PostgreSQL password
+only from ``SWAPLAB_HISTORY_PASSWORD`` (or libpq's own ``PGPASSWORD``/``.pgpass``), never from a URL, a
+command line or an output. Every open brings the schema to the newest Alembic revision, under a lock,
+so two controllers starting at once migrate it once.
+
+Everything read back is checked as untrusted (a history file can be copied between agents like a run
+directory): a row of the wrong type or past its bounds is ``HistoryInputError``, naming the row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from swaplab import errors
+from swaplab.atomic import too_long
+from swaplab.textsafe import shown
+
+from .facts import HistoryInputError, NightFacts
+from .schema import (
+    KINDS, MESSAGE_MAX, NAME_MAX, SAMPLES_MAX, Baseline, CaseRow, FindingRow, Kernel, MetricRow, Night, Series,
+    VerdictRow,
+)  # fmt: skip
+
+HISTORY_ENV = "SWAPLAB_HISTORY"
+PASSWORD_ENV = "SWAPLAB_HISTORY_PASSWORD"
+MIGRATIONS = Path(__file__).with_name("migrations")
+WINDOW = 120  # nights a verdict reads back: a year of history costs a verdict no more than four months'
+MAX_NIGHTS_SHOWN = 1000  # the most nights `trend` and `show` print
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MIGRATION_LOCK = 0x5357_4150  # PostgreSQL advisory lock key: "SWAP"
+
+
+class HistoryUnavailable(errors.Infrastructure):
+    """The history's database did not answer or refused: the run's own result stands."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: URL
+    shown: str  # for messages: no password, ever
+
+    @property
+    def sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+
+def target(given: str | None) -> Target:
+    """The history named by ``--history`` or ``SWAPLAB_HISTORY``: a SQLite file's path or a PostgreSQL URL.
+    ``HistoryInputError`` for anything else, before any connection is made."""
+    value = given or os.environ.get(HISTORY_ENV, "")
+    if not value:
+        raise HistoryInputError(f"no history given: pass --history PATH|URL or set {HISTORY_ENV}")
+    if "://" in value:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise HistoryInputError(f"--history: {shown(value.split('@')[-1], 120)} is not a database URL") from None
+        if url.get_backend_name() != "postgresql":
+            raise HistoryInputError(f"--history: {url.get_backend_name()!r} URLs are not supported: give a SQLite "
+                                    "file's path or a postgresql:// URL")  # fmt: skip
+        if url.password is not None:
+            raise HistoryInputError(f"--history: the URL carries a password: remove it from the URL and put it in "
+                                    f"{PASSWORD_ENV} (a URL ends up in logs and process lists)")  # fmt: skip
+        url = url.set(drivername="postgresql+psycopg")
+        if password := os.environ.get(PASSWORD_ENV):
+            url = url.set(password=password)
+        return Target(url, url.render_as_string(hide_password=True))
+    return Target(URL.create("sqlite", database=str(_sqlite_path(value))), value)
+
+
+def _sqlite_path(value: str) -> Path:
+    """The SQLite file: reached through no link (its own name or a directory's), a regular file if it
+    exists, in a directory that exists."""
+    if too_long(value):
+        raise HistoryInputError(f"--history {shown(value, 80)}: a path too long for a file system")
+    path = Path(os.path.abspath(value))
+    if os.path.realpath(path) != str(path):
+        raise HistoryInputError(f"--history {shown(value, 120)}: the path goes through a symbolic link: give the "
+                                "file's real path (a link could point the history at another file)")  # fmt: skip
+    if not path.parent.is_dir():
+        raise HistoryInputError(f"--history {shown(value, 120)}: its directory does not exist: create it first")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISREG(st.st_mode):
+        raise HistoryInputError(f"--history {shown(value, 120)}: not a regular file")
+    if st.st_size:
+        with open(path, "rb") as f:
+            if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+                raise HistoryInputError(f"--history {shown(value, 120)}: not a SQLite database (not a history "
+                                        "swaplab wrote): give another path")  # fmt: skip
+    return path
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class History:
+    """An open history: ``ingest`` a night, read series back, pin baselines."""
+
+    def __init__(self, t: Target) -> None:
+        self.target = t
+        if t.sqlite:
+            self.engine: Engine = create_engine(t.url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(t.url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        self._migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- the schema ------------------------------------------------------------------------------
+    def _migrate(self, revision: str = "head") -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self._errors("bring the history's schema up to date"), self.engine.begin() as conn:
+            self._lock(conn, MIGRATION_LOCK)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def _lock(self, conn: Any, key: int) -> None:
+        """One writer at a time, from the transaction's start: SQLite's write lock, PostgreSQL's advisory lock
+        (two racks ingesting at once each get their own seq; two controllers migrate the schema once)."""
+        if self.target.sqlite:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    def revision(self) -> str | None:
+        with self._errors("read the schema's revision"), self.engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """A database's refusal as one line naming the history (never its password) and the fix."""
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except (DBAPIError, SQLAlchemyError, OSError) as e:
+            orig = getattr(e, "orig", None) or e
+            why = shown(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__, 200)
+            password = self.target.url.password
+            if password:
+                why = why.replace(str(password), "***")
+            raise HistoryUnavailable(f"history {self.target.shown}: could not {doing}: {why}: check the URL, the "
+                                     f"server and {PASSWORD_ENV}")  # fmt: skip
+
+    # -- writing -------------------------------------------------------------------------------------
+    def ingest(self, night: NightFacts) -> tuple[int, bool]:
+        """Store a night; (its id, whether it was new). The same run again is the same night, stored once."""
+        for attempt in range(5):
+            try:
+                with self._errors("store the night"), Session(self.engine) as s, s.begin():
+                    self._lock(s.connection(), MIGRATION_LOCK + 1)
+                    return self._ingest(s, night)
+            except IntegrityError:
+                if attempt == 4:
+                    raise HistoryUnavailable(f"history {self.target.shown}: another writer kept taking the same "
+                                             "night's place: try again") from None  # fmt: skip
+        raise AssertionError("unreachable")
+
+    def _ingest(self, s: Session, night: NightFacts) -> tuple[int, bool]:
+        key = night.run_key
+        if (found := s.scalar(select(Night.id).where(Night.run_key == key))) is not None:
+            return found, False
+        kernel = s.scalar(select(Kernel).where(Kernel.package_sha256 == night.package_sha256))
+        if kernel is None:
+            kernel = Kernel(package_sha256=night.package_sha256, release=night.release,
+                            config_sha256=night.config_sha256, commit=night.commit)  # fmt: skip
+            s.add(kernel)
+            s.flush()
+        else:
+            if kernel.release != night.release:
+                raise HistoryInputError(f"the run's kernel {shown(night.release, 80)} has the package sha256 "
+                                        f"{night.package_sha256[:12]} the history knows as "
+                                        f"{shown(kernel.release, 80)}: the run claims another kernel's identity")  # fmt: skip
+            if night.commit and kernel.commit and kernel.commit != night.commit:
+                raise HistoryInputError(f"--kernel-commit {shown(night.commit, 64)}: the history has kernel "
+                                        f"{shown(kernel.release, 80)} as commit {shown(kernel.commit, 64)}")  # fmt: skip
+            if night.commit and not kernel.commit:
+                kernel.commit = night.commit
+        seq = (s.scalar(select(func.max(Night.seq)).where(Night.lab == night.lab)) or 0) + 1
+        row = Night(run_key=key, lab=night.lab, seq=seq, kernel_id=kernel.id, label=night.label,
+                    finished=night.finished, exit_code=night.exit_code)  # fmt: skip
+        s.add(row)
+        s.flush()
+        wanted: dict[tuple[str, str, str, str], str] = {}
+        for b in night.blades:
+            for c in b.cases:
+                wanted[(b.rack, b.name, "case", f"{c.suite}::{c.name}")] = b.hw_class
+            for m in b.metrics:
+                wanted[(b.rack, b.name, "metric", m.name)] = b.hw_class
+            for kind, severity in b.findings:
+                wanted[(b.rack, b.name, "finding", f"{kind}/{severity}")] = b.hw_class
+        ids = self._series_ids(s, night.lab, wanted)
+        cases, metrics, findings = [], [], []
+        for b in night.blades:
+            for c in b.cases:
+                cases.append({"night_id": row.id, "series_id": ids[(b.rack, b.name, "case", f"{c.suite}::{c.name}")],
+                              "outcome": c.outcome, "rerun": c.rerun,
+                              "message": None if c.outcome == "pass" else c.message[:MESSAGE_MAX]})  # fmt: skip
+            for m in b.metrics:
+                metrics.append({"night_id": row.id, "series_id": ids[(b.rack, b.name, "metric", m.name)],
+                                "value": m.value, "ci95_low": m.ci95_low, "ci95_high": m.ci95_high,
+                                "samples": json.dumps([round(v, 6) for v in m.samples[:SAMPLES_MAX]])})  # fmt: skip
+            for (kind, severity), n in b.findings.items():
+                findings.append({"night_id": row.id, "series_id": ids[(b.rack, b.name, "finding", f"{kind}/{severity}")],
+                                 "count": n})  # fmt: skip
+        for table, rows in ((CaseRow, cases), (MetricRow, metrics), (FindingRow, findings)):
+            # one row per series and night: a run that names a case twice keeps its last
+            unique = list({r["series_id"]: r for r in rows}.values())
+            if unique:
+                s.execute(insert(table), unique)
+        return row.id, True
+
+    def _series_ids(self, s: Session, lab: str, wanted: dict[tuple[str, str, str, str], str]) -> dict[Any, int]:
+        have = {(r.rack, r.blade, r.kind, r.name): r.id for r in s.execute(
+            select(Series.rack, Series.blade, Series.kind, Series.name, Series.id).where(Series.lab == lab))}  # fmt: skip
+        new = [{"lab": lab, "rack": k[0], "blade": k[1], "kind": k[2], "name": k[3], "hw_class": hw}
+               for k, hw in wanted.items() if k not in have]  # fmt: skip
+        if new:
+            s.execute(insert(Series), new)
+            have = {(r.rack, r.blade, r.kind, r.name): r.id for r in s.execute(
+                select(Series.rack, Series.blade, Series.kind, Series.name, Series.id).where(Series.lab == lab))}  # fmt: skip
+        return have
+
+    def pin(self, lab: str, name: str, seq: int | None) -> NightRef:
+        """Pin the baseline ``name`` (``release``) to a night of ``lab``: ``seq``, or the latest."""
+        with self._errors("pin the baseline"), Session(self.engine) as s, s.begin():
+            q = select(Night).where(Night.lab == lab)
+            q = q.where(Night.seq == seq) if seq is not None else q.order_by(Night.seq.desc()).limit(1)
+            night = s.scalar(q)
+            if night is None:
+                raise HistoryInputError(f"lab {shown(lab, 80)} has no night {seq if seq is not None else ''}: see "
+                                        "`swaplab history show`")  # fmt: skip
+            s.merge(Baseline(lab=lab, name=name, night_id=night.id))
+            return self._ref(s, night)
+
+    def save_verdict(self, night_id: int, digest: str, body: str) -> None:
+        with self._errors("store the verdict"), Session(self.engine) as s, s.begin():
+            s.merge(VerdictRow(night_id=night_id, digest=digest, body=body))
+
+    # -- reading ---------------------------------------------------------------------------------
+    def labs(self) -> list[str]:
+        with self._errors("read the labs"), Session(self.engine) as s:
+            return [_name(x, "nights.lab") for x in s.scalars(select(Night.lab).distinct().order_by(Night.lab))]
+
+    def nights(self, lab: str, last: int = WINDOW, upto_seq: int | None = None) -> list[NightRef]:
+        """The lab's last ``last`` nights (up to ``upto_seq``), oldest first."""
+        if not 0 < last <= MAX_NIGHTS_SHOWN:
+            raise HistoryInputError(f"--nights {last}: give 1 to {MAX_NIGHTS_SHOWN}")
+        with self._errors("read the nights"), Session(self.engine) as s:
+            q = select(Night).where(Night.lab == lab)
+            if upto_seq is not None:
+                q = q.where(Night.seq <= upto_seq)
+            rows = list(s.scalars(q.order_by(Night.seq.desc()).limit(last)))
+            return [self._ref(s, n) for n in reversed(rows)]
+
+    def baseline(self, lab: str, name: str = "release") -> NightRef | None:
+        with self._errors("read the baseline"), Session(self.engine) as s:
+            b = s.get(Baseline, (lab, name))
+            night = s.get(Night, b.night_id) if b is not None else None
+            return self._ref(s, night) if night is not None else None
+
+    def verdict_of(self, night_id: int) -> tuple[str, str] | None:
+        with self._errors("read a verdict"), Session(self.engine) as s:
+            v = s.get(VerdictRow, night_id)
+            return (_name(v.digest, "verdicts.digest", 64), _text(v.body, "verdicts.body", 4 << 20)) if v else None
+
+    def _ref(self, s: Session, n: Night) -> NightRef:
+        k = s.get(Kernel, n.kernel_id)
+        if k is None:
+            raise HistoryInputError(f"history: night {n.id} names kernel {n.kernel_id}, which is not there")
+        seq, code = _int(n.seq, "nights.seq"), _int(n.exit_code, "nights.exit_code")
+        return NightRef(id=_int(n.id, "nights.id"), seq=seq, lab=_name(n.lab, "nights.lab"),
+                        release=_name(k.release, "kernels.release"), package_sha256=_name(k.package_sha256,
+                        "kernels.package_sha256", 64), commit=_opt(k.commit, "kernels.commit", 64),
+                        label=_opt(n.label, "nights.label"), finished=_name(n.finished, "nights.finished", 40),
+                        exit_code=code)  # fmt: skip
+
+    def series(self, lab: str, night_ids: list[int]) -> SeriesData:
+        """Every series of ``lab`` over the given nights, checked row by row."""
+        data = SeriesData()
+        if not night_ids:
+            return data
+        with self._errors("read the series"), Session(self.engine) as s:
+            names = {r.id: (r.rack, r.blade, r.hw_class, r.kind, r.name) for r in s.execute(
+                select(Series.id, Series.rack, Series.blade, Series.hw_class, Series.kind, Series.name)
+                .where(Series.lab == lab))}  # fmt: skip
+            for sid, (rack, blade, hw, kind, name) in names.items():
+                if kind not in KINDS:
+                    raise _tampered(f"series {sid}: kind {shown(str(kind), 20)!r}")
+                data.names[sid] = SeriesName(_name(rack, "series.rack"), _name(blade, "series.blade"),
+                                             _name(hw, "series.hw_class"), kind, _name(name, "series.name", 402))  # fmt: skip
+            for r in s.execute(select(CaseRow.night_id, CaseRow.series_id, CaseRow.outcome, CaseRow.rerun,
+                                      CaseRow.message).where(CaseRow.night_id.in_(night_ids))):  # fmt: skip
+                if r.outcome not in ("pass", "failure", "error", "skipped") or r.rerun not in (
+                        None, "pass", "failure", "error", "skipped") or r.series_id not in data.names:  # fmt: skip
+                    raise _tampered(f"cases row (night {r.night_id}, series {r.series_id})")
+                data.cases[(r.series_id, r.night_id)] = (r.outcome, r.rerun, _opt(r.message, "cases.message",
+                                                                                   MESSAGE_MAX) or "")  # fmt: skip
+            for r in s.execute(select(MetricRow.night_id, MetricRow.series_id, MetricRow.value, MetricRow.ci95_low,
+                                      MetricRow.ci95_high, MetricRow.samples)
+                               .where(MetricRow.night_id.in_(night_ids))):  # fmt: skip
+                if r.series_id not in data.names:
+                    raise _tampered(f"metrics row (night {r.night_id}, series {r.series_id})")
+                data.metrics[(r.series_id, r.night_id)] = MetricValue(
+                    _num(r.value, "metrics.value"), _opt_num(r.ci95_low, "metrics.ci95_low"),
+                    _opt_num(r.ci95_high, "metrics.ci95_high"), _samples(r.samples))  # fmt: skip
+            for r in s.execute(select(FindingRow.night_id, FindingRow.series_id, FindingRow.count)
+                               .where(FindingRow.night_id.in_(night_ids))):  # fmt: skip
+                if r.series_id not in data.names:
+                    raise _tampered(f"findings row (night {r.night_id}, series {r.series_id})")
+                data.findings[(r.series_id, r.night_id)] = _int(r.count, "findings.count")
+        return data
+
+
+@dataclass(frozen=True)
+class NightRef:
+    id: int
+    seq: int
+    lab: str
+    release: str
+    package_sha256: str
+    commit: str | None
+    label: str | None
+    finished: str
+    exit_code: int
+
+    def kernel_text(self) -> str:
+        bits = [self.release]
+        if self.commit:
+            bits.append(self.commit[:12])
+        if self.label:
+            bits.append(self.label)
+        return " ".join(bits)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"night": self.seq, "kernel": self.release, "package_sha256": self.package_sha256,
+                "commit": self.commit, "label": self.label, "finished": self.finished, "exit_code": self.exit_code}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SeriesName:
+    rack: str
+    blade: str
+    hw_class: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    value: float
+    ci95_low: float | None
+    ci95_high: float | None
+    samples: tuple[float, ...]
+
+
+@dataclass
+class SeriesData:
+    names: dict[int, SeriesName] = field(default_factory=dict)
+    cases: dict[tuple[int, int], tuple[str, str | None, str]] = field(default_factory=dict)  # (outcome, rerun, msg)
+    metrics: dict[tuple[int, int], MetricValue] = field(default_factory=dict)
+    findings: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+def _tampered(what: str) -> HistoryInputError:
+    return HistoryInputError(f"history: {what} is not a row swaplab wrote (tampered or corrupt): restore the "
+                             "history from its backup")  # fmt: skip
+
+
+def _int(v: object, where: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or abs(v) >= 1 << 62:
+        raise _tampered(f"{where} {shown(repr(v), 40)}")
+    return v
+
+
+def _num(v: object, where: str) -> float:
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v <= 0 or v > 1e12:
+        raise _tampered(f"{where} {shown(repr(v), 40)}")
+    return float(v)
+
+
+def _opt_num(v: object, where: str) -> float | None:
+    return None if v is None else _num(v, where)
+
+
+def _name(v: object, where: str, limit: int = NAME_MAX) -> str:
+    if not isinstance(v, str) or len(v) > limit:
+        raise _tampered(f"{where} {shown(repr(v), 40)}")
+    return v
+
+
+def _opt(v: object, where: str, limit: int = NAME_MAX) -> str | None:
+    return None if v is None else _name(v, where, limit)
+
+
+def _text(v: object, where: str, limit: int) -> str:
+    return _name(v, where, limit)
+
+
+def _samples(v: object) -> tuple[float, ...]:
+    if not isinstance(v, str) or len(v) > 40 * SAMPLES_MAX:
+        raise _tampered("metrics.samples")
+    try:
+        values = json.loads(v)
+    except ValueError:
+        raise _tampered("metrics.samples") from None
+    if not isinstance(values, list) or len(values) > SAMPLES_MAX:
+        raise _tampered("metrics.samples")
+    return tuple(_num(x, "metrics.samples") for x in values)
