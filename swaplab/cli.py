@@ -166,14 +166,27 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from swaplab.report.outputs import write_outputs
     from swaplab.report.results import summary_text
 
+    from swaplab import errors
+    from swaplab.history import nightly
+
     out = Path(args.out)
+    history = nightly.from_args(args)
     try:
+        if history and (problems := history.problems()):
+            raise MergeError(problems)
         result = merge(args.runs, out, args.expect, args.prefix_racks, _log)
     except MergeError as e:
         shown_problems = [shown(p, 400) for p in e.problems]
         print("swaplab merge: cannot merge (nothing was written):\n  " + "\n  ".join(shown_problems), file=sys.stderr)
         return EXIT_ERROR
     failed = write_outputs(out, result, _log)
+    if history and not failed:
+        try:  # the merged sign-off is tonight's night of the fleet; its outputs are told what changed
+            nightly.apply(result, nightly.remember(history, out, _log))
+            failed = write_outputs(out, result, _log)
+        except errors.SwaplabError as e:
+            print("swaplab merge: the history: " + "\n  ".join(e.problems), file=sys.stderr)
+            return EXIT_FAIL if result.exit_code == EXIT_FAIL else EXIT_ERROR
     print(summary_text(result))
     if failed:
         print(f"swaplab merge: could not write {', '.join(failed)} in {shown(out)} (above)", file=sys.stderr)
@@ -229,9 +242,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from swaplab.history import nightly
     from swaplab.run import main
 
-    return main(run_options(args), _log)
+    return main(run_options(args), _log, nightly.from_args(args))
 
 
 def add_run_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
@@ -321,8 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--playbook", default="site.yml", help="playbook under playbooks/ (default site.yml)")
     pr.set_defaults(func=_cmd_provision)
 
+    from swaplab.history import nightly
+
     r = sub.add_parser("run", help="the main job: (virtual lab,) provision, suites, JUnit/JSON/HTML report")
     add_run_options(r)
+    nightly.add_arguments(r)
     r.set_defaults(func=_cmd_run)
 
     rep = sub.add_parser("report", help="rewrite a run directory's junit.xml and report.html from its results.json")
@@ -347,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument(
         "--prefix-racks", action="store_true", help="name every blade RACK-BLADE (for racks whose blades share names)"
     )
+    nightly.add_arguments(mg, reruns=False)
     mg.set_defaults(func=_cmd_merge)
 
     cmp = sub.add_parser(
@@ -360,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     cmp.add_argument("--html", metavar="FILE", help="also write the comparison as a self-contained page")
     cmp.set_defaults(func=_cmd_compare)
+
+    from swaplab.history import commands as history_commands
+
+    history_commands.add_parser(sub)
     return p
 
 

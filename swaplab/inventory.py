@@ -61,6 +61,9 @@ CHOICES = {
 }
 
 
+HW_CLASS_RE = re.compile(r"[A-Za-z0-9._-]{1,63}", re.ASCII)
+
+
 class InventoryError(errors.BadInput):
     pass
 
@@ -97,6 +100,17 @@ class Inventory:
     def console(self, host: str) -> dict[str, Any]:
         """The host's ``swaplab_console`` (empty: none)."""
         return dict(self.hostvars.get(host, {}).get("swaplab_console") or {})
+
+    def hw_class(self, host: str) -> str:
+        """The blade's hardware class, for the history: ``swaplab_hw_class``, else the first of its own groups
+        (by name; not ``blades``), else ``blades``."""
+        given = self.hostvars.get(host, {}).get("swaplab_hw_class")
+        if isinstance(given, str) and HW_CLASS_RE.fullmatch(given):
+            return given
+        for group in sorted(k for k in self.raw if k not in ("_meta", "all", "ungrouped", "blades", "nas")):
+            if host in (_group_hosts(self.raw, group) or []) and HW_CLASS_RE.fullmatch(group):
+                return group
+        return "blades"
 
 
 def _limit_memory() -> None:
@@ -384,6 +398,10 @@ def _validate_host(host: str, hv: dict[str, Any], is_blade: bool) -> list[str]:
     for key in ("ansible_ssh_private_key_file", "swaplab_known_hosts"):
         if key in hv and not PLAIN_PATH_RE.fullmatch(str(hv[key])):
             out.append(f"{host}: {key} {hv[key]!r} must be an absolute path of letters, digits and ._/+-")
+    if "swaplab_hw_class" in hv and not (isinstance(hv["swaplab_hw_class"], str)
+                                         and HW_CLASS_RE.fullmatch(hv["swaplab_hw_class"])):  # fmt: skip
+        out.append(f"{host}: swaplab_hw_class {shown(repr(hv['swaplab_hw_class']), 80)} is not a hardware class "
+                   "(letters, digits, '.', '_', '-'; at most 63)")  # fmt: skip
     if "swaplab_memory_mib" in hv and not _is_int(hv["swaplab_memory_mib"], 64, 1 << 24):
         out.append(f"{host}: swaplab_memory_mib {hv['swaplab_memory_mib']!r} is not a size in MiB (64 or more)")
     extra = hv.get("swaplab_kernel_cmdline_extra")

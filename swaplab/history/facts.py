@@ -125,8 +125,9 @@ def blade_metrics(b: BladeResult, hog_key: str = "", fio_key: str = "") -> list[
         if math.isfinite(r.ratio) and r.ratio > 0 and samples:
             out.append(MetricFacts(f"ratio{hog_key}", r.ratio, tuple(samples), r.ci95_low, r.ci95_high))
     for store in ("nfs", "nbd"):
-        times = _finite([t.total_s for t in b.of(HogTrial) if t.trial is not None and t.store == store
-                         and t.status == "done"])  # fmt: skip
+        times = _finite(
+            [t.total_s for t in b.of(HogTrial) if t.trial is not None and t.store == store and t.status == "done"]
+        )
         if times:
             out.append(MetricFacts(f"hog.{store}.s{hog_key}", statistics.geometric_mean(times), tuple(times)))
     for f in b.of(FioRun):
@@ -161,23 +162,36 @@ def _config_sha256(run_dir: Path, result: RunResult) -> str | None:
     return None
 
 
-def night_of(run_dir: Path, lab: str | None = None, label: str | None = None, commit: str | None = None,
-             hw_classes: dict[str, str] | None = None) -> NightFacts:  # fmt: skip
+def night_of(
+    run_dir: Path,
+    lab: str | None = None,
+    label: str | None = None,
+    commit: str | None = None,
+    hw_classes: dict[str, str] | None = None,
+) -> NightFacts:
     """The night a run directory (or a merged sign-off) gives. ``HistoryInputError`` naming the problem."""
     try:
         result = RunResult.load(run_dir / RESULTS)
     except ValueError as e:
-        raise HistoryInputError(f"{shown(str(run_dir), 120)}: {e}: give a run directory swaplab wrote") from None
+        raise HistoryInputError(f"{shown(str(e), 300)}: give a run directory swaplab wrote") from None
     return night_from(result, run_dir, lab, label, commit, hw_classes)
 
 
-def night_from(result: RunResult, run_dir: Path, lab: str | None = None, label: str | None = None,
-               commit: str | None = None, hw_classes: dict[str, str] | None = None) -> NightFacts:  # fmt: skip
+def night_from(
+    result: RunResult,
+    run_dir: Path,
+    lab: str | None = None,
+    label: str | None = None,
+    commit: str | None = None,
+    hw_classes: dict[str, str] | None = None,
+) -> NightFacts:
     where = shown(str(run_dir), 120)
     sha = result.kernel.sha256
     if len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
-        raise HistoryInputError(f"{where}: its kernel has no package sha256 ({shown(sha, 70)!s}): the history keys "
-                                "a night by it; give a run swaplab wrote")  # fmt: skip
+        raise HistoryInputError(
+            f"{where}: its kernel has no package sha256 ({shown(sha, 70)!s}): the history keys "
+            "a night by it; give a run swaplab wrote"
+        )
     lab = lab or rack_name(result)
     if not HOST_LABEL_RE.fullmatch(lab):
         raise HistoryInputError(f"lab name {shown(lab, 80)!r} is not a host-name label: give --lab NAME")
@@ -187,8 +201,10 @@ def night_from(result: RunResult, run_dir: Path, lab: str | None = None, label: 
             continue
         claimed = b.properties.get("kernel.sha256")
         if claimed not in (None, "", sha):
-            raise HistoryInputError(f"{where}: blade {shown(b.name, 80)} ran kernel {shown(str(claimed), 70)}, not "
-                                    f"the run's {sha[:12]}: the run contradicts itself; ingest the blade's own run")  # fmt: skip
+            raise HistoryInputError(
+                f"{where}: blade {shown(b.name, 80)} ran kernel {shown(str(claimed), 70)}, not "
+                f"the run's {sha[:12]}: the run contradicts itself; ingest the blade's own run"
+            )
         rack = str(b.properties.get("rack") or lab)
         if not HOST_LABEL_RE.fullmatch(rack):
             raise HistoryInputError(f"{where}: rack name {shown(rack, 80)!r} is not a host-name label")
@@ -196,14 +212,29 @@ def night_from(result: RunResult, run_dir: Path, lab: str | None = None, label: 
         bf = BladeFacts(b.name, rack, _cut(hw))
         for c in b.cases:
             headline = c.message.strip().splitlines()[0] if c.message.strip() else ""  # the verdict shows one line
-            bf.cases.append(CaseFacts(_cut(c.suite), _cut(c.name), OUTCOME.get(c.outcome, "error"),
-                                      shown(headline, MESSAGE_MAX), _rerun(list(c.records))))  # fmt: skip
+            bf.cases.append(
+                CaseFacts(
+                    _cut(c.suite),
+                    _cut(c.name),
+                    OUTCOME.get(c.outcome, "error"),
+                    shown(headline, MESSAGE_MAX),
+                    _rerun(list(c.records)),
+                )
+            )
         seen = {(f.kind, f.severity, f.text) for f in b.of(FindingRecord)}
         bf.findings = Counter((_cut(k, 60), _cut(s, 10)) for k, s, _ in seen)
         bf.metrics = blade_metrics(b, *settings_keys(result.options, b.name))
         blades.append(bf)
     if not blades:
         raise HistoryInputError(f"{where}: no blade's results in it: nothing to remember")
-    return NightFacts(release=_cut(result.kernel.release), package_sha256=sha,
-                      config_sha256=_config_sha256(run_dir, result), finished=_cut(result.finished, 40),
-                      exit_code=result.exit_code, lab=lab, blades=blades, label=label, commit=commit)  # fmt: skip
+    return NightFacts(
+        release=_cut(result.kernel.release),
+        package_sha256=sha,
+        config_sha256=_config_sha256(run_dir, result),
+        finished=_cut(result.finished, 40),
+        exit_code=result.exit_code,
+        lab=lab,
+        blades=blades,
+        label=label,
+        commit=commit,
+    )

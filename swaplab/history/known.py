@@ -14,7 +14,6 @@ The file is untrusted input: bounded, a regular file, every entry checked, all p
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +41,13 @@ class KnownIssue:
     blades: str = "*"
 
     def matches(self, blade: str, case: str, message: str) -> bool:
-        return (fnmatch.fnmatchcase(case, self.case) and fnmatch.fnmatchcase(blade, self.blades)
-                and fnmatch.fnmatchcase(message, self.finding))  # fmt: skip
+        """Shell-style patterns where only ``*`` and ``?`` are special (case names hold brackets)."""
+        return _glob(self.case, case) and _glob(self.blades, blade) and _glob(self.finding, message)
+
+
+def _glob(pattern: str, text: str) -> bool:
+    rx = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(rx, text, re.DOTALL) is not None
 
 
 def load(path: Path) -> list[KnownIssue]:
@@ -52,29 +56,31 @@ def load(path: Path) -> list[KnownIssue]:
         raw = read_inside(path.parent, path.name, MAX_BYTES)
         doc = yaml.safe_load(raw.decode("utf-8"))
     except (UnsafeFile, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise HistoryInputError(f"{shown(str(path), 120)}: cannot read the known issues: {shown(str(e), 200)}") from None
+        raise HistoryInputError(
+            f"{shown(str(path), 120)}: cannot read the known issues: {shown(str(e), 200)}"
+        ) from None
     if doc is None:
         return []
     if not isinstance(doc, list) or len(doc) > MAX_ENTRIES:
         raise HistoryInputError(f"{shown(str(path), 120)}: a list of at most {MAX_ENTRIES} known issues is expected")
     out, problems = [], []
-    for i, e in enumerate(doc, 1):
+    for i, entry in enumerate(doc, 1):
         where = f"{shown(str(path), 120)}: entry {i}"
-        if not isinstance(e, dict):
+        if not isinstance(entry, dict):
             problems.append(f"{where}: not a mapping")
             continue
-        if extra := sorted(str(k) for k in e if k not in KEYS):
+        if extra := sorted(str(k) for k in entry if k not in KEYS):
             problems.append(f"{where}: unknown key(s) {shown(', '.join(extra), 80)}")
-        strings = {k: e.get(k) for k in ("case", "finding", "blades", "bug")}
+        strings = {k: entry.get(k) for k in ("case", "finding", "blades", "bug")}
         bad = [k for k, v in strings.items() if v is not None and (not isinstance(v, str) or not v or len(v) > 300)]
         if bad:
             problems.append(f"{where}: {', '.join(bad)} must be text of at most 300 characters")
             continue
-        if not e.get("case"):
+        if not entry.get("case"):
             problems.append(f"{where}: no case (suite::name, a pattern)")
-        if not isinstance(e.get("bug"), str) or not URL_RE.fullmatch(e["bug"]):
+        if not isinstance(entry.get("bug"), str) or not URL_RE.fullmatch(entry["bug"]):
             problems.append(f"{where}: bug must be an http(s) link to the bug")
-        expires = e.get("expires")
+        expires = entry.get("expires")
         if isinstance(expires, str):
             try:
                 expires = dt.date.fromisoformat(expires)
@@ -84,8 +90,15 @@ def load(path: Path) -> list[KnownIssue]:
             problems.append(f"{where}: expires must be a date (YYYY-MM-DD): a known issue is accepted until then")
             continue
         if not problems:
-            out.append(KnownIssue(case=e["case"], bug=e["bug"], expires=expires, finding=e.get("finding") or "*",
-                                  blades=e.get("blades") or "*"))  # fmt: skip
+            out.append(
+                KnownIssue(
+                    case=entry["case"],
+                    bug=entry["bug"],
+                    expires=expires,
+                    finding=entry.get("finding") or "*",
+                    blades=entry.get("blades") or "*",
+                )
+            )
     if problems:
         raise HistoryInputError(problems)
     return out

@@ -33,12 +33,22 @@ from swaplab.textsafe import shown
 
 from .facts import HistoryInputError, NightFacts
 from .schema import (
-    KINDS, MESSAGE_MAX, NAME_MAX, SAMPLES_MAX, Baseline, CaseRow, FindingRow, Kernel, MetricRow, Night, Series,
+    KINDS,
+    MESSAGE_MAX,
+    NAME_MAX,
+    SAMPLES_MAX,
+    Baseline,
+    CaseRow,
+    FindingRow,
+    Kernel,
+    MetricRow,
+    Night,
+    Series,
     VerdictRow,
-)  # fmt: skip
+)
 
 HISTORY_ENV = "SWAPLAB_HISTORY"
-PASSWORD_ENV = "SWAPLAB_HISTORY_PASSWORD"
+PASSWORD_ENV = "SWAPLAB_HISTORY_PASSWORD"  # noqa: S105 - the variable's name
 MIGRATIONS = Path(__file__).with_name("migrations")
 WINDOW = 120  # nights a verdict reads back: a year of history costs a verdict no more than four months'
 MAX_NIGHTS_SHOWN = 1000  # the most nights `trend` and `show` print
@@ -72,11 +82,15 @@ def target(given: str | None) -> Target:
         except ArgumentError:
             raise HistoryInputError(f"--history: {shown(value.split('@')[-1], 120)} is not a database URL") from None
         if url.get_backend_name() != "postgresql":
-            raise HistoryInputError(f"--history: {url.get_backend_name()!r} URLs are not supported: give a SQLite "
-                                    "file's path or a postgresql:// URL")  # fmt: skip
+            raise HistoryInputError(
+                f"--history: {url.get_backend_name()!r} URLs are not supported: give a SQLite "
+                "file's path or a postgresql:// URL"
+            )
         if url.password is not None:
-            raise HistoryInputError(f"--history: the URL carries a password: remove it from the URL and put it in "
-                                    f"{PASSWORD_ENV} (a URL ends up in logs and process lists)")  # fmt: skip
+            raise HistoryInputError(
+                f"--history: the URL carries a password: remove it from the URL and put it in "
+                f"{PASSWORD_ENV} (a URL ends up in logs and process lists)"
+            )
         url = url.set(drivername="postgresql+psycopg")
         if password := os.environ.get(PASSWORD_ENV):
             url = url.set(password=password)
@@ -91,8 +105,10 @@ def _sqlite_path(value: str) -> Path:
         raise HistoryInputError(f"--history {shown(value, 80)}: a path too long for a file system")
     path = Path(os.path.abspath(value))
     if os.path.realpath(path) != str(path):
-        raise HistoryInputError(f"--history {shown(value, 120)}: the path goes through a symbolic link: give the "
-                                "file's real path (a link could point the history at another file)")  # fmt: skip
+        raise HistoryInputError(
+            f"--history {shown(value, 120)}: the path goes through a symbolic link: give the "
+            "file's real path (a link could point the history at another file)"
+        )
     if not path.parent.is_dir():
         raise HistoryInputError(f"--history {shown(value, 120)}: its directory does not exist: create it first")
     try:
@@ -104,8 +120,10 @@ def _sqlite_path(value: str) -> Path:
     if st.st_size:
         with open(path, "rb") as f:
             if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-                raise HistoryInputError(f"--history {shown(value, 120)}: not a SQLite database (not a history "
-                                        "swaplab wrote): give another path")  # fmt: skip
+                raise HistoryInputError(
+                    f"--history {shown(value, 120)}: not a SQLite database (not a history "
+                    "swaplab wrote): give another path"
+                )
     return path
 
 
@@ -176,8 +194,9 @@ class History:
             password = self.target.url.password
             if password:
                 why = why.replace(str(password), "***")
-            raise HistoryUnavailable(f"history {self.target.shown}: could not {doing}: {why}: check the URL, the "
-                                     f"server and {PASSWORD_ENV}")  # fmt: skip
+            raise HistoryUnavailable(
+                f"history {self.target.shown}: could not {doing}: {why}: check the URL, the server and {PASSWORD_ENV}"
+            ) from None
 
     # -- writing -------------------------------------------------------------------------------------
     def ingest(self, night: NightFacts) -> tuple[int, bool]:
@@ -189,8 +208,9 @@ class History:
                     return self._ingest(s, night)
             except IntegrityError:
                 if attempt == 4:
-                    raise HistoryUnavailable(f"history {self.target.shown}: another writer kept taking the same "
-                                             "night's place: try again") from None  # fmt: skip
+                    raise HistoryUnavailable(
+                        f"history {self.target.shown}: another writer kept taking the same night's place: try again"
+                    ) from None
         raise AssertionError("unreachable")
 
     def _ingest(self, s: Session, night: NightFacts) -> tuple[int, bool]:
@@ -199,23 +219,38 @@ class History:
             return found, False
         kernel = s.scalar(select(Kernel).where(Kernel.package_sha256 == night.package_sha256))
         if kernel is None:
-            kernel = Kernel(package_sha256=night.package_sha256, release=night.release,
-                            config_sha256=night.config_sha256, commit=night.commit)  # fmt: skip
+            kernel = Kernel(
+                package_sha256=night.package_sha256,
+                release=night.release,
+                config_sha256=night.config_sha256,
+                commit=night.commit,
+            )
             s.add(kernel)
             s.flush()
         else:
             if kernel.release != night.release:
-                raise HistoryInputError(f"the run's kernel {shown(night.release, 80)} has the package sha256 "
-                                        f"{night.package_sha256[:12]} the history knows as "
-                                        f"{shown(kernel.release, 80)}: the run claims another kernel's identity")  # fmt: skip
+                raise HistoryInputError(
+                    f"the run's kernel {shown(night.release, 80)} has the package sha256 "
+                    f"{night.package_sha256[:12]} the history knows as "
+                    f"{shown(kernel.release, 80)}: the run claims another kernel's identity"
+                )
             if night.commit and kernel.commit and kernel.commit != night.commit:
-                raise HistoryInputError(f"--kernel-commit {shown(night.commit, 64)}: the history has kernel "
-                                        f"{shown(kernel.release, 80)} as commit {shown(kernel.commit, 64)}")  # fmt: skip
+                raise HistoryInputError(
+                    f"--kernel-commit {shown(night.commit, 64)}: the history has kernel "
+                    f"{shown(kernel.release, 80)} as commit {shown(kernel.commit, 64)}"
+                )
             if night.commit and not kernel.commit:
                 kernel.commit = night.commit
         seq = (s.scalar(select(func.max(Night.seq)).where(Night.lab == night.lab)) or 0) + 1
-        row = Night(run_key=key, lab=night.lab, seq=seq, kernel_id=kernel.id, label=night.label,
-                    finished=night.finished, exit_code=night.exit_code)  # fmt: skip
+        row = Night(
+            run_key=key,
+            lab=night.lab,
+            seq=seq,
+            kernel_id=kernel.id,
+            label=night.label,
+            finished=night.finished,
+            exit_code=night.exit_code,
+        )
         s.add(row)
         s.flush()
         wanted: dict[tuple[str, str, str, str], str] = {}
@@ -230,16 +265,34 @@ class History:
         cases, metrics, findings = [], [], []
         for b in night.blades:
             for c in b.cases:
-                cases.append({"night_id": row.id, "series_id": ids[(b.rack, b.name, "case", f"{c.suite}::{c.name}")],
-                              "outcome": c.outcome, "rerun": c.rerun,
-                              "message": None if c.outcome == "pass" else c.message[:MESSAGE_MAX]})  # fmt: skip
+                cases.append(
+                    {
+                        "night_id": row.id,
+                        "series_id": ids[(b.rack, b.name, "case", f"{c.suite}::{c.name}")],
+                        "outcome": c.outcome,
+                        "rerun": c.rerun,
+                        "message": None if c.outcome == "pass" else c.message[:MESSAGE_MAX],
+                    }
+                )
             for m in b.metrics:
-                metrics.append({"night_id": row.id, "series_id": ids[(b.rack, b.name, "metric", m.name)],
-                                "value": m.value, "ci95_low": m.ci95_low, "ci95_high": m.ci95_high,
-                                "samples": json.dumps([round(v, 6) for v in m.samples[:SAMPLES_MAX]])})  # fmt: skip
+                metrics.append(
+                    {
+                        "night_id": row.id,
+                        "series_id": ids[(b.rack, b.name, "metric", m.name)],
+                        "value": m.value,
+                        "ci95_low": m.ci95_low,
+                        "ci95_high": m.ci95_high,
+                        "samples": json.dumps([round(v, 6) for v in m.samples[:SAMPLES_MAX]]),
+                    }
+                )
             for (kind, severity), n in b.findings.items():
-                findings.append({"night_id": row.id, "series_id": ids[(b.rack, b.name, "finding", f"{kind}/{severity}")],
-                                 "count": n})  # fmt: skip
+                findings.append(
+                    {
+                        "night_id": row.id,
+                        "series_id": ids[(b.rack, b.name, "finding", f"{kind}/{severity}")],
+                        "count": n,
+                    }
+                )
         for table, rows in ((CaseRow, cases), (MetricRow, metrics), (FindingRow, findings)):
             # one row per series and night: a run that names a case twice keeps its last
             unique = list({r["series_id"]: r for r in rows}.values())
@@ -248,14 +301,25 @@ class History:
         return row.id, True
 
     def _series_ids(self, s: Session, lab: str, wanted: dict[tuple[str, str, str, str], str]) -> dict[Any, int]:
-        have = {(r.rack, r.blade, r.kind, r.name): r.id for r in s.execute(
-            select(Series.rack, Series.blade, Series.kind, Series.name, Series.id).where(Series.lab == lab))}  # fmt: skip
-        new = [{"lab": lab, "rack": k[0], "blade": k[1], "kind": k[2], "name": k[3], "hw_class": hw}
-               for k, hw in wanted.items() if k not in have]  # fmt: skip
+        have = {
+            (r.rack, r.blade, r.kind, r.name): r.id
+            for r in s.execute(
+                select(Series.rack, Series.blade, Series.kind, Series.name, Series.id).where(Series.lab == lab)
+            )
+        }
+        new = [
+            {"lab": lab, "rack": k[0], "blade": k[1], "kind": k[2], "name": k[3], "hw_class": hw}
+            for k, hw in wanted.items()
+            if k not in have
+        ]
         if new:
             s.execute(insert(Series), new)
-            have = {(r.rack, r.blade, r.kind, r.name): r.id for r in s.execute(
-                select(Series.rack, Series.blade, Series.kind, Series.name, Series.id).where(Series.lab == lab))}  # fmt: skip
+            have = {
+                (r.rack, r.blade, r.kind, r.name): r.id
+                for r in s.execute(
+                    select(Series.rack, Series.blade, Series.kind, Series.name, Series.id).where(Series.lab == lab)
+                )
+            }
         return have
 
     def pin(self, lab: str, name: str, seq: int | None) -> NightRef:
@@ -265,8 +329,9 @@ class History:
             q = q.where(Night.seq == seq) if seq is not None else q.order_by(Night.seq.desc()).limit(1)
             night = s.scalar(q)
             if night is None:
-                raise HistoryInputError(f"lab {shown(lab, 80)} has no night {seq if seq is not None else ''}: see "
-                                        "`swaplab history show`")  # fmt: skip
+                raise HistoryInputError(
+                    f"lab {shown(lab, 80)} has no night {seq if seq is not None else ''}: see `swaplab history show`"
+                )
             s.merge(Baseline(lab=lab, name=name, night_id=night.id))
             return self._ref(s, night)
 
@@ -306,11 +371,17 @@ class History:
         if k is None:
             raise HistoryInputError(f"history: night {n.id} names kernel {n.kernel_id}, which is not there")
         seq, code = _int(n.seq, "nights.seq"), _int(n.exit_code, "nights.exit_code")
-        return NightRef(id=_int(n.id, "nights.id"), seq=seq, lab=_name(n.lab, "nights.lab"),
-                        release=_name(k.release, "kernels.release"), package_sha256=_name(k.package_sha256,
-                        "kernels.package_sha256", 64), commit=_opt(k.commit, "kernels.commit", 64),
-                        label=_opt(n.label, "nights.label"), finished=_name(n.finished, "nights.finished", 40),
-                        exit_code=code)  # fmt: skip
+        return NightRef(
+            id=_int(n.id, "nights.id"),
+            seq=seq,
+            lab=_name(n.lab, "nights.lab"),
+            release=_name(k.release, "kernels.release"),
+            package_sha256=_name(k.package_sha256, "kernels.package_sha256", 64),
+            commit=_opt(k.commit, "kernels.commit", 64),
+            label=_opt(n.label, "nights.label"),
+            finished=_name(n.finished, "nights.finished", 40),
+            exit_code=code,
+        )
 
     def series(self, lab: str, night_ids: list[int]) -> SeriesData:
         """Every series of ``lab`` over the given nights, checked row by row."""
@@ -318,34 +389,66 @@ class History:
         if not night_ids:
             return data
         with self._errors("read the series"), Session(self.engine) as s:
-            names = {r.id: (r.rack, r.blade, r.hw_class, r.kind, r.name) for r in s.execute(
-                select(Series.id, Series.rack, Series.blade, Series.hw_class, Series.kind, Series.name)
-                .where(Series.lab == lab))}  # fmt: skip
+            names = {
+                r.id: (r.rack, r.blade, r.hw_class, r.kind, r.name)
+                for r in s.execute(
+                    select(Series.id, Series.rack, Series.blade, Series.hw_class, Series.kind, Series.name).where(
+                        Series.lab == lab
+                    )
+                )
+            }
             for sid, (rack, blade, hw, kind, name) in names.items():
                 if kind not in KINDS:
                     raise _tampered(f"series {sid}: kind {shown(str(kind), 20)!r}")
-                data.names[sid] = SeriesName(_name(rack, "series.rack"), _name(blade, "series.blade"),
-                                             _name(hw, "series.hw_class"), kind, _name(name, "series.name", 402))  # fmt: skip
-            for r in s.execute(select(CaseRow.night_id, CaseRow.series_id, CaseRow.outcome, CaseRow.rerun,
-                                      CaseRow.message).where(CaseRow.night_id.in_(night_ids))):  # fmt: skip
-                if r.outcome not in ("pass", "failure", "error", "skipped") or r.rerun not in (
-                        None, "pass", "failure", "error", "skipped") or r.series_id not in data.names:  # fmt: skip
+                data.names[sid] = SeriesName(
+                    _name(rack, "series.rack"),
+                    _name(blade, "series.blade"),
+                    _name(hw, "series.hw_class"),
+                    kind,
+                    _name(name, "series.name", 402),
+                )
+            for r in s.execute(
+                select(CaseRow.night_id, CaseRow.series_id, CaseRow.outcome, CaseRow.rerun, CaseRow.message).where(
+                    CaseRow.night_id.in_(night_ids)
+                )
+            ):
+                if (
+                    r.outcome not in ("pass", "failure", "error", "skipped")
+                    or r.rerun not in (None, "pass", "failure", "error", "skipped")
+                    or r.series_id not in data.names
+                ):
                     raise _tampered(f"cases row (night {r.night_id}, series {r.series_id})")
-                data.cases[(r.series_id, r.night_id)] = (r.outcome, r.rerun, _opt(r.message, "cases.message",
-                                                                                   MESSAGE_MAX) or "")  # fmt: skip
-            for r in s.execute(select(MetricRow.night_id, MetricRow.series_id, MetricRow.value, MetricRow.ci95_low,
-                                      MetricRow.ci95_high, MetricRow.samples)
-                               .where(MetricRow.night_id.in_(night_ids))):  # fmt: skip
-                if r.series_id not in data.names:
-                    raise _tampered(f"metrics row (night {r.night_id}, series {r.series_id})")
-                data.metrics[(r.series_id, r.night_id)] = MetricValue(
-                    _num(r.value, "metrics.value"), _opt_num(r.ci95_low, "metrics.ci95_low"),
-                    _opt_num(r.ci95_high, "metrics.ci95_high"), _samples(r.samples))  # fmt: skip
-            for r in s.execute(select(FindingRow.night_id, FindingRow.series_id, FindingRow.count)
-                               .where(FindingRow.night_id.in_(night_ids))):  # fmt: skip
-                if r.series_id not in data.names:
-                    raise _tampered(f"findings row (night {r.night_id}, series {r.series_id})")
-                data.findings[(r.series_id, r.night_id)] = _int(r.count, "findings.count")
+                data.cases[(r.series_id, r.night_id)] = (
+                    r.outcome,
+                    r.rerun,
+                    _opt(r.message, "cases.message", MESSAGE_MAX) or "",
+                )
+            for m in s.execute(
+                select(
+                    MetricRow.night_id,
+                    MetricRow.series_id,
+                    MetricRow.value,
+                    MetricRow.ci95_low,
+                    MetricRow.ci95_high,
+                    MetricRow.samples,
+                ).where(MetricRow.night_id.in_(night_ids))
+            ):
+                if m.series_id not in data.names:
+                    raise _tampered(f"metrics row (night {m.night_id}, series {m.series_id})")
+                data.metrics[(m.series_id, m.night_id)] = MetricValue(
+                    _num(m.value, "metrics.value"),
+                    _opt_num(m.ci95_low, "metrics.ci95_low"),
+                    _opt_num(m.ci95_high, "metrics.ci95_high"),
+                    _samples(m.samples),
+                )
+            for f in s.execute(
+                select(FindingRow.night_id, FindingRow.series_id, FindingRow.count).where(
+                    FindingRow.night_id.in_(night_ids)
+                )
+            ):
+                if f.series_id not in data.names:
+                    raise _tampered(f"findings row (night {f.night_id}, series {f.series_id})")
+                data.findings[(f.series_id, f.night_id)] = _int(f.count, "findings.count")
         return data
 
 
@@ -370,8 +473,15 @@ class NightRef:
         return " ".join(bits)
 
     def to_json(self) -> dict[str, Any]:
-        return {"night": self.seq, "kernel": self.release, "package_sha256": self.package_sha256,
-                "commit": self.commit, "label": self.label, "finished": self.finished, "exit_code": self.exit_code}  # fmt: skip
+        return {
+            "night": self.seq,
+            "kernel": self.release,
+            "package_sha256": self.package_sha256,
+            "commit": self.commit,
+            "label": self.label,
+            "finished": self.finished,
+            "exit_code": self.exit_code,
+        }
 
 
 @dataclass(frozen=True)
@@ -400,8 +510,9 @@ class SeriesData:
 
 
 def _tampered(what: str) -> HistoryInputError:
-    return HistoryInputError(f"history: {what} is not a row swaplab wrote (tampered or corrupt): restore the "
-                             "history from its backup")  # fmt: skip
+    return HistoryInputError(
+        f"history: {what} is not a row swaplab wrote (tampered or corrupt): restore the history from its backup"
+    )
 
 
 def _int(v: object, where: str) -> int:

@@ -32,7 +32,7 @@ from .store import NightRef, SeriesData
 
 JUDGED_METRICS = ("ratio", "hog.nfs.s", "hog.nbd.s")
 REGRESSIONS = ("new-failure", "still-failing")
-METRIC_REGRESSIONS = ("new-regression", "regressed")
+METRIC_REGRESSIONS = ("new-regression",)  # a metric's regression counts the night it is found; then it is shown
 
 
 @dataclass
@@ -50,10 +50,19 @@ class CaseChange:
     at_release: str | None = None  # the case's outcome on the release baseline's night
 
     def to_json(self) -> dict[str, Any]:
-        return {"rack": self.rack, "blade": self.blade, "case": self.case, "state": self.state,
-                "message": self.message, "nights": self.nights, "rate": self.rate, "bug": self.bug,
-                "last_good": self.last_good.to_json() if self.last_good else None,
-                "first_bad": self.first_bad.to_json() if self.first_bad else None, "at_release": self.at_release}  # fmt: skip
+        return {
+            "rack": self.rack,
+            "blade": self.blade,
+            "case": self.case,
+            "state": self.state,
+            "message": self.message,
+            "nights": self.nights,
+            "rate": self.rate,
+            "bug": self.bug,
+            "last_good": self.last_good.to_json() if self.last_good else None,
+            "first_bad": self.first_bad.to_json() if self.first_bad else None,
+            "at_release": self.at_release,
+        }
 
 
 @dataclass
@@ -72,11 +81,20 @@ class MetricChange:
     tonight: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"rack": self.rack, "blade": self.blade, "metric": self.metric, "state": self.state,
-                "before": self.before, "after": self.after, "change_pct": self.change_pct, "nights": self.nights,
-                "last_good": self.last_good.to_json() if self.last_good else None,
-                "first_bad": self.first_bad.to_json() if self.first_bad else None,
-                "release_value": self.release_value, "tonight": self.tonight}  # fmt: skip
+        return {
+            "rack": self.rack,
+            "blade": self.blade,
+            "metric": self.metric,
+            "state": self.state,
+            "before": self.before,
+            "after": self.after,
+            "change_pct": self.change_pct,
+            "nights": self.nights,
+            "last_good": self.last_good.to_json() if self.last_good else None,
+            "first_bad": self.first_bad.to_json() if self.first_bad else None,
+            "release_value": self.release_value,
+            "tonight": self.tonight,
+        }
 
 
 @dataclass
@@ -92,7 +110,8 @@ class Verdict:
     @property
     def regressions(self) -> list[CaseChange | MetricChange]:
         return [c for c in self.cases if c.state in REGRESSIONS] + [
-            m for m in self.metrics if m.state in METRIC_REGRESSIONS]  # fmt: skip
+            m for m in self.metrics if m.state in METRIC_REGRESSIONS
+        ]
 
     @property
     def exit_code(self) -> int:
@@ -109,21 +128,35 @@ class Verdict:
     def digest(self) -> str:
         """What changed, in short: two nights with the same digest have nothing new to tell."""
         keys = sorted(f"{c.rack}/{c.blade}/{c.case}:{c.state}" for c in self.cases if c.state not in ("pass",))
-        keys += sorted(f"{m.rack}/{m.blade}/{m.metric}:{'regressed' if m.state in METRIC_REGRESSIONS else m.state}"
-                       for m in self.metrics if m.state not in ("steady", "too-few"))  # fmt: skip
+        keys += sorted(
+            f"{m.rack}/{m.blade}/{m.metric}:{'regressed' if m.state in METRIC_REGRESSIONS else m.state}"
+            for m in self.metrics
+            if m.state not in ("steady", "too-few")
+        )
         keys = [k.replace(":still-failing", ":new-failure") for k in keys]  # a failure going on is not news
         return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        return {"tonight": self.tonight.to_json(), "last_night": self.last_night.to_json() if self.last_night
-                else None, "release": self.release.to_json() if self.release else None, "exit_code": self.exit_code,
-                "regressions": len(self.regressions), "cases": [c.to_json() for c in self.changed()
-                if isinstance(c, CaseChange)], "metrics": [m.to_json() for m in self.metrics],
-                "new_findings": self.new_findings, "expired_known_issues": self.expired_known}  # fmt: skip
+        return {
+            "tonight": self.tonight.to_json(),
+            "last_night": self.last_night.to_json() if self.last_night else None,
+            "release": self.release.to_json() if self.release else None,
+            "exit_code": self.exit_code,
+            "regressions": len(self.regressions),
+            "cases": [c.to_json() for c in self.changed() if isinstance(c, CaseChange)],
+            "metrics": [m.to_json() for m in self.metrics],
+            "new_findings": self.new_findings,
+            "expired_known_issues": self.expired_known,
+        }
 
 
-def judge(nights: list[NightRef], data: SeriesData, known: list[KnownIssue] | None = None,
-          release: NightRef | None = None, today: str | None = None) -> Verdict:  # fmt: skip
+def judge(
+    nights: list[NightRef],
+    data: SeriesData,
+    known: list[KnownIssue] | None = None,
+    release: NightRef | None = None,
+    today: str | None = None,
+) -> Verdict:
     """The verdict on the last of ``nights`` (oldest first)."""
     tonight = nights[-1]
     v = Verdict(tonight=tonight, last_night=nights[-2] if len(nights) > 1 else None, release=release)
@@ -144,8 +177,17 @@ def judge(nights: list[NightRef], data: SeriesData, known: list[KnownIssue] | No
     return v
 
 
-def _case(sid: int, rack: str, blade: str, case: str, order: list[int], by_id: dict[int, NightRef],
-          data: SeriesData, known: list[KnownIssue], release: NightRef | None) -> CaseChange:  # fmt: skip
+def _case(
+    sid: int,
+    rack: str,
+    blade: str,
+    case: str,
+    order: list[int],
+    by_id: dict[int, NightRef],
+    data: SeriesData,
+    known: list[KnownIssue],
+    release: NightRef | None,
+) -> CaseChange:
     history = [(nid, data.cases[(sid, nid)]) for nid in order if (sid, nid) in data.cases]
     tonight_id, (outcome, rerun, message) = history[-1]
     tonight = by_id[tonight_id]
@@ -189,13 +231,22 @@ def _case(sid: int, rack: str, blade: str, case: str, order: list[int], by_id: d
     return change
 
 
-def _metric(sid: int, rack: str, blade: str, metric: str, order: list[int], by_id: dict[int, NightRef],
-            data: SeriesData, release: NightRef | None) -> MetricChange:  # fmt: skip
+def _metric(
+    sid: int,
+    rack: str,
+    blade: str,
+    metric: str,
+    order: list[int],
+    by_id: dict[int, NightRef],
+    data: SeriesData,
+    release: NightRef | None,
+) -> MetricChange:
     measured = [nid for nid in order if (sid, nid) in data.metrics]
     samples = [data.metrics[(sid, nid)].samples or (data.metrics[(sid, nid)].value,) for nid in measured]
     mv = changepoint.judge(samples, higher_is_worse=higher_is_worse(metric))
-    m = MetricChange(rack, blade, metric, mv.state, nights=mv.nights_since,
-                     tonight=data.metrics[(sid, measured[-1])].value)  # fmt: skip
+    m = MetricChange(
+        rack, blade, metric, mv.state, nights=mv.nights_since, tonight=data.metrics[(sid, measured[-1])].value
+    )
     if release is not None and (sid, release.id) in data.metrics:
         m.release_value = data.metrics[(sid, release.id)].value
     if mv.shift is not None:
@@ -248,11 +299,17 @@ def _line(c: CaseChange | MetricChange) -> str:
     if c.state == "improved" and c.first_bad:
         span = f"; since {c.first_bad.kernel_text()}"
     elif c.last_good or c.first_bad:
-        span = (f"; last good {c.last_good.kernel_text() if c.last_good else 'none in the history'}, first bad "
-                f"{c.first_bad.kernel_text() if c.first_bad else '?'}")  # fmt: skip
+        span = (
+            f"; last good {c.last_good.kernel_text() if c.last_good else 'none in the history'}, first bad "
+            f"{c.first_bad.kernel_text() if c.first_bad else '?'}"
+        )
     if isinstance(c, CaseChange):
-        extra = {"still-failing": f" for {c.nights} nights", "flaky": f" (failed {c.rate or 0:.0%} of {c.nights} "
-                 "nights)", "known-issue": f" ({c.bug})", "fixed": f" after {c.nights} night(s)"}.get(c.state, "")  # fmt: skip
+        extra = {
+            "still-failing": f" for {c.nights} nights",
+            "flaky": f" (failed {c.rate or 0:.0%} of {c.nights} nights)",
+            "known-issue": f" ({c.bug})",
+            "fixed": f" after {c.nights} night(s)",
+        }.get(c.state, "")
         rel = f"; at the release: {c.at_release}" if c.at_release and c.state in REGRESSIONS else ""
         msg = f": {c.message.splitlines()[0][:160]}" if c.message and c.state not in ("fixed",) else ""
         return f"{c.state}: {where} {c.case}{extra}{msg}{span if c.state != 'fixed' else ''}{rel}"

@@ -55,6 +55,7 @@ class RunResult:
     provision_tasks_s: dict[str, float] = field(default_factory=dict)  # "play: task" -> seconds, slowest first
     finished: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     swaplab_version: str = __version__
+    changes: dict[str, Any] | None = None  # the history's verdict on this run (swaplab.history), if it was kept
 
     @property
     def verdict(self) -> str:
@@ -83,7 +84,7 @@ class RunResult:
             "timings_s": t,
             "provision_tasks_s": dict(sorted(self.provision_tasks_s.items(), key=lambda kv: -kv[1])[:15]),
             "blades": [_blade_json(b) for b in self.blades],
-        }
+        } | ({"changes": self.changes} if self.changes is not None else {})
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> RunResult:
@@ -101,7 +102,8 @@ class RunResult:
             return cls(exit_code=exit_code(blades), kernel=KernelInfo(**doc["kernel"]), blades=blades,
                        options=dict(doc.get("options", {})), timings_s=timings,
                        provision_tasks_s=dict(doc.get("provision_tasks_s", {})), finished=str(doc["finished"]),
-                       swaplab_version=str(doc.get("swaplab_version", "")))  # fmt: skip
+                       swaplab_version=str(doc.get("swaplab_version", "")),
+                       changes=doc["changes"] if isinstance(doc.get("changes"), dict) else None)  # fmt: skip
         except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"results.json is malformed: {type(e).__name__}: {e}") from None
 

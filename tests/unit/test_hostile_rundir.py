@@ -160,9 +160,11 @@ def test_resume_refuses_another_inventory_and_other_blades(tmp_path: Path) -> No
     with pytest.raises(RunError, match=r"that run used the inventory .*a\.yml, not .*b\.yml"):
         resume_options(RunOptions(inventory=str(tmp_path / "b.yml"), resume=str(d)))
     prior = journal.read(d)
+    from swaplab.run import Checked
+
     run = Run(RunOptions(names=["r1-b01", "r9-b01"], resume=str(d)), lambda _m: None)
     with pytest.raises(RunError, match="not here: r1-b02; not in that run: r9-b01"):
-        run._same_blades(prior, None)
+        run._same_blades(prior, Checked([]))
 
 
 def test_resume_says_which_new_options_it_ignores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -333,8 +333,8 @@ def test_a_held_sol_stops_the_run_before_it_acts_naming_both_fixes(
     """Before: the recorder took the session by force (pyghmi force=True, ipmitool deactivate first), evicting
     the lab's console server, which then fought back."""
     from swaplab.inventory import load_and_validate
-    from swaplab.options import RunOptions
-    from swaplab.run import Run, RunError
+    from swaplab.run import RunError
+    from swaplab.run.suites import check_consoles
 
     b, _ = sol_bmc
     monkeypatch.setenv("SWAPLAB_TEST_PW", PASSWORD)
@@ -342,13 +342,13 @@ def test_a_held_sol_stops_the_run_before_it_acts_naming_both_fixes(
     try:
         inv = load_and_validate(str(_sol_inventory(tmp_path, b, takeover=False)))
         with pytest.raises(RunError) as e:
-            Run(RunOptions(inventory=inv.path), lambda _m: None)._check_consoles(inv, ["r1-b01"])
+            check_consoles(inv, ["r1-b01"])
         text = str(e.value)
         assert "r1-b01: its BMC's Serial-over-LAN is held by another client" in text
         assert "swaplab_console: {driver: file" in text and "takeover: true" in text and PASSWORD not in text
         assert server.proc.poll() is None  # the console server still holds its session
         allowed = load_and_validate(str(_sol_inventory(tmp_path, b, takeover=True)))
-        Run(RunOptions(inventory=allowed.path), lambda _m: None)._check_consoles(allowed, ["r1-b01"])  # no error
+        check_consoles(allowed, ["r1-b01"])  # no error
     finally:
         server.close()
 

@@ -87,7 +87,9 @@ def test_an_exception_inside_run_is_exit_2_with_a_valid_junit_and_a_run_level_er
     def boom(*_a: object, **_k: object) -> None:
         raise ZeroDivisionError("injected")
 
-    monkeypatch.setattr(Run, "_provision", boom)
+    from swaplab.run import stages
+
+    monkeypatch.setattr(stages.Provision, "run", boom)
     rc, run_dir = Run(_opts(inv, tmp_path), lambda _m: None).execute()
     qmp.close()
     assert rc == 2
