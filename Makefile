@@ -6,8 +6,9 @@ CACHE := .cache
 KERNEL_DEB = $$(ls $(CURDIR)/$(CACHE)/kernel/linux-image-*.deb | head -n1)
 
 LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs openssh-client iproute2 util-linux openipmi ipmitool dnsmasq-base openssl systemd-container
-# What the tests alone need: a browser to look at report.html as a person would (headless).
-TEST_PACKAGES := chromium
+# What the tests alone need: a browser to look at report.html as a person would (headless); PostgreSQL
+# for the history (each test starts its own cluster as the postgres user, on a Unix socket; no service).
+TEST_PACKAGES := chromium postgresql-15
 
 .PHONY: run test lint unit integration faults faults-soak limit scale deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
@@ -76,6 +77,8 @@ lab-deps: deps
 
 ## test-deps: Debian packages the tests alone need (idempotent)
 test-deps: deps
+	@mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/swaplab.conf
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
 

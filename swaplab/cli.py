@@ -162,12 +162,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from swaplab import errors
+    from swaplab.history import nightly
     from swaplab.report.merge import MergeError, merge
     from swaplab.report.outputs import write_outputs
     from swaplab.report.results import summary_text
-
-    from swaplab import errors
-    from swaplab.history import nightly
 
     out = Path(args.out)
     history = nightly.from_args(args)

@@ -129,8 +129,11 @@ def ingest(
 ) -> tuple[Verdict, bool]:
     """Store one run and judge it: (its verdict, whether the verdict differs from the night before's)."""
     night = night_of(run_dir, lab, label, commit, hw_classes)
-    night_id, _new = h.ingest(night)
-    v = verdict_for(h, night.lab, known, seq=next(n.seq for n in h.nights(night.lab, WINDOW) if n.id == night_id))
+    night_id, new = h.ingest(night)
+    seq = next(n.seq for n in h.nights(night.lab, WINDOW) if n.id == night_id)
+    v = verdict_for(h, night.lab, known, seq=seq)
+    if not new:  # the same run again: already judged, nothing new to tell
+        return v, False
     before = h.verdict_of(v.last_night.id) if v.last_night else None
     h.save_verdict(night_id, v.digest, digest_json(v))
     return v, (before[0] if before else None) != v.digest

@@ -79,6 +79,7 @@ class MetricChange:
     first_bad: NightRef | None = None
     release_value: float | None = None
     tonight: float | None = None
+    trend: list[tuple[int, float, float | None, float | None]] = field(default_factory=list)  # (night, value, ci)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class MetricChange:
             "first_bad": self.first_bad.to_json() if self.first_bad else None,
             "release_value": self.release_value,
             "tonight": self.tonight,
+            "trend": [list(p) for p in self.trend],
         }
 
 
@@ -246,6 +248,19 @@ def _metric(
     mv = changepoint.judge(samples, higher_is_worse=higher_is_worse(metric))
     m = MetricChange(
         rack, blade, metric, mv.state, nights=mv.nights_since, tonight=data.metrics[(sid, measured[-1])].value
+    )
+    m.trend = (
+        []
+        if base_metric(metric) != "ratio"
+        else [
+            (
+                by_id[nid].seq,
+                data.metrics[(sid, nid)].value,
+                data.metrics[(sid, nid)].ci95_low,
+                data.metrics[(sid, nid)].ci95_high,
+            )
+            for nid in measured
+        ]
     )
     if release is not None and (sid, release.id) in data.metrics:
         m.release_value = data.metrics[(sid, release.id)].value

@@ -107,6 +107,55 @@ def _blade(result: RunResult, b: BladeResult, run_dir: Path | None, plot: bool =
 MAX_PLOTTED_BLADES = 32
 
 
+def _num(x: object) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) and abs(x) < 1e12 else None
+
+
+def _kernel(x: object) -> str:
+    return str(x.get("kernel", "?"))[:80] if isinstance(x, dict) else "none in the history"
+
+
+def changes(doc: object, plot: bool = True) -> dict[str, Any] | None:
+    """The history's verdict (results.json's ``changes``, untrusted when read back) as the page's first
+    section: one line per change, the regressions first, and each blade's ratio over the nights."""
+    from swaplab.report import plots
+
+    if not isinstance(doc, dict):
+        return None
+    lines: list[tuple[str, str]] = []  # (state, text)
+    for c in doc.get("cases", []) if isinstance(doc.get("cases"), list) else []:
+        if not isinstance(c, dict):
+            continue
+        span = (f"; last good {_kernel(c.get('last_good'))}, first bad {_kernel(c.get('first_bad'))}"
+                if c.get("first_bad") and c.get("state") != "fixed" else "")  # fmt: skip
+        link = f" ({c.get('bug')})" if c.get("bug") else ""
+        lines.append((str(c.get("state", "?"))[:20], f"{str(c.get('blade', '?'))[:80]} {str(c.get('case', '?'))[:200]}"
+                      f"{link}: {clean(str(c.get('message', '')))[:300]}{span}"))  # fmt: skip
+    trends: list[dict[str, str]] = []
+    for m in doc.get("metrics", []) if isinstance(doc.get("metrics"), list) else []:
+        if not isinstance(m, dict):
+            continue
+        state, pct = str(m.get("state", "?"))[:20], _num(m.get("change_pct"))
+        if state not in ("steady", "too-few"):
+            span = f"; last good {_kernel(m.get('last_good'))}, first bad {_kernel(m.get('first_bad'))}"
+            lines.append((state, f"{str(m.get('blade', '?'))[:80]} {str(m.get('metric', '?'))[:120]}"
+                          + (f" {pct:+.1f}%" if pct is not None else "") + span))  # fmt: skip
+        raw = m.get("trend") if isinstance(m.get("trend"), list) else []
+        points = [(int(p[0]), v, _num(p[2]), _num(p[3])) for p in raw[:1000] if isinstance(p, list) and len(p) == 4
+                  and isinstance(p[0], int) and (v := _num(p[1])) is not None]  # fmt: skip
+        if plot and len(points) >= 2 and len(trends) < 32:
+            first = m.get("first_bad") if state not in ("steady", "too-few") else None
+            at = first.get("night") if isinstance(first, dict) and isinstance(first.get("night"), int) else None
+            label = f"{str(m.get('blade', '?'))[:60]} {str(m.get('metric', '?'))[:60]}"
+            trends.append({"label": label, "svg": plots.trend(label, points, at)})
+    order = ("new-failure", "new-regression", "still-failing", "regressed", "infrastructure", "flaky", "known-issue")
+    lines.sort(key=lambda x: order.index(x[0]) if x[0] in order else len(order))
+    tonight: dict[str, Any] = doc["tonight"] if isinstance(doc.get("tonight"), dict) else {}
+    return {"lines": lines, "trends": trends, "night": tonight.get("night"), "lab": str(tonight.get("lab", ""))[:80],
+            "regressions": _num(doc.get("regressions")) or 0, "last": _kernel(doc.get("last_night")),
+            "release": _kernel(doc.get("release")) if doc.get("release") else None}  # fmt: skip
+
+
 def render(result: RunResult, run_dir: Path | None = None) -> str:
     env = _environment()
     blades = list(result.blades)
@@ -132,7 +181,7 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
     return env.get_template("report.html.j2").render(
         r=result, blades=[_blade(result, b, run_dir, plot) for b in blades], fleet=fleet, nas=props.get("nas", ""),
         commit=props.get("swaplab.commit", ""), options=options, timings=timings, nas_svg=nas_svg,
-        racks=summary(result), plotted=plot, max_plotted=MAX_PLOTTED_BLADES,
+        racks=summary(result), plotted=plot, max_plotted=MAX_PLOTTED_BLADES, changes=changes(result.changes, plot),
     )  # fmt: skip
 
 

@@ -131,3 +131,20 @@ def nas(tl: NasTimeline) -> str:
     cpu.set_ylabel("cores")
     cpu.set_xlabel("seconds into the test phase")
     return _svg(fig)
+
+
+def trend(label: str, nights: Sequence[tuple[int, float, float | None, float | None]], change_at: int | None) -> str:
+    """A blade's ratio night by night (the history), each night with its 95% interval as a band, the night a
+    change was found from marked."""
+    fig, ax = plt.subplots(figsize=(8.4, 2.6))
+    xs = [n for n, *_ in nights]
+    ax.plot(xs, [v for _, v, _, _ in nights], color="#0072B2", marker="o", markersize=3, label=label)
+    banded = [(n, lo, hi) for n, _, lo, hi in nights if lo is not None and hi is not None]
+    if banded:
+        ax.fill_between([n for n, _, _ in banded], [lo for _, lo, _ in banded], [hi for _, _, hi in banded],
+                        color="#0072B2", alpha=0.15, linewidth=0, label="95% interval")  # fmt: skip
+    if change_at is not None:
+        ax.axvline(change_at, color="#D55E00", linestyle="--", linewidth=1.2, label=f"change from night {change_at}")
+    ax.set_xlabel("night")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return _svg(fig)

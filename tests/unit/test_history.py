@@ -354,3 +354,43 @@ def _no_history_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(store.HISTORY_ENV, raising=False)
     monkeypatch.delenv(store.PASSWORD_ENV, raising=False)
     os.environ.pop("PGPASSWORD", None)
+
+
+# -- what the outputs say -------------------------------------------------------------------------------------
+def test_the_outputs_say_what_changed_and_jenkins_agrees(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from swaplab.history import nightly
+    from swaplab.report import junit
+    from swaplab.report.outputs import SCHEMA_XSD, write_outputs
+    from swaplab.report.results import RunResult
+
+    known_file = tmp_path / known.FILE
+    known_file.write_text("- case: 'fio::test_fio_under_pressure[nbd]'\n  bug: https://bugs.example.org/77\n"
+                          "  expires: 2099-01-01\n")  # fmt: skip
+    opts = nightly.HistoryOptions(history=str(tmp_path / "h.db"), lab="virtual", known_issues=str(known_file))
+    for run in ("kernel-6.1-a", "kernel-6.1-b"):
+        nightly.remember(opts, RUNS / run, lambda _m: None)
+    v = nightly.remember(opts, RUNS / "kernel-5.10", lambda _m: None)
+    result = RunResult.load(RUNS / "kernel-5.10" / "results.json")
+    nightly.apply(result, v)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert write_outputs(out, result, lambda _m: None) == []
+    xml = (out / "junit.xml").read_bytes()
+    assert junit.validate(xml, SCHEMA_XSD) is None
+    cases = {c.get("name"): c for c in ET.fromstring(xml).iter("testcase")}
+    ratio = cases["test_nfs_nbd_ratio"].find("failure")
+    assert ratio is not None and (ratio.get("message") or "").startswith(
+        "new failure; last good 6.1.0-57-amd64, first bad 5.10.0-46-amd64")  # fmt: skip
+    known_case = cases["test_fio_under_pressure[nbd]"].find("skipped")
+    assert known_case is not None and "https://bugs.example.org/77" in (known_case.get("message") or "")
+    step = next(c for n, c in cases.items() if n.startswith("no change in ratio@"))
+    assert "regressed" in (step.find("failure").get("message") or "")  # type: ignore[union-attr]
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(xml).iter("property")}
+    assert props["change.verdict::test_nfs_nbd_ratio"] == "new-failure"
+    assert props["change.fio::test_fio_under_pressure[nbd]"] == "known-issue"
+    page = (out / "report.html").read_text()
+    assert '<section id="changes">' in page and "new-failure" in page and "<svg" in page.split('id="changes"')[1]
+    back = RunResult.load(out / "results.json")
+    assert back.changes is not None and back.changes["regressions"] == len(v.regressions) and back.exit_code == 1
