@@ -7,8 +7,8 @@ variation of 9% around the blade's level, as many pairs as a default run takes (
 with ``--night-cv``, a night-to-night drift of the level on top (default 0). A step of +10% (or +25%)
 starts at night 40. bench/README.md says why the 9% is a trial pair's, not a night's: at 9% between
 nights, no detector can find a 10% step within 3 nights 95% of the time below one false alarm in 100.
-The verdict is asked every night, as a nightly job would (``swaplab.history.changepoint.judge`` on the nights so far), and each night it says
-``new-regression`` is an alarm. The issue's targets:
+The verdict is asked every night, as a nightly job would (``swaplab.history.changepoint.judge`` on the
+nights so far), and each night it says ``new-regression`` is an alarm. The issue's targets:
 
 - a +10% step reported within 3 nights (night 40, 41 or 42) for at least 95% of 200 seeds;
 - at most 1 false alarm per 100 nights without a step;

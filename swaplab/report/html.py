@@ -140,7 +140,8 @@ def changes(doc: object, plot: bool = True) -> dict[str, Any] | None:
             span = f"; last good {_kernel(m.get('last_good'))}, first bad {_kernel(m.get('first_bad'))}"
             lines.append((state, f"{str(m.get('blade', '?'))[:80]} {str(m.get('metric', '?'))[:120]}"
                           + (f" {pct:+.1f}%" if pct is not None else "") + span))  # fmt: skip
-        raw = m.get("trend") if isinstance(m.get("trend"), list) else []
+        trend = m.get("trend")
+        raw: list[Any] = trend if isinstance(trend, list) else []
         points = [(int(p[0]), v, _num(p[2]), _num(p[3])) for p in raw[:1000] if isinstance(p, list) and len(p) == 4
                   and isinstance(p[0], int) and (v := _num(p[1])) is not None]  # fmt: skip
         if plot and len(points) >= 2 and len(trends) < 32:
