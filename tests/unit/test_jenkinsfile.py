@@ -59,7 +59,10 @@ def test_it_declares_a_rack_matrix_and_one_sign_off() -> None:
     assert re.search(r"copyArtifacts\(projectName: env.JOB_NAME, selector: lastSuccessful\(\)", text)
     assert ".venv/bin/swaplab compare baseline/fleet fleet" in text
     # swaplab's exit codes: 1 the kernel failed (unstable), 2 swaplab could not do its job (failure).
-    assert "unstable('the kernel under test failed on the fleet" in text and 'error("the fleet cannot be' in text
+    assert "unstable('a regression since last night" in text and 'error("the fleet cannot be' in text
+    # The history: its URL and password from Jenkins credentials, never on a command line.
+    assert "SWAPLAB_HISTORY = credentials('swaplab-history-url')" in text
+    assert "SWAPLAB_HISTORY_PASSWORD = credentials('swaplab-history-password')" in text
 
 
 def test_the_sign_off_script_merges_what_is_there_and_expects_every_rack(tmp_path: Path) -> None:
@@ -70,10 +73,14 @@ def test_the_sign_off_script_merges_what_is_there_and_expects_every_rack(tmp_pat
     fake.write_text('#!/bin/sh\necho "$@"\n')
     fake.chmod(0o755)
     (tmp_path / "racks" / "rack2").mkdir(parents=True)
-    r = subprocess.run(["sh", "-c", merge], cwd=tmp_path, env={"RACKS": "rack1 rack2 rack3", "PATH": "/usr/bin:/bin"},
-                       capture_output=True, text=True, check=False)  # fmt: skip
+    notify = tmp_path / "notify"
+    notify.write_text("mailto://x\n")
+    env = {"RACKS": "rack1 rack2 rack3", "PATH": "/usr/bin:/bin", "LABEL": "v6.1-rc3", "KERNEL_COMMIT": "abc123",
+           "SWAPLAB_NOTIFY_FILE": str(notify)}  # fmt: skip
+    r = subprocess.run(["sh", "-c", merge], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert r.returncode == 0 and r.stdout.split() == ["merge", "rack2=racks/rack2", "-o", "fleet", "--expect",
-                                                      "rack1,rack2,rack3"]  # fmt: skip
+                                                      "rack1,rack2,rack3", "--history-lab", "fleet", "--label",
+                                                      "v6.1-rc3", "--kernel-commit", "abc123", "--notify", str(notify)]  # fmt: skip
 
 
 def test_every_shell_step_parses_and_passes_shellcheck() -> None:
