@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import swaplab
+from .conftest import BIN, swaplab
 
 pytestmark = pytest.mark.integration
 
@@ -87,8 +87,7 @@ def _env(c: Cluster, password: str | None = None) -> dict[str, str]:
 
 def test_two_racks_ingesting_at_once_lose_nothing(cluster: Cluster, tmp_path: Path) -> None:
     runs = [str(RUNS / r) for r in ("kernel-6.1-a", "kernel-6.1-b", "kernel-5.10")]
-    swaplab_bin = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "swaplab"
-    exe = str(swaplab_bin) if swaplab_bin.exists() else shutil.which("swaplab") or "swaplab"
+    exe = str(BIN / "swaplab")
     env = dict(os.environ, **_env(cluster))
     procs = [subprocess.Popen([exe, "history", "ingest", *runs, "--history", cluster.url(), "--lab", f"rack{i}"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
