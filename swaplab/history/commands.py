@@ -153,6 +153,14 @@ def _ingest(h: History, args: argparse.Namespace) -> int:
     return 0
 
 
+def _json(args: argparse.Namespace, doc: dict[str, Any]) -> bool:
+    """With ``--json``, print ``doc`` as JSON and say so."""
+    if args.json:
+        json.dump(doc, sys.stdout, indent=1)
+        print()
+    return bool(args.json)
+
+
 def _baseline(h: History, args: argparse.Namespace) -> int:
     lab = _lab(h, args.lab)
     ref = h.pin(lab, shown(args.name, 60), args.night)
@@ -167,7 +175,11 @@ def _show(h: History, args: argparse.Namespace) -> int:
     rows = []
     for n in nights:
         stored = h.verdict_of(n.id)
-        body = json.loads(stored[1]) if stored else {}
+        try:
+            body = json.loads(stored[1]) if stored else {}
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
         rows.append(
             n.to_json()
             | {
@@ -176,9 +188,7 @@ def _show(h: History, args: argparse.Namespace) -> int:
                 "release": bool(release and release.id == n.id),
             }
         )
-    if args.json:
-        json.dump({"lab": lab, "nights": rows}, sys.stdout, indent=1)
-        print()
+    if _json(args, {"lab": lab, "nights": rows}):
         return 0
     for r in rows:
         mark = "  <- release" if r["release"] else ""
@@ -228,9 +238,7 @@ def _trend(h: History, args: argparse.Namespace) -> int:
             + (f" on blade {shown(args.blade, 60)}" if args.blade else "")
             + " in the history: see `history verdict --json`"
         )
-    if args.json:
-        json.dump({"lab": lab, "series": out}, sys.stdout, indent=1)
-        print()
+    if _json(args, {"lab": lab, "series": out}):
         return 0
     for s in out:
         print(f"{s['rack']}/{s['blade']} {s['metric']}")
@@ -244,9 +252,6 @@ def _trend(h: History, args: argparse.Namespace) -> int:
 def _verdict(h: History, args: argparse.Namespace) -> int:
     lab = _lab(h, args.lab)
     v = verdict_for(h, lab, _known(args.known_issues))
-    if args.json:
-        json.dump(v.to_json(), sys.stdout, indent=1)
-        print()
-    else:
+    if not _json(args, v.to_json()):
         print(render(v))
     return v.exit_code

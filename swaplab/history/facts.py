@@ -174,17 +174,6 @@ def night_of(
         result = RunResult.load(run_dir / RESULTS)
     except ValueError as e:
         raise HistoryInputError(f"{shown(str(e), 300)}: give a run directory swaplab wrote") from None
-    return night_from(result, run_dir, lab, label, commit, hw_classes)
-
-
-def night_from(
-    result: RunResult,
-    run_dir: Path,
-    lab: str | None = None,
-    label: str | None = None,
-    commit: str | None = None,
-    hw_classes: dict[str, str] | None = None,
-) -> NightFacts:
     where = shown(str(run_dir), 120)
     sha = result.kernel.sha256
     if len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
