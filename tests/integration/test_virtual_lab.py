@@ -327,15 +327,22 @@ def test_two_real_runs_merge_into_one_sign_off(kept_run: Path, tmp_path: Path) -
     """Two controllers' runs of this lab (the whole inventory, and --limit blade1), merged as two racks: one
     run directory that validates, that report and compare read, its blades named with their racks."""
     runs = []
+    history = str(tmp_path / "history.db")  # each run, and then the sign-off, remembered as a night
     for extra in ([], ["--limit", "blade1"]):
-        r = swaplab("run", "-i", str(INVENTORY), "--no-provision", "--suite", "config", *extra, timeout=900)
+        r = swaplab("run", "-i", str(INVENTORY), "--no-provision", "--suite", "config", "--history", history, *extra,
+                    timeout=900)  # fmt: skip
         assert r.returncode == 0, r.stdout[-2000:]
+        assert "history: night" in r.stdout
         runs.append(_run_dir(r))
+        assert json.loads((runs[-1] / "results.json").read_text())["changes"]["exit_code"] == 0
     out = tmp_path / "fleet"
     r = swaplab("merge", f"whole={runs[0]}", f"limited={runs[1]}", "-o", str(out), "--prefix-racks",
-                "--expect", "whole,limited")  # fmt: skip
+                "--expect", "whole,limited", "--history", history, "--history-lab", "fleet")  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    shown = swaplab("history", "show", "--history", history, "--lab", "virtual", "--json")
+    assert [n["night"] for n in json.loads(shown.stdout)["nights"]] == [1, 2]
     doc = json.loads((out / "results.json").read_text())
+    assert doc["changes"]["tonight"]["lab"] == "fleet" and "What changed" in (out / "report.html").read_text()
     jsonschema.validate(doc, json.loads(results.SCHEMA_FILE.read_text()))
     assert [b["name"] for b in doc["blades"]] == ["whole-blade1", "limited-blade1"]
     assert doc["options"]["racks"]["limited"]["limit"] == "blade1"
