@@ -78,9 +78,9 @@ def test_the_sign_off_script_merges_what_is_there_and_expects_every_rack(tmp_pat
     env = {"RACKS": "rack1 rack2 rack3", "PATH": "/usr/bin:/bin", "LABEL": "v6.1-rc3", "KERNEL_COMMIT": "abc123",
            "SWAPLAB_NOTIFY_FILE": str(notify)}  # fmt: skip
     r = subprocess.run(["sh", "-c", merge], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    tonight = ["--history-lab", "fleet", "--label", "v6.1-rc3", "--kernel-commit", "abc123", "--notify", str(notify)]
     assert r.returncode == 0 and r.stdout.split() == ["merge", "rack2=racks/rack2", "-o", "fleet", "--expect",
-                                                      "rack1,rack2,rack3", "--history-lab", "fleet", "--label",
-                                                      "v6.1-rc3", "--kernel-commit", "abc123", "--notify", str(notify)]  # fmt: skip
+                                                      "rack1,rack2,rack3", *tonight]  # fmt: skip
 
 
 def test_every_shell_step_parses_and_passes_shellcheck() -> None:
