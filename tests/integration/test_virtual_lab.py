@@ -354,6 +354,29 @@ def test_two_real_runs_merge_into_one_sign_off(kept_run: Path, tmp_path: Path) -
     assert cmp.returncode == 2 and "the hog suite (the gated metrics) did not run in both" in cmp.stdout, cmp.stdout
 
 
+def test_a_first_failure_is_confirmed_on_its_blade_before_it_is_new(kept_run: Path, tmp_path: Path) -> None:
+    """A history of one good night; then a run whose ratio gate no swap can meet: the failing verdict case is
+    rerun on its blade (in its own directory, the first run's evidence untouched) and, failing again, is a
+    new failure naming the last good kernel; the same failure the night after is still failing."""
+    history = str(tmp_path / "history.db")
+    base = ["run", "-i", str(INVENTORY), "--no-provision", "--suite", "hog,verdict", *SHORT, "--history", history]
+    good = swaplab(*base, timeout=900)
+    assert good.returncode == 0, good.stdout[-2000:]
+    bad = swaplab(*base, "--ratio-gate", "0.1", timeout=900)
+    assert bad.returncode == 1, bad.stdout[-2000:]
+    assert "1 first failure(s) rerun" in bad.stdout and "the confirming rerun failed" in bad.stdout
+    run_dir = _run_dir(bad)
+    assert (run_dir / "confirm" / "1" / "journal.jsonl").is_file()
+    changes = json.loads((run_dir / "results.json").read_text())["changes"]
+    ratio = next(c for c in changes["cases"] if c["case"] == "verdict::test_nfs_nbd_ratio")
+    assert ratio["state"] == "new-failure" and ratio["last_good"]["night"] == 1
+    again = swaplab(*base, "--ratio-gate", "0.1", "--confirm-reruns", "0", timeout=900)
+    assert again.returncode == 1
+    verdict = swaplab("history", "verdict", "--history", history, "--json")
+    cases = {c["case"]: c for c in json.loads(verdict.stdout)["cases"]}
+    assert verdict.returncode == 1 and cases["verdict::test_nfs_nbd_ratio"]["state"] == "still-failing"
+
+
 def test_wrong_nfs_export_is_an_error_for_that_blade(kept_run: Path, tmp_path: Path) -> None:
     inv = yaml.safe_load(INVENTORY.read_text())
     inv["all"]["children"]["blades"]["hosts"]["blade1"]["nfs_swap__export"] = "/srv/swap/no-such-export"
