@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from swaplab.history import commands
 from swaplab.history.facts import BladeFacts, CaseFacts, MetricFacts, NightFacts
@@ -63,10 +64,21 @@ def main() -> int:
     ap.add_argument("--blades", type=int, default=100)
     ap.add_argument("--nights", type=int, default=365)
     ap.add_argument("--url", help="a postgresql:// URL (default: a SQLite file in a temporary directory)")
+    ap.add_argument(
+        "--postgres", action="store_true", help="start a PostgreSQL cluster of its own (bench/pgcluster.py)"
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     rng = random.Random(1)  # noqa: S311 - synthetic figures, not a secret
     with tempfile.TemporaryDirectory() as tmp:
+        cluster = None
+        if args.postgres:
+            from pgcluster import Cluster
+
+            cluster = Cluster()
+            cluster.start()
+            os.environ["SWAPLAB_HISTORY_PASSWORD"] = cluster.password
+            args.url = cluster.url()
         where = args.url or os.path.join(tmp, "history.db")
         with History(target(where)) as h:
             slowest, t0 = 0.0, time.monotonic()
@@ -82,6 +94,9 @@ def main() -> int:
             v = commands.verdict_for(h, "rack1", [])
             verdict_s = time.monotonic() - t
         size = sum(f.stat().st_size for f in Path(tmp).iterdir()) if not args.url else None
+        if cluster is not None:
+            size = int(cluster.psql("SELECT pg_database_size('history')"))
+            cluster.stop()
     fig = {"backend": "postgresql" if args.url else "sqlite", "blades": args.blades, "nights": args.nights,
            "ingest_s": round(ingest_s, 1), "slowest_night_s": round(slowest, 2), "verdict_s": round(verdict_s, 2),
            "verdict_exit": v.exit_code, "file_mb": round(size / 1e6, 1) if size else None}  # fmt: skip

@@ -7,12 +7,9 @@ password is exit 2 with a clear message and no password printed."""
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
-import shutil
-import signal
 import subprocess
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,65 +17,24 @@ import pytest
 
 from .conftest import BIN, swaplab
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from pgcluster import PG_BIN, Cluster
+
 pytestmark = pytest.mark.integration
 
 RUNS = Path(__file__).resolve().parents[1] / "unit" / "data" / "runs"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-class Cluster:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.data = base / "data"
-        self.socket = base / "socket"
-        self.password = "pg-" + secrets.token_hex(12)
-        self.user = pwd.getpwnam("postgres")
-
-    def _as_postgres(self, *cmd: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        self.socket.mkdir()
-        pwfile = self.base / "pw"
-        pwfile.write_text(self.password + "\n")
-        for p in (self.base, self.socket, pwfile):
-            os.chown(p, self.user.pw_uid, self.user.pw_gid)
-        self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "swaplab", f"--pwfile={pwfile}",
-                          "--auth=scram-sha-256", "-E", "UTF8")  # fmt: skip
-        pwfile.unlink()
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-l", str(self.base / "log"),
-                          "-o", f"-k {self.socket} -c listen_addresses=''", "start")  # fmt: skip
-        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
-        self.psql("CREATE DATABASE history")
-
-    def psql(self, sql: str, db: str = "postgres") -> str:
-        env = dict(os.environ, PGPASSWORD=self.password)
-        r = subprocess.run([str(PG_BIN / "psql"), "-h", str(self.socket), "-U", "swaplab", "-d", db, "-tAc", sql],
-                           capture_output=True, text=True, env=env, timeout=60, check=True)  # fmt: skip
-        return r.stdout.strip()
-
-    def url(self) -> str:
-        return f"postgresql://swaplab@/history?host={self.socket}"
-
-    def stop(self) -> None:
-        os.kill(self.pid, signal.SIGINT)  # the postmaster we started, by its PID: a fast shutdown
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and Path(f"/proc/{self.pid}").exists():
-            time.sleep(0.2)
 
 
 @pytest.fixture
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     if not (PG_BIN / "initdb").exists():
         pytest.fail("PostgreSQL 15 is not installed: `make test-deps` installs it")
-    base = tmp_path_factory.mktemp("pg")
-    c = Cluster(base)
+    c = Cluster()
     c.start()
     try:
         yield c
     finally:
         c.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _env(c: Cluster, password: str | None = None) -> dict[str, str]:
