@@ -71,15 +71,19 @@ def shifts(nights: Sequence[Sequence[float]], higher_is_worse: bool = True) -> l
         cm2.append(cm2[-1] + m * m)
         cv.append(cv[-1] + v)
     out: list[Shift] = []
-    seg = 0
+    seg, carried = 0, 0.0  # the current level's first night; the spread between nights learnt before it
     for i in range(MIN_NIGHTS, len(window)):
         best: tuple[float, int, float, float] | None = None
-        for start in range(max(seg + MIN_NIGHTS, i - RECENT + 1), i + 1):
+        # A first level needs MIN_NIGHTS nights; a level after a change is judged from its first night on,
+        # with the night-to-night spread learnt before the change (a regression that went away is seen the
+        # next night).
+        least = MIN_NIGHTS if seg == 0 else 1
+        for start in range(max(seg + least, i - RECENT + 1), i + 1):
             n = start - seg
             level = (cm[start] - cm[seg]) / n
             within = (cv[start] - cv[seg]) / n
             spread = max(0.0, (cm2[start] - cm2[seg] - n * level * level) / (n - 1)) if n > 1 else within
-            tau2 = max(0.0, spread - within)  # the nights' own spread beyond their intervals
+            tau2 = max(carried, spread - within) if n < MIN_NIGHTS + 2 else max(0.0, spread - within)
             m = i + 1 - start
             post = (cm[i + 1] - cm[start]) / m
             post_var = ((cv[i + 1] - cv[start]) / m + tau2) / m
@@ -90,13 +94,19 @@ def shifts(nights: Sequence[Sequence[float]], higher_is_worse: bool = True) -> l
             z, start, level, post = best
             before, after = math.exp(level), math.exp(post)
             out.append(Shift(offset + start, offset + i, before, after, worse=(after > before) == higher_is_worse))
+            if seg == 0 or start - seg >= MIN_NIGHTS:
+                n = start - seg
+                level = (cm[start] - cm[seg]) / n
+                within = (cv[start] - cv[seg]) / n
+                spread = max(0.0, (cm2[start] - cm2[seg] - n * level * level) / (n - 1)) if n > 1 else within
+                carried = max(0.0, spread - within)
             seg = start
     return out
 
 
 @dataclass(frozen=True)
 class MetricVerdict:
-    state: str  # steady, new-regression, regressed, improved, too-few
+    state: str  # steady, new-regression, regressed, improved, fixed (a regression gone), too-few
     shift: Shift | None
     nights_since: int = 0  # nights since the change started
 
@@ -111,7 +121,8 @@ def judge(nights: Sequence[Sequence[float]], higher_is_worse: bool = True) -> Me
     last = found[-1]
     since = len(nights) - last.start
     if not last.worse:
-        return MetricVerdict("improved", last, since)
+        back = len(found) > 1 and found[-2].worse  # a regression that went away
+        return MetricVerdict("fixed" if back else "improved", last, since)
     return MetricVerdict("new-regression" if last.found == len(nights) - 1 else "regressed", last, since)
 
 

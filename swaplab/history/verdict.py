@@ -311,7 +311,7 @@ def render(v: Verdict) -> str:
 def _line(c: CaseChange | MetricChange) -> str:
     where = f"{c.blade}" if c.rack in ("", c.blade) else f"{c.rack}/{c.blade}"
     span = ""
-    if c.state == "improved" and c.first_bad:
+    if c.state in ("improved", "fixed") and isinstance(c, MetricChange) and c.first_bad:
         span = f"; since {c.first_bad.kernel_text()}"
     elif c.last_good or c.first_bad:
         span = (

@@ -65,7 +65,9 @@ def test_three_real_nights_then_a_fourth_back_on_6_1(tmp_path: Path) -> None:
         states = {c.case: c.state for c in fourth.cases}
         assert states["verdict::test_nfs_nbd_ratio"] == "fixed" and states["verdict::test_kernel_health"] == "fixed"
         assert not fourth.regressions
-        assert {m.metric.split("@")[0]: m.state for m in fourth.metrics}["ratio"] in ("improved", "steady")
+        metrics = {m.metric.split("@")[0]: m for m in fourth.metrics}
+        assert metrics["ratio"].state == "fixed" and metrics["hog.nfs.s"].state == "fixed"
+        assert metrics["ratio"].first_bad is not None and metrics["ratio"].first_bad.seq == 4
 
 
 def test_the_same_run_twice_is_one_night_even_from_a_copy(tmp_path: Path) -> None:
