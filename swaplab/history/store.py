@@ -475,6 +475,7 @@ class NightRef:
     def to_json(self) -> dict[str, Any]:
         return {
             "night": self.seq,
+            "lab": self.lab,
             "kernel": self.release,
             "package_sha256": self.package_sha256,
             "commit": self.commit,
