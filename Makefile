@@ -10,7 +10,7 @@ LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs 
 # for the history (each test starts its own cluster as the postgres user, on a Unix socket; no service).
 TEST_PACKAGES := chromium postgresql-15
 
-.PHONY: run test lint unit integration faults faults-soak limit scale deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
+.PHONY: run test lint unit integration faults faults-soak limit scale history-bench deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -57,6 +57,14 @@ limit: venv kernel-deb lab-deps test-deps
 ## tests/integration/test_scale_sim.py). The figures go to bench/scale.json; bench/README.md has a table.
 scale: venv kernel-deb lab-deps sim-deps swaplab-env
 	$(VENV)/bin/python bench/bench_scale.py --blades 1,10,50,100 --storm 100 --nas-freeze 100 --json bench/scale.json $(ARGS)
+
+## history-bench: the history's benchmarks: detection quality (200 synthetic series a step size), and 365
+## nights of 100 blades into SQLite and into a PostgreSQL cluster of its own (about 10 minutes; outside CI,
+## which runs the detection's fast version). Figures in bench/README.md.
+history-bench: swaplab-env test-deps
+	$(VENV)/bin/python bench/bench_detect.py --seeds 200
+	$(VENV)/bin/python bench/bench_history.py
+	$(VENV)/bin/python bench/bench_history.py --postgres
 
 lint: venv
 	$(VENV)/bin/tox -e lint
