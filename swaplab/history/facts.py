@@ -200,7 +200,9 @@ def night_of(
         hw = (hw_classes or {}).get(b.name) or str(b.properties.get("hw.class") or "blades")
         bf = BladeFacts(b.name, rack, _cut(hw))
         for c in b.cases:
-            headline = c.message.strip().splitlines()[0] if c.message.strip() else ""  # the verdict shows one line
+            lines = [x.strip() for x in c.message.splitlines() if x.strip()]
+            # the verdict shows one line: the first, with the next where the first only announces it
+            headline = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines[0] if lines else "")
             bf.cases.append(
                 CaseFacts(
                     _cut(c.suite),

@@ -18,7 +18,7 @@ matplotlib.use("Agg")  # no display: render to files only
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from swaplab.records import FindingRecord, FioRun, HogTrial
 from swaplab.report.timeline import NasTimeline, Timeline
@@ -146,5 +146,6 @@ def trend(label: str, nights: Sequence[tuple[int, float, float | None, float | N
     if change_at is not None:
         ax.axvline(change_at, color="#D55E00", linestyle="--", linewidth=1.2, label=f"change from night {change_at}")
     ax.set_xlabel("night")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     return _svg(fig)
