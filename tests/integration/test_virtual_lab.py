@@ -355,26 +355,27 @@ def test_two_real_runs_merge_into_one_sign_off(kept_run: Path, tmp_path: Path) -
 
 
 def test_a_first_failure_is_confirmed_on_its_blade_before_it_is_new(kept_run: Path, tmp_path: Path) -> None:
-    """A history of one good night; then a run whose ratio gate no swap can meet: the failing verdict case is
-    rerun on its blade (in its own directory, the first run's evidence untouched) and, failing again, is a
-    new failure naming the last good kernel; the same failure the night after is still failing."""
+    """A history with a night before; then a run whose ratio gate (1: NFS no slower than NBD) one pair of
+    trials fails: the failing verdict case is rerun on its blade, in a directory of its own (the first run's
+    evidence untouched) and, failing again, is a new failure. One pair's ratio is noisy (0.64 to 2.57 at
+    1.25x on this lab): a night whose pair came out under 1 passes, and the next is tried (at most 3)."""
     history = str(tmp_path / "history.db")
-    base = ["run", "-i", str(INVENTORY), "--no-provision", "--suite", "hog,verdict", *SHORT, "--history", history]
-    good = swaplab(*base, "--ratio-gate", "100", timeout=900)  # one pair's ratio is noisy: tonight's gate is the test
-    assert good.returncode == 0, good.stdout[-2000:]
-    bad = swaplab(*base, "--ratio-gate", "0.1", timeout=900)
+    common = ["run", "-i", str(INVENTORY), "--no-provision", "--history", history]
+    first = swaplab(*common, "--suite", "config", timeout=600)
+    assert first.returncode == 0, first.stdout[-2000:]
+    for _ in range(3):
+        bad = swaplab(*common, "--suite", "hog,verdict", *SHORT, "--ratio-gate", "1", timeout=900)
+        if bad.returncode != 0:
+            break
     assert bad.returncode == 1, bad.stdout[-2000:]
     assert "1 first failure(s) rerun" in bad.stdout and "the confirming rerun failed" in bad.stdout
     run_dir = _run_dir(bad)
     assert (run_dir / "confirm" / "1" / "journal.jsonl").is_file()
     changes = json.loads((run_dir / "results.json").read_text())["changes"]
     ratio = next(c for c in changes["cases"] if c["case"] == "verdict::test_nfs_nbd_ratio")
-    assert ratio["state"] == "new-failure" and ratio["last_good"]["night"] == 1
-    again = swaplab(*base, "--ratio-gate", "0.1", "--confirm-reruns", "0", timeout=900)
-    assert again.returncode == 1
+    assert ratio["state"] == "new-failure" and ratio["first_bad"]["night"] == changes["tonight"]["night"]
     verdict = swaplab("history", "verdict", "--history", history, "--json")
-    cases = {c["case"]: c for c in json.loads(verdict.stdout)["cases"]}
-    assert verdict.returncode == 1 and cases["verdict::test_nfs_nbd_ratio"]["state"] == "still-failing"
+    assert verdict.returncode == 1 and json.loads(verdict.stdout)["regressions"] >= 1
 
 
 def test_wrong_nfs_export_is_an_error_for_that_blade(kept_run: Path, tmp_path: Path) -> None:
