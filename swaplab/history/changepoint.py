@@ -45,10 +45,13 @@ class Shift:
 
 
 def _night(samples: Sequence[float]) -> tuple[float, float | None]:
+    """A night's mean of logs and its standard error (floats: ``statistics.stdev`` is exact and slow)."""
     logs = [math.log(x) for x in samples]
-    mean = statistics.fmean(logs)
-    se = statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else None
-    return mean, se
+    k = len(logs)
+    mean = sum(logs) / k
+    if k < 2:
+        return mean, None
+    return mean, math.sqrt(max(0.0, sum((x - mean) ** 2 for x in logs) / (k - 1)) / k)
 
 
 def shifts(nights: Sequence[Sequence[float]], higher_is_worse: bool = True) -> list[Shift]:

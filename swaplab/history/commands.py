@@ -20,7 +20,7 @@ from swaplab.textsafe import shown
 from . import known as known_issues
 from .facts import HistoryInputError, base_metric, night_of
 from .store import MAX_NIGHTS_SHOWN, WINDOW, History, target
-from .verdict import Verdict, digest_json, judge, render
+from .verdict import JUDGED_METRICS, Verdict, digest_json, judge, render
 
 
 def add_parser(sub: Any) -> None:
@@ -107,7 +107,7 @@ def verdict_for(h: History, lab: str, known: list[known_issues.KnownIssue], seq:
     nights = h.nights(lab, WINDOW, upto_seq=seq)
     if not nights:
         raise HistoryInputError(f"lab {shown(lab, 80)} has no night yet: ingest a run first")
-    data = h.series(lab, [n.id for n in nights])
+    data = h.series(lab, [n.id for n in nights], metrics=lambda name: base_metric(name) in JUDGED_METRICS)
     release = h.baseline(lab)
     return judge(
         nights,

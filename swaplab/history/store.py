@@ -16,7 +16,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,8 +383,9 @@ class History:
             exit_code=code,
         )
 
-    def series(self, lab: str, night_ids: list[int]) -> SeriesData:
-        """Every series of ``lab`` over the given nights, checked row by row."""
+    def series(self, lab: str, night_ids: list[int], metrics: Callable[[str], bool] | None = None) -> SeriesData:
+        """Every series of ``lab`` over the given nights (of the metrics, those ``metrics`` keeps), checked row
+        by row."""
         data = SeriesData()
         if not night_ids:
             return data
@@ -431,7 +432,16 @@ class History:
                     MetricRow.ci95_low,
                     MetricRow.ci95_high,
                     MetricRow.samples,
-                ).where(MetricRow.night_id.in_(night_ids))
+                ).where(
+                    MetricRow.night_id.in_(night_ids),
+                    MetricRow.series_id.in_(
+                        [
+                            i
+                            for i, n in data.names.items()
+                            if n.kind == "metric" and (metrics is None or metrics(n.name))
+                        ]
+                    ),
+                )
             ):
                 if m.series_id not in data.names:
                     raise _tampered(f"metrics row (night {m.night_id}, series {m.series_id})")
