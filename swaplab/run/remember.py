@@ -4,6 +4,7 @@ may call it new, and, at the end, the run remembered as tonight's night, judged,
 
 from __future__ import annotations
 
+from swaplab import errors
 from swaplab.history import nightly
 from swaplab.history.facts import RERUN_FACT
 from swaplab.records import Facts
@@ -38,7 +39,11 @@ class Confirm(Step):
                   if c.outcome == "failed" and c.suite in ctx.opts.suites]  # fmt: skip
         if not failed:
             return
-        first = nightly.first_failures(self.opts, lab, failed)
+        try:
+            first = nightly.first_failures(self.opts, lab, failed)
+        except errors.SwaplabError as e:  # the history out: tonight's results stand, unconfirmed
+            ctx.log(f"history: first failures not confirmed: {errors.message(e)}")
+            return
         state = journal.read(ctx.run_dir)
         nodeids = {(c.blade, f"{c.suite}::{c.name}"): n for n, c in state.finished if n}
         wanted = {nodeids[(blade, case)]: (blade, case) for _, blade, case in sorted(first) if (blade, case) in nodeids}

@@ -74,7 +74,7 @@ def check_consoles(inv: Inventory, names: list[str]) -> dict[str, dict[str, Any]
 
 
 @contextlib.contextmanager
-def consoles(ctx: RunContext, names: list[str]) -> Iterator[dict[str, dict[str, str]]]:
+def consoles(ctx: RunContext, names: list[str], where: Path) -> Iterator[dict[str, dict[str, str]]]:
     """Each blade's console (``drivers.console_driver`` reads it): a console server's log (`file`), with
     QMP's keyboard for sysrq where the blade has one, or its SOL recorded for this run (`ipmi-sol`)."""
     out: dict[str, dict[str, str]] = {}
@@ -87,7 +87,7 @@ def consoles(ctx: RunContext, names: list[str]) -> Iterator[dict[str, dict[str, 
                 if power.get("driver") == "qmp":
                     out[n]["qmp_socket"] = str(power["socket"])
             elif console.get("driver") == "ipmi-sol":
-                recorder = SOLRecorder(ctx.powers[n], ctx.run_dir / n / "console-sol.log",
+                recorder = SOLRecorder(ctx.powers[n], where / n / "console-sol.log",
                                        takeover=bool(console.get("takeover")))  # fmt: skip
                 recorder.start()
                 stack.callback(recorder.stop)
@@ -149,7 +149,7 @@ def run_suites(ctx: RunContext, names: list[str], rerun: list[str] | None = None
         args += ["-n", str(len(names)), "--dist", "loadgroup"]
     nas_remote = Remote(inv.nas, cfg, control)
     try:
-        with consoles(ctx, names) as cons, following(where / PROGRESS_LOG, ctx.log), \
+        with consoles(ctx, names, where) as cons, following(where / PROGRESS_LOG, ctx.log), \
                 nas_watch(ctx, nas_remote) as prober:  # fmt: skip
             settings = Settings(
                 run_dir=str(where), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
