@@ -14,12 +14,15 @@ nights so far), and each night it says ``new-regression`` is an alarm. The issue
 - at most 1 false alarm per 100 nights without a step;
 - a +25% step reported on its first or second night.
 
-Prints one line per scenario; ``--json`` writes the figures. Pure computation, one core.
+``--detector jumpavg`` asks FD.io CSIT's jumpavg instead (on the nights' means; a change is new on the night
+it first shows), the reference swaplab's detector was chosen against. Prints one line per scenario;
+``--json`` writes the figures. Pure computation, one core.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -96,14 +99,42 @@ def scenario(step: float, seeds: range) -> dict[str, float]:
     return res
 
 
+def use_jumpavg() -> None:
+    """Judge with jumpavg's grouping of the nights' means (the last group against the one before)."""
+    import jumpavg
+
+    def shifts(nights: list[list[float]]) -> list[changepoint.Shift]:
+        window = nights[-changepoint.WINDOW :]
+        if len(window) <= changepoint.MIN_NIGHTS:
+            return []
+        groups = list(jumpavg.classify([sum(v) / len(v) for v in window]))
+        out, start = [], len(nights) - len(window)
+        for a, b in itertools.pairwise(groups):
+            start += len(a)
+            out.append(changepoint.Shift(start, start, a.stats.avg, b.stats.avg, worse=b.stats.avg > a.stats.avg))
+        return out
+
+    def judge(nights: list[list[float]], higher_is_worse: bool = True) -> changepoint.MetricVerdict:
+        now, before = shifts(nights), shifts(nights[:-1])
+        if not now or not now[-1].worse:
+            return changepoint.MetricVerdict("steady", None)
+        new = not before or before[-1].start != now[-1].start or not before[-1].worse
+        return changepoint.MetricVerdict("new-regression" if new else "regressed", now[-1])
+
+    changepoint.judge = judge  # type: ignore[assignment]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--night-cv", type=float, default=0.0, help="night-to-night drift of the level (e.g. 0.03)")
+    ap.add_argument("--detector", choices=["swaplab", "jumpavg"], default="swaplab")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     global NIGHT_CV
     NIGHT_CV = args.night_cv
+    if args.detector == "jumpavg":
+        use_jumpavg()
     rows = [scenario(step, range(args.seeds)) for step in (0.0, 0.10, 0.25)]
     for r in rows:
         print(json.dumps(r))
