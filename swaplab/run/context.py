@@ -46,6 +46,7 @@ class RunContext:
     timings: dict[str, float] = field(default_factory=dict)
     provision_tasks: dict[str, float] = field(default_factory=dict)
     powers: dict[str, dict[str, Any]] = field(default_factory=dict)  # blade -> power settings (SOL consoles)
+    consoles: dict[str, dict[str, str]] | None = None  # each blade's console, open from the suites to the end
     started_lab: bool = False
     exit_code: int = 2
 

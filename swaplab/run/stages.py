@@ -7,6 +7,7 @@ A resumed run is a plan, not a branch: ``plan()`` picks ``Resumed`` where a fres
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from swaplab.report.results import RunResult, summary_text
 
 from .checks import VIRTUAL_INVENTORY, select_blades
 from .context import RunContext, Stage, Step
-from .suites import check_consoles, run_suites
+from .suites import check_consoles, consoles, run_suites
 
 
 class VirtualLab:
@@ -129,15 +130,20 @@ class AsIs(Step):
         ctx.blades = [BladeResult(n) for n in ctx.names]
 
 
-class Suites(Step):
-    """The fleet suites on every blade that was made ready."""
+class Suites:
+    """The fleet suites on every blade that was made ready. The blades' consoles stay open until the run's
+    cleanup (a confirming rerun watches the same ones)."""
 
     name = "tests"
+
+    def __init__(self) -> None:
+        self.stack = contextlib.ExitStack()
 
     def run(self, ctx: RunContext) -> None:
         ok = [b.name for b in ctx.blades if not any(c.outcome == "error" and c.suite == "provision" for c in b.cases)]
         if not ok:
             return
+        ctx.consoles = self.stack.enter_context(consoles(ctx, ok, ctx.run_dir))
         with ctx.timed("tests"):
             collector = run_suites(ctx, ok)
         ctx.timings["loads"] = collector.load_seconds()
@@ -156,6 +162,10 @@ class Suites(Step):
                 by_name[name].cases.append(Case(name, "run", "fleet_suites", "error",
                                                 message=f"pytest ended with status {collector.exit_status}",
                                                 details=collector.errors_text()))  # fmt: skip
+
+    def cleanup(self, ctx: RunContext) -> None:
+        ctx.consoles = None
+        self.stack.close()
 
 
 class Properties(Step):

@@ -149,8 +149,11 @@ def run_suites(ctx: RunContext, names: list[str], rerun: list[str] | None = None
         args += ["-n", str(len(names)), "--dist", "loadgroup"]
     nas_remote = Remote(inv.nas, cfg, control)
     try:
-        with consoles(ctx, names, where) as cons, following(where / PROGRESS_LOG, ctx.log), \
+        with contextlib.ExitStack() as stack, following(where / PROGRESS_LOG, ctx.log), \
                 nas_watch(ctx, nas_remote) as prober:  # fmt: skip
+            # The consoles the suites stage opened (its SOL recorders run on through a confirming rerun: a
+            # BMC gives one SOL session, and a new one right after the last may find it still held).
+            cons = ctx.consoles if ctx.consoles is not None else stack.enter_context(consoles(ctx, names, where))
             settings = Settings(
                 run_dir=str(where), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
                 control_dir=str(control), blades={n: {"console": cons.get(n)} for n in names}, kernel=ctx.kvars,

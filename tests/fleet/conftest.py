@@ -103,3 +103,6 @@ def _trial_needed(request: pytest.FixtureRequest) -> Iterator[None]:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for s in _sessions.values():
         s.remote.close()
+    # A run may call pytest again in its own process (a confirming rerun): its sessions start anew, with the
+    # rerun's settings (its ssh control directory, its consoles), never these closed ones.
+    _sessions.clear()
