@@ -33,21 +33,21 @@ integration: venv kernel-deb lab-deps test-deps sim-deps
 
 ## faults: every fault scenario on the virtual lab (CI runs the blade freeze and crash; this adds the
 ## NAS freeze, link down, nfsd restart and nbd-server kill: about 25 minutes more)
-faults: venv kernel-deb lab-deps test-deps
+faults: venv kernel-deb lab-deps test-deps sim-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	SWAPLAB_MARKS="faults and not soak" $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
 
 ## faults-soak: the blade-crash scenario ten times in a row on one lab bring-up (about 35 minutes; outside CI):
 ## every round must pass. ROUNDS=N changes the count.
-faults-soak: venv kernel-deb lab-deps test-deps
+faults-soak: venv kernel-deb lab-deps test-deps sim-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	SWAPLAB_MARKS=soak SWAPLAB_SOAK_ROUNDS=$(or $(ROUNDS),10) $(VENV)/bin/tox -e integration -- tests/integration/test_faults.py
 
 ## limit: `--limit` on a shared NAS, on a 2-blade virtual lab: blade A is provisioned while blade B swaps on
 ## NFS and NBD; B's servers are not restarted, nothing of B's changes (about 10 minutes; outside CI)
-limit: venv kernel-deb lab-deps test-deps
+limit: venv kernel-deb lab-deps test-deps sim-deps
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	SWAPLAB_MARKS=two_blades $(VENV)/bin/tox -e integration -- tests/integration/test_limit.py
