@@ -364,7 +364,7 @@ class History:
     def verdict_of(self, night_id: int) -> tuple[str, str] | None:
         with self._errors("read a verdict"), Session(self.engine) as s:
             v = s.get(VerdictRow, night_id)
-            return (_name(v.digest, "verdicts.digest", 64), _text(v.body, "verdicts.body", 4 << 20)) if v else None
+            return (_name(v.digest, "verdicts.digest", 64), _name(v.body, "verdicts.body", 4 << 20)) if v else None
 
     def _ref(self, s: Session, n: Night) -> NightRef:
         k = s.get(Kernel, n.kernel_id)
@@ -550,10 +550,6 @@ def _name(v: object, where: str, limit: int = NAME_MAX) -> str:
 
 def _opt(v: object, where: str, limit: int = NAME_MAX) -> str | None:
     return None if v is None else _name(v, where, limit)
-
-
-def _text(v: object, where: str, limit: int) -> str:
-    return _name(v, where, limit)
 
 
 def _samples(v: object) -> tuple[float, ...]:
