@@ -573,3 +573,25 @@ def test_power_ons_go_in_waves_without_holding_the_caller(tmp_path: Path, monkey
     assert time.monotonic() - t0 < 1.0  # the failed one's place was free at once
     with pxe_wave(0, 30.0) as waited:
         assert waited == 0.0  # no waves
+
+
+def test_a_credential_whose_variable_is_unset_is_named_before_anything_acts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inventory's BMC password is a template on an environment variable that is not set: it renders
+    empty, and the run stops before it asks any BMC (exit 2 through RunError), naming the variable, never
+    as an internal error out of the driver."""
+    from swaplab import errors
+    from swaplab.inventory import load_and_validate
+    from swaplab.run import RunError
+    from swaplab.run.suites import check_consoles
+
+    monkeypatch.delenv("SWAPLAB_TEST_PW", raising=False)
+    b = vbmc.VirtualBMC(blade="r1-b01", port=9, sol_port=9, pidfile="", state_dir="")  # no BMC is asked
+    inv = load_and_validate(str(_sol_inventory(tmp_path, b, takeover=True)))
+    with pytest.raises(RunError) as e:
+        check_consoles(inv, ["r1-b01"])
+    text = str(e.value)
+    assert "r1-b01: swaplab_power: power driver ipmi lacks password" in text, text
+    assert "unset or empty in the environment: SWAPLAB_TEST_PW" in text and "swaplab_power: swaplab_power" not in text
+    assert errors.exit_code(e.value) == 2
