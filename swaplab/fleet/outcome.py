@@ -30,6 +30,7 @@ class LoadReport:
     nas_outage: str = ""
     host_cpu_pressure_pct: float | None = None  # virtual blades: the host's CPU pressure during the load
     emulator_cpu_s: float | None = None  # and the blade QEMU's CPU time
+    first_contact: dict[str, Any] | None = None  # the blade's first contact, if this load took it (journaled)
 
     def figures(self, store: str | None) -> LoadFigures:
         o, v = self.outcome, self.verdict

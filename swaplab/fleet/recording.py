@@ -16,7 +16,7 @@ from typing import Any
 from swaplab.fleet import fio
 from swaplab.fleet.judge import hog_problems
 from swaplab.fleet.outcome import LoadReport
-from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, FioJob, FioRun, HogTrial, Record, to_json
+from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, Facts, FioJob, FioRun, HogTrial, Record, to_json
 
 
 class Recorder:
@@ -38,6 +38,8 @@ class Recorder:
             self.add(report.recovery)
         if report.fault is not None:
             self.add(report.fault)
+        if report.first_contact is not None:
+            self.add(Facts(report.first_contact))  # the health baseline of a later session over this run
         self.attach(*report.attachments)
 
 

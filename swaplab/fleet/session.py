@@ -65,6 +65,7 @@ class BladeSession:
         self.trials = TrialPairs(settings.options.trial_plan(), prior, self.progress)
         for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
             self.start = dict(facts.values)  # the first contact of the interrupted run
+        self._contact_journaled = bool(self.start)
 
     def progress(self, message: str) -> None:
         """A progress line for the terminal: appended to the run's progress log, which `swaplab run` follows
@@ -110,6 +111,15 @@ class BladeSession:
         if not self.start:
             self.start = {"release": self.sh("uname -r").strip(), **self.counters()}
         return self.start
+
+    def contact_to_journal(self) -> dict[str, Any] | None:
+        """The first contact, once, for the first case that records it (``test_reachable``, or the first load
+        where the config suite did not run): a later pytest session over the same run (``--resume``, a
+        confirming rerun) reads it back from the journal as its health baseline."""
+        if self._contact_journaled or not self.start:
+            return None
+        self._contact_journaled = True
+        return dict(self.start)
 
     # -- swap areas ------------------------------------------------------------
     def swap_areas(self) -> list[SwapArea]:
@@ -238,6 +248,7 @@ class BladeSession:
             # Finished: it counts as the NAS's only if the outage took more of it than the prober's resolution.
             resolution = nas_probe.EVERY_S + nas_probe.TIMEOUT_S
             report.nas_outage = nas_probe.outage_words(self.settings, load_started, min_overlap_s=resolution)
+        report.first_contact = self.contact_to_journal()
         return report
 
     def outage_excused(self) -> set[ExcuseKey]:

@@ -18,7 +18,8 @@ from swaplab.records import Facts
 def test_reachable(blade: BladeSession, settings: Settings, record: Recorder) -> None:
     """First contact: the blade answers ssh; the counters the health suite compares against are taken."""
     baseline = blade.baseline()
-    record.add(Facts(dict(baseline)))  # the release and the counters at first contact (a resumed run's baseline)
+    if contact := blade.contact_to_journal():
+        record.add(Facts(contact))  # the release and the counters at first contact (a resumed run's baseline)
     want = settings.kernel.get("release")
     assert not want or baseline["release"] == want, f"{blade.name} runs {baseline['release']}, not {want}"
 
