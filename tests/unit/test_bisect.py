@@ -1,0 +1,240 @@
+"""The bisection's logic against the real git, on small synthetic repositories, with stand-in judges: the
+ends first, the search (git's own choice of the next commit), skips, the weak verdict on a noisy ratio,
+the confirmation, and a resume after the controller is killed mid-bisection."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swaplab import errors
+from swaplab.bisect import weak
+from swaplab.bisect.engine import STATE_FILE, BisectError, Bisection, State, Verdict, start, step_bound
+from swaplab.bisect.gittree import GitTree, TreeError
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}  # fmt: skip
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")}, **GIT_ENV}
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=env).stdout
+
+
+def make_repo(path: Path, n: int) -> list[str]:
+    """A linear history of ``n`` commits, each adding one line to ``nfs/write.c``; their shas, oldest first."""
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    shas = []
+    for i in range(n):
+        f = path / "nfs" / "write.c"
+        f.parent.mkdir(exist_ok=True)
+        f.write_text((f.read_text() if f.exists() else "") + f"/* change {i} */\n")
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "-m", f"nfs: change {i}")
+        shas.append(git(path, "rev-parse", "HEAD").strip())
+    return shas
+
+
+class StandIn:
+    """A judge by a commit's position: bad from ``culprit`` on, skips where asked, and a log of calls."""
+
+    def __init__(self, shas: list[str], culprit: int, skip: set[int] = frozenset(), flaky: set[int] = frozenset()):  # type: ignore[assignment]
+        self.pos = {s: i for i, s in enumerate(shas)}
+        self.culprit, self.skip, self.flaky = culprit, skip, flaky
+        self.calls: list[tuple[int, str]] = []
+
+    def __call__(self, sha: str, index: int, role: str) -> Verdict:
+        i = self.pos[sha]
+        self.calls.append((i, role))
+        if i in self.skip:
+            return Verdict("skip", "does not build (stand-in)")
+        bad = i >= self.culprit
+        if i in self.flaky and role == "confirm-bad":
+            bad = not bad
+        return Verdict("bad" if bad else "good", f"stand-in: commit {i}")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> tuple[GitTree, list[str]]:
+    shas = make_repo(tmp_path / "linux", 33)
+    return GitTree(tmp_path / "linux"), shas
+
+
+def bisect(tree: GitTree, shas: list[str], judge: StandIn, tmp_path: Path, good: int = 0, bad: int = -1):  # type: ignore[no-untyped-def]
+    state = start(tree, shas[good], shas[bad], "stand-in")
+    out = tmp_path / "bisect"
+    out.mkdir(parents=True, exist_ok=True)
+    return Bisection(tree, state, judge, out, log=lambda _m: None).run(), state
+
+
+def test_the_first_bad_commit_is_found_and_confirmed_within_the_bound(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree, shas = repo
+    for culprit in (1, 7, 16, 31, 32):
+        judge = StandIn(shas, culprit)
+        outcome, _state = bisect(tree, shas, judge, tmp_path / str(culprit))
+        assert outcome.confirmed and outcome.first_bad == shas[culprit], outcome.words
+        roles = [r for _, r in judge.calls]
+        assert roles[:2] == ["bad-end", "good-end"]  # both ends first
+        assert roles[-2:] == ["confirm-bad", "confirm-parent"]
+        assert judge.calls[-2][0] == culprit and judge.calls[-1][0] == culprit - 1  # it, then its parent, again
+        assert len(judge.calls) <= step_bound(32) == math.ceil(math.log2(32)) + 4
+        assert f"nfs: change {culprit}" in outcome.words
+
+
+def test_a_commit_that_does_not_build_is_skipped_never_called_bad(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree, shas = repo
+    judge = StandIn(shas, culprit=20, skip={16, 17, 24})
+    outcome, state = bisect(tree, shas, judge, tmp_path)
+    assert outcome.confirmed and outcome.first_bad == shas[20]
+    skipped = [s for s in state.steps if s.verdict.kind == "skip"]
+    assert skipped and all(s.role == "search" for s in skipped)
+    # The culprit among skipped commits: the first bad is one of them, said so, not guessed.
+    judge = StandIn(shas, culprit=20, skip={19})
+    outcome, _ = bisect(tree, shas, judge, tmp_path / "amb")
+    assert not outcome.confirmed and outcome.first_bad is None
+    assert set(outcome.suspects) == {shas[19], shas[20]} and "skipped" in outcome.words
+
+
+def test_ends_that_are_not_what_they_were_said_to_be_stop_before_the_search(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree, shas = repo
+    judge = StandIn(shas, culprit=40)  # nothing is bad: the bad end passes
+    outcome, _ = bisect(tree, shas, judge, tmp_path)
+    assert outcome.first_bad is None and "the bad end" in outcome.words and "came out good" in outcome.words
+    assert [r for _, r in judge.calls] == ["bad-end"]
+
+
+def test_a_culprit_that_does_not_fail_again_is_not_confirmed(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree, shas = repo
+    outcome, _ = bisect(tree, shas, StandIn(shas, culprit=12, flaky={12}), tmp_path)
+    assert outcome.first_bad == shas[12] and not outcome.confirmed and "good when tested again" in outcome.words
+
+
+def test_bad_ends_are_refused_before_anything_is_built(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree, shas = repo
+    with pytest.raises(BisectError, match="wrong way round: swap them"):
+        start(tree, shas[10], shas[2], "x")
+    with pytest.raises(BisectError, match="same commit"):
+        start(tree, shas[3], shas[3], "x")
+    with pytest.raises(TreeError, match=r"no commit 'v9\.9'"):
+        start(tree, "v9.9", shas[3], "x")
+    with pytest.raises(TreeError, match="is not a revision"):
+        start(tree, "--output=/tmp/x", shas[3], "x")  # never an option to git
+    with pytest.raises(BisectError, match="not a git repository"):
+        start(GitTree(tmp_path), shas[0], shas[3], "x")
+    assert errors.exit_code(BisectError("x")) == 2 and errors.exit_code(TreeError("x")) == 2
+
+
+def test_a_merge_history_is_bisected_as_git_would(tmp_path: Path) -> None:
+    """A side branch merged in: the culprit on the branch is found, and every parent of it confirmed."""
+    repo = tmp_path / "linux"
+    main = make_repo(repo, 6)
+    git(repo, "checkout", "-q", "-b", "side", main[2])
+    side = []
+    for i in range(5):
+        (repo / f"side{i}.c").write_text(f"{i}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"side {i}")
+        side.append(git(repo, "rev-parse", "HEAD").strip())
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    merge = git(repo, "rev-parse", "HEAD").strip()
+    tree = GitTree(repo)
+    bad_from = set(side[3:]) | {merge}
+
+    def judge(sha: str, index: int, role: str) -> Verdict:
+        return Verdict("bad" if sha in bad_from else "good")
+
+    state = start(tree, main[0], merge, "x")
+    (tmp_path / "b").mkdir()
+    outcome = Bisection(tree, state, judge, tmp_path / "b", log=lambda _m: None).run()
+    assert outcome.confirmed and outcome.first_bad == side[3], outcome.words
+
+
+def test_a_killed_bisection_resumes_where_it_was(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The controller is killed (SIGKILL) in its fifth step; resumed, it takes that step again and none
+    before it, and ends as an uninterrupted bisection would."""
+    tree, shas = repo
+    out = tmp_path / "bisect"
+    out.mkdir()
+    state = start(tree, shas[0], shas[-1], "stand-in")
+    state.save(out)
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from pathlib import Path
+from swaplab.bisect.engine import Bisection, State, Verdict
+from swaplab.bisect.gittree import GitTree
+shas = {shas!r}
+def judge(sha, index, role):
+    if index == 5:
+        print("in step 5", flush=True)
+        time.sleep(60)
+    return Verdict("bad" if shas.index(sha) >= 21 else "good")
+out = Path({str(out)!r})
+Bisection(GitTree({str(tree.path)!r}), State.load(out), judge, out, log=lambda m: None).run()
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "in step 5"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    saved = State.load(out)
+    assert [s.index for s in saved.steps] == [1, 2, 3, 4]  # four steps kept; the fifth never written
+    calls: list[int] = []
+
+    def judge(sha: str, index: int, role: str) -> Verdict:
+        calls.append(index)
+        return Verdict("bad" if shas.index(sha) >= 21 else "good")
+
+    outcome = Bisection(tree, State.load(out), judge, out, log=lambda _m: None).run()
+    assert calls[0] == 5 and outcome.confirmed and outcome.first_bad == shas[21]
+    _, uninterrupted = bisect(tree, shas, StandIn(shas, 21), tmp_path / "again")
+    assert [s.sha for s in State.load(out).steps] == [s.sha for s in uninterrupted.steps]
+
+
+def test_a_tampered_state_is_refused_not_followed(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree, shas = repo
+    out = tmp_path / "b"
+    out.mkdir()
+    state = start(tree, shas[0], shas[-1], "x")
+    state.save(out)
+    doc = json.loads((out / STATE_FILE).read_text())
+    doc["good"] = "--upload-pack=touch /tmp/pwned"
+    (out / STATE_FILE).write_text(json.dumps(doc))
+    with pytest.raises(BisectError, match="not a commit id"):
+        State.load(out)
+    (out / STATE_FILE).unlink()
+    (out / STATE_FILE).symlink_to("/etc/passwd")
+    with pytest.raises(BisectError, match="no bisection to resume"):
+        State.load(out)
+
+
+def test_the_weak_verdict_takes_more_pairs_before_it_calls_a_noisy_commit() -> None:
+    """A good commit whose interval straddles the gate at first: more pairs, then good; never bad."""
+    gate = 1.2
+    rng = random.Random(7)  # noqa: S311 - noise, not secrets
+    nfs = [60 * rng.lognormvariate(math.log(1.1), 0.12) for _ in range(12)]
+    nbd = [60.0] * 12
+    calls = [weak.decide(nfs[:k], nbd[:k], gate, max_pairs=12).call for k in range(1, 13)]
+    assert calls[0] == "more" and "bad" not in calls and "good" in calls
+    first_good = calls.index("good")
+    assert all(c == "more" for c in calls[:first_good])
+    bad = weak.decide([90.0, 93.0, 88.0], [60.0, 61.0, 59.0], gate, max_pairs=6)
+    assert bad.call == "bad" and bad.low is not None and bad.low > gate and "over the gate" in bad.words
+    unsure = weak.decide([70.0, 75.0, 78.0, 69.0], [60.0] * 4, gate, max_pairs=4)
+    assert unsure.call == "skip" and "not sure" in unsure.words
+    assert weak.decide([], [], gate, max_pairs=0).call == "skip"
+
+
+def test_a_step_bound_is_the_issues() -> None:
+    assert [step_bound(n) for n in (1, 2, 8, 9, 1000)] == [4, 5, 7, 8, 14]
