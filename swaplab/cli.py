@@ -372,15 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("baseline", metavar="BASELINE", help="the baseline's run directory (the last good kernel)")
     cmp.add_argument("candidate", metavar="CANDIDATE", help="the candidate's run directory")
     cmp.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
-                     help="how much worse the NFS hog time or the ratio may get, significantly, before exit 1 "
-                          "(default 10)")  # fmt: skip
+                     help="how much worse the NFS hog time or ratio may get, significantly (default 10)")  # fmt: skip
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     cmp.add_argument("--html", metavar="FILE", help="also write the comparison as a self-contained page")
     cmp.set_defaults(func=_cmd_compare)
 
-    from swaplab.history import commands as history_commands
+    from swaplab.bisect.cli import add_parser as add_bisect
+    from swaplab.history.commands import add_parser as add_history
 
-    history_commands.add_parser(sub)
+    for add in (add_history, add_bisect):
+        add(sub)
     return p
 
 

@@ -238,3 +238,103 @@ def test_the_weak_verdict_takes_more_pairs_before_it_calls_a_noisy_commit() -> N
 
 def test_a_step_bound_is_the_issues() -> None:
     assert [step_bound(n) for n in (1, 2, 8, 9, 1000)] == [4, 5, 7, 8, 14]
+
+
+# -- the command line and the judge on the blades ---------------------------------------------------------------
+def test_the_command_names_every_problem_before_anything_is_built(repo, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from swaplab import cli
+
+    tree, shas = repo
+    rc = cli.main(["bisect", "--tree", f"{tree.path}/../linux", "--good", shas[0], "--max-pairs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot start" in err
+    for words in ("say what regressed", "without '..'", "--good and --bad: give both", "--max-pairs 1"):
+        assert words in err, err
+    # The ends the wrong way round: exit 2 from the tree, before any step (no bisection directory).
+    before = set((Path(cli.__file__).parents[1] / "reports").glob("bisect-*"))
+    rc = cli.main(["bisect", "--tree", str(tree.path), "--good", shas[9], "--bad", shas[2], "--gate", "1.2"])
+    assert rc == 2 and "swap them" in capsys.readouterr().err
+    assert set((Path(cli.__file__).parents[1] / "reports").glob("bisect-*")) == before
+
+
+def test_the_ends_come_from_the_historys_regression(tmp_path: Path) -> None:
+    """The captured nights, ingested with their kernels' commits: the 5.10 night's regression gives the
+    last good and first bad commits, and, for the ratio, a gate between the two levels."""
+    import argparse
+
+    from swaplab.bisect.cli import ends_from_history
+    from swaplab.history import commands
+    from swaplab.history.store import History, target
+
+    runs = Path(__file__).parent / "data" / "runs"
+    db = str(tmp_path / "history.db")
+    with History(target(db)) as h:
+        for run, commit in (("kernel-6.1-a", "a" * 40), ("kernel-6.1-b", "a" * 40), ("kernel-5.10", "c" * 40)):
+            commands.ingest(h, runs / run, "virtual", None, commit, [])
+    args = argparse.Namespace(from_history=db, lab=None, case=None, gate=None)
+    good, bad, target_ = ends_from_history(args)
+    assert (good, bad) == ("a" * 40, "c" * 40)
+    assert target_.case in ("verdict::test_nfs_nbd_ratio", "verdict::test_kernel_health") or (
+        target_.gate is not None and 1.0 < target_.gate < 4.1
+    ), target_
+
+
+class FakeRuns:
+    """``RunJudge.run_once`` and the build stood in for: each run returns the pairs of two blades."""
+
+    def __init__(self, per_run: list[list[tuple[float, float]]]) -> None:
+        self.per_run, self.calls = per_run, []
+
+    def __call__(self, deb: Path, provision: bool):  # type: ignore[no-untyped-def]
+        self.calls.append(provision)
+        pairs = self.per_run[len(self.calls) - 1]
+        blades = [{"ratio": {"nfs_s": [n for n, _ in pairs[i::2]], "nbd_s": [d for _, d in pairs[i::2]]}}
+                  for i in (0, 1)]  # fmt: skip
+        return Path("/nonexistent/run"), 0, {"blades": blades}
+
+
+def test_a_step_pools_its_blades_pairs_and_runs_again_while_unsure(repo, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from swaplab.bisect import steps
+    from swaplab.kernel.build import BuildFailed, Built
+
+    tree, shas = repo
+    monkeypatch.setattr(steps, "build", lambda inp, cache, out, log: Built(tmp_path / "k.deb", "k", False, 12.0, None))
+    judge = steps.RunJudge(tree, "inv.yml", steps.Target(gate=1.2), tmp_path, tmp_path / "cache", max_pairs=8,
+                           log=lambda _m: None)  # fmt: skip
+    noisy = FakeRuns([[(70.0, 60.0), (75.0, 60.0)], [(66.0, 60.0), (64.0, 60.0)], [(62.0, 60.0), (63.0, 60.0)]])
+    monkeypatch.setattr(judge, "run_once", noisy)
+    v = judge(shas[5], 3, "search")
+    assert noisy.calls[0] is True and all(c is False for c in noisy.calls[1:])  # provisioned once
+    assert v.kind == "good" and v.pairs == 2 * len(noisy.calls) and v.high is not None and v.high <= 1.2, v
+    bad = FakeRuns([[(90.0, 60.0), (92.0, 60.0)], [(91.0, 60.0), (93.0, 60.0)]])
+    monkeypatch.setattr(judge, "run_once", bad)
+    assert judge(shas[6], 4, "search").kind == "bad" and len(bad.calls) == 1
+    never_sure = FakeRuns([[(70.0, 60.0), (76.0, 60.0)]] * 4)
+    monkeypatch.setattr(judge, "run_once", never_sure)
+    v = judge(shas[7], 5, "search")
+    assert v.kind == "skip" and "not sure" in v.note and v.pairs == 8
+
+    def broken(inp, cache, out, log):  # type: ignore[no-untyped-def]
+        raise BuildFailed("the kernel build failed (make exit 2)")
+
+    monkeypatch.setattr(steps, "build", broken)
+    v = judge(shas[8], 6, "search")
+    assert v.kind == "skip" and "does not build" in v.note  # never bad
+
+
+def test_a_case_regression_is_bad_when_the_case_fails_on_any_blade(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from swaplab.bisect import steps
+
+    tree, _ = repo
+    judge = steps.RunJudge(tree, "inv.yml", steps.Target(case="verdict::test_kernel_health"), tmp_path, tmp_path)
+    doc = {"blades": [{"cases": [{"name": "test_kernel_health", "outcome": "passed"}]},
+                      {"cases": [{"name": "test_kernel_health", "outcome": "failed"}]}]}  # fmt: skip
+    assert judge.case_verdict(doc, 1.0, 2.0, []).kind == "bad"
+    doc["blades"][1]["cases"][0]["outcome"] = "passed"
+    assert judge.case_verdict(doc, 1.0, 2.0, []).kind == "good"
+    doc["blades"][1]["cases"][0]["outcome"] = "error"
+    assert judge.case_verdict(doc, 1.0, 2.0, []).kind == "skip"
+    assert steps.Target.parse(steps.Target(gate=1.25).what()) == steps.Target(gate=1.25)
+    assert steps.Target.parse("case verdict::test_kernel_health").case == "verdict::test_kernel_health"
+    with pytest.raises(BisectError):
+        steps.Target.parse("ratio over nan-ish")
