@@ -71,21 +71,22 @@ def _problems(args: argparse.Namespace) -> list[str]:
 
 
 def ends_from_history(args: argparse.Namespace) -> tuple[str, str, Target]:
-    """The latest regression's last good and first bad commits, and what regressed."""
+    """The latest regression's last good and first bad commits, and what regressed: the case given, or
+    the ratio (with --gate, or a gate halfway, geometrically, between the levels before and after)."""
     from swaplab.history.commands import _known, _lab, verdict_for
     from swaplab.history.store import History, target
 
     with History(target(args.from_history)) as h:
         v = verdict_for(h, _lab(h, args.lab), _known(None))
-    for r in v.regressions:
+    for r in v.regressions:  # the one asked for (--case, --gate: the ratio), else the first
         good, bad = r.last_good, r.first_bad
         if not (good and bad and good.commit and bad.commit):
             continue
         case = getattr(r, "case", None)
-        if case is not None:
-            return good.commit, bad.commit, Target(case=args.case or case)
+        if case is not None and args.gate is None and args.case in (None, case):
+            return good.commit, bad.commit, Target(case=case)
         before, after = getattr(r, "before", None), getattr(r, "after", None)
-        if str(getattr(r, "metric", "")).startswith("ratio") and before and after:
+        if str(getattr(r, "metric", "")).startswith("ratio") and before and after and args.case is None:
             return good.commit, bad.commit, Target(gate=args.gate or round(math.sqrt(before * after), 3))
     raise BisectError("the history's latest verdict names no regression with both kernels' commits: ingest "
                       "the nights with --kernel-commit, or give --good and --bad")  # fmt: skip

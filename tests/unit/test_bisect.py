@@ -271,12 +271,17 @@ def test_the_ends_come_from_the_historys_regression(tmp_path: Path) -> None:
     with History(target(db)) as h:
         for run, commit in (("kernel-6.1-a", "a" * 40), ("kernel-6.1-b", "a" * 40), ("kernel-5.10", "c" * 40)):
             commands.ingest(h, runs / run, "virtual", None, commit, [])
-    args = argparse.Namespace(from_history=db, lab=None, case=None, gate=None)
-    good, bad, target_ = ends_from_history(args)
-    assert (good, bad) == ("a" * 40, "c" * 40)
-    assert target_.case in ("verdict::test_nfs_nbd_ratio", "verdict::test_kernel_health") or (
-        target_.gate is not None and 1.0 < target_.gate < 4.1
-    ), target_
+
+    def ends(**kw: object) -> tuple[str, str, object]:
+        return ends_from_history(argparse.Namespace(from_history=db, lab=None, **{"case": None, "gate": None, **kw}))
+
+    good, bad, first = ends()
+    assert (good, bad) == ("a" * 40, "c" * 40) and first.case is not None  # type: ignore[attr-defined]
+    assert ends(case="verdict::test_kernel_health")[2].case == "verdict::test_kernel_health"  # type: ignore[attr-defined]
+    ratio = ends(gate=1.5)[2]
+    assert ratio.gate == 1.5 and ratio.case is None  # type: ignore[attr-defined]
+    with pytest.raises(BisectError, match="names no regression"):
+        ends(case="config::test_zswap_off")
 
 
 class FakeRuns:
