@@ -9,8 +9,10 @@ LAB_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu vde2 debootstrap e2fsprogs 
 # What the tests alone need: a browser to look at report.html as a person would (headless); PostgreSQL
 # for the history (each test starts its own cluster as the postgres user, on a Unix socket; no service).
 TEST_PACKAGES := chromium postgresql-15
+# What `make bindeb-pkg` of a kernel tree needs (swaplab bisect, swaplab's kernel builds), and the demo's tree.
+BUILD_PACKAGES := build-essential bc bison flex libelf-dev libssl-dev dpkg-dev rsync kmod cpio xz-utils linux-source-6.1
 
-.PHONY: run test lint unit integration faults faults-soak limit scale history-bench deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
+.PHONY: run test lint unit integration faults faults-soak limit scale history-bench bisect-demo deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -65,6 +67,14 @@ history-bench: swaplab-env test-deps
 	$(VENV)/bin/python bench/bench_detect.py --seeds 200
 	$(VENV)/bin/python bench/bench_history.py
 	$(VENV)/bin/python bench/bench_history.py --postgres
+
+## bisect-demo: a real bisection on the virtual lab: Debian's linux-source-6.1 as a git tree with ten commits,
+## one slowing swap over NFS; `swaplab bisect` must name it, confirmed (hours on two cores; outside CI)
+bisect-demo: lab-deps swaplab-env
+	@missing=$$(for p in $(BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
+	$(VENV)/bin/swaplab lab build
+	$(VENV)/bin/python bench/bisect_demo.py $(ARGS)
 
 lint: venv
 	$(VENV)/bin/tox -e lint

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""A real bisection on the virtual lab: Debian's linux-source-6.1 made into a git repository with a series
+of ten commits, one of which slows swap over NFS (a sleep in ``nfs_swap_rw``'s write path), then
+``swaplab bisect`` from the base to the last commit on the NFS/NBD ratio. ``make bisect-demo`` runs it
+(outside CI: the first build alone takes the better part of an hour on two cores).
+
+    python bench/bisect_demo.py [--culprit 6] [--gate 1.6] [-- RUN_ARG...]
+
+The repository is made once in .cache/bisect-demo/linux (a second call reuses it); the bisection's
+directory (its report.md, with every step's build and test times) is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".cache" / "bisect-demo"
+SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
+GIT_ENV = {"GIT_AUTHOR_NAME": "swaplab demo", "GIT_AUTHOR_EMAIL": "demo@localhost",
+           "GIT_COMMITTER_NAME": "swaplab demo", "GIT_COMMITTER_EMAIL": "demo@localhost"}  # fmt: skip
+SLOW_WRITE = "\t\tusleep_range(500, 1000);\t/* the regression the demo bisects */\n"
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def harmless(repo: Path, i: int) -> str:
+    """A commit that changes nothing the blades run: a comment in the NFS client."""
+    path = repo / "fs" / "nfs" / "file.c"
+    path.write_text(path.read_text() + f"\n/* swaplab bisect demo: harmless change {i} */\n")
+    return f"nfs: harmless change {i}"
+
+
+def culprit(repo: Path) -> str:
+    """Every swap write over NFS sleeps half a millisecond first."""
+    path = repo / "fs" / "nfs" / "file.c"
+    text = path.read_text()
+    anchor = "\t\tret = nfs_file_direct_write(iocb, iter, true);\n"
+    if anchor not in text:
+        raise SystemExit(f"{path}: no swap write path to slow ({anchor.strip()!r} not found)")
+    text = text.replace(anchor, SLOW_WRITE + anchor, 1)
+    if "#include <linux/delay.h>" not in text:
+        text = text.replace("#include <linux/swap.h>\n", "#include <linux/swap.h>\n#include <linux/delay.h>\n", 1)
+    path.write_text(text)
+    return "nfs: pace swap writes (slows swap over NFS)"
+
+
+def make_repo(commits: int, bad_at: int) -> tuple[Path, str, str]:
+    repo = WORK / "linux"
+    if (repo / ".git").is_dir():
+        shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+        return repo, shas[0], shas[-1]
+    if not SOURCE.is_file():
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "linux-source-6.1", "xz-utils"],
+                       check=True)  # fmt: skip
+    WORK.mkdir(parents=True, exist_ok=True)
+    print(f"unpacking {SOURCE} (once)", flush=True)
+    with tarfile.open(SOURCE) as tar:
+        tar.extractall(WORK, filter="data")
+    (WORK / SOURCE.name.removesuffix(".tar.xz")).rename(repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Debian's linux-source-6.1")
+    for i in range(1, commits + 1):
+        message = culprit(repo) if i == bad_at else harmless(repo, i)
+        git(repo, "commit", "-q", "-am", message)
+    shas = git(repo, "rev-list", "--reverse", "HEAD").split()
+    return repo, shas[0], shas[-1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--commits", type=int, default=10)
+    ap.add_argument("--culprit", type=int, default=6, help="which commit of the series slows swap over NFS")
+    ap.add_argument("--gate", type=float, default=1.6, help="the ratio gate the bisection judges by")
+    ap.add_argument("run_args", nargs="*")
+    args = ap.parse_args()
+    repo, good, bad = make_repo(args.commits, args.culprit)
+    print(f"the demo tree: {repo}; good {good[:12]}, bad {bad[:12]}", flush=True)
+    swaplab = str(ROOT / ".venv" / "bin" / "swaplab")
+    bisect = [swaplab, "bisect", "--tree", str(repo), "--good", good, "--bad", bad, "--gate", str(args.gate),
+              "--", "--working-set", "2x", *args.run_args]  # fmt: skip
+    # The lab up for the whole bisection (each step provisions its kernel onto it), down at the end.
+    script = 'ip link set lo up && "$0" lab up && "$@"; rc=$?; "$0" lab down; exit $rc'
+    return subprocess.run(["unshare", "--net", "--", "sh", "-c", script, swaplab, *bisect[1:]],
+                          check=False).returncode  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
