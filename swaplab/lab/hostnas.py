@@ -3,7 +3,7 @@
 The NAS image, the same disk the VM NAS boots, runs under ``systemd-nspawn``: its own systemd,
 sshd, nbd-server, dnsmasq, HTTP boot server and NFS server, in mount, PID, UTS and network namespaces
 of its own, on the host's kernel. The blades' swap and root I/O then reach the NAS's disk without an
-emulated CPU, NIC and kernel in between (``bench/README.md``, session 9, has the figures), and the
+emulated CPU, NIC and kernel in between (``bench/README.md`` (2026-11-30, commit 9b7f184) has the figures), and the
 NAS no longer competes with the blades for the host's cores at emulation's cost.
 
 It is still a NAS that Ansible provisions: the playbooks reach its sshd, and the roles write its

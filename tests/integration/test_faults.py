@@ -16,7 +16,7 @@ into the first NFS trial. What each shows:
   outages the blade must survive, and the NBD server's death that it must report.
 
 The lab is the default one: the host NAS (a container; its freeze stops every process in it by PID,
-its NFS server is nfs-ganesha). Session 9 ran the four slow scenarios on the VM NAS only.
+its NFS server is nfs-ganesha). The runs of 2026-11-30 (commit 9b7f184) ran the four slow scenarios on the VM NAS only.
 """
 
 from __future__ import annotations
