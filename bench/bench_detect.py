@@ -14,6 +14,8 @@ nights so far), and each night it says ``new-regression`` is an alarm. The issue
 - at most 1 false alarm per 100 nights without a step;
 - a +25% step reported on its first or second night.
 
+``--blades B`` judges B blades of one class pooled into one series, as the verdict does for a rack
+(``swaplab.history.verdict._pooled``): each blade its own noise, the kernel's step on all of them.
 ``--detector jumpavg`` asks FD.io CSIT's jumpavg instead (on the nights' means; a change is new on the night
 it first shows), the reference swaplab's detector was chosen against. Prints one line per scenario;
 ``--json`` writes the figures. Pure computation, one core.
@@ -70,25 +72,42 @@ class Outcome:
     nights_watched: int
 
 
-def watch(nights: list[list[float]], step_at: int | None) -> Outcome:
+def _value(samples: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in samples) / len(samples))
+
+
+def pooled(blades: list[list[list[float]]], n: int) -> list[list[float]]:
+    """The first ``n`` nights of several blades' series as the verdict pools them (``verdict._pooled``):
+    each blade relative to the median of its nights' values before night ``n``."""
+    levels = [statistics.median([_value(v) for v in b[: n - 1]] or [_value(b[n - 1])]) for b in blades]
+    return changepoint.pool([b[:n] for b in blades], levels)
+
+
+def watch(nights: list[list[float]] | list[list[list[float]]], step_at: int | None) -> Outcome:
+    """Ask the verdict every night; ``nights`` is one blade's series, or (``--blades``) several blades'."""
     first, false = None, 0
-    for n in range(changepoint.MIN_NIGHTS, len(nights) + 1):
-        v = changepoint.judge(nights[:n])
+    rack = isinstance(nights[0][0], list)
+    count = len(nights[0]) if rack else len(nights)
+    for n in range(changepoint.MIN_NIGHTS, count + 1):
+        v = changepoint.judge(pooled(nights, n) if rack else nights[:n])  # type: ignore[arg-type]
         if v.state != "new-regression":
             continue
         if step_at is None or n < step_at:
             false += 1
         elif first is None:
             first = n
-    watched = (step_at - 1 if step_at else len(nights)) - changepoint.MIN_NIGHTS + 1
+    watched = (step_at - 1 if step_at else count) - changepoint.MIN_NIGHTS + 1
     return Outcome(first, false, watched)
 
 
-def scenario(step: float, seeds: range) -> dict[str, float]:
+def scenario(step: float, seeds: range, blades: int = 1) -> dict[str, float]:
     t = time.monotonic()
-    outs = [watch(series(s, step), STEP_AT if step else None) for s in seeds]
+    if blades == 1:
+        outs = [watch(series(s, step), STEP_AT if step else None) for s in seeds]
+    else:  # a rack's blades of one class: each its own noise, the same kernel's step on all of them
+        outs = [watch([series(s * 1000 + b, step) for b in range(blades)], STEP_AT if step else None) for s in seeds]
     nights = sum(o.nights_watched for o in outs)
-    res: dict[str, float] = {"step_pct": 100 * step, "seeds": len(outs),
+    res: dict[str, float] = {"step_pct": 100 * step, "seeds": len(outs), "blades": blades,
                              "false_alarms_per_100_nights": round(100 * sum(o.false_alarms for o in outs) / nights, 3),
                              "seconds": round(time.monotonic() - t, 1)}  # fmt: skip
     if step:
@@ -129,13 +148,14 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--night-cv", type=float, default=0.0, help="night-to-night drift of the level (e.g. 0.03)")
     ap.add_argument("--detector", choices=["swaplab", "jumpavg"], default="swaplab")
+    ap.add_argument("--blades", type=int, default=1, help="blades of one class pooled, as the verdict pools them")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     global NIGHT_CV
     NIGHT_CV = args.night_cv
     if args.detector == "jumpavg":
         use_jumpavg()
-    rows = [scenario(step, range(args.seeds)) for step in (0.0, 0.10, 0.25)]
+    rows = [scenario(step, range(args.seeds), args.blades) for step in (0.0, 0.10, 0.25)]
     for r in rows:
         print(json.dumps(r))
     if args.json:

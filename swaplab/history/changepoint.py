@@ -107,6 +107,20 @@ def shifts(nights: Sequence[Sequence[float]], higher_is_worse: bool = True) -> l
     return out
 
 
+def pool(blades: Sequence[Sequence[Sequence[float] | None]], levels: Sequence[float]) -> list[list[float]]:
+    """Several blades' series as one: each night the samples of every blade measured that night, each
+    relative to its blade's ``level`` (so blades that differ by a constant factor do not widen a night's
+    interval). ``blades[b][n]`` is blade b's samples on night n, None where it was not measured; nights
+    no blade measured are left out."""
+    nights = max((len(b) for b in blades), default=0)
+    out = []
+    for n in range(nights):
+        night = [x / level for b, level in zip(blades, levels, strict=True) if n < len(b) for x in b[n] or ()]
+        if night:
+            out.append(night)
+    return out
+
+
 @dataclass(frozen=True)
 class MetricVerdict:
     state: str  # steady, new-regression, regressed, improved, fixed (a regression gone), too-few

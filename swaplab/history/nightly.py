@@ -169,11 +169,13 @@ def apply(result: RunResult, v: Verdict) -> None:
         elif c.state in ("new-failure", "still-failing") and case.outcome == "failed":
             case.message = f"{_said(c)}: {case.message}"
     for m in v.metrics:
-        b = by_blade.get(m.blade)
+        # A pooled series' regression (its blades of one class together) is one failure, on its first blade.
+        b = by_blade.get(m.blades[0] if m.blades else m.blade)
         if b is None or m.state != "new-regression":
             continue
-        b.properties[f"change.{m.metric}"] = m.state
-        b.cases.append(Case(m.blade, "history", f"no change in {m.metric}", "failed", message=_said(m)))
+        across = f" across {m.blade}" if m.blades else ""
+        b.properties[f"change.{m.metric}{across}"] = m.state
+        b.cases.append(Case(b.name, "history", f"no change in {m.metric}{across}", "failed", message=_said(m)))
     result.changes = v.to_json()
     from swaplab.report.model import exit_code
 

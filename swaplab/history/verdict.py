@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,7 @@ class MetricChange:
     release_value: float | None = None
     tonight: float | None = None
     trend: list[tuple[int, float, float | None, float | None]] = field(default_factory=list)  # (night, value, ci)
+    blades: tuple[str, ...] = ()  # a pooled series (``blade`` is "N blades of CLASS"): the blades in it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,7 @@ class MetricChange:
             "release_value": self.release_value,
             "tonight": self.tonight,
             "trend": [list(p) for p in self.trend],
+            "blades": list(self.blades),
         }
 
 
@@ -175,8 +178,45 @@ def judge(
             v.cases.append(_case(sid, name.rack, name.blade, name.name, order, by_id, data, live, release))
         elif name.kind == "metric" and base_metric(name.name) in JUDGED_METRICS and (sid, tonight.id) in data.metrics:
             v.metrics.append(_metric(sid, name.rack, name.blade, name.name, order, by_id, data, release))
+    v.metrics += _pooled(data, order, by_id, tonight.id)
     _findings(v, nights, data)
     return v
+
+
+def _pooled(data: SeriesData, order: list[int], by_id: dict[int, NightRef], tonight: int) -> list[MetricChange]:
+    """Per rack, hardware class and metric with two blades or more measured tonight: one series of their
+    pooled samples. A kernel's regression shows on every blade of a class at once, and B blades' pairs
+    together have about 1/sqrt(B) of one blade's noise: a +10% step one blade cannot tell from noise in
+    three nights, four blades tell on the first or second (bench/README.md). The samples are each blade's
+    own relative to its level over the nights before tonight, so blades that differ by a constant do not
+    widen the nights' intervals."""
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for sid, name in data.names.items():
+        if name.kind == "metric" and base_metric(name.name) in JUDGED_METRICS and (sid, tonight) in data.metrics:
+            groups[(name.rack, name.hw_class, name.name)].append(sid)
+    out = []
+    for (rack, hw, metric), sids in sorted(groups.items()):
+        if len(sids) < 2:
+            continue
+        level = {}
+        for sid in sids:
+            before = [data.metrics[(sid, nid)].value for nid in order if nid != tonight and (sid, nid) in data.metrics]
+            level[sid] = statistics.median(before) if before else data.metrics[(sid, tonight)].value
+        measured = [nid for nid in order if any((sid, nid) in data.metrics for sid in sids)]
+        per_blade = [[(data.metrics[(sid, nid)].samples or (data.metrics[(sid, nid)].value,))
+                      if (sid, nid) in data.metrics else None for nid in measured] for sid in sids]  # fmt: skip
+        samples = changepoint.pool(per_blade, [level[sid] for sid in sids])
+        mv = changepoint.judge(samples, higher_is_worse=higher_is_worse(metric))
+        m = MetricChange(rack, f"{len(sids)} blades of {hw}", metric, mv.state, nights=mv.nights_since,
+                         blades=tuple(sorted(data.names[sid].blade for sid in sids)))  # fmt: skip
+        if mv.shift is not None:
+            typical = statistics.median(level.values())
+            m.before, m.after = mv.shift.before * typical, mv.shift.after * typical
+            m.change_pct = mv.shift.change_pct
+            m.first_bad = by_id[measured[mv.shift.start]]
+            m.last_good = by_id[measured[mv.shift.start - 1]] if mv.shift.start > 0 else None
+        out.append(m)
+    return out
 
 
 def _case(

@@ -351,6 +351,34 @@ def test_detection_finds_steps_and_keeps_quiet_on_noise() -> None:
     assert ten["found_within_3_nights_pct"] >= 50 and ten["never_found_pct"] <= 10
 
 
+def test_a_racks_blades_of_one_class_are_pooled_and_find_a_ten_percent_step() -> None:
+    """The fast version of ``bench_detect.py --blades``: three blades of a class pooled find a +10% step
+    within 3 nights where one blade alone often cannot, and stay quiet on noise."""
+    sys.path.insert(0, str(BENCH))
+    import bench_detect
+
+    quiet = bench_detect.scenario(0.0, range(20), blades=3)
+    assert quiet["false_alarms_per_100_nights"] <= 1.0
+    ten = bench_detect.scenario(0.10, range(20), blades=3)
+    assert ten["found_within_3_nights_pct"] >= 90, ten
+    # Through the verdict itself: three blades' ratio series with a +10% step on night 40 (of 42).
+    metric = "ratio@2x/192MiB"
+    data = SeriesData(names={b: SeriesName("r1", f"b{b}", "gen9", "metric", metric) for b in (1, 2, 3)})
+    for b in (1, 2, 3):
+        for n, samples in enumerate(bench_detect.series(b, 0.10, nights=42), 1):
+            value = bench_detect._value(samples)
+            data.metrics[(b, n)] = store.MetricValue(value * (1 + b / 10), None, None,
+                                                     tuple(x * (1 + b / 10) for x in samples))  # fmt: skip
+    v = judge(_nights([f"6.1.{i}" for i in range(42)]), data)
+    pooled = next(m for m in v.metrics if m.blade == "3 blades of gen9")
+    assert pooled.state in ("new-regression", "regressed") and pooled.first_bad is not None, pooled
+    assert pooled.first_bad.seq in (39, 40, 41) and pooled.change_pct is not None and 5 < pooled.change_pct < 16
+    assert pooled in v.regressions or pooled.state == "regressed"
+    one = judge(_nights([f"6.1.{i}" for i in range(42)]), SeriesData(names={1: data.names[1]},
+                metrics={k: val for k, val in data.metrics.items() if k[0] == 1}))  # fmt: skip
+    assert not [m for m in one.metrics if "blades of" in m.blade]  # one blade: no pooled series
+
+
 @pytest.fixture(autouse=True)
 def _no_history_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(store.HISTORY_ENV, raising=False)
