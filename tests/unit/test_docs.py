@@ -40,8 +40,15 @@ def test_a_broken_link_would_be_found(tmp_path: Path) -> None:
 
 
 def test_no_numbered_internal_label_is_left() -> None:
-    files = [*_markdown(), *ROOT.glob("*.md"), *(ROOT / "bench").rglob("*.md"), *(ROOT / "tests").rglob("*.md"),
-             *(ROOT / "swaplab").rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]
+    files = [
+        *_markdown(),
+        *ROOT.glob("*.md"),
+        *(ROOT / "bench").rglob("*.md"),
+        *(ROOT / "tests").rglob("*.md"),
+        *(ROOT / "swaplab").rglob("*.py"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "bench").rglob("*.py"),
+    ]
     found = [f"{f.relative_to(ROOT)}: {m}" for f in files if f.is_file() and f != Path(__file__)
              for m in LABEL.findall(f.read_text(errors="replace")) if "MaxSessions" not in m]  # fmt: skip
     assert found == []
