@@ -13,29 +13,34 @@ directory): a row of the wrong type or past its bounds is ``HistoryInputError``,
 from __future__ import annotations
 
 import json
-import math
-import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, insert, select, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from swaplab import errors
-from swaplab.atomic import too_long
 from swaplab.textsafe import shown
 
 from .facts import HistoryInputError, NightFacts
+from .rows import (
+    MetricValue,
+    NightRef,
+    SeriesData,
+    SeriesName,
+    row_int,
+    row_name,
+    row_num,
+    row_opt,
+    row_opt_num,
+    row_samples,
+    tampered,
+)
 from .schema import (
     KINDS,
     MESSAGE_MAX,
-    NAME_MAX,
     SAMPLES_MAX,
     Baseline,
     CaseRow,
@@ -46,94 +51,15 @@ from .schema import (
     Series,
     VerdictRow,
 )
+from .target import HISTORY_ENV, PASSWORD_ENV, HistoryUnavailable, Target, _sqlite_pragmas, target
 
-HISTORY_ENV = "SWAPLAB_HISTORY"
-PASSWORD_ENV = "SWAPLAB_HISTORY_PASSWORD"  # noqa: S105 - the variable's name
+__all__ = ["HISTORY_ENV", "PASSWORD_ENV", "History", "HistoryUnavailable", "MetricValue", "NightRef",
+           "SeriesData", "SeriesName", "Target", "target"]  # fmt: skip
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 WINDOW = 120  # nights a verdict reads back: a year of history costs a verdict no more than four months'
 MAX_NIGHTS_SHOWN = 1000  # the most nights `trend` and `show` print
-SQLITE_MAGIC = b"SQLite format 3\x00"
 MIGRATION_LOCK = 0x5357_4150  # PostgreSQL advisory lock key: "SWAP"
-
-
-class HistoryUnavailable(errors.Infrastructure):
-    """The history's database did not answer or refused: the run's own result stands."""
-
-
-@dataclass(frozen=True)
-class Target:
-    url: URL
-    shown: str  # for messages: no password, ever
-
-    @property
-    def sqlite(self) -> bool:
-        return self.url.get_backend_name() == "sqlite"
-
-
-def target(given: str | None) -> Target:
-    """The history named by ``--history`` or ``SWAPLAB_HISTORY``: a SQLite file's path or a PostgreSQL URL.
-    ``HistoryInputError`` for anything else, before any connection is made."""
-    value = given or os.environ.get(HISTORY_ENV, "")
-    if not value:
-        raise HistoryInputError(f"no history given: pass --history PATH|URL or set {HISTORY_ENV}")
-    if "://" in value:
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise HistoryInputError(f"--history: {shown(value.split('@')[-1], 120)} is not a database URL") from None
-        if url.get_backend_name() != "postgresql":
-            raise HistoryInputError(
-                f"--history: {url.get_backend_name()!r} URLs are not supported: give a SQLite "
-                "file's path or a postgresql:// URL"
-            )
-        if url.password is not None:
-            raise HistoryInputError(
-                f"--history: the URL carries a password: remove it from the URL and put it in "
-                f"{PASSWORD_ENV} (a URL ends up in logs and process lists)"
-            )
-        url = url.set(drivername="postgresql+psycopg")
-        if password := os.environ.get(PASSWORD_ENV):
-            url = url.set(password=password)
-        return Target(url, url.render_as_string(hide_password=True))
-    return Target(URL.create("sqlite", database=str(_sqlite_path(value))), value)
-
-
-def _sqlite_path(value: str) -> Path:
-    """The SQLite file: reached through no link (its own name or a directory's), a regular file if it
-    exists, in a directory that exists."""
-    if too_long(value):
-        raise HistoryInputError(f"--history {shown(value, 80)}: a path too long for a file system")
-    path = Path(os.path.abspath(value))
-    if os.path.realpath(path) != str(path):
-        raise HistoryInputError(
-            f"--history {shown(value, 120)}: the path goes through a symbolic link: give the "
-            "file's real path (a link could point the history at another file)"
-        )
-    if not path.parent.is_dir():
-        raise HistoryInputError(f"--history {shown(value, 120)}: its directory does not exist: create it first")
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return path
-    if not stat.S_ISREG(st.st_mode):
-        raise HistoryInputError(f"--history {shown(value, 120)}: not a regular file")
-    if st.st_size:
-        with open(path, "rb") as f:
-            if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-                raise HistoryInputError(
-                    f"--history {shown(value, 120)}: not a SQLite database (not a history "
-                    "swaplab wrote): give another path"
-                )
-    return path
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
 
 
 class History:
@@ -342,7 +268,7 @@ class History:
     # -- reading ---------------------------------------------------------------------------------
     def labs(self) -> list[str]:
         with self._errors("read the labs"), Session(self.engine) as s:
-            return [_name(x, "nights.lab") for x in s.scalars(select(Night.lab).distinct().order_by(Night.lab))]
+            return [row_name(x, "nights.lab") for x in s.scalars(select(Night.lab).distinct().order_by(Night.lab))]
 
     def nights(self, lab: str, last: int = WINDOW, upto_seq: int | None = None) -> list[NightRef]:
         """The lab's last ``last`` nights (up to ``upto_seq``), oldest first."""
@@ -364,22 +290,24 @@ class History:
     def verdict_of(self, night_id: int) -> tuple[str, str] | None:
         with self._errors("read a verdict"), Session(self.engine) as s:
             v = s.get(VerdictRow, night_id)
-            return (_name(v.digest, "verdicts.digest", 64), _name(v.body, "verdicts.body", 4 << 20)) if v else None
+            return (
+                (row_name(v.digest, "verdicts.digest", 64), row_name(v.body, "verdicts.body", 4 << 20)) if v else None
+            )
 
     def _ref(self, s: Session, n: Night) -> NightRef:
         k = s.get(Kernel, n.kernel_id)
         if k is None:
             raise HistoryInputError(f"history: night {n.id} names kernel {n.kernel_id}, which is not there")
-        seq, code = _int(n.seq, "nights.seq"), _int(n.exit_code, "nights.exit_code")
+        seq, code = row_int(n.seq, "nights.seq"), row_int(n.exit_code, "nights.exit_code")
         return NightRef(
-            id=_int(n.id, "nights.id"),
+            id=row_int(n.id, "nights.id"),
             seq=seq,
-            lab=_name(n.lab, "nights.lab"),
-            release=_name(k.release, "kernels.release"),
-            package_sha256=_name(k.package_sha256, "kernels.package_sha256", 64),
-            commit=_opt(k.commit, "kernels.commit", 64),
-            label=_opt(n.label, "nights.label"),
-            finished=_name(n.finished, "nights.finished", 40),
+            lab=row_name(n.lab, "nights.lab"),
+            release=row_name(k.release, "kernels.release"),
+            package_sha256=row_name(k.package_sha256, "kernels.package_sha256", 64),
+            commit=row_opt(k.commit, "kernels.commit", 64),
+            label=row_opt(n.label, "nights.label"),
+            finished=row_name(n.finished, "nights.finished", 40),
             exit_code=code,
         )
 
@@ -400,13 +328,13 @@ class History:
             }
             for sid, (rack, blade, hw, kind, name) in names.items():
                 if kind not in KINDS:
-                    raise _tampered(f"series {sid}: kind {shown(str(kind), 20)!r}")
+                    raise tampered(f"series {sid}: kind {shown(str(kind), 20)!r}")
                 data.names[sid] = SeriesName(
-                    _name(rack, "series.rack"),
-                    _name(blade, "series.blade"),
-                    _name(hw, "series.hw_class"),
+                    row_name(rack, "series.rack"),
+                    row_name(blade, "series.blade"),
+                    row_name(hw, "series.hw_class"),
                     kind,
-                    _name(name, "series.name", 402),
+                    row_name(name, "series.name", 402),
                 )
             for r in s.execute(
                 select(CaseRow.night_id, CaseRow.series_id, CaseRow.outcome, CaseRow.rerun, CaseRow.message).where(
@@ -418,11 +346,11 @@ class History:
                     or r.rerun not in (None, "pass", "failure", "error", "skipped")
                     or r.series_id not in data.names
                 ):
-                    raise _tampered(f"cases row (night {r.night_id}, series {r.series_id})")
+                    raise tampered(f"cases row (night {r.night_id}, series {r.series_id})")
                 data.cases[(r.series_id, r.night_id)] = (
                     r.outcome,
                     r.rerun,
-                    _opt(r.message, "cases.message", MESSAGE_MAX) or "",
+                    row_opt(r.message, "cases.message", MESSAGE_MAX) or "",
                 )
             for m in s.execute(
                 select(
@@ -444,12 +372,12 @@ class History:
                 )
             ):
                 if m.series_id not in data.names:
-                    raise _tampered(f"metrics row (night {m.night_id}, series {m.series_id})")
+                    raise tampered(f"metrics row (night {m.night_id}, series {m.series_id})")
                 data.metrics[(m.series_id, m.night_id)] = MetricValue(
-                    _num(m.value, "metrics.value"),
-                    _opt_num(m.ci95_low, "metrics.ci95_low"),
-                    _opt_num(m.ci95_high, "metrics.ci95_high"),
-                    _samples(m.samples),
+                    row_num(m.value, "metrics.value"),
+                    row_opt_num(m.ci95_low, "metrics.ci95_low"),
+                    row_opt_num(m.ci95_high, "metrics.ci95_high"),
+                    row_samples(m.samples),
                 )
             for f in s.execute(
                 select(FindingRow.night_id, FindingRow.series_id, FindingRow.count).where(
@@ -457,108 +385,6 @@ class History:
                 )
             ):
                 if f.series_id not in data.names:
-                    raise _tampered(f"findings row (night {f.night_id}, series {f.series_id})")
-                data.findings[(f.series_id, f.night_id)] = _int(f.count, "findings.count")
+                    raise tampered(f"findings row (night {f.night_id}, series {f.series_id})")
+                data.findings[(f.series_id, f.night_id)] = row_int(f.count, "findings.count")
         return data
-
-
-@dataclass(frozen=True)
-class NightRef:
-    id: int
-    seq: int
-    lab: str
-    release: str
-    package_sha256: str
-    commit: str | None
-    label: str | None
-    finished: str
-    exit_code: int
-
-    def kernel_text(self) -> str:
-        bits = [self.release]
-        if self.commit:
-            bits.append(self.commit[:12])
-        if self.label:
-            bits.append(self.label)
-        return " ".join(bits)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "night": self.seq,
-            "lab": self.lab,
-            "kernel": self.release,
-            "package_sha256": self.package_sha256,
-            "commit": self.commit,
-            "label": self.label,
-            "finished": self.finished,
-            "exit_code": self.exit_code,
-        }
-
-
-@dataclass(frozen=True)
-class SeriesName:
-    rack: str
-    blade: str
-    hw_class: str
-    kind: str
-    name: str
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    value: float
-    ci95_low: float | None
-    ci95_high: float | None
-    samples: tuple[float, ...]
-
-
-@dataclass
-class SeriesData:
-    names: dict[int, SeriesName] = field(default_factory=dict)
-    cases: dict[tuple[int, int], tuple[str, str | None, str]] = field(default_factory=dict)  # (outcome, rerun, msg)
-    metrics: dict[tuple[int, int], MetricValue] = field(default_factory=dict)
-    findings: dict[tuple[int, int], int] = field(default_factory=dict)
-
-
-def _tampered(what: str) -> HistoryInputError:
-    return HistoryInputError(
-        f"history: {what} is not a row swaplab wrote (tampered or corrupt): restore the history from its backup"
-    )
-
-
-def _int(v: object, where: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or abs(v) >= 1 << 62:
-        raise _tampered(f"{where} {shown(repr(v), 40)}")
-    return v
-
-
-def _num(v: object, where: str) -> float:
-    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v <= 0 or v > 1e12:
-        raise _tampered(f"{where} {shown(repr(v), 40)}")
-    return float(v)
-
-
-def _opt_num(v: object, where: str) -> float | None:
-    return None if v is None else _num(v, where)
-
-
-def _name(v: object, where: str, limit: int = NAME_MAX) -> str:
-    if not isinstance(v, str) or len(v) > limit:
-        raise _tampered(f"{where} {shown(repr(v), 40)}")
-    return v
-
-
-def _opt(v: object, where: str, limit: int = NAME_MAX) -> str | None:
-    return None if v is None else _name(v, where, limit)
-
-
-def _samples(v: object) -> tuple[float, ...]:
-    if not isinstance(v, str) or len(v) > 40 * SAMPLES_MAX:
-        raise _tampered("metrics.samples")
-    try:
-        values = json.loads(v)
-    except ValueError:
-        raise _tampered("metrics.samples") from None
-    if not isinstance(values, list) or len(values) > SAMPLES_MAX:
-        raise _tampered("metrics.samples")
-    return tuple(_num(x, "metrics.samples") for x in values)
