@@ -26,19 +26,17 @@ from typing import IO
 from swaplab import errors
 from swaplab.textsafe import visible
 
+from .ikconfig import MAX_CONFIG_BYTES, bzimage_release, extract_ikconfig, looks_like_config
+
 _MODULE_RE = re.compile(
     r"(?:^|/)lib/modules/(?P<rel>[^/]+)/(?:kernel|updates|extra)/.*?(?P<name>[^/]+)\.ko(?:\.(?:xz|zst|gz))?$"
 )
 _CONFIG_NAME_RE = re.compile(r"(?:^|/)boot/config-(?P<rel>[^/]+)\Z")
 _VMLINUZ_NAME_RE = re.compile(r"(?:^|/)boot/vmlinuz-(?P<rel>[^/]+)\Z")
 _CONFIG_HEADER_RE = re.compile(r"^# Linux/\S+ (?P<version>\d+\.\d+(?:\.\d+)?\S*) Kernel Configuration", re.M)
-_CONFIG_LINE_RE = re.compile(r"^(?:CONFIG_\w+=|# CONFIG_\w+ is not set)", re.M)
-IKCFG_START, IKCFG_END = b"IKCFG_ST", b"IKCFG_ED"
 # Every read and decompression is capped: a kernel comes from a build farm, and a 100 KB file can
 # claim or inflate to gigabytes. A real config is ~250 KB, a kernel package's data ~500 MB unpacked.
-MAX_CONFIG_BYTES = 8 << 20
 MAX_IMAGE_BYTES = 64 << 20
-MAX_INFLATED_BYTES = 256 << 20
 MAX_PACKAGE_DATA_BYTES = 2 << 30
 MAX_READ_SECONDS = 120.0
 
@@ -111,10 +109,6 @@ def regular_file(path: str | Path, what: str) -> None:
         raise KernelUnreadable(f"{what}: cannot read: {e.strerror or e}") from e
     if not stat.S_ISREG(mode):
         raise KernelUnreadable(f"{what}: not a regular file: pass a kernel .deb, a config file or a kernel tree")
-
-
-def looks_like_config(text: str) -> bool:
-    return len(_CONFIG_LINE_RE.findall(text[:200_000])) >= 5
 
 
 # --- .deb ---------------------------------------------------------------------
@@ -239,86 +233,11 @@ def load_deb(path: str) -> KernelInfo:
     )
 
 
-# --- bzImage with IKCONFIG -------------------------------------------------------
-
-
-def _bzimage_release(data: bytes) -> str | None:
-    if len(data) < 0x210 or data[0x202:0x206] != b"HdrS":
-        return None
-    (ptr,) = struct.unpack_from("<H", data, 0x20E)
-    start = 0x200 + ptr
-    if ptr == 0 or start >= len(data):
-        return None
-    raw = data[start : start + 256].split(b"\0", 1)[0].decode("ascii", "replace")
-    return raw.split(" ", 1)[0] or None
-
-
-def _decompressors() -> list[tuple[bytes, str]]:
-    return [
-        (b"\x1f\x8b\x08", "gzip"),
-        (b"\xfd7zXZ\x00", "xz"),
-        (b"BZh", "bzip2"),
-        (b"\x5d\x00\x00\x00", "lzma"),
-        (b"\x28\xb5\x2f\xfd", "zstd"),
-    ]
-
-
-def _decompress_at(data: bytes, offset: int, algo: str, limit: int = MAX_INFLATED_BYTES) -> bytes:
-    """Decompress a stream starting at ``offset``, ignoring what trails it."""
-    blob = data[offset:]
-    try:
-        if algo == "gzip":
-            return zlib.decompressobj(31).decompress(blob, limit)
-        if algo == "xz":
-            return lzma.LZMADecompressor(lzma.FORMAT_XZ).decompress(blob, limit)
-        if algo == "lzma":
-            return lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(blob, limit)
-        if algo == "bzip2":
-            return bz2.BZ2Decompressor().decompress(blob, limit)
-        if algo == "zstd":
-            import zstandard
-
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)) as r:
-                return r.read(limit)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError, ImportError, MemoryError):
-        return b""
-    return b""
-
-
-def _ikconfig(blob: bytes) -> str | None:
-    start = blob.find(IKCFG_START)
-    while start >= 0:
-        gz = start + len(IKCFG_START)
-        try:
-            raw = zlib.decompressobj(31).decompress(blob[gz : blob.find(IKCFG_END, gz)], MAX_CONFIG_BYTES)
-            text = raw.decode("utf-8", "replace")
-        except (OSError, EOFError, zlib.error):
-            text = ""
-        if looks_like_config(text):
-            return text
-        start = blob.find(IKCFG_START, gz)
-    return None
-
-
-def extract_ikconfig(data: bytes) -> str | None:
-    """What scripts/extract-ikconfig does: look raw, then inside each compressed payload."""
-    found = _ikconfig(data)
-    if found:
-        return found
-    for magic, algo in _decompressors():
-        pos = data.find(magic)
-        tries = 0
-        while pos >= 0 and tries < 8:
-            found = _ikconfig(_decompress_at(data, pos, algo))
-            if found:
-                return found
-            pos = data.find(magic, pos + 1)
-            tries += 1
-    return None
+# --- bzImage with IKCONFIG (swaplab.kernel.ikconfig reads it) --------------------
 
 
 def load_bzimage(path: str, data: bytes) -> KernelInfo:
-    release = _bzimage_release(data)
+    release = bzimage_release(data)
     config = extract_ikconfig(data)
     if config is None:
         raise KernelUnreadable(
@@ -416,6 +335,6 @@ def _load_kernel(path: str, release: str | None) -> KernelInfo:
             None,
             ["module presence not checked: a config file has no modules"],
         )
-    if _bzimage_release(data) is not None or extract_ikconfig(data) is not None:
+    if bzimage_release(data) is not None or extract_ikconfig(data) is not None:
         return load_bzimage(path, data)
     raise KernelUnreadable(f"{path}: not a kernel .deb, config file, IKCONFIG bzImage or kernel tree")
