@@ -10,17 +10,33 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from swaplab import slots
+from swaplab.fleet.blade_console import BladeConsole
+from swaplab.fleet.life import Life, State
 from swaplab.fleet.loads import LoadOutcome, kill_leftovers
-from swaplab.fleet.remote import RemoteError
-from swaplab.fleet.settings import InfraError
+from swaplab.fleet.remote import Remote, RemoteError
+from swaplab.fleet.settings import InfraError, Settings
 from swaplab.fleet.watch import ConsoleWatch
 from swaplab.records import Recovery
 
-if TYPE_CHECKING:
-    from swaplab.fleet.session import BladeSession
+
+class Recoverable(Protocol):
+    """What a recovery needs of a blade's session, and all it touches: its life moves through the
+    recovery's states; nothing else of the session is written here."""
+
+    name: str
+    settings: Settings
+    con: BladeConsole
+    remote: Remote
+    life: Life
+
+    def progress(self, message: str) -> None: ...
+    def lost(self, why: str) -> None: ...
+    def forget_connection(self) -> None: ...
+    def power_cycle(self, local_dir: Path) -> tuple[bool, str]: ...
+    def fresh_baseline(self) -> dict[str, Any]: ...
 
 # How long a hung blade waits for a recovery slot (--max-recoveries) before it is quarantined instead:
 # a whole rack queued behind K slots at ~3 min a recovery takes about this long.
@@ -33,7 +49,7 @@ JOURNAL_LINES = 2000
 JOURNAL_S = 20.0
 
 
-def settle(blade: BladeSession, budget_s: float = SETTLE_S) -> None:
+def settle(blade: Recoverable, budget_s: float = SETTLE_S) -> None:
     """A resumed run's first contact: stop the loads the killed controller left running (they keep the
     blade too busy to answer ssh), retrying within ``budget_s``; then the blade is down if still silent."""
     deadline = time.monotonic() + budget_s
@@ -45,11 +61,14 @@ def settle(blade: BladeSession, budget_s: float = SETTLE_S) -> None:
         except RemoteError as e:
             last = str(e)
             time.sleep(5)
-    blade.down = f"a resumed run's first contact (no answer within {budget_s:.0f} s: {last})"
+    blade.lost(f"a resumed run's first contact (no answer within {budget_s:.0f} s: {last})")
 
 
-def recover(blade: BladeSession, load_id: str, outcome: LoadOutcome, watch: ConsoleWatch) -> Recovery:
+def recover(blade: Recoverable, load_id: str, outcome: LoadOutcome, watch: ConsoleWatch) -> Recovery:
+    """The blade's life stands at hung or crashed (``Life.ended``): evidence, a slot, the power-cycle, and
+    up again, or quarantined."""
     opts = blade.settings.options
+    blade.life.to(State.EVIDENCE, load_id)
     detected = round(time.time() - watch.started, 1)
     blade.progress(f"{load_id}: {outcome.status} ({watch.reason[:120]}); recovering the blade")
     evidence = []
@@ -74,8 +93,8 @@ def recover(blade: BladeSession, load_id: str, outcome: LoadOutcome, watch: Cons
         path = outcome.local_dir / "journal-tail.log"
         path.write_text(journal[-CONSOLE_TAIL_BYTES * 5 :])
         evidence.append(str(path))
-    blade.hangs += 1
     blade.forget_connection()  # the ssh master to the dead blade, and what was learnt through it
+    blade.life.to(State.QUEUED, load_id)
     t0 = time.monotonic()
     queued = 0.0
     try:
@@ -83,23 +102,25 @@ def recover(blade: BladeSession, load_id: str, outcome: LoadOutcome, watch: Cons
             if queued >= 1:
                 blade.progress(f"{load_id}: waited {queued:.0f} s for one of --max-recoveries "
                                f"{opts.max_recoveries} recovery slots")  # fmt: skip
-            recovered, why = blade._reprovision(outcome.local_dir)
+            recovered, why = blade.power_cycle(outcome.local_dir)
     except slots.SlotTimeout as e:
         recovered, why = False, str(e)
     seconds = round(time.monotonic() - t0 - queued, 1)
     if recovered:
-        blade.start = {}
+        blade.life.to(State.POWER_CYCLED, load_id)
         try:
-            blade.baseline()  # counters restart with the kernel: the health suite compares from here
+            blade.fresh_baseline()  # counters restart with the kernel: the health suite compares from here
         except InfraError as e:
             recovered, why = False, f"the blade did not answer after recovery: {e}"
     quarantined = ""
     if not recovered:
         quarantined = f"recovery after {load_id} failed: {why}"
-    elif blade.hangs >= opts.max_hangs:
-        quarantined = f"hung or panicked {blade.hangs} times in this run (--max-hangs {opts.max_hangs})"
+    elif blade.life.hangs >= opts.max_hangs:
+        quarantined = f"hung or panicked {blade.life.hangs} times in this run (--max-hangs {opts.max_hangs})"
     if quarantined:
-        blade.quarantined = quarantined
+        blade.life.to(State.QUARANTINED, quarantined)
+    else:
+        blade.life.to(State.UP, "recovered")
     blade.progress(f"{load_id}: " + (f"quarantined: {quarantined}" if quarantined else f"recovered in {seconds:.0f} s"))
     return Recovery(load=load_id, status=watch.status or outcome.status, reason=watch.reason, detected_at_s=detected,
                     evidence=tuple(evidence), recovered=recovered, recovery_s=seconds,

@@ -20,7 +20,8 @@ from swaplab.fleet.blade_console import BladeConsole
 from swaplab.fleet.emulator import emulator_stall
 from swaplab.fleet.hooks import LabHooks
 from swaplab.fleet.judge import ExcuseKey, LoadEnd, decide, excused_before, memory_bad
-from swaplab.fleet.loads import AGENT_DIR, SWAPS_COMMAND, LoadRunner, SwapArea, kill_leftovers, parse_swaps
+from swaplab.fleet.life import Life, State
+from swaplab.fleet.loads import AGENT_DIR, SWAPS_COMMAND, LoadOutcome, LoadRunner, SwapArea, kill_leftovers, parse_swaps
 from swaplab.fleet.outcome import LoadReport, judge_load
 from swaplab.fleet.recovery import recover
 from swaplab.fleet.remote import Remote, RemoteError
@@ -52,9 +53,7 @@ class BladeSession:
         self.runner = LoadRunner(self.remote, self.dir / "loads", self.progress, pin=settings.options.pin)
         self.console = console or console_driver(settings.blades[name].get("console"))
         self.con = BladeConsole(name, self.console)
-        self.down: str | None = None
-        self.quarantined = ""  # why this blade's later cases are skipped (recovery failed, too many hangs)
-        self.hangs = 0
+        self.life = Life()  # up, loading, hung/crashed ... power-cycled, down or quarantined (fleet.life)
         self.start: dict[str, Any] = {}
         self._hog_pids: set[int] = set()
         self._areas: list[SwapArea] | None = None
@@ -75,6 +74,22 @@ class BladeSession:
             f.write(line + "\n")
 
     # -- reachability ------------------------------------------------------
+    @property
+    def down(self) -> str | None:
+        """Since when and why the lab lost this blade (its later cases are errors), or None."""
+        return self.life.down
+
+    @property
+    def quarantined(self) -> str:
+        """Why this blade's later cases are skipped (recovery failed, too many hangs), or ""."""
+        return self.life.quarantined
+
+    def lost(self, why: str) -> None:
+        """The lab lost the blade (no answer, a load that could not start): down, unless its life has
+        already ended, or a recovery holds it (the recovery decides its end)."""
+        if self.life.usable:
+            self.life.to(State.DOWN, why)
+
     def check_up(self) -> None:
         if self.down:
             raise InfraError(f"{self.name} is down since {self.down}")
@@ -86,7 +101,7 @@ class BladeSession:
             r = self.remote.run(command, timeout, stdin)
         except RemoteError as e:
             # No load runs while these short commands do: a blade that does not answer is down.
-            self.down = f"`{command[:60]}` got no answer ({e})"
+            self.lost(f"`{command[:60]}` got no answer ({e})")
             raise InfraError(str(e)) from e
         if r.rc != 0:
             raise InfraError(f"{self.name}: `{command}` exited {r.rc}: {(r.stderr or r.stdout).strip()[-400:]}")
@@ -111,6 +126,11 @@ class BladeSession:
         if not self.start:
             self.start = {"release": self.sh("uname -r").strip(), **self.counters()}
         return self.start
+
+    def fresh_baseline(self) -> dict[str, Any]:
+        """First contact again, after a power-cycle: the counters restart with the kernel."""
+        self.start = {}
+        return self.baseline()
 
     def contact_to_journal(self) -> dict[str, Any] | None:
         """The first contact, once, for the first case that records it (``test_reachable``, or the first load
@@ -185,13 +205,14 @@ class BladeSession:
         hostload = hooks.host_load(self.name) if hooks.host_load else None
         if hostload is not None:
             hostload.start()
+        self.life.to(State.LOADING)
         try:
             outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap,
                                       abort=watch.abort if watch else None,
                                       ended=lambda: watch.status if watch else "ended",
                                       stall_after_s=self.settings.options.stall_after_s)  # fmt: skip
         except RemoteError as e:
-            self.down = f"{load_id} (could not start the load: {e})"
+            self.lost(f"{load_id} (could not start the load: {e})")
             raise InfraError(str(e)) from e
         finally:
             if watch is not None:
@@ -200,6 +221,17 @@ class BladeSession:
                 hostload.stop()
             if fault is not None:
                 fault.finish()
+        try:
+            return self._judge(load_id, outcome, watch, fault, hostload, load_started, budget_s, hog_oom_expected,
+                               console_from)  # fmt: skip
+        finally:
+            if self.life.state is State.LOADING:  # judged, and neither lost nor in recovery: up again
+                self.life.to(State.UP)
+
+    def _judge(self, load_id: str, outcome: LoadOutcome, watch: ConsoleWatch | None, fault: Any,
+               hostload: Any, load_started: float, budget_s: int, hog_oom_expected: bool,
+               console_from: int) -> LoadReport:  # fmt: skip
+        """A load's end judged: its report, the blade lost or recovered as its end says."""
         console_text = self.con.save_since(console_from, outcome.local_dir / "console.log")
         if watch is not None:
             watch.save(outcome.local_dir / "watch.json")
@@ -227,17 +259,18 @@ class BladeSession:
                       nas_outage=nas_probe.outage_words(self.settings, load_started) if silent else "",
                       emulator_stall=stall)  # fmt: skip
         decision = decide(end, verdict)
-        if decision.down is not None:
-            self.down = decision.down or None
+        if decision.down:
+            self.lost(decision.down)
         if decision.kind == "recover" and watch is None:  # no console to watch: ended, and the blade is down
             verdict.failures.append(f"{outcome.status}: {outcome.stall}")
-            self.down = f"{load_id} ({outcome.status})"
+            self.lost(f"{load_id} ({outcome.status})")
         elif watch is not None and (decision.kind == "recover" or decision.recover):
             if decision.kind == "recover":  # hung, panicked, crashed, stalled
                 if outcome.status in ("hung", "stalled") or not verdict.failures:
                     verdict.failures.append(f"{outcome.status}: {watch.reason}")
             else:  # finished, but the blade's memory went bad
                 watch.status, watch.reason, watch.ended_at = "memory-bad", decision.recover, watch.stopped_at
+            self.life.ended(watch.status or outcome.status)
             report.recovery = recover(self, load_id, outcome, watch)  # power-cycled: its later cases go on
             report.attachments += list(report.recovery.evidence)
         if fault is not None:
@@ -260,7 +293,7 @@ class BladeSession:
         self.remote.close()
         self._host, self._areas, self._agent = None, None, False
 
-    def _reprovision(self, local_dir: Path) -> tuple[bool, str]:
+    def power_cycle(self, local_dir: Path) -> tuple[bool, str]:
         """The power-cycle of a recovery, through the lab's hook: (ok, why not)."""
         if self.hooks.reprovision is None:
             return False, "no way to power-cycle this blade was given (LabHooks.reprovision)"

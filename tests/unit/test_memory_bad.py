@@ -148,7 +148,7 @@ def _session(tmp_path: Path, behaviour: str, monkeypatch: pytest.MonkeyPatch,
         blade.behaviour, blade.answering = "ok", True  # power-cycled: a fresh kernel, its next load fine
         return True, ""
 
-    monkeypatch.setattr(s, "_reprovision", reprovision)
+    monkeypatch.setattr(s, "power_cycle", reprovision)
     return s, blade, cycled
 
 

@@ -83,7 +83,7 @@ def test_a_load_lost_to_a_nas_outage_is_an_incident_naming_the_nas_and_no_power_
     monkeypatch.setattr(loads, "WRAP_UP_S", 1.0)
     monkeypatch.setattr(loads, "POLL_S", 0.1)
     s, _ = _session(tmp_path, "hang")  # the blade falls silent: its root and swap are on the frozen NAS
-    monkeypatch.setattr(s, "_reprovision", lambda _d: pytest.fail("a blade silenced by its NAS was power-cycled"))
+    monkeypatch.setattr(s, "power_cycle", lambda _d: pytest.fail("a blade silenced by its NAS was power-cycled"))
     prober = nas_probe.NasProber(lambda: False, tmp_path / NAS_PROBE)
     prober.step()
     with pytest.raises(InfraError) as e:

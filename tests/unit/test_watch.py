@@ -97,7 +97,7 @@ def test_a_panic_mid_load_is_a_failure_within_seconds_then_the_blade_is_recovere
         blade.answering = True  # power-cycled, booted, swap restored
         return True, ""
 
-    monkeypatch.setattr(s, "_reprovision", reprovision)
+    monkeypatch.setattr(s, "power_cycle", reprovision)
     t0 = time.monotonic()
     report = s.load("hog-t1-nfs", "true", budget_s=600, use="nfs")
     took = time.monotonic() - t0
@@ -114,7 +114,7 @@ def test_a_panic_mid_load_is_a_failure_within_seconds_then_the_blade_is_recovere
 @pytest.mark.usefixtures("_short")
 def test_a_blade_that_cannot_be_recovered_is_quarantined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s, _, _ = _session(tmp_path, "panic")
-    monkeypatch.setattr(s, "_reprovision", lambda _d: (False, "blade1: Wait for ssh: UNREACHABLE"))
+    monkeypatch.setattr(s, "power_cycle", lambda _d: (False, "blade1: Wait for ssh: UNREACHABLE"))
     report = s.load("hog-t1-nfs", "true", budget_s=600, use="nfs")
     assert report.recovery is not None and not report.recovery.recovered
     assert s.quarantined.startswith("recovery after hog-t1-nfs failed: blade1: Wait for ssh")
@@ -124,7 +124,7 @@ def test_a_blade_that_cannot_be_recovered_is_quarantined(tmp_path: Path, monkeyp
 def test_a_frozen_blade_is_hung_within_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s, blade, _ = _session(tmp_path, "hang", max_hangs=1)
     s.settings.options.hang_budget_s = 2  # silence: no heartbeat, nothing (a paused VM)
-    monkeypatch.setattr(s, "_reprovision", lambda _d: (setattr(blade, "answering", True), (True, ""))[1])
+    monkeypatch.setattr(s, "power_cycle", lambda _d: (setattr(blade, "answering", True), (True, ""))[1])
     t0 = time.monotonic()
     report = s.load("hog-t1-nbd", "true", budget_s=600, use="nbd")
     assert time.monotonic() - t0 < 10
@@ -263,7 +263,7 @@ def test_a_recovery_waits_for_a_slot_and_says_so(tmp_path: Path, monkeypatch: py
 
     s, blade, _ = _session(tmp_path, "panic")
     s.settings.options.max_recoveries = 1
-    monkeypatch.setattr(s, "_reprovision", lambda _d: (setattr(blade, "answering", True), (True, ""))[1])
+    monkeypatch.setattr(s, "power_cycle", lambda _d: (setattr(blade, "answering", True), (True, ""))[1])
     held, release = threading.Event(), threading.Event()
 
     def other_blade() -> None:

@@ -1,0 +1,56 @@
+"""A blade's life: every edge of the state machine, taken and refused."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from swaplab import errors
+from swaplab.fleet.life import EDGES, ENDS, IllegalTransition, Life, State, transition
+
+ALLOWED = {
+    (State.UP, State.LOADING), (State.UP, State.DOWN),
+    (State.LOADING, State.UP), (State.LOADING, State.HUNG), (State.LOADING, State.CRASHED),
+    (State.LOADING, State.DOWN),
+    (State.HUNG, State.EVIDENCE), (State.CRASHED, State.EVIDENCE),
+    (State.EVIDENCE, State.QUEUED),
+    (State.QUEUED, State.POWER_CYCLED), (State.QUEUED, State.QUARANTINED),
+    (State.POWER_CYCLED, State.UP), (State.POWER_CYCLED, State.QUARANTINED),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("a", "b"), list(itertools.product(State, State)), ids=lambda s: s.value)
+def test_every_pair_of_states_is_an_edge_or_refused(a: State, b: State) -> None:
+    if (a, b) in ALLOWED:
+        assert transition(a, b) is b
+    else:
+        with pytest.raises(IllegalTransition, match=f"from {a.value} to {b.value}"):
+            transition(a, b)
+
+
+def test_the_table_is_the_diagrams() -> None:
+    assert {(a, b) for a, to in EDGES.items() for b in to} == ALLOWED
+    assert not EDGES[State.DOWN] and not EDGES[State.QUARANTINED]  # the ends of a blade's run
+    assert errors.exit_code(IllegalTransition("x")) == 2  # swaplab's bug, never the kernel's
+
+
+def test_a_hang_recovered_twice_then_quarantined() -> None:
+    life = Life()
+    for _ in range(2):
+        life.to(State.LOADING).ended("stalled").to(State.EVIDENCE).to(State.QUEUED).to(State.POWER_CYCLED)
+        if life.hangs < 2:
+            life.to(State.UP)
+    assert life.hangs == 2 and life.state is State.POWER_CYCLED
+    life.to(State.QUARANTINED, "hung or panicked 2 times in this run (--max-hangs 2)")
+    assert life.quarantined.startswith("hung or panicked") and life.down is None and not life.usable
+    with pytest.raises(IllegalTransition):
+        life.to(State.LOADING)
+
+
+def test_each_load_end_goes_to_its_recovery_state() -> None:
+    assert {k for k, v in ENDS.items() if v is State.HUNG} == {"hung", "stalled"}
+    assert {k for k, v in ENDS.items() if v is State.CRASHED} == {"panic", "panicked", "crashed", "memory-bad"}
+    assert Life().to(State.LOADING).ended("oops").state is State.CRASHED
+    down = Life().to(State.LOADING).to(State.DOWN, "hog-t1-nfs (lost)")
+    assert down.down == "hog-t1-nfs (lost)" and down.quarantined == "" and not down.usable
