@@ -24,7 +24,7 @@ def for_settings(settings: Settings) -> LabHooks:
 
         kernel = settings.kernel
         try:
-            res = provision(settings.inventory, str(kernel.get("path") or "") or None, progress,
+            res = provision(settings.inv(), str(kernel.get("path") or "") or None, progress,
                             playbook="recover.yml", kvars=kernel, limit=blade, artifacts=local_dir / "recovery",
                             extra={"blade_boot__force": True})  # fmt: skip
         except (ProvisionError, KeyboardInterrupt) as e:

@@ -47,8 +47,14 @@ EDGES: dict[State, frozenset[State]] = {
     S.QUARANTINED: frozenset(),
 }
 # How a load's end (``LoadOutcome.status`` or the console watch's) enters the recovery.
-ENDS = {"hung": S.HUNG, "stalled": S.HUNG, "panic": S.CRASHED, "panicked": S.CRASHED, "crashed": S.CRASHED,
-        "memory-bad": S.CRASHED}  # any other end the watch gives: crashed (a kernel failure all the same)
+ENDS = {
+    "hung": S.HUNG,
+    "stalled": S.HUNG,
+    "panic": S.CRASHED,
+    "panicked": S.CRASHED,
+    "crashed": S.CRASHED,
+    "memory-bad": S.CRASHED,
+}  # any other end the watch gives: crashed (a kernel failure all the same)
 
 
 class IllegalTransition(errors.SwaplabBug):

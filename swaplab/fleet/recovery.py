@@ -38,6 +38,7 @@ class Recoverable(Protocol):
     def power_cycle(self, local_dir: Path) -> tuple[bool, str]: ...
     def fresh_baseline(self) -> dict[str, Any]: ...
 
+
 # How long a hung blade waits for a recovery slot (--max-recoveries) before it is quarantined instead:
 # a whole rack queued behind K slots at ~3 min a recovery takes about this long.
 RECOVERY_QUEUE_S = 3600.0

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import errors
+from swaplab.inventory import Inventory
 from swaplab.options import RunOptions
 
-# 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior; 5: the load budget is an option
-CONTEXT_SCHEMA = 5
+# 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior; 5: the load budget is an option;
+# 6: the validated inventory itself (a recovery reloads nothing)
+CONTEXT_SCHEMA = 6
 
 
 class InfraError(errors.Infrastructure):
@@ -38,7 +40,16 @@ class Settings:
     nas: str = ""  # the NAS's host name in ssh_config (the fault scenarios that act on it)
     resumed: bool = False  # `run --resume`: the blades may still run the interrupted run's loads
     virtual: bool = False  # the blades are the virtual lab's QEMU machines (their emulator's stalls are judged)
+    # What `ansible-inventory --list` gave the run, validated before anything started: the suites and a
+    # recovery rebuild the ``Inventory`` from it (``inv``) and never run ansible-inventory again.
+    inventory_data: dict[str, Any] = field(default_factory=dict)
     schema: int = CONTEXT_SCHEMA
+
+    def inv(self) -> Inventory:
+        """The run's validated inventory, typed again from what the run wrote (no ansible-inventory)."""
+        if not self.inventory_data:
+            raise errors.SwaplabBug("the run's context holds no inventory: a run wrote it without one")
+        return Inventory.of(self.inventory, self.inventory_data)
 
     def save(self, path: Path) -> None:
         data = {**self.__dict__, "options": self.options.to_json()}

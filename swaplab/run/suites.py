@@ -162,7 +162,7 @@ def run_suites(ctx: RunContext, names: list[str], rerun: list[str] | None = None
                 run_dir=str(where), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
                 control_dir=str(control), blades={n: {"console": cons.get(n)} for n in names}, kernel=ctx.kvars,
                 options=ctx.opts, prior=prior_records(prior, names), nas=inv.nas,
-                virtual=virtual(inv.path), resumed=prior is not None,
+                virtual=virtual(inv.path), resumed=prior is not None, inventory_data=inv.raw,
             )  # fmt: skip
             settings.save(where / CONTEXT)
             collector.exit_status = int(pytest.main(args, plugins=[collector]))

@@ -54,3 +54,38 @@ def test_each_load_end_goes_to_its_recovery_state() -> None:
     assert Life().to(State.LOADING).ended("oops").state is State.CRASHED
     down = Life().to(State.LOADING).to(State.DOWN, "hog-t1-nfs (lost)")
     assert down.down == "hog-t1-nfs (lost)" and down.quarantined == "" and not down.usable
+
+
+def test_a_recovery_reloads_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The recovery's power-cycle (the lab's hook) provisions with the inventory the run validated, typed
+    again from the run's context: ansible-inventory is not run once (it was, at every recovery, when the
+    context held only the inventory's path)."""
+    from swaplab import inventory, labhooks, provision
+    from swaplab.fleet.settings import Settings
+
+    raw = {"_meta": {"hostvars": {"nas": {"swaplab_lab_address": "10.0.0.1"},
+                                  "blade1": {"ansible_host": "10.0.0.11"}}},
+           "all": {"children": ["nas", "blades"]}, "nas": {"hosts": ["nas"]}, "blades": {"hosts": ["blade1"]}}  # fmt: skip
+    settings = Settings(run_dir=str(tmp_path), inventory=str(tmp_path / "hosts.yml"), ssh_config="", control_dir="",
+                        blades={"blade1": {}}, kernel={"path": "/k.deb"}, inventory_data=raw)  # fmt: skip
+    Settings.load(_saved(settings, tmp_path / "context.json"))  # the context round-trips with its inventory
+    loads: list[str] = []
+    monkeypatch.setattr(inventory, "load", lambda path, *a: loads.append(path) or {})
+    given: list[object] = []
+
+    def run_playbook(playbook, inv, extra, log, limit=None, artifacts=None):  # type: ignore[no-untyped-def]
+        given.append(inv)
+        return provision.ProvisionResult(ok=True, seconds=0.1)
+
+    monkeypatch.setattr(provision, "run_playbook", run_playbook)
+    monkeypatch.setattr(provision, "lab_problems", lambda inv, *a, **k: [])
+    ok, why = labhooks.for_settings(Settings.load(tmp_path / "context.json")).reprovision(  # type: ignore[misc]
+        "blade1", tmp_path, lambda _m: None
+    )
+    assert (ok, why) == (True, "") and loads == []  # ansible-inventory: 0 calls
+    assert given == [str(tmp_path / "hosts.yml")] * 2  # the preflight and recover.yml, on the same inventory
+
+
+def _saved(settings, path):  # type: ignore[no-untyped-def]
+    settings.save(path)
+    return path
