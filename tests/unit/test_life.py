@@ -65,7 +65,8 @@ def test_a_recovery_reloads_nothing(tmp_path, monkeypatch) -> None:  # type: ign
 
     raw = {"_meta": {"hostvars": {"nas": {"swaplab_lab_address": "10.0.0.1"},
                                   "blade1": {"ansible_host": "10.0.0.11"}}},
-           "all": {"children": ["nas", "blades"]}, "nas": {"hosts": ["nas"]}, "blades": {"hosts": ["blade1"]}}  # fmt: skip
+           "all": {"children": ["nas", "blades"]}, "nas": {"hosts": ["nas"]},
+           "blades": {"hosts": ["blade1"]}}  # fmt: skip
     settings = Settings(run_dir=str(tmp_path), inventory=str(tmp_path / "hosts.yml"), ssh_config="", control_dir="",
                         blades={"blade1": {}}, kernel={"path": "/k.deb"}, inventory_data=raw)  # fmt: skip
     Settings.load(_saved(settings, tmp_path / "context.json"))  # the context round-trips with its inventory
