@@ -23,9 +23,11 @@ def for_settings(settings: Settings) -> LabHooks:
         from swaplab.provision import ProvisionError, provision
 
         kernel = settings.kernel
+        if kernel is None:
+            return False, "the run's context names no kernel under test to boot the blade into"
         try:
-            res = provision(settings.inv(), str(kernel.get("path") or "") or None, progress,
-                            playbook="recover.yml", kvars=kernel, limit=blade, artifacts=local_dir / "recovery",
+            res = provision(settings.inv(), str(kernel.path), progress, playbook="recover.yml",
+                            kvars=kernel.ansible_vars(), limit=blade, artifacts=local_dir / "recovery",
                             extra={"blade_boot__force": True})  # fmt: skip
         except (ProvisionError, KeyboardInterrupt) as e:
             return False, str(e)

@@ -10,10 +10,11 @@ from typing import Any
 
 from swaplab import errors
 from swaplab.inventory import Inventory
+from swaplab.kernel.under_test import KernelUnderTest
 from swaplab.options import RunOptions
 
 # 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior; 5: the load budget is an option;
-# 6: the validated inventory itself (a recovery reloads nothing)
+# 6: the validated inventory itself (a recovery reloads nothing), the kernel typed (KernelUnderTest)
 CONTEXT_SCHEMA = 6
 
 
@@ -33,7 +34,7 @@ class Settings:
     ssh_config: str
     control_dir: str
     blades: dict[str, dict[str, Any]]  # name -> {"console": {driver, path[, qmp_socket]} | None}
-    kernel: dict[str, Any] = field(default_factory=dict)
+    kernel: KernelUnderTest | None = None  # typed across the pytest boundary (None: unit tests' sessions)
     options: RunOptions = field(default_factory=RunOptions)
     # A resumed run: per blade, the records of cases that finished before (hog trials, first-contact facts).
     prior: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -52,7 +53,8 @@ class Settings:
         return Inventory.of(self.inventory, self.inventory_data)
 
     def save(self, path: Path) -> None:
-        data = {**self.__dict__, "options": self.options.to_json()}
+        data = {**self.__dict__, "options": self.options.to_json(),
+                "kernel": self.kernel.to_json() if self.kernel else None}  # fmt: skip
         path.write_text(json.dumps(data, indent=1, sort_keys=True))
 
     @classmethod
@@ -60,4 +62,5 @@ class Settings:
         data = json.loads(path.read_text())
         if data.get("schema") != CONTEXT_SCHEMA:
             raise ValueError(f"{path}: context schema {data.get('schema')} is not {CONTEXT_SCHEMA}")
-        return cls(**{**data, "options": RunOptions.from_json(data.get("options", {}))})
+        kernel = KernelUnderTest.from_json(data["kernel"]) if data.get("kernel") else None
+        return cls(**{**data, "options": RunOptions.from_json(data.get("options", {})), "kernel": kernel})

@@ -55,6 +55,19 @@ class KernelUnderTest:
             out["package"], out["version"] = self.package, self.version
         return {**out, **self.tree}
 
+    def to_json(self) -> dict[str, Any]:
+        """As the run's context carries it to the suites (``from_json`` reads it back)."""
+        return {"path": str(self.path), "kind": self.kind, "release": self.release, "sha256": self.sha256,
+                "package": self.package, "version": self.version, "tree": dict(self.tree)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> KernelUnderTest:
+        tree = doc.get("tree") or {}
+        return cls(Path(str(doc["path"])), str(doc["kind"]), str(doc["release"]), str(doc["sha256"]),
+                   None if doc.get("package") is None else str(doc["package"]),
+                   None if doc.get("version") is None else str(doc["version"]),
+                   {str(k): str(v) for k, v in tree.items()})  # fmt: skip
+
 
 def missing(path: str | None) -> str:
     """The problem with a --kernel that is not there ("" if it is, or if none was given)."""

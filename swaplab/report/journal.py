@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab.report.model import BladeResult, Case, exit_code
-from swaplab.report.results import KernelInfo, RunResult, case_problem
+from swaplab.report.results import KernelRecord, RunResult, case_problem
 from swaplab.rundir import HOST_LABEL_RE, JOURNAL
 from swaplab.untrusted import json_strict, read_inside
 
@@ -50,7 +50,7 @@ class Journal:
             f.flush()
             os.fsync(f.fileno())
 
-    def run(self, kernel: KernelInfo, options: dict[str, Any], blades: list[str]) -> None:
+    def run(self, kernel: KernelRecord, options: dict[str, Any], blades: list[str]) -> None:
         self.write("run", kernel=vars(kernel), options=options, blades=blades)
 
     def planned(self, cases: list[Planned]) -> None:
@@ -71,7 +71,7 @@ class JournalState:
     """What a journal says: the run, the cases that finished (in order), those started and not finished, the
     planned ones never started, and whether the run completed."""
 
-    kernel: KernelInfo = field(default_factory=KernelInfo)
+    kernel: KernelRecord = field(default_factory=KernelRecord)
     options: dict[str, Any] = field(default_factory=dict)
     blades: list[str] = field(default_factory=list)
     finished: list[tuple[str, Case]] = field(default_factory=list)  # (node id, case)
@@ -120,7 +120,7 @@ def read(run_dir: Path) -> JournalState:
                 blades = [str(b) for b in ev["blades"]]
                 if not all(_blade_name(b) for b in blades):
                     raise ValueError("a blade name that is not a host name")
-                st.kernel, st.options, st.blades = KernelInfo(**ev["kernel"]), dict(ev["options"]), blades
+                st.kernel, st.options, st.blades = KernelRecord(**ev["kernel"]), dict(ev["options"]), blades
             elif kind == "planned":
                 for c in ev["cases"]:
                     p = Planned(**{k: str(c[k]) for k in ("nodeid", "blade", "suite", "name")})

@@ -33,14 +33,14 @@ VERDICTS = {0: "pass", 1: "kernel failure", 2: "infrastructure error"}
 
 
 @dataclass
-class KernelInfo:
+class KernelRecord:
     release: str = ""
     sha256: str = ""
     file: str = ""  # the package's or image's file name
     kind: str = ""  # deb, image, tree
 
     @classmethod
-    def of(cls, kvars: dict[str, Any]) -> KernelInfo:
+    def of(cls, kvars: dict[str, Any]) -> KernelRecord:
         return cls(release=str(kvars.get("release", "")), sha256=str(kvars.get("sha256", "")),
                    file=Path(str(kvars.get("path", ""))).name, kind=str(kvars.get("kind", "")))  # fmt: skip
 
@@ -48,7 +48,7 @@ class KernelInfo:
 @dataclass
 class RunResult:
     exit_code: int
-    kernel: KernelInfo
+    kernel: KernelRecord
     blades: list[BladeResult]
     options: dict[str, Any] = field(default_factory=dict)  # RunOptions.to_json(), and what the run added
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -99,7 +99,7 @@ class RunResult:
             ]  # fmt: skip
             timings = {k: float(v) for k, v in doc.get("timings_s", {}).items() if isinstance(v, int | float)}
             # The verdict is the cases', never the file's word for it (a page must not say pass over a failure).
-            return cls(exit_code=exit_code(blades), kernel=KernelInfo(**doc["kernel"]), blades=blades,
+            return cls(exit_code=exit_code(blades), kernel=KernelRecord(**doc["kernel"]), blades=blades,
                        options=dict(doc.get("options", {})), timings_s=timings,
                        provision_tasks_s=dict(doc.get("provision_tasks_s", {})), finished=str(doc["finished"]),
                        swaplab_version=str(doc.get("swaplab_version", "")),

@@ -23,7 +23,7 @@ from swaplab.kernel.under_test import KernelUnderTest
 from swaplab.options import RunOptions
 from swaplab.report.journal import Journal, JournalState
 from swaplab.report.model import BladeResult, Case
-from swaplab.report.results import KernelInfo
+from swaplab.report.results import KernelRecord
 
 Log = Callable[[str], None]
 
@@ -56,8 +56,8 @@ class RunContext:
         return self.kernel.ansible_vars()
 
     @property
-    def kernel_info(self) -> KernelInfo:
-        return KernelInfo.of(self.kvars)
+    def kernel_info(self) -> KernelRecord:
+        return KernelRecord.of(self.kvars)
 
     @property
     def inv(self) -> Inventory:

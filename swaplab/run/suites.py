@@ -160,7 +160,7 @@ def run_suites(ctx: RunContext, names: list[str], rerun: list[str] | None = None
             cons = ctx.consoles if ctx.consoles is not None else stack.enter_context(consoles(ctx, names, where))
             settings = Settings(
                 run_dir=str(where), inventory=str(Path(inv.path).resolve()), ssh_config=str(cfg),
-                control_dir=str(control), blades={n: {"console": cons.get(n)} for n in names}, kernel=ctx.kvars,
+                control_dir=str(control), blades={n: {"console": cons.get(n)} for n in names}, kernel=ctx.kernel,
                 options=ctx.opts, prior=prior_records(prior, names), nas=inv.nas,
                 virtual=virtual(inv.path), resumed=prior is not None, inventory_data=inv.raw,
             )  # fmt: skip

@@ -20,7 +20,7 @@ def test_reachable(blade: BladeSession, settings: Settings, record: Recorder) ->
     baseline = blade.baseline()
     if contact := blade.contact_to_journal():
         record.add(Facts(contact))  # the release and the counters at first contact (a resumed run's baseline)
-    want = settings.kernel.get("release")
+    want = settings.kernel.release if settings.kernel else None
     assert not want or baseline["release"] == want, f"{blade.name} runs {baseline['release']}, not {want}"
 
 

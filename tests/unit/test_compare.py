@@ -13,7 +13,7 @@ from swaplab.cli import main
 from swaplab.records import FindingRecord, HogTrial, RatioRecord
 from swaplab.report import compare
 from swaplab.report.model import BladeResult, Case
-from swaplab.report.results import KernelInfo, RunResult
+from swaplab.report.results import KernelRecord, RunResult
 
 
 def _run(release: str, nfs: list[float], nbd: list[float], findings: list[FindingRecord] | None = None,
@@ -30,7 +30,7 @@ def _run(release: str, nfs: list[float], nbd: list[float], findings: list[Findin
                         nfs_s=tuple(nfs), nbd_s=tuple(nbd))  # fmt: skip
     cases.append(Case("blade1", "verdict", "test_nfs_nbd_ratio", "passed", 0.1, records=[ratio]))
     cases.append(Case("blade1", "verdict", "test_kernel_health", "passed", 1.0, records=list(findings or [])))
-    return RunResult(exit_code=0, kernel=KernelInfo(release=release, sha256="0" * 64), blades=[
+    return RunResult(exit_code=0, kernel=KernelRecord(release=release, sha256="0" * 64), blades=[
         BladeResult("blade1", cases=cases)], options={"working_set": working_set, "fio_size_mib": 32, "inventory": "x",
                                                       "blade_memory_mib": {"blade1": configured}})  # fmt: skip
 

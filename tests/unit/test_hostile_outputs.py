@@ -15,7 +15,7 @@ from swaplab.records import FindingRecord
 from swaplab.report import junit
 from swaplab.report.model import BladeResult, Case
 from swaplab.report.outputs import write_outputs
-from swaplab.report.results import KernelInfo, RunResult
+from swaplab.report.results import KernelRecord, RunResult
 from swaplab.textsafe import visible, xml_text
 
 from .test_inventory import GOOD, _bin, _problems
@@ -32,7 +32,7 @@ def _hostile_run() -> RunResult:
     case = Case("blade1", "hog", f"test_hog[t1-nfs{GARBAGE[:8]}]", "failed", 1.0, message=GARBAGE, details=GARBAGE,
                 records=[finding])  # fmt: skip
     b = BladeResult("blade1", cases=[case], properties={"kernel.release": GARBAGE})
-    return RunResult(exit_code=1, kernel=KernelInfo(release="6.1.0-57-amd64"), blades=[b])
+    return RunResult(exit_code=1, kernel=KernelRecord(release="6.1.0-57-amd64"), blades=[b])
 
 
 def test_a_console_printing_anything_costs_no_output(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from swaplab.cli import main
 from swaplab.records import HogTrial
 from swaplab.report import journal
 from swaplab.report.model import BladeResult, Case
-from swaplab.report.results import MAX_RESULTS_BYTES, KernelInfo, RunResult
+from swaplab.report.results import MAX_RESULTS_BYTES, KernelRecord, RunResult
 
 from .test_inventory import GOOD, _problems
 
@@ -32,7 +32,7 @@ def _run(tmp_path: Path, outcome: str = "failed") -> Path:
                 records=[HogTrial("nfs", 1, "done", 60.0, 3.0, 384)],
                 attachments=["/etc/shadow", str(d / "blade1" / "console.log"), "/elsewhere/run/blade1/console.log",
                              "blade1/../../../etc/passwd"])  # fmt: skip
-    RunResult(exit_code=1, kernel=KernelInfo(release="6.1.0-57-amd64", sha256="0" * 64),
+    RunResult(exit_code=1, kernel=KernelRecord(release="6.1.0-57-amd64", sha256="0" * 64),
               blades=[BladeResult("blade1", cases=[case])]).save(d / "results.json")  # fmt: skip
     return d
 
@@ -155,7 +155,7 @@ def test_resume_refuses_another_inventory_and_other_blades(tmp_path: Path) -> No
     d = tmp_path / "run"
     d.mkdir()
     j = journal.Journal(d)
-    j.run(KernelInfo(release="6.1", sha256="0" * 64), RunOptions(inventory=str(tmp_path / "a.yml")).to_json(),
+    j.run(KernelRecord(release="6.1", sha256="0" * 64), RunOptions(inventory=str(tmp_path / "a.yml")).to_json(),
           ["r1-b01", "r1-b02"])  # fmt: skip
     with pytest.raises(RunError, match=r"that run used the inventory .*a\.yml, not .*b\.yml"):
         resume_options(RunOptions(inventory=str(tmp_path / "b.yml"), resume=str(d)))
@@ -173,7 +173,7 @@ def test_resume_says_which_new_options_it_ignores(tmp_path: Path, capsys: pytest
 
     d = tmp_path / "run"
     d.mkdir()
-    journal.Journal(d).run(KernelInfo(release="6.1", sha256="0" * 64), RunOptions(trials=3).to_json(), ["blade1"])
+    journal.Journal(d).run(KernelRecord(release="6.1", sha256="0" * 64), RunOptions(trials=3).to_json(), ["blade1"])
     opts = resume_options(RunOptions(trials=7, resume=str(d)))
     assert opts.trials == 3
     assert "ignored: --trials 7 (the run's: 3)" in capsys.readouterr().err  # named as the user typed it

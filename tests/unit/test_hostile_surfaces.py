@@ -22,7 +22,7 @@ from swaplab.inventory import STATIC_INVENTORY_ENV, InventoryError, load
 from swaplab.options import RunOptions
 from swaplab.report import journal
 from swaplab.report.merge import MergeError, merge
-from swaplab.report.results import KernelInfo, RunResult
+from swaplab.report.results import KernelRecord, RunResult
 from swaplab.run import RunError, resume_options
 from swaplab.sim import rack as sim
 from swaplab.untrusted import json_strict
@@ -59,7 +59,7 @@ def _renamed(name: str) -> Any:
 
 def _journal(d: Path, options: dict[str, Any], release: str = "6.1") -> Path:
     d.mkdir(exist_ok=True)
-    journal.Journal(d).run(KernelInfo(release=release, sha256="0" * 64), options, ["blade1"])
+    journal.Journal(d).run(KernelRecord(release=release, sha256="0" * 64), options, ["blade1"])
     return d
 
 

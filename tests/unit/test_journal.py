@@ -15,7 +15,7 @@ from swaplab.records import HogTrial
 from swaplab.report import journal, junit
 from swaplab.report.journal import Journal, Planned
 from swaplab.report.model import Case
-from swaplab.report.results import KernelInfo
+from swaplab.report.results import KernelRecord
 
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
 NODE = "tests/fleet/test_hog.py::test_hog[blade1-t{}-{}]"
@@ -24,7 +24,7 @@ NODE = "tests/fleet/test_hog.py::test_hog[blade1-t{}-{}]"
 def _interrupted_run(run_dir: Path) -> None:
     """What a controller killed during the second trial leaves: two cases finished, one started."""
     j = Journal(run_dir)
-    j.run(KernelInfo(release="6.1.0-test", sha256="b" * 64), {"trials": 2}, ["blade1"])
+    j.run(KernelRecord(release="6.1.0-test", sha256="b" * 64), {"trials": 2}, ["blade1"])
     j.finished(Case("blade1", "provision", "provision", "passed", 130.0))
     j.planned(
         [Planned(NODE.format(t, s), "blade1", "hog", f"test_hog[t{t}-{s}]") for t in (1, 2) for s in ("nfs", "nbd")]

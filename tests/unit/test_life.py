@@ -62,20 +62,25 @@ def test_a_recovery_reloads_nothing(tmp_path, monkeypatch) -> None:  # type: ign
     context held only the inventory's path)."""
     from swaplab import inventory, labhooks, provision
     from swaplab.fleet.settings import Settings
+    from swaplab.kernel.under_test import KernelUnderTest
 
+    kernel = KernelUnderTest(tmp_path / "linux-image-6.1.0-57-amd64.deb", "deb", "6.1.0-57-amd64", "a" * 64,
+                             "linux-image-6.1.0-57-amd64", "6.1.192-3")  # fmt: skip
     raw = {"_meta": {"hostvars": {"nas": {"swaplab_lab_address": "10.0.0.1"},
                                   "blade1": {"ansible_host": "10.0.0.11"}}},
            "all": {"children": ["nas", "blades"]}, "nas": {"hosts": ["nas"]},
            "blades": {"hosts": ["blade1"]}}  # fmt: skip
     settings = Settings(run_dir=str(tmp_path), inventory=str(tmp_path / "hosts.yml"), ssh_config="", control_dir="",
-                        blades={"blade1": {}}, kernel={"path": "/k.deb"}, inventory_data=raw)  # fmt: skip
-    Settings.load(_saved(settings, tmp_path / "context.json"))  # the context round-trips with its inventory
+                        blades={"blade1": {}}, kernel=kernel, inventory_data=raw)  # fmt: skip
+    again = Settings.load(_saved(settings, tmp_path / "context.json"))  # the context round-trips, typed
+    assert again.kernel == kernel and again.inv().blades == ("blade1",) and again.inv().nas == "nas"
     loads: list[str] = []
     monkeypatch.setattr(inventory, "load", lambda path, *a: loads.append(path) or {})
     given: list[object] = []
 
     def run_playbook(playbook, inv, extra, log, limit=None, artifacts=None):  # type: ignore[no-untyped-def]
         given.append(inv)
+        assert playbook == "preflight.yml" or extra["swaplab_kernel"]["release"] == "6.1.0-57-amd64"
         return provision.ProvisionResult(ok=True, seconds=0.1)
 
     monkeypatch.setattr(provision, "run_playbook", run_playbook)

@@ -13,7 +13,7 @@ import pytest
 from swaplab.records import Facts, FindingRecord, HogTrial, LoadFigures, RatioRecord
 from swaplab.report import html, junit, results
 from swaplab.report.model import BladeResult, Case, exit_code
-from swaplab.report.results import KernelInfo, RunResult
+from swaplab.report.results import KernelRecord, RunResult
 
 XSD = Path(junit.__file__).with_name("junit-10.xsd")
 
@@ -96,7 +96,7 @@ def test_exit_codes() -> None:
 
 
 def _result() -> RunResult:
-    return RunResult(exit_code=1, kernel=KernelInfo(release="6.1.0-56-amd64", sha256="a" * 64, file="k.deb",
+    return RunResult(exit_code=1, kernel=KernelRecord(release="6.1.0-56-amd64", sha256="a" * 64, file="k.deb",
                      kind="deb"), blades=_blades(), options={"trials": 3},
                      timings_s={"total": 1000.0, "lab_up": 60.0, "blade_boot": 180.0, "loads": 700.0})  # fmt: skip
 
