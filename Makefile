@@ -12,7 +12,7 @@ TEST_PACKAGES := chromium postgresql-15
 # What `make bindeb-pkg` of a kernel tree needs (swaplab bisect, swaplab's kernel builds), and the demo's tree.
 BUILD_PACKAGES := build-essential bc bison flex libelf-dev libssl-dev dpkg-dev rsync kmod cpio xz-utils linux-source-6.1
 
-.PHONY: run test lint unit integration faults faults-soak limit scale history-bench bisect-demo deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
+.PHONY: run test lint unit integration faults faults-soak limit scale history-bench bisect-demo lint-deps deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -22,7 +22,7 @@ run: lab-deps swaplab-env kernel-deb
 
 ## test: everything CI runs: lint, unit tests, then the virtual lab end to end on one blade
 ## (lab-deps first: the unit tests drive a real ipmi_sim with ipmitool)
-test: venv kernel-deb lab-deps test-deps sim-deps
+test: venv kernel-deb lab-deps test-deps sim-deps lint-deps
 	SWAPLAB_KERNEL_DEB=$(KERNEL_DEB) $(VENV)/bin/tox -e lint,unit
 	$(MAKE) integration
 
@@ -76,7 +76,7 @@ bisect-demo: lab-deps swaplab-env
 	$(VENV)/bin/swaplab lab build
 	$(VENV)/bin/python bench/bisect_demo.py $(ARGS)
 
-lint: venv
+lint: venv lint-deps
 	$(VENV)/bin/tox -e lint
 
 unit: venv kernel-deb
@@ -108,6 +108,15 @@ sim-deps:
 	  apt-get download openssh-server 2>&1 | grep -v '^W:' || true; \
 	  dpkg-deb -x $(CURDIR)/$(CACHE)/sim/deb/openssh-server_*.deb $(CURDIR)/$(CACHE)/sim; fi
 	@test -x $(CACHE)/sim/usr/sbin/sshd
+
+## lint-deps: npm-groovy-lint (CodeNarc on the local JDK), pinned, under .cache/npm, for ci/Jenkinsfile:
+## nothing can run a Jenkins here, so this is what parses it as Groovy (Node.js and a JRE from Debian)
+GROOVY_LINT := npm-groovy-lint@16.2.0
+lint-deps: deps
+	@command -v node >/dev/null && command -v npm >/dev/null && command -v java >/dev/null || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm default-jre-headless; }
+	@test -x $(CACHE)/npm/node_modules/.bin/npm-groovy-lint || \
+	  { mkdir -p $(CACHE)/npm && npm install --prefix $(CACHE)/npm --no-audit --no-fund $(GROOVY_LINT); }
 
 venv: deps
 	@test -x $(VENV)/bin/tox || { $(PY) -m venv $(VENV) && $(VENV)/bin/pip install -q 'tox>=4.20,<5'; }

@@ -1,8 +1,10 @@
 """ci/Jenkinsfile declares the pipeline the README describes, and its shell steps are sound.
 
 Jenkins's declarative linter needs a running Jenkins (`declarative-linter` over its CLI or HTTP API);
-none runs here. What is checked: the structure (balanced blocks, the stages and post steps the issue
-names, each with the settings that matter) and every `sh` script, with `sh -n` and shellcheck.
+none runs here. What is checked: the file parses as Groovy (npm-groovy-lint, CodeNarc on the local JDK,
+which `tox -e lint` runs too, and which must fail on a planted syntax error), the structure (the stages
+and post steps the issue names, each with the settings that matter) and every `sh` script, with `sh -n`
+and shellcheck.
 """
 
 from __future__ import annotations
@@ -15,6 +17,23 @@ from pathlib import Path
 import pytest
 
 JENKINSFILE = Path(__file__).resolve().parents[2] / "ci" / "Jenkinsfile"
+GROOVY_LINT = Path(__file__).resolve().parents[2] / ".cache" / "npm" / "node_modules" / ".bin" / "npm-groovy-lint"
+
+
+def _groovy_lint(path: Path) -> subprocess.CompletedProcess[str]:
+    # --noserver: CodeNarc in this process's child, not a server left running on a port
+    return subprocess.run([str(GROOVY_LINT), "--noserver", "--failon", "error", "--output", "txt", str(path)],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+@pytest.mark.skipif(not GROOVY_LINT.exists(), reason="npm-groovy-lint not installed: `make lint-deps`")
+def test_the_jenkinsfile_parses_as_groovy_and_a_planted_error_fails(tmp_path: Path) -> None:
+    ok = _groovy_lint(JENKINSFILE)
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    planted = tmp_path / "Jenkinsfile"
+    planted.write_text(JENKINSFILE.read_text().replace("stages {", "stages {{", 1))  # one brace too many
+    bad = _groovy_lint(planted)
+    assert bad.returncode == 1 and "error" in bad.stdout.lower(), bad.stdout[-2000:]
 
 
 def _text() -> str:
