@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 # The pytest user-property keys a record and an attachment travel under.
 RECORD_KEY = "swaplab_record"
 ATTACHMENT_KEY = "attachment"
-# A case skipped with this in its reason was not needed (a trial pair after --precision was reached): it
-# is left out of the results, not reported as skipped.
-NOT_NEEDED = "not needed:"
+# A case that was not needed (a trial pair after --precision was reached) carries this user property, with
+# the plan's reason, when it is skipped: it is left out of the results, not reported as skipped.
+UNNEEDED_KEY = "swaplab_unneeded"
 # A hog trial that finished while the NAS was out: its time measures the NAS, and is left out of the ratio.
 NAS_OUTAGE = "nas_outage"
 

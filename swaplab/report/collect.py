@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from swaplab.records import ATTACHMENT_KEY, NOT_NEEDED, RECORD_KEY, LoadFigures, from_json
+from swaplab.records import ATTACHMENT_KEY, RECORD_KEY, UNNEEDED_KEY, LoadFigures, from_json
 from swaplab.report.journal import Journal, Planned
 from swaplab.report.model import Case
 
@@ -112,7 +112,7 @@ class Collector:
                     case.records.append(record)
             elif key == ATTACHMENT_KEY and value not in case.attachments:
                 case.attachments.append(str(value))
-        if report.skipped and NOT_NEEDED in _message(report):
+        if report.skipped and any(key == UNNEEDED_KEY for key, _ in report.user_properties):
             # Not needed (a trial pair after --precision was reached): left out, not a skip.
             self.cases.remove(case)
             del self._open[report.nodeid]

@@ -149,12 +149,18 @@ def test_with_precision_every_pair_it_may_take_is_collected_in_alternating_order
 
 NOT_NEEDED_SUITE = """
 import pytest
-from swaplab.records import NOT_NEEDED
+from swaplab.records import UNNEEDED_KEY
 
 @pytest.fixture(autouse=True)
 def _needed(request):
     if request.node.callspec.params["trial"] > 2:
-        pytest.skip(f"{NOT_NEEDED} precision")
+        request.node.user_properties.append((UNNEEDED_KEY, "precision reached"))
+        pytest.skip("not needed: precision reached")
+
+@pytest.fixture(autouse=True)
+def _skipped(request):
+    if request.node.callspec.params["trial"] == 2:
+        pytest.skip("not needed: a reason's words alone are a skip")
 
 @pytest.fixture
 def blade():
@@ -177,7 +183,7 @@ def test_a_case_that_was_not_needed_is_left_out_of_the_results_and_the_journal_r
     rc = pytest.main([str(tmp_path / "suite"), "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}", "-p", PLUGIN],
                      plugins=[c])  # fmt: skip
     assert rc == 0
-    assert [case.name for case in c.cases] == ["test_hog[1]", "test_hog[2]"]
+    assert [(case.name, case.outcome) for case in c.cases] == [("test_hog[1]", "passed"), ("test_hog[2]", "skipped")]
     journal.write("done", exit_code=0)
     st = read(tmp_path)
     assert len(st.finished) == 2 and st.interrupted == [] and st.never_started == []
