@@ -10,24 +10,22 @@ forwarded to 127.0.0.1; the blades sit on a userspace vde switch behind it.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from swaplab import errors, proctree
+from swaplab import proctree
 from swaplab.drivers.qmpdriver import QMPPowerDriver
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, labdhcp
 from swaplab.lab.images import LAB_NET
+from swaplab.lab.labinventory import write_inventory
 from swaplab.lab.paths import LabPaths
+from swaplab.lab.procs import NAS_STOP_S, LabError, free_port, pid_of, stop, wait_ssh_banner
+from swaplab.lab.state import Blade, LabState
 from swaplab.labshape import LabShape
 from swaplab.options import MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB
 from swaplab.repo import ROOT
@@ -48,138 +46,9 @@ BLADE_CPUS = 2
 # reserves ~66 MiB; with a 21-29 MB initramfs (nbd-client's hooks had put every NIC driver in it)
 # 160 MiB blades ran out of memory unpacking it and panicked ("System is deadlocked on memory",
 # golden log lab-6.1-blade-160m-boot-oom-panic). The defaults and ranges live in swaplab.options.
-# Under TCG on a busy host a vCPU can be descheduled for seconds while the guest's clock runs on:
-# the kernel then reports RCU stalls and soft lockups that are the emulator's, not its own.
-# Virtual blades get longer thresholds (RCU 60 s instead of 21 s, soft lockup 60 s instead of 20 s);
-# a physical lab keeps the kernel's defaults, and a real stall still shows.
-TCG_CMDLINE = "rcupdate.rcu_cpu_stall_timeout=60 watchdog_thresh=30"
-# The kernel's defaults for a 139 MiB blade are a 1.3 MiB reserve and a 0.1% watermark gap.
-# hung_task_timeout_secs goes back to the kernel's 120 (the suites' ceiling; the hang budget is 150)
-# from the roles' 30: with the emulated NAS and blade on two host cores, a task on the blade waits 30 s
-# on its NFS root with no NAS outage (CI on 071bb91: systemd-journal blocked 33 s in a hog over the VM
-# NAS's nfsd). A physical lab keeps 30 s.
-TCG_BLADE_SYSCTLS = {
-    "vm.min_free_kbytes": 8192,
-    "vm.watermark_scale_factor": 100,
-    "kernel.hung_task_timeout_secs": 120,
-}
+
 TCG = "tcg,thread=multi"
 DEFAULT_SHAPE = LabShape()
-
-
-class LabError(errors.Infrastructure):
-    pass
-
-
-@dataclass
-class Blade:
-    name: str
-    mac: str
-    address: str
-    memory_mib: int
-    qmp: str
-    console_log: str
-    console_sock: str
-    pidfile: str
-    bmc_port: int = 0  # --bmc ipmi: the blade's ipmi_sim on 127.0.0.1 (UDP)
-    sol_port: int = 0  # --bmc ipmi: the blade's serial port as a TCP server, for the BMC's SOL
-
-
-@dataclass
-class LabState:
-    run: str
-    nas_port: int
-    nas_address: str
-    key: str
-    known_hosts: str
-    blades: list[Blade] = field(default_factory=list)
-    shape: LabShape = field(default_factory=LabShape)  # its BMCs, DHCP and NAS (swaplab.labshape)
-    redfish_url: str = ""  # --bmc redfish: the lab's sushy-emulator, https with the lab's CA
-    redfish_ca: str = ""
-    nas_host: str = "127.0.0.1"  # where its sshd is reached: the VM's forwarded port, the container's veth
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> LabState:
-        d = json.loads(path.read_text())
-        d["blades"] = [Blade(**b) for b in d["blades"]]
-        d["shape"] = LabShape.of(d.get("shape") or {k: d.pop(k) for k in ("bmc", "dhcp", "nas") if k in d})
-        return cls(**d)
-
-
-def _free_port(preferred: int = 12222) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise LabError("no free TCP port on 127.0.0.1")
-
-
-def _alive(pid: int) -> bool:
-    """Is ``pid`` a live process? A child of ours that exited is reaped here; a zombie counts as dead
-    (the BMC processes are children of whoever brought the lab up: `swaplab run` itself, say)."""
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return proctree.start_time(pid) is not None
-
-
-def _pid(pidfile: Path) -> int | None:
-    """The PID in ``pidfile`` if that process is alive."""
-    try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) else None
-
-
-NAS_STOP_S = 30.0  # a container's systemd shuts down in a few seconds; QEMU at once
-
-
-def _stop(pidfile: Path, timeout: float = 10.0) -> bool:
-    """Stop the process in ``pidfile`` (TERM, then KILL) and wait until it is gone.
-
-    The PID is read once: QEMU removes its own pidfile while it exits, so the
-    file cannot tell whether the process is still there."""
-    pid = _pid(pidfile)
-    if pid is None:
-        pidfile.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.1)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        while _alive(pid):
-            time.sleep(0.1)
-    # Dead: a zombie whose parent is gone is reaped by init in a moment; wait for that (bounded), so
-    # that nothing of the lab is left in the process table when `down` returns.
-    gone_by = time.monotonic() + 5
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < gone_by:
-        time.sleep(0.05)
-    pidfile.unlink(missing_ok=True)
-    return True
-
-
-def _wait_ssh_banner(host: str, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=5) as s:
-            s.settimeout(10)
-            if s.recv(64).startswith(b"SSH-"):
-                return
-        time.sleep(1)
-    raise LabError(f"the NAS did not answer ssh on {host}:{port} within {timeout:.0f} s")
 
 
 def blade_memory_problem(mib: int) -> str | None:
@@ -239,7 +108,7 @@ def names_problem(names: list[str], blades: int) -> str | None:
 
 def running(paths: LabPaths) -> bool:
     """Is any process of a lab alive (by its pidfile)?"""
-    return paths.run.exists() and any(_pid(p) for p in paths.run.glob("*.pid"))
+    return paths.run.exists() and any(pid_of(p) for p in paths.run.glob("*.pid"))
 
 
 def up(
@@ -276,7 +145,7 @@ def up(
             raise LabError(f"the host NAS's disk is still mounted under {run}: unmount it first")
         shutil.rmtree(run)
     paths.secure()
-    port = _free_port() if nas == "vm" else 22
+    port = free_port() if nas == "vm" else 22
     nas_host = "127.0.0.1" if nas == "vm" else hostnas.MGMT_NAS
     state = LabState(str(run), port, f"{LAB_NET}.1", str(paths.key), str(paths.known_hosts), shape=shape,
                      nas_host=nas_host)  # fmt: skip
@@ -316,7 +185,7 @@ def up(
         paths.known_hosts.write_text(f"{where} {' '.join(host_key)}\n")
         kind = shape.nas_kind
         log(f"switch and {blades} blade(s) (powered off) started; NAS {kind} booting, ssh on {nas_host}:{port}")
-        _wait_ssh_banner(nas_host, port, ssh_timeout)
+        wait_ssh_banner(nas_host, port, ssh_timeout)
         log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after its {kind} started")
         write_inventory(state, ROOT / "inventories" / "virtual" / "hosts.yml")
     except (subprocess.CalledProcessError, LabError, vbmc.BMCError, labdhcp.LabDHCPError, hostnas.HostNASError,
@@ -355,17 +224,17 @@ def down(paths: LabPaths, log: Log) -> int:
     # Blades have any name (--names): theirs are the pidfiles that are not the lab's own machines'.
     blades = sorted(p for p in run.glob("*.pid") if p.stem not in RESERVED_NAMES and not p.stem.startswith("bmc-"))
     for pidfile in [*sorted(run.glob("bmc-*.pid")), run / "dhcp.pid", run / "dhcp-tap.pid", *blades]:
-        if _stop(pidfile):
+        if stop(pidfile):
             stopped += 1
     # A host NAS: continued if it was frozen (a frozen container cannot shut down), then given time to
     # shut down; whatever of it is left is stopped by PID, then its disk is unmounted.
     hostnas.freeze(run, False)
     inside = hostnas.container_processes(run)
-    if _stop(run / hostnas.PIDFILE, timeout=NAS_STOP_S):
+    if stop(run / hostnas.PIDFILE, timeout=NAS_STOP_S):
         stopped += 1
     proctree.stop([p for p in inside if proctree.alive(p)])
     for pidfile in (run / hostnas.TAP_PIDFILE, run / "switch.pid"):
-        if _stop(pidfile):
+        if stop(pidfile):
             stopped += 1
     hostnas.unmount(run)
     log(f"lab down: {stopped} process(es) stopped")
@@ -380,12 +249,12 @@ def status(paths: LabPaths) -> list[tuple[str, str, str]]:
     if not state_file.exists():
         return []
     st = LabState.load(state_file)
-    rows = [("switch", "on" if _pid(paths.run / "switch.pid") else "off", "-")]
-    nas_on = _pid(paths.run / "nas.pid") is not None
+    rows = [("switch", "on" if pid_of(paths.run / "switch.pid") else "off", "-")]
+    nas_on = pid_of(paths.run / "nas.pid") is not None
     kind = st.shape.nas_kind
     rows.append(("nas", "on" if nas_on else "off", f"{st.nas_address} ({kind}, ssh {st.nas_host}:{st.nas_port})"))
     for b in st.blades:
-        power = QMPPowerDriver(b.qmp).status().value if _pid(Path(b.pidfile)) else "absent"
+        power = QMPPowerDriver(b.qmp).status().value if pid_of(Path(b.pidfile)) else "absent"
         rows.append((b.name, power, b.address))
     return rows
 
@@ -404,7 +273,7 @@ def power(paths: LabPaths, machine: str, action: str) -> str:
     if machine == "nas":
         if action not in NAS_ACTIONS:
             raise LabError(f"the NAS takes only {', '.join(NAS_ACTIONS)} (`{action}` would take the whole lab down)")
-        if not _pid(paths.run / "nas.pid"):
+        if not pid_of(paths.run / "nas.pid"):
             raise LabError("the NAS is not running: run `swaplab lab up`")
         if st.shape.nas == "host":
             if action != "status":
@@ -413,7 +282,7 @@ def power(paths: LabPaths, machine: str, action: str) -> str:
         qmp = str(paths.run / "nas.qmp")
     else:
         found = [b for b in st.blades if b.name == machine]
-        if not found or not _pid(Path(found[0].pidfile)):
+        if not found or not pid_of(Path(found[0].pidfile)):
             raise LabError(f"no running blade {machine!r}: the lab has nas, {', '.join(b.name for b in st.blades)}")
         qmp = found[0].qmp
     driver = QMPPowerDriver(qmp)
@@ -433,94 +302,4 @@ def nfs_service(paths: LabPaths) -> str:
     return "nfs-ganesha" if st.shape.nas == "host" else "nfs-server"
 
 
-def write_inventory(state: LabState, path: Path) -> None:
-    """The virtual lab's inventory: same groups and variables a physical lab's has."""
-    ssh_base = (
-        f"-o UserKnownHostsFile={state.known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes "
-        "-o ConnectTimeout=20"
-    )
-    proxy = f"ssh -i {state.key} {ssh_base} -p {state.nas_port} -W %h:%p root@{state.nas_host}"
-    lines = [
-        "# Generated by `swaplab lab up`: the virtual lab. Do not edit; see inventories/lab.example/ for a real lab.",
-        "all:",
-        "  vars:",
-        "    ansible_user: root",
-        f"    ansible_ssh_private_key_file: {state.key}",
-        f'    ansible_ssh_common_args: "{ssh_base}"',
-        f"    swaplab_known_hosts: {state.known_hosts}",
-        "    swaplab_lab: virtual",
-        "    # Small TCG blades: a larger free-memory reserve (PF_MEMALLOC pool) and earlier kswapd, so that",
-        "    # pageout over the network is not starved (measured: hog 2x RAM on NFS 268 s -> 198 s); hung tasks",
-        "    # reported after the kernel's 120 s, not 30 s: an emulated blade waits 30 s on an emulated NAS.",
-        f"    swaplab_blade_sysctls: {{{', '.join(f'{k}: {v}' for k, v in TCG_BLADE_SYSCTLS.items())}}}",
-        "  children:",
-        "    nas:",
-        "      hosts:",
-        "        nas:",
-        f"          ansible_host: {state.nas_host}",
-        f"          ansible_port: {state.nas_port}",
-        f"          swaplab_lab_address: {state.nas_address}",
-        "          swaplab_nas_managed: true",
-        *(
-            [
-                "          # The host NAS (a container on the host's kernel, which has no nfsd): NFS by nfs-ganesha.",
-                "          nfs_server__implementation: ganesha",
-                f"          pxe_server__interface: {hostnas.TAP}",
-            ]
-            if state.shape.nas == "host"
-            else []
-        ),
-        *(
-            [
-                "          # The lab has its own DHCP server (lab up --dhcp lab): swaplab's dnsmasq is proxy-DHCP.",
-                "          pxe_server__mode: proxy",
-                f"          pxe_server__network: {LAB_NET}.0",
-            ]
-            if state.shape.dhcp == "lab"
-            else []
-        ),
-        "    blades:",
-        "      vars:",
-        f"        ansible_ssh_common_args: '{ssh_base} -o ProxyCommand=\"{proxy}\"'",
-        f"        swaplab_kernel_cmdline_extra: {TCG_CMDLINE}",
-        "      hosts:",
-    ]
-    for b in state.blades:
-        lines += [
-            f"        {b.name}:",
-            f"          ansible_host: {b.address}",
-            f'          swaplab_mac: "{b.mac}"',
-            f"          swaplab_memory_mib: {b.memory_mib}",
-            *_power_lines(state, b),
-            # Behind an IPMI BMC the console is its Serial-over-LAN, as on a rack; otherwise QEMU's log.
-            "          swaplab_console: {driver: ipmi-sol}"
-            if state.shape.bmc == "ipmi"
-            else f"          swaplab_console: {{driver: file, path: {b.console_log}}}",
-        ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _power_lines(state: LabState, b: Blade) -> list[str]:
-    """A blade's power settings in the generated inventory: QMP, or its BMC exactly as a rack's would read."""
-    if state.shape.bmc == "ipmi":
-        return [
-            "          swaplab_power:",
-            "            driver: ipmi",
-            "            host: 127.0.0.1",
-            f"            port: {b.bmc_port}",
-            f"            cipher_suite: {vbmc.IPMI_SIM_CIPHER_SUITE}",
-            f"            user: {vbmc.BMC_USER}",
-            f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
-        ]
-    if state.shape.bmc == "redfish":
-        return [
-            "          swaplab_power:",
-            "            driver: redfish",
-            f"            url: {state.redfish_url}",
-            f"            verify: {state.redfish_ca}",
-            f"            system: {b.name}",
-            f"            user: {vbmc.BMC_USER}",
-            f"            password: \"{{{{ lookup('ansible.builtin.env', '{vbmc.PASSWORD_ENV}') }}}}\"",
-        ]
-    return [f"          swaplab_power: {{driver: qmp, socket: {b.qmp}}}"]
+__all__ = ["Blade", "LabError", "LabState", "write_inventory"]

@@ -20,7 +20,7 @@ from swaplab.drivers import power_driver
 from swaplab.drivers.ipmidriver import IPMIError, IPMIPowerDriver
 from swaplab.drivers.protocols import PowerState
 from swaplab.lab import bmc as vbmc
-from swaplab.lab import machines
+from swaplab.lab import procs
 from tests.unit.fakes import FakeQMP
 
 PASSWORD = "pw-" + "x7Yq2"
@@ -37,7 +37,7 @@ def bmc(tmp_path: Path) -> Iterator[tuple[FakeQMP, vbmc.VirtualBMC]]:
     (tmp_path / "blade1.qmp.off").touch()  # a rack's blade starts off
     b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), vbmc.free_tcp_port(), PASSWORD)
     yield qmp, b
-    machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
+    procs.stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
     qmp.close()
 
 
@@ -203,7 +203,7 @@ def test_the_sol_console_is_recorded_with_arrival_times_and_takes_sysrq(tmp_path
     finally:
         rec.stop()
         serial.close()
-        machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
+        procs.stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
         qmp.close()
     assert b"swaplab serial line" in out.read_bytes()
     first = (out.parent / "console-sol.log.times").read_text().splitlines()[0].split()
@@ -257,7 +257,7 @@ def test_a_dropped_sol_session_is_reconnected(tmp_path: Path) -> None:
     finally:
         rec.stop()
         serial.close()
-        machines._stop(Path(b.pidfile))
+        procs.stop(Path(b.pidfile))
         qmp.close()
     text = events.read_text()
     assert "SOL session dropped" in text and "starts afresh" in text and text.count("SOL activated") >= 2, text
@@ -298,7 +298,7 @@ def sol_bmc(tmp_path: Path) -> Iterator[tuple[vbmc.VirtualBMC, TelnetSerial]]:
     qmp = FakeQMP(tmp_path / "blade1.qmp", running=True)
     b = vbmc.start_ipmi(tmp_path, "blade1", str(qmp.path), serial.port, PASSWORD)
     yield b, serial
-    machines._stop(Path(b.pidfile))
+    procs.stop(Path(b.pidfile))
     serial.close()
     qmp.close()
 
@@ -507,7 +507,7 @@ def test_a_stopped_sol_recorder_leaves_no_session_open_on_the_bmc(tmp_path: Path
     finally:
         rec.stop()
         serial.close()
-        machines._stop(Path(b.pidfile))
+        procs.stop(Path(b.pidfile))
         qmp.close()
     assert "SOL activated with pyghmi" in events.read_text()
     assert during == 1  # the recorder's one session

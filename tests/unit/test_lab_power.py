@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swaplab.lab import machines
+from swaplab.lab import machines, procs
 from swaplab.lab.paths import LabPaths
 from swaplab.labshape import LabShape
 
@@ -52,7 +52,7 @@ def test_lab_down_stops_a_process_that_is_its_own_child(tmp_path: Path) -> None:
     pidfile = tmp_path / "bmc-blade1.pid"
     pidfile.write_text(f"{child.pid}\n")
     done = threading.Event()
-    threading.Thread(target=lambda: (machines._stop(pidfile), done.set()), daemon=True).start()
+    threading.Thread(target=lambda: (procs.stop(pidfile), done.set()), daemon=True).start()
     assert done.wait(20), "_stop waited on its own (zombie) child"
     assert child.poll() is not None and not pidfile.exists()
 

@@ -12,7 +12,7 @@ from swaplab.drivers import power_driver
 from swaplab.drivers.protocols import PowerState
 from swaplab.drivers.redfishdriver import RedfishError, RedfishPowerDriver
 from swaplab.lab import bmc as vbmc
-from swaplab.lab import machines
+from swaplab.lab import procs
 from tests.unit.fakes import FakeQMP
 
 PASSWORD = "rf-" + "Qz81k"
@@ -24,7 +24,7 @@ def redfish(tmp_path: Path) -> Iterator[tuple[FakeQMP, vbmc.RedfishBMC]]:
     (tmp_path / "blade1.qmp.off").touch()
     b = vbmc.start_redfish(tmp_path, [{"name": "blade1", "qmp": str(qmp.path), "mac": "52:54:00:00:00:11"}], PASSWORD)
     yield qmp, b
-    machines._stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
+    procs.stop(Path(b.pidfile))  # TERM, then KILL; reaped, gone
     qmp.close()
 
 
