@@ -169,6 +169,10 @@ class RunOptions:
         """The virtual lab's blades, as ``--names`` or ``--blades`` make them."""
         return list(self.names) or [f"blade{i}" for i in range(1, self.blades + 1)]
 
+    def load_budget(self, mib: float) -> int:
+        """A hog load's budget on the blade, for a working set of ``mib``."""
+        return int(self.load_budget_s + self.load_budget_s_per_mib * mib)
+
     def trial_plan(self) -> TrialPlan:
         """How many NFS/NBD pairs of hog trials this run takes (``swaplab.stats.TrialPlan``)."""
         if not self.precision_pct:

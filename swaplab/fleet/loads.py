@@ -376,3 +376,13 @@ def parse_swaps(out: str) -> list[SwapArea]:
         kind = "nbd" if path.startswith("/dev/nbd") else "nfs" if fs == "nfs" else "other"
         areas.append(SwapArea(path, int(prio), kind))
     return areas
+
+
+HOG_OUTPUTS = "--out hog.json --progress progress.json"  # the files a hog load leaves in its load dir
+
+
+def hog_command(size_arg: str, pin: bool = True, order: str = "reverse", exec_: bool = True) -> str:
+    """The hog's command in a load's job; ``exec_=False`` when the job goes on after it (fio beside it)."""
+    run = "exec python3" if exec_ else "python3"
+    no_pin = "" if pin else " --no-pin"
+    return f"echo $$ > hog.pid; {run} {AGENT_DIR}/hog.py {size_arg} --order {order}{no_pin} {HOG_OUTPUTS}"

@@ -21,7 +21,15 @@ from swaplab.fleet.emulator import emulator_stall
 from swaplab.fleet.hooks import LabHooks
 from swaplab.fleet.judge import ExcuseKey, LoadEnd, decide, excused_before, memory_bad
 from swaplab.fleet.life import Life, State
-from swaplab.fleet.loads import AGENT_DIR, SWAPS_COMMAND, LoadOutcome, LoadRunner, SwapArea, kill_leftovers, parse_swaps
+from swaplab.fleet.loads import (
+    AGENT_DIR,
+    SWAPS_COMMAND,
+    LoadOutcome,
+    LoadRunner,
+    SwapArea,
+    kill_leftovers,
+    parse_swaps,
+)
 from swaplab.fleet.outcome import LoadReport, judge_load
 from swaplab.fleet.recovery import recover
 from swaplab.fleet.remote import Remote, RemoteError
@@ -34,8 +42,6 @@ from swaplab.rundir import PROGRESS_LOG
 
 if TYPE_CHECKING:
     import testinfra.host
-
-HOG_OUTPUTS = "--out hog.json --progress progress.json"  # the files a hog load leaves in its load directory
 
 
 class BladeSession:
@@ -78,11 +84,6 @@ class BladeSession:
     def down(self) -> str | None:
         """Since when and why the lab lost this blade (its later cases are errors), or None."""
         return self.life.down
-
-    @property
-    def quarantined(self) -> str:
-        """Why this blade's later cases are skipped (recovery failed, too many hangs), or ""."""
-        return self.life.quarantined
 
     def lost(self, why: str) -> None:
         """The lab lost the blade (no answer, a load that could not start): down, unless its life has
@@ -170,16 +171,6 @@ class BladeSession:
         ws = working_set or self.settings.options.working_set
         mem_kib = int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip()) if ws.unit == "times_ram" else 0
         return ws.hog_argument(), ws.mib(mem_kib)
-
-    def hog_command(self, size_arg: str, order: str = "reverse", exec_: bool = True) -> str:
-        """The hog's command in a load's job; ``exec_=False`` when the job goes on after it (fio beside it)."""
-        run = "exec python3" if exec_ else "python3"
-        pin = "" if self.settings.options.pin else " --no-pin"
-        return f"echo $$ > hog.pid; {run} {AGENT_DIR}/hog.py {size_arg} --order {order}{pin} {HOG_OUTPUTS}"
-
-    def budget(self, mib: float) -> int:
-        opts = self.settings.options
-        return int(opts.load_budget_s + opts.load_budget_s_per_mib * mib)
 
     def load(
         self, load_id: str, command: str, budget_s: int, use: str = "all", mkswap: list[str] | None = None,

@@ -77,8 +77,8 @@ def _not_quarantined(request: pytest.FixtureRequest) -> None:
     """A quarantined blade's later cases are skipped, with the reason (not errors: nothing was tried)."""
     if "blade" in request.fixturenames:
         session: BladeSession = request.getfixturevalue("blade")
-        if session.quarantined:
-            pytest.skip(f"{session.name} is quarantined: {session.quarantined}")
+        if session.life.quarantined:
+            pytest.skip(f"{session.name} is quarantined: {session.life.quarantined}")
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ import shlex
 import pytest
 
 from swaplab.fleet import fio
+from swaplab.fleet.loads import hog_command
 from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, fio_results, fio_run, hog_trial
 from swaplab.fleet.session import BladeSession
 from swaplab.fleet.settings import InfraError, Settings
@@ -55,8 +56,8 @@ def test_fio_under_pressure(blade: BladeSession, settings: Settings, store: str,
         # so that the pressure (swap over NBD) and the I/O (NFS) meet in the network stack.
         target = posixpath.join(posixpath.dirname(blade.area("nfs").path), "fio.dat")
     size_arg, mib = blade.working_set_args()
-    budget = blade.budget(mib) * 2
-    cmd = fio.beside_hog(target, size_mib, budget, blade.hog_command(size_arg, exec_=False))
+    budget = blade.settings.options.load_budget(mib) * 2
+    cmd = fio.beside_hog(target, size_mib, budget, hog_command(size_arg, pin=blade.settings.options.pin, exec_=False))
     report = blade.load(f"fio-hog-{store}", cmd, budget, use=store)
     hog_result = report.json_file("hog.json") or {}
     if report.outcome.rc == fio.LAYOUT_FAILED and not hog_result and not report.verdict.failures:

@@ -167,7 +167,7 @@ def test_a_pid_1_crash_ends_the_trial_keeps_the_journal_and_the_blade_comes_back
     assert evidence == {"sysrq-w.txt", "sysrq-t.txt", "console-tail.log", "journal-tail.log"}
     journal = (tmp_path / "blade1" / "loads" / "hog-t1-nfs" / "journal-tail.log").read_text()
     assert "Caught <SEGV>" in journal  # kept before the power-cycle
-    assert cycled == ["blade1"] and s.down is None and not s.quarantined
+    assert cycled == ["blade1"] and s.down is None and not s.life.quarantined
     assert s.load("hog-t1-nbd", "true", budget_s=600, use="nbd").outcome.status == "done"  # the next case runs
 
 

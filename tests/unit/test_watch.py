@@ -108,7 +108,7 @@ def test_a_panic_mid_load_is_a_failure_within_seconds_then_the_blade_is_recovere
     evidence = {Path(p).name for p in report.recovery.evidence}
     assert evidence == {"sysrq-w.txt", "sysrq-t.txt", "console-tail.log"}
     assert b"Show Blocked State" in (tmp_path / "blade1" / "loads" / "hog-t1-nfs" / "sysrq-w.txt").read_bytes()
-    assert s.down is None and not s.quarantined and s.start["release"] == FakeBlade.RELEASE  # usable again
+    assert s.down is None and not s.life.quarantined and s.start["release"] == FakeBlade.RELEASE  # usable again
 
 
 @pytest.mark.usefixtures("_short")
@@ -117,7 +117,7 @@ def test_a_blade_that_cannot_be_recovered_is_quarantined(tmp_path: Path, monkeyp
     monkeypatch.setattr(s, "power_cycle", lambda _d: (False, "blade1: Wait for ssh: UNREACHABLE"))
     report = s.load("hog-t1-nfs", "true", budget_s=600, use="nfs")
     assert report.recovery is not None and not report.recovery.recovered
-    assert s.quarantined.startswith("recovery after hog-t1-nfs failed: blade1: Wait for ssh")
+    assert s.life.quarantined.startswith("recovery after hog-t1-nfs failed: blade1: Wait for ssh")
 
 
 @pytest.mark.usefixtures("_short")
@@ -130,7 +130,7 @@ def test_a_frozen_blade_is_hung_within_its_budget(tmp_path: Path, monkeypatch: p
     assert time.monotonic() - t0 < 10
     assert report.outcome.status == "hung" and "silent for" in report.verdict.failures[0]
     assert report.recovery is not None and report.recovery.recovered
-    assert s.quarantined == "hung or panicked 1 times in this run (--max-hangs 1)"
+    assert s.life.quarantined == "hung or panicked 1 times in this run (--max-hangs 1)"
 
 
 def test_an_aborted_poll_lets_go_of_its_ssh_at_once(tmp_path: Path) -> None:
