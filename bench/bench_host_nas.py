@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark (issue 16): swap served by the NAS VM, or by native servers on the host, to the same blade.
+"""Benchmark: swap served by the NAS VM, or by native servers on the host, to the same blade.
 
 Brings up a 1-blade lab and provisions it (root, NFS and NBD swap from the NAS VM). Then, beside the
 NAS VM, in the lab's own network namespace, it starts on the host: a tap joined to the lab's switch

@@ -1,4 +1,4 @@
-"""`--limit` on a shared NAS (issue 21): blade A is provisioned while blade B swaps on NFS and NBD.
+"""`--limit` on a shared NAS: blade A is provisioned while blade B swaps on NFS and NBD.
 
 Two controllers share one NAS, as two Jenkins jobs would. B was provisioned alone (the NAS then served B
 only) and runs hog trials from its own controller, while `swaplab run --limit A` provisions A:

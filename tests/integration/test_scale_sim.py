@@ -1,4 +1,4 @@
-"""A rack, not a blade (issue 21): the real controller against a simulated rack of 10 blades (``swaplab.sim``).
+"""A rack, not a blade: the real controller against a simulated rack of 10 blades (``swaplab.sim``).
 
 Each simulated blade is a real sshd (host key checked) in a mount namespace of its own, behind a real ipmi_sim
 BMC whose Serial-over-LAN carries its console; only the hog and the kernel are simulated. The blades are

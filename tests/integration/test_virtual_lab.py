@@ -418,7 +418,7 @@ def test_malformed_inventory_exit_2_lists_all_problems(tmp_path: Path) -> None:
         assert needle in r.stderr
 
 
-# --- hostile input (issue 13), on the kept lab: cheap, and each against the real sshd and Ansible ---
+# --- hostile input, on the kept lab: cheap, and each against the real sshd and Ansible ---
 
 
 def _inventory_with(tmp_path: Path, known_hosts: Path, **nas_vars: object) -> Path:

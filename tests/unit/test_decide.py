@@ -1,5 +1,5 @@
 """Whose a load's end is: ``fleet.judge.decide``, the one place a load is called the kernel's failure or the
-lab's (issue 24). Each outcome, with the words a release engineer reads."""
+lab's. Each outcome, with the words a release engineer reads."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The front door: README.md stays short, every relative link in it and in docs/ resolves, and no
-numbered internal label ("session N") is left in the project's Markdown or Python."""
+numbered internal label ("session N", "issue N": the tracker is the team's, not the reader's) is left in the project's Markdown or Python."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-LABEL = re.compile(r"\bsessions? \d+\b", re.I)
+LABEL = re.compile(r"\b(?:sessions?|issues?) \d+\b", re.I)
 
 
 def _markdown() -> list[Path]:

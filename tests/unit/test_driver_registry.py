@@ -1,4 +1,4 @@
-"""The one registry of power drivers and of consoles (issue 24): each entry checks its settings and builds
+"""The one registry of power drivers and of consoles: each entry checks its settings and builds
 its driver; pausing is the virtual lab's (QMP), and a rack's drivers do not pretend to it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hostile input and hostile blades (issue 13): each test fails on the code before the fix.
+"""Hostile input and hostile blades: each test fails on the code before the fix.
 
 Real programs where they matter: the NAS-side scripts run under dash against a planted link, ssh
 resolves its own configuration, ansible-playbook runs under the guard and is killed with its parent.

@@ -1,4 +1,4 @@
-"""Issue 22's first classes: nothing a console prints costs a run its outputs, outputs are written whole and
+"""Nothing a console prints costs a run its outputs, outputs are written whole and
 never through a link, inventories run no template but the documented credentials, and no message prints a
 secret. Each test fails on the code before the fix (named in its docstring)."""
 

@@ -1,4 +1,4 @@
-"""Issue 22, the rest: a run directory is untrusted input (Jenkins copies them between builds), parsers are
+"""A run directory is untrusted input (Jenkins copies them between builds), parsers are
 bounded, everything printed is shown not obeyed, a signal during validation leaves nothing running, and the
 smaller refusals. Each test fails on the code before the fix."""
 

@@ -116,7 +116,7 @@ def _bin() -> str:
     return str(Path(sys.executable).parent)
 
 
-# --- hostile values (issue 13): each reaches a file or a shell if accepted ---------------------------
+# --- hostile values: each reaches a file or a shell if accepted ---------------------------
 
 GOOD = {"ansible_host": "10.0.0.11", "swaplab_mac": "52:54:00:00:00:11", "swaplab_power": QMP}
 

@@ -264,7 +264,7 @@ def test_a_dropped_sol_session_is_reconnected(tmp_path: Path) -> None:
     assert alive and pid is not None and grew > 0  # the same recorder process, recording again
 
 
-# --- a SOL held by someone else (a lab's console server) is never evicted (issue 21) ---------------------------
+# --- a SOL held by someone else (a lab's console server) is never evicted ---------------------------
 
 
 class ConsoleServer:
@@ -395,7 +395,7 @@ def test_the_recorder_never_evicts_a_console_server_unless_allowed(
         server.close()
 
 
-# --- BMC discipline (issue 21) --------------------------------------------------------------------------------
+# --- BMC discipline --------------------------------------------------------------------------------
 
 
 def test_one_operation_at_a_time_per_bmc_and_a_cap_per_controller(
@@ -467,7 +467,7 @@ def test_power_state_polls_back_off() -> None:
     assert gaps[:3] == [0.5, 0.8, 1.1] and len(s.polls) <= 6  # once a second would have been 8 polls
 
 
-# --- every IPMI session is closed (issue 21) ------------------------------------------------------------------
+# --- every IPMI session is closed ------------------------------------------------------------------
 
 
 def _active_sessions(b: vbmc.VirtualBMC) -> int:

@@ -1,4 +1,4 @@
-"""Rack-style blade names and --limit (issue 21, names): the virtual lab can name its blades as a rack does,
+"""Rack-style blade names and --limit: the virtual lab can name its blades as a rack does,
 and every --limit pattern must match a blade."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One NAS prober for the whole run (issue 21): the workers read its file instead of each ssh'ing to the NAS,
+"""One NAS prober for the whole run: the workers read its file instead of each ssh'ing to the NAS,
 and a NAS that stops answering under many silent blades is one infrastructure incident, not N hangs."""
 
 from __future__ import annotations

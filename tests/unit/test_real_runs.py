@@ -78,7 +78,7 @@ def test_nfs_trials_30_percent_slower_are_significantly_worse_exit_1(tmp_path: P
     assert "significantly worse" in (tmp_path / "compare.html").read_text()
 
 
-# --- A/B across kernels (issue 26): real default-setting runs of one virtual blade, 6.1 twice and 5.10 once ---
+# --- A/B across kernels: real default-setting runs of one virtual blade, 6.1 twice and 5.10 once ---
 
 K61A, K61B, K510 = RUNS / "kernel-6.1-a", RUNS / "kernel-6.1-b", RUNS / "kernel-5.10"
 

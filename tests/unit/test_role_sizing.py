@@ -1,4 +1,4 @@
-"""The NAS's servers are sized from the blades they serve (issue 21, storms): nfsd threads and dnsmasq's TFTP
+"""The NAS's servers are sized from the blades they serve: nfsd threads and dnsmasq's TFTP
 transfers, as the roles' defaults compute them with Ansible's own templating."""
 
 from __future__ import annotations
