@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Protocol
 
 from swaplab.drivers.protocols import PowerState
 from swaplab.drivers.qmpdriver import QMPError, QMPPowerDriver
@@ -41,40 +42,70 @@ def boot_override(state_dir: Path, op: str, value: str) -> None:
         boot.write_text(value + "\n")
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) < 4:
-        print("usage: chassis QMP_SOCKET STATE_DIR get|set PARAM [VALUE]", file=sys.stderr)
-        return 2
-    sock, state_dir, op, param = argv[0], Path(argv[1]), argv[2], argv[3]
-    value = argv[4] if len(argv) > 4 else ""
+class ChassisError(Exception):
+    """The power behind the chassis refused a request (its words are the IPMI error's)."""
+
+
+class ChassisPower(Protocol):
+    """What a chassis program drives: the virtual lab's QEMU (QMP) or a simulated rack's daemon."""
+
+    def is_on(self) -> bool: ...
+    def on(self) -> None: ...
+    def off(self) -> None: ...
+    def reset(self) -> None: ...
+
+
+class QMPChassis:
+    def __init__(self, sock: str) -> None:
+        self.drv = QMPPowerDriver(sock)
+
+    def is_on(self) -> bool:
+        return self.drv.status() not in (PowerState.OFF, PowerState.UNKNOWN)
+
+    def on(self) -> None:
+        self.drv.on()
+
+    def off(self) -> None:
+        self.drv.off()
+
+    def reset(self) -> None:
+        self.drv.cycle()
+
+
+def serve(power: ChassisPower, state_dir: Path, op: str, param: str, value: str) -> int:
+    """One request of ipmi_sim's, for any chassis: logged, answered, the boot override consumed by the
+    next power-on or reset. Exit status: 0, or 1 (an IPMI error) with the reason on stderr."""
     log_request(state_dir, op, param, value)
-    drv = QMPPowerDriver(sock)
     boot = state_dir / "boot-once"
     try:
         if op == "get" and param == "power":
-            print(f"power:{0 if drv.status() in (PowerState.OFF, PowerState.UNKNOWN) else 1}")
+            print(f"power:{1 if power.is_on() else 0}")
         elif param == "boot" and op in ("get", "set"):
             boot_override(state_dir, op, value)
-        elif op == "set" and param == "power":
-            if value == "1":
-                boot.unlink(missing_ok=True)  # consumed by this power-on
-                drv.on()
-            else:
-                drv.off()
+        elif op == "set" and param == "power" and value == "1":
+            boot.unlink(missing_ok=True)  # consumed by this power-on
+            power.on()
+        elif op == "set" and (param == "shutdown" or (param == "power" and value != "1")):
+            power.off()
         elif op == "set" and param == "reset":
             boot.unlink(missing_ok=True)
-            drv.cycle()
-        elif op == "set" and param == "shutdown":
-            drv.off()
+            power.reset()
         elif op == "set" and param == "identify":
             pass
         else:
             print(f"chassis: unsupported request {op} {param}", file=sys.stderr)
             return 1
-    except (QMPError, OSError) as e:
+    except (ChassisError, QMPError, OSError) as e:
         print(f"chassis: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 4:
+        print("usage: chassis QMP_SOCKET STATE_DIR get|set PARAM [VALUE]", file=sys.stderr)
+        return 2
+    return serve(QMPChassis(argv[0]), Path(argv[1]), argv[2], argv[3], argv[4] if len(argv) > 4 else "")
 
 
 if __name__ == "__main__":

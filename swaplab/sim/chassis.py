@@ -12,7 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
-from swaplab.lab.chassis import boot_override, log_request
+from swaplab.lab.chassis import ChassisError, serve
 
 
 def ask(sock: str, request: str, timeout: float = 20.0) -> str:
@@ -29,39 +29,37 @@ def ask(sock: str, request: str, timeout: float = 20.0) -> str:
     return data.decode(errors="replace").strip()
 
 
+class RackChassis:
+    """A simulated blade's power, asked of the rack daemon over its socket."""
+
+    def __init__(self, sock: str, blade: str) -> None:
+        self.sock, self.blade = sock, blade
+
+    def _power(self, what: str) -> str:
+        answer = ask(self.sock, f"power {self.blade} {what}")
+        if what != "status" and not answer.startswith("ok"):
+            raise ChassisError(answer)
+        return answer
+
+    def is_on(self) -> bool:
+        return self._power("status") == "ok on"
+
+    def on(self) -> None:
+        self._power("on")
+
+    def off(self) -> None:
+        self._power("off")
+
+    def reset(self) -> None:
+        self._power("off")
+        self._power("on")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 5:
         print("usage: chassis RACK_SOCKET BLADE STATE_DIR get|set PARAM [VALUE]", file=sys.stderr)
         return 2
-    sock, blade, state_dir, op, param = argv[0], argv[1], Path(argv[2]), argv[3], argv[4]
-    value = argv[5] if len(argv) > 5 else ""
-    log_request(state_dir, op, param, value)
-    boot = state_dir / "boot-once"
-    try:
-        if op == "get" and param == "power":
-            print(f"power:{1 if ask(sock, f'power {blade} status') == 'ok on' else 0}")
-        elif param == "boot" and op in ("get", "set"):
-            boot_override(state_dir, op, value)
-        elif op == "set" and param in ("power", "reset", "shutdown"):
-            if param == "reset" or (param == "power" and value == "1"):
-                boot.unlink(missing_ok=True)
-            if param == "reset":
-                answer = ask(sock, f"power {blade} off")
-                answer = answer if not answer.startswith("ok") else ask(sock, f"power {blade} on")
-            else:
-                answer = ask(sock, f"power {blade} {'on' if param == 'power' and value == '1' else 'off'}")
-            if not answer.startswith("ok"):
-                print(f"chassis: {answer}", file=sys.stderr)
-                return 1
-        elif op == "set" and param == "identify":
-            pass
-        else:
-            print(f"chassis: unsupported request {op} {param}", file=sys.stderr)
-            return 1
-    except OSError as e:
-        print(f"chassis: the rack daemon did not answer: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return serve(RackChassis(argv[0], argv[1]), Path(argv[2]), argv[3], argv[4], argv[5] if len(argv) > 5 else "")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from swaplab.inventory import Inventory, load, validate
 from swaplab.provision import lab_problems
 from swaplab.sim import rack as sim
@@ -82,3 +84,60 @@ def test_the_controllers_cpu_over_a_window_counts_a_child_that_exits_mid_window_
     finally:
         parent.wait(10)
     assert scenario.window_cpu_s(samples[:1]) == 0.0
+
+
+def test_the_simulated_chassis_serves_ipmi_sim_as_the_labs_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The simulated blade's chassis program (``swaplab.sim.chassis``) against a stand-in rack daemon on
+    a Unix socket: power state, on, off, reset as off then on, a refusal as an IPMI error, and the one-time
+    boot override consumed by the next power-on (the request dispatch is the virtual lab's own)."""
+    import socket
+    import threading
+
+    from swaplab.sim import chassis
+
+    sock_path = str(tmp_path / "rack.sock")
+    asked: list[str] = []
+    state = {"on": False}
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(sock_path)
+    server.listen(8)
+
+    def daemon() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                request = conn.recv(4096).decode().strip()
+                asked.append(request)
+                what = request.split()[-1]
+                if request.startswith("power r9-b99"):
+                    answer = "error: no such blade"
+                elif what == "status":
+                    answer = "ok on" if state["on"] else "ok off"
+                else:
+                    state["on"] = what == "on"
+                    answer = "ok"
+                conn.sendall(answer.encode() + b"\n")
+
+    threading.Thread(target=daemon, daemon=True).start()
+    state_dir = tmp_path / "bmc"
+    state_dir.mkdir()
+    try:
+        def run(*args: str, blade: str = "r1-b01") -> int:
+            return chassis.main([sock_path, blade, str(state_dir), *args])
+
+        assert run("get", "power") == 0 and capsys.readouterr().out == "power:0\n"
+        assert run("set", "boot", "pxe") == 0 and (state_dir / "boot-once").read_text() == "pxe\n"
+        assert run("set", "power", "1") == 0 and state["on"] and not (state_dir / "boot-once").exists()
+        assert run("get", "power") == 0 and capsys.readouterr().out == "power:1\n"
+        assert run("set", "reset", "1") == 0 and state["on"]
+        assert asked[-2:] == ["power r1-b01 off", "power r1-b01 on"]
+        assert run("set", "shutdown", "1") == 0 and not state["on"]
+        assert run("set", "power", "1", blade="r9-b99") == 1 and "no such blade" in capsys.readouterr().err
+        assert run("set", "frobnicate", "1") == 1 and "unsupported request" in capsys.readouterr().err
+        logged = (state_dir / "chassis.log").read_text().splitlines()
+        assert [" ".join(line.split()[1:]) for line in logged][:3] == ["get power", "set boot pxe", "set power 1"]
+    finally:
+        server.close()
