@@ -1,5 +1,6 @@
 """The front door: README.md stays short, every relative link in it and in docs/ resolves, and no
-numbered internal label ("session N", "issue N": the tracker is the team's, not the reader's) is left in the project's Markdown or Python."""
+numbered internal label ("session N", "issue N": the tracker is the team's, not the reader's) is left in
+the project's Markdown or Python."""
 
 from __future__ import annotations
 

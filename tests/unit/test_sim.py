@@ -86,7 +86,9 @@ def test_the_controllers_cpu_over_a_window_counts_a_child_that_exits_mid_window_
     assert scenario.window_cpu_s(samples[:1]) == 0.0
 
 
-def test_the_simulated_chassis_serves_ipmi_sim_as_the_labs_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_simulated_chassis_serves_ipmi_sim_as_the_labs_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The simulated blade's chassis program (``swaplab.sim.chassis``) against a stand-in rack daemon on
     a Unix socket: power state, on, off, reset as off then on, a refusal as an IPMI error, and the one-time
     boot override consumed by the next power-on (the request dispatch is the virtual lab's own)."""
