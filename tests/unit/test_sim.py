@@ -127,6 +127,7 @@ def test_the_simulated_chassis_serves_ipmi_sim_as_the_labs_does(
     state_dir = tmp_path / "bmc"
     state_dir.mkdir()
     try:
+
         def run(*args: str, blade: str = "r1-b01") -> int:
             return chassis.main([sock_path, blade, str(state_dir), *args])
 
