@@ -20,6 +20,6 @@ def test_the_gaps_of_a_real_console_and_of_a_planted_stall(tmp_path: Path) -> No
     lines = LOG.read_bytes().splitlines(keepends=True)
     beats = [i for i, line in enumerate(lines) if b"swaplab: heartbeat" in line]
     cut = beats[6]
-    stalled = b"".join(lines[:cut] + [b"[  999.000000] swaplab: heartbeat 2\n"])
+    stalled = b"".join([*lines[:cut], b"[  999.000000] swaplab: heartbeat 2\n"])
     (tmp_path / "console.log").write_bytes(stalled)
     assert max(r["longest_gap_s"] for r in heartbeat_gaps.gaps([tmp_path])) > 40  # type: ignore[type-var]
