@@ -64,9 +64,10 @@ def _problems(args: argparse.Namespace) -> list[str]:
         out.append("--good and --bad: give both ends (or --from-history)")
     if not 2 <= args.max_pairs <= 50:
         out.append(f"--max-pairs {args.max_pairs}: choose 2 to 50")
-    inv = Path(args.inventory) if args.inventory else ROOT / "inventories" / "virtual" / "hosts.yml"
-    if not inv.is_file():
-        out.append(f"-i {inv}: no such inventory")
+    if args.inventory and not Path(args.inventory).is_file():
+        out.append(f"-i {visible(args.inventory)[:200]}: no such inventory")
+    elif not args.inventory and not (ROOT / "inventories" / "virtual" / "hosts.yml").is_file():
+        out.append("no -i, and the virtual lab is not up: `swaplab lab up` first, or give a rack's inventory")
     return out
 
 

@@ -245,14 +245,23 @@ def test_the_command_names_every_problem_before_anything_is_built(repo, tmp_path
     from swaplab import cli
 
     tree, shas = repo
-    rc = cli.main(["bisect", "--tree", f"{tree.path}/../linux", "--good", shas[0], "--max-pairs", "1"])
+    rc = cli.main(["bisect", "--tree", f"{tree.path}/../linux", "--good", shas[0], "--max-pairs", "1",
+                   "-i", str(tmp_path / "nowhere.yml")])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "cannot start" in err
-    for words in ("say what regressed", "without '..'", "--good and --bad: give both", "--max-pairs 1"):
+    for words in (
+        "say what regressed",
+        "without '..'",
+        "--good and --bad: give both",
+        "--max-pairs 1",
+        "nowhere.yml: no such inventory",
+    ):
         assert words in err, err
     # The ends the wrong way round: exit 2 from the tree, before any step (no bisection directory).
     before = set((Path(cli.__file__).parents[1] / "reports").glob("bisect-*"))
-    rc = cli.main(["bisect", "--tree", str(tree.path), "--good", shas[9], "--bad", shas[2], "--gate", "1.2"])
+    example = str(Path(cli.__file__).parents[1] / "inventories" / "lab.example" / "hosts.yml")
+    rc = cli.main(["bisect", "--tree", str(tree.path), "--good", shas[9], "--bad", shas[2], "--gate", "1.2",
+                   "-i", example])  # fmt: skip
     assert rc == 2 and "swap them" in capsys.readouterr().err
     assert set((Path(cli.__file__).parents[1] / "reports").glob("bisect-*")) == before
 
