@@ -11,15 +11,11 @@ logged or written.
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 from typing import Any
 
 from swaplab import errors
-
-ENV_LOOKUP = re.compile(r"""lookup\(\s*['"](?:ansible\.builtin\.)?env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
 
 
 class CredentialsError(errors.BadInput):
@@ -46,17 +42,6 @@ def resolve_powers(inventory: str, hosts: list[str], timeout_s: float = 60) -> d
         raise CredentialsError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
     settings: dict[str, dict[str, Any]] = json.loads(r.stdout)
     return settings
-
-
-def unset_in_environment(inventory: str) -> list[str]:
-    """The environment variables the inventory's credential templates look up that are unset or empty:
-    their names only, never a value (a template that rendered empty names its cause)."""
-    try:
-        with open(inventory, encoding="utf-8") as f:
-            text = f.read(1 << 20)
-    except OSError:
-        return []
-    return sorted({m for m in ENV_LOOKUP.findall(text) if not os.environ.get(m)})
 
 
 def _resolve_here(inventory: str, hosts: list[str]) -> dict[str, dict[str, Any]]:

@@ -42,7 +42,7 @@ JINJA_MARKS = ("{{", "{%", "{#")
 # The forms a credential may take, whole: a variable (from Ansible Vault) or an environment variable.
 CREDENTIAL_FORMS = re.compile(
     r"\{\{\s*(?:[A-Za-z_][A-Za-z0-9_]*"
-    r"|lookup\(\s*(['\"])(?:ansible\.builtin\.)?env\1\s*,\s*(['\"])[A-Za-z_][A-Za-z0-9_]*\2\s*\))\s*\}\}"
+    r"|lookup\(\s*(['\"])(?:ansible\.builtin\.)?env\1\s*,\s*(['\"])(?P<env>[A-Za-z_][A-Za-z0-9_]*)\2\s*\))\s*\}\}"
 )
 CREDENTIAL_FIX = ("write it as a Vault variable (\"{{ vault_bmc_password }}\") or as "
                   "\"{{ lookup('ansible.builtin.env', 'NAME') }}\", nothing more")  # fmt: skip
@@ -55,6 +55,12 @@ def is_template(value: object) -> bool:
 def is_credential_form(value: str) -> bool:
     """A template of exactly one of the documented credential forms (nothing else runs on the controller)."""
     return CREDENTIAL_FORMS.fullmatch(value.strip()) is not None
+
+
+def env_variable(value: object) -> str | None:
+    """The environment variable a credential template looks up (its name, never a value), if it is one."""
+    m = CREDENTIAL_FORMS.fullmatch(value.strip()) if isinstance(value, str) else None
+    return m.group("env") if m else None
 
 
 def url_for_message(url: str) -> str:

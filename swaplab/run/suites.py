@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from swaplab.credentials import CredentialsError, resolve_powers, unset_in_environment
-from swaplab.drivers import power_driver, power_problems
+from swaplab.credentials import CredentialsError, resolve_powers
+from swaplab.drivers import env_variable, power_driver, power_problems
 from swaplab.drivers.ipmidriver import IPMIError, IPMIPowerDriver
 from swaplab.drivers.solconsole import SOLRecorder
 from swaplab.fleet import nas_probe
@@ -52,7 +52,9 @@ def check_consoles(inv: Inventory, names: list[str]) -> dict[str, dict[str, Any]
         raise RunError([str(e)]) from e
     # A credential template that rendered empty (its environment variable unset) is a missing setting.
     if empty := [f"{n}: {p}" for n in sol for p in power_problems(powers.get(n, {}))]:
-        unset = unset_in_environment(inv.path)
+        unset = sorted(
+            {v for n in sol for x in inv.power(n).values() if (v := env_variable(x)) and not os.environ.get(v)}
+        )
         raise RunError(empty + ([f"unset or empty in the environment: {', '.join(unset)}"] if unset else []))
     polite = [n for n in sol if not inv.console(n).get("takeover")]
 

@@ -1,5 +1,5 @@
 """The front door: README.md stays short, every relative link in it and in docs/ resolves, and no
-numbered internal label ("session N", "issue N": the tracker is the team's, not the reader's) is left in
+numbered label of the team's own (a work period or a tracker number, which a reader cannot place) is left in
 the project's Markdown or Python."""
 
 from __future__ import annotations
