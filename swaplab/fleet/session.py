@@ -198,25 +198,25 @@ class BladeSession:
             hostload.start()
         self.life.to(State.LOADING)
         try:
-            outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap,
-                                      abort=watch.abort if watch else None,
-                                      ended=lambda: watch.status if watch else "ended",
-                                      stall_after_s=self.settings.options.stall_after_s)  # fmt: skip
-        except RemoteError as e:
-            self.lost(f"{load_id} (could not start the load: {e})")
-            raise InfraError(str(e)) from e
-        finally:
-            if watch is not None:
-                watch.stop()
-            if hostload is not None:
-                hostload.stop()
-            if fault is not None:
-                fault.finish()
-        try:
+            try:
+                outcome = self.runner.run(load_id, command, budget_s, targets, areas, mkswap,
+                                          abort=watch.abort if watch else None,
+                                          ended=lambda: watch.status if watch else "ended",
+                                          stall_after_s=self.settings.options.stall_after_s)  # fmt: skip
+            except RemoteError as e:
+                self.lost(f"{load_id} (could not start the load: {e})")
+                raise InfraError(str(e)) from e
+            finally:
+                if watch is not None:
+                    watch.stop()
+                if hostload is not None:
+                    hostload.stop()
+                if fault is not None:
+                    fault.finish()
             return self._judge(load_id, outcome, watch, fault, hostload, load_started, budget_s, hog_oom_expected,
                                console_from)  # fmt: skip
         finally:
-            if self.life.state is State.LOADING:  # judged, and neither lost nor in recovery: up again
+            if self.life.state is State.LOADING:  # judged or not, neither lost nor in recovery: up again
                 self.life.to(State.UP)
 
     def _judge(self, load_id: str, outcome: LoadOutcome, watch: ConsoleWatch | None, fault: Any,

@@ -95,3 +95,15 @@ def test_a_recovery_reloads_nothing(tmp_path, monkeypatch) -> None:  # type: ign
 def _saved(settings, path):  # type: ignore[no-untyped-def]
     settings.save(path)
     return path
+
+
+def test_a_load_that_raises_leaves_the_blade_up_for_its_next_load(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Not a RemoteError (the lab's), not a judged end: an exception out of a load's runner. The blade is not
+    left loading, where the next load's start would be an edge the life does not have."""
+    from tests.unit.test_watch import _session
+
+    s, _blade, _con = _session(tmp_path, "hang")
+    monkeypatch.setattr(s.runner, "run", lambda *a, **k: (_ for _ in ()).throw(ValueError("a runner's bug")))
+    with pytest.raises(ValueError, match="a runner's bug"):
+        s.load("hog-t1-nfs", "true", 60, use="nfs")
+    assert s.life.state is State.UP and s.down is None
