@@ -74,11 +74,11 @@ def _problems(args: argparse.Namespace) -> list[str]:
 def ends_from_history(args: argparse.Namespace) -> tuple[str, str, Target]:
     """The latest regression's last good and first bad commits, and what regressed: the case given, or
     the ratio (with --gate, or a gate halfway, geometrically, between the levels before and after)."""
-    from swaplab.history.commands import _known, _lab, verdict_for
+    from swaplab.history.commands import known_in, lab_in, verdict_for
     from swaplab.history.store import History, target
 
     with History(target(args.from_history)) as h:
-        v = verdict_for(h, _lab(h, args.lab), _known(None))
+        v = verdict_for(h, lab_in(h, args.lab), known_in(None))
     for r in v.regressions:  # the one asked for (--case, --gate: the ratio), else the first
         good, bad = r.last_good, r.first_bad
         if not (good and bad and good.commit and bad.commit):

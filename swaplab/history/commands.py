@@ -85,7 +85,8 @@ def main(args: argparse.Namespace) -> int:
         return e.exit_code
 
 
-def _lab(h: History, given: str | None) -> str:
+def lab_in(h: History, given: str | None) -> str:
+    """The lab a command judges: the one given (it must be in the history), else the history's only one."""
     labs = h.labs()
     if given:
         if given not in labs:
@@ -98,7 +99,8 @@ def _lab(h: History, given: str | None) -> str:
     return labs[0]
 
 
-def _known(path: str | None) -> list[known_issues.KnownIssue]:
+def known_in(path: str | None) -> list[known_issues.KnownIssue]:
+    """The known issues a verdict excuses: the file given, or none."""
     return known_issues.load(Path(path)) if path else []
 
 
@@ -140,7 +142,7 @@ def ingest(
 
 
 def _ingest(h: History, args: argparse.Namespace) -> int:
-    known = _known(args.known_issues)
+    known = known_in(args.known_issues)
     dirs = [Path(r) for r in args.runs]
     for d in dirs:  # every run read and checked before any is stored
         night_of(d, args.lab, args.label, args.kernel_commit)
@@ -162,14 +164,14 @@ def _json(args: argparse.Namespace, doc: dict[str, Any]) -> bool:
 
 
 def _baseline(h: History, args: argparse.Namespace) -> int:
-    lab = _lab(h, args.lab)
+    lab = lab_in(h, args.lab)
     ref = h.pin(lab, shown(args.name, 60), args.night)
     print(f"baseline {shown(args.name, 60)} of lab {lab}: night {ref.seq}, kernel {ref.kernel_text()}")
     return 0
 
 
 def _show(h: History, args: argparse.Namespace) -> int:
-    lab = _lab(h, args.lab)
+    lab = lab_in(h, args.lab)
     nights = h.nights(lab, args.nights)
     release = h.baseline(lab)
     rows = []
@@ -204,7 +206,7 @@ def _trend(h: History, args: argparse.Namespace) -> int:
     from .changepoint import last_shift
     from .facts import higher_is_worse
 
-    lab = _lab(h, args.lab)
+    lab = lab_in(h, args.lab)
     nights = h.nights(lab, args.nights)
     data = h.series(lab, [n.id for n in nights])
     out: list[dict[str, Any]] = []
@@ -250,8 +252,8 @@ def _trend(h: History, args: argparse.Namespace) -> int:
 
 
 def _verdict(h: History, args: argparse.Namespace) -> int:
-    lab = _lab(h, args.lab)
-    v = verdict_for(h, lab, _known(args.known_issues))
+    lab = lab_in(h, args.lab)
+    v = verdict_for(h, lab, known_in(args.known_issues))
     if not _json(args, v.to_json()):
         print(render(v))
     return v.exit_code
