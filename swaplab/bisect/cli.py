@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from swaplab import errors
 from swaplab.repo import ROOT
 from swaplab.textsafe import visible
 
-from .engine import STATE_FILE, BisectError, Bisection, Outcome, State, start, step_bound
+from .engine import STATE_FILE, BisectError, Bisection, Outcome, State, hold, start, step_bound
 from .gittree import GitTree
 from .report import write_report
 from .steps import RunJudge, Target
@@ -101,6 +102,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             directory = Path(args.resume)
+            lock = hold(directory)  # before the state is read: a second writer never reads it
             state = State.load(directory)
             tree = GitTree(state.tree)
             target = Target.parse(state.what)
@@ -112,6 +114,7 @@ def main(args: argparse.Namespace) -> int:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
             directory = ROOT / "reports" / f"bisect-{stamp}"
             directory.mkdir(parents=True)
+            lock = hold(directory)
             state.save(directory)
         n = len(tree.candidates(state.bad, [state.good]))
         print(f"bisect: {n} candidate commit(s) between {state.good[:12]} and {state.bad[:12]}; at most "
@@ -121,6 +124,7 @@ def main(args: argparse.Namespace) -> int:
                          Path(args.kconfig) if args.kconfig else None, max_pairs=args.max_pairs,
                          run_args=list(args.run_args))  # fmt: skip
         outcome: Outcome = Bisection(tree, state, judge, directory).run()
+        os.close(lock)
     except errors.SwaplabError as e:
         print(f"swaplab bisect: {errors.message(e)}", file=sys.stderr)
         return errors.exit_code(e)

@@ -17,8 +17,10 @@ With N candidates between the ends, that is at most ceil(log2(N)) + 4 steps, ski
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from swaplab.untrusted import UnsafeFile, json_strict, read_inside
 from .gittree import SHA_RE, GitTree
 
 STATE_FILE = "bisect.json"
+LOCK_FILE = "bisect.lock"
 MAX_STATE_BYTES = 4 << 20
 Kind = Literal["good", "bad", "skip"]
 Role = Literal["bad-end", "good-end", "search", "confirm-bad", "confirm-parent"]
@@ -131,6 +134,21 @@ class Outcome:
     confirmed: bool
     suspects: tuple[str, ...]  # where skips leave it ambiguous: the first bad is one of these
     words: str
+
+
+def hold(directory: Path) -> int:
+    """One bisection at a time in ``directory``: an exclusive lock on its ``bisect.lock`` (a file of its own,
+    never followed through a link), held until the process ends; a second one is refused (BisectError)."""
+    try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise BisectError(f"{directory}: cannot lock it ({e.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BisectError(f"{directory}: another bisection is running in it: let it finish, or stop it") from None
+    return fd
 
 
 def step_bound(candidates: int) -> int:

@@ -352,3 +352,33 @@ def test_a_case_regression_is_bad_when_the_case_fails_on_any_blade(repo, tmp_pat
     assert steps.Target.parse("case verdict::test_kernel_health").case == "verdict::test_kernel_health"
     with pytest.raises(BisectError):
         steps.Target.parse("ratio over nan-ish")
+
+
+def test_a_second_bisection_in_the_same_directory_is_refused_before_it_reads_the_state(
+    repo,
+    tmp_path: Path,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two controllers resuming one bisection would interleave their steps: the second is exit 2 while the
+    first holds the directory's lock; a lock file that is a link is not followed."""
+    import os
+
+    from swaplab import cli
+    from swaplab.bisect.engine import LOCK_FILE, hold
+
+    tree, shas = repo
+    out = tmp_path / "b"
+    out.mkdir()
+    start(tree, shas[0], shas[-1], "ratio over 1.2").save(out)
+    fd = hold(out)
+    try:
+        example = str(Path(cli.__file__).parents[1] / "inventories" / "lab.example" / "hosts.yml")
+        assert cli.main(["bisect", "--resume", str(out), "-i", example]) == 2
+        assert "another bisection is running in it" in capsys.readouterr().err
+    finally:
+        os.close(fd)
+    (out / LOCK_FILE).unlink()
+    (out / LOCK_FILE).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(BisectError, match="cannot lock it"):
+        hold(out)
+    assert not (tmp_path / "elsewhere").exists()
