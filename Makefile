@@ -68,7 +68,7 @@ history-bench: swaplab-env test-deps
 	$(VENV)/bin/python bench/bench_history.py
 	$(VENV)/bin/python bench/bench_history.py --postgres
 
-## bisect-demo: a real bisection on the virtual lab: Debian's linux-source-6.1 as a git tree with ten commits,
+## bisect-demo: a real bisection on the virtual lab: Debian's linux-source-6.1 as a git tree with eight commits,
 ## one slowing swap over NFS; `swaplab bisect` must name it, confirmed (hours on two cores; outside CI)
 bisect-demo: lab-deps swaplab-env
 	@missing=$$(for p in $(BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

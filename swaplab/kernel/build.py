@@ -63,6 +63,7 @@ CONFIG_SERIAL_8250_CONSOLE=y
 CONFIG_DEBUG_INFO_NONE=y
 """
 LOCALVERSION = "-swaplab"  # the same for every commit: a new one would rebuild every module
+DEB_VERSION_RE = re.compile(r"[0-9][A-Za-z0-9.+~-]*")
 BUILD_TIMEOUT_S = 6 * 3600
 CMD_TIMEOUT_S = 600
 PATCH_NAME_RE = re.compile(r"[A-Za-z0-9._+-][A-Za-z0-9._+/-]{0,199}")
@@ -256,6 +257,13 @@ def configure(scratch: Path, kconfig: Path | None, jobs: int) -> None:
             raise BuildInputError(f"the tree's Kconfig does not allow {', '.join(missing)}: give --kconfig")
 
 
+def package_version(key: str) -> str:
+    """The package's Debian version: one per input. Every commit's kernel has the same release
+    (LOCALVERSION), and provisioning installs a package only into roots that lack its version: with one
+    version for all, a bisection's second step would have tested the first step's kernel again."""
+    return f"1+{key[:16]}"
+
+
 def build(inp: TreeInput, cache: Path, out_dir: Path, log: Log, jobs: int | None = None) -> Built:
     """The input built into a linux-image package (from the cache when built before)."""
     if problems := inp.problems():
@@ -276,7 +284,13 @@ def build(inp: TreeInput, cache: Path, out_dir: Path, log: Log, jobs: int | None
         old.unlink()
     log(f"kernel build {key}: make -j{jobs} bindeb-pkg (the log: {build_log})")
     with build_log.open("w") as f:
-        argv = ["make", f"-j{jobs}", "bindeb-pkg", f"LOCALVERSION={LOCALVERSION}", "KDEB_PKGVERSION=1"]
+        argv = [
+            "make",
+            f"-j{jobs}",
+            "bindeb-pkg",
+            f"LOCALVERSION={LOCALVERSION}",
+            f"KDEB_PKGVERSION={package_version(key)}",
+        ]
         proc = subprocess.Popen(argv, cwd=scratch, stdout=f, stderr=subprocess.STDOUT)
         try:
             rc = proc.wait(BUILD_TIMEOUT_S)

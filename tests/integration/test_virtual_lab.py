@@ -248,9 +248,11 @@ def test_unfit_kernel_stops_the_run_before_anything_starts(kept_run: Path, tmp_p
 
 
 # The NFS client reports a stalled server after its major timeout: 180 s at timeo=600,retrans=2 (measured),
-# counted from a request's transmission. The stall starts once the hog has had time to fill RAM and
-# swap, and outlasts the major timeout by two minutes, so that requests sent after it began time out too.
-SWAP_AFTER_S = 20
+# counted from a request's transmission. The stall starts a few seconds into the load, once the hog has
+# filled the blade's little free RAM and begun to swap, and outlasts the major timeout by two minutes, so
+# that requests sent after it began time out too. It used to start 20 s in: on the CI machine of
+# 2026-12-06 (faster than ours) the whole 2x NFS trial was over by then, and the stall missed it.
+SWAP_AFTER_S = 3
 NAS_STALL_S = 300
 
 
@@ -258,10 +260,11 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
     load = "/var/lib/swaplab/loads/hog-t1-nfs"
     _blade("blade1", f"rm -rf {load}")  # the kept run's own trial left one
     # No verdict suite: a trial the NAS's outage took is left out of the ratio, and one pair leaves none.
-    # The default working set (2x RAM): at 1.25x the NFS trial can end (38 s) before the stall begins, and the
-    # stall then lands in the NBD trial (seen once; its swapoff of the NFS area blocked for 245 s).
+    # 3x RAM (above the default 2x): the longer the trial, the surer the stall lands inside it. At 1.25x the
+    # NFS trial ended (38 s) before the stall began, which then landed in the NBD trial (its swapoff of the NFS
+    # area blocked for 245 s); at 2x a fast machine ended it within 20 s. The blade's swapfile holds 3x.
     cmd = [str(BIN / "swaplab"), "run", "-i", str(INVENTORY), "--no-provision", "--suite", "config,hog",
-           "--trials", "1", "--precision", "0", "--working-set", "2x"]  # fmt: skip
+           "--trials", "1", "--precision", "0", "--working-set", "3x"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     paused = False
     try:
@@ -271,7 +274,7 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
         # A whole line: ansible echoes a failed command, and the command names t_ready.
         while "started" not in _blade("blade1", f"test -s {load}/t_ready && echo started || echo waiting").splitlines():
             assert proc.poll() is None and time.monotonic() < deadline, "the NFS trial never started"
-            time.sleep(3)
+            time.sleep(2)
         time.sleep(SWAP_AFTER_S)
         state = _blade("blade1", f"cat {load}/state 2>/dev/null || echo running").splitlines()
         assert proc.poll() is None and "running" in state, "the NFS trial ended before the stall"

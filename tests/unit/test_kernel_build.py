@@ -117,3 +117,7 @@ def test_an_unchanged_input_is_never_built_twice(tmp_path: Path) -> None:
     keys = {key, build.input_key(build.TreeInput(tree, next_commit)), build.input_key(build.TreeInput(tree, head, p)),
             build.input_key(build.TreeInput(tree, head, kconfig=cfg))}  # fmt: skip
     assert len(keys) == 4
+    # Each input is a package version of its own: provisioning installs by version, and the release
+    # (6.1.192-swaplab) is the same for every commit.
+    versions = {build.package_version(k) for k in keys}
+    assert len(versions) == 4 and all(build.DEB_VERSION_RE.fullmatch(v) for v in versions)
