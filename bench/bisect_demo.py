@@ -101,7 +101,7 @@ def main() -> int:
     bisect = [swaplab, "bisect", "--tree", str(repo), "--good", good, "--bad", bad, "--gate", str(args.gate),
               "--", "--working-set", "2x", *args.run_args]  # fmt: skip
     # The lab up for the whole bisection (each step provisions its kernel onto it), down at the end.
-    script = 'ip link set lo up && "$0" lab up && "$@"; rc=$?; "$0" lab down; exit $rc'
+    script = 'ip link set lo up && "$0" lab up && "$0" "$@"; rc=$?; "$0" lab down; exit $rc'
     return subprocess.run(["unshare", "--net", "--", "sh", "-c", script, swaplab, *bisect[1:]],
                           check=False).returncode  # fmt: skip
 

@@ -36,6 +36,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "max_trials": (1, 50),
     "precision_pct": (0, 100),
     "trials_budget_s": (60, 86400),
+    "run_budget_s": (0, 7 * 86400),
     "ratio_gate": (1.0, 100.0),
     "fio_size_mib": (1, 4096),
     "fio_runtime_s": (1, 600),
@@ -113,6 +114,9 @@ class RunOptions:
     max_trials: int = _opt(10, "--max-trials", "with --precision: the most pairs")
     trials_budget_s: int = _opt(900, "--trials-budget", "with --precision: no pair starts that would take the hog "
                                 "trials past this many seconds", metavar="S")  # fmt: skip
+    run_budget_s: int = _opt(600, "--run-budget", "the whole run's time budget: once two pairs have shown what a "
+                             "pair costs on this machine, no pair starts that would take the run past it (the "
+                             "report says the precision reached in it; 0: none)", metavar="S")  # fmt: skip
     working_set: WorkingSet = _opt(WorkingSet("times_ram", 2.0), "--working-set",
                                    "hog working set: a multiple of RAM (2x) or MiB (400M)")  # fmt: skip
     ratio_gate: float = _opt(2.5, "--ratio-gate", "fail if NFS time / NBD time exceeds this")

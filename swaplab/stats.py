@@ -86,6 +86,8 @@ STOP_TRIALS = "trials"  # --trials pairs ran, and no --precision was asked for
 STOP_PRECISION = "precision"  # the interval is within +-precision
 STOP_MAX_TRIALS = "max_trials"  # --max-trials pairs ran without reaching it
 STOP_BUDGET = "budget"  # another pair would overrun --trials-budget
+STOP_RUN_BUDGET = "run_budget"  # another pair would take the run past --run-budget
+MIN_BUDGET_PAIRS = 2  # the run's budget never stops the pairs before there is an interval
 
 
 @dataclass(frozen=True)
@@ -98,18 +100,26 @@ class TrialPlan:
     precision_pct: float | None
     budget_s: float
 
-    def stop_reason(self, nfs: list[float], nbd: list[float], pairs_started: int, elapsed_s: float) -> str | None:
+    def stop_reason(self, nfs: list[float], nbd: list[float], pairs_started: int, elapsed_s: float,
+                    remaining_s: float | None = None, pair_wall_s: float | None = None) -> str | None:  # fmt: skip
         """Why no further pair should start after ``pairs_started`` (None: start one).
 
         ``nfs``, ``nbd``: the complete pairs' times; ``elapsed_s``: the trial time spent so far. A pair is
-        started only if the mean time of the pairs so far still fits in the budget.
+        started only if the mean time of the pairs so far still fits in the budget. ``remaining_s``: what is
+        left of the run's own budget (--run-budget) once what follows the trials is set aside, and
+        ``pair_wall_s`` what a pair has cost on this machine, wall clock: past ``MIN_BUDGET_PAIRS``, a pair
+        that would not fit is not started, even before --trials pairs.
         """
+        out_of_time = (remaining_s is not None and pair_wall_s is not None and pairs_started >= MIN_BUDGET_PAIRS
+                       and remaining_s < pair_wall_s)  # fmt: skip
         if pairs_started < self.minimum:
-            return None
+            return STOP_RUN_BUDGET if out_of_time else None
         if self.precision_pct is None:
             return STOP_TRIALS
         if self.reached(nfs, nbd):
             return STOP_PRECISION
+        if out_of_time:
+            return STOP_RUN_BUDGET
         if pairs_started >= self.maximum:
             return STOP_MAX_TRIALS
         per_pair = elapsed_s / pairs_started if pairs_started else 0.0

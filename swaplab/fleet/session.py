@@ -67,7 +67,7 @@ class BladeSession:
         self._host: testinfra.host.Host | None = None
         prior = [from_json(r) for r in settings.prior.get(name, [])]
         self._outage_excused: set[ExcuseKey] = excused_before(prior)  # a resumed run's health check reads them again
-        self.trials = TrialPairs(settings.options.trial_plan(), prior, self.progress)
+        self.trials = TrialPairs(settings.options.trial_plan(), prior, self.progress, settings.deadline)
         for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
             self.start = dict(facts.values)  # the first contact of the interrupted run
         self._contact_journaled = bool(self.start)

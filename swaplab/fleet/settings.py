@@ -14,8 +14,9 @@ from swaplab.kernel.under_test import KernelUnderTest
 from swaplab.options import RunOptions
 
 # 2: console {driver, path[, qmp_socket]}; 3: options: RunOptions; 4: prior; 5: the load budget is an option;
-# 6: the validated inventory itself (a recovery reloads nothing), the kernel typed (KernelUnderTest)
-CONTEXT_SCHEMA = 6
+# 6: the validated inventory itself (a recovery reloads nothing), the kernel typed (KernelUnderTest);
+# 7: the run's deadline for its trials (--run-budget)
+CONTEXT_SCHEMA = 7
 
 
 class InfraError(errors.Infrastructure):
@@ -44,6 +45,9 @@ class Settings:
     # What `ansible-inventory --list` gave the run, validated before anything started: the suites and a
     # recovery rebuild the ``Inventory`` from it (``inv``) and never run ansible-inventory again.
     inventory_data: dict[str, Any] = field(default_factory=dict)
+    # When the hog trials must be over for the run to end within --run-budget (seconds since the epoch:
+    # the pytest workers are processes of their own); None: no budget.
+    deadline: float | None = None
     schema: int = CONTEXT_SCHEMA
 
     def inv(self) -> Inventory:

@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from swaplab import machine
 from swaplab.records import FindingRecord, FioRun, HogTrial, RatioRecord
 from swaplab.report.model import BladeResult
 from swaplab.report.results import RunResult
@@ -201,6 +202,11 @@ def _comparability(base: RunResult, cand: RunResult, cmp: Comparison) -> None:
     elif bs != cs and bs and cs:
         warn.append(f"suites differ: baseline {shown(sorted(bs, key=str))}, candidate {shown(sorted(cs, key=str))}: "
                     "only what both ran is compared")  # fmt: skip
+    bmach, cmach = base.options.get("machine"), cand.options.get("machine")
+    warn += [f"the machines differ: {line}: trial times are the machine's as much as the kernel's"
+             for line in machine.differences(bmach, cmach)]  # fmt: skip
+    if (line := machine.unrecorded(bmach, cmach)) is not None:
+        warn.append(line)
     for name in sorted(set(bb) & set(cb)):
         (bc, bwhy), (cc, cwhy) = configured_memory(base, name), configured_memory(cand, name)
         bm = {t.mem_total_kib for t in bb[name].of(HogTrial) if t.mem_total_kib}

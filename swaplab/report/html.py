@@ -167,6 +167,12 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
     if t.get("overhead_pct") is not None:
         timings.append(("overhead", f"{t['overhead_pct']:.0f}%"))
     o = result.options
+    budget = o.get("run_budget_s")
+    if isinstance(budget, int) and budget > 0 and isinstance(t.get("total"), int | float):
+        timings.append(("run budget", f"{t['total']:.0f} s of {budget} s" + (" (OVER)" if t["total"] > budget else "")))
+    host = o.get("machine", {}).get("host") if isinstance(o.get("machine"), dict) else None
+    if isinstance(host, dict) and isinstance(host.get("hash_mib_s"), int | float):
+        timings.append(("machine", f"{host.get('cpus')} core(s), {host['hash_mib_s']:g} MiB/s SHA-256 per core"))
     options = ", ".join(f"{k} {o[k]}" for k in ("trials", "working_set", "ratio_gate", "fio_size_mib", "suites")
                         if k in o)  # fmt: skip
     memory = {str(t.mem_total_kib // 1024) for b in blades for t in b.of(HogTrial) if t.mem_total_kib}

@@ -43,8 +43,10 @@ from swaplab.untrusted import UnsafeFile, path_inside, read_inside
 
 # Options that say where one rack's run happened, not what it tested: they may differ between racks. The
 # kernel is compared by its sha256 (its path is the agent's), the run's additions are per rack.
+# The machine (its calibration) and the run's budget are each rack's own; so are its blades' classes.
 PER_RACK_OPTIONS = frozenset({"inventory", "limit", "kernel", "reports", "resume", "keep", "blade_memory_mib",
-                              "pytest_exit", "nas_incidents", "racks"})  # fmt: skip
+                              "pytest_exit", "nas_incidents", "racks", "machine", "run_budget_s",
+                              "hw_class"})  # fmt: skip
 MAX_FILE_BYTES = 256 << 20
 MAX_RACKS = 256  # a sign-off of more racks than this is not one Jenkins job's
 MAX_OPTIONS = 200  # a run has about 30: past this, the rest are not compared one by one
@@ -273,7 +275,8 @@ def merge(specs: Sequence[str], out_dir: Path, expect: Sequence[str] = (), prefi
     options = {k: v for k, v in first.options.items() if k not in PER_RACK_OPTIONS}
     options["racks"] = {r.name: {"run": str(r.run_dir), "inventory": r.result.options.get("inventory"),
                                  "limit": r.result.options.get("limit"), "verdict": r.result.verdict,
-                                 "interrupted": r.interrupted} for r in racks}  # fmt: skip
+                                 "interrupted": r.interrupted, "machine": r.result.options.get("machine"),
+                                 "run_budget_s": r.result.options.get("run_budget_s")} for r in racks}  # fmt: skip
     timings: dict[str, float] = {}
     for r in racks:  # racks run side by side: the fleet took as long as its slowest rack, stage by stage
         for k, v in r.result.timings_s.items():

@@ -241,6 +241,22 @@ def _blade_json(b: BladeResult) -> dict[str, Any]:
     }
 
 
+STOP_WORDS = {"trials": "the --trials asked for", "precision": "precision reached", "max_trials": "--max-trials",
+              "budget": "--trials-budget", "run_budget": "the run's --run-budget"}  # fmt: skip
+
+
+def precision_words(r: RatioRecord) -> str:
+    """What precision the pairs reached, and why no more were run: "+-4.1% after 5 pairs (asked +-5%:
+    reached)", "+-12.3% after 3 pairs (asked +-10%: NOT reached; stopped: the run's --run-budget)"."""
+    width = f"+-{r.ci95_half_width_pct:.1f}%" if r.ci95_half_width_pct is not None else "no interval"
+    out = f"{width} after {r.pairs} pair(s)"
+    stop = STOP_WORDS.get(r.stop, visible(r.stop)[:40])
+    if r.precision_pct:
+        return out + (f" (asked +-{r.precision_pct:g}%: reached)" if r.precision_reached
+                      else f" (asked +-{r.precision_pct:g}%: NOT reached; stopped: {stop})")  # fmt: skip
+    return out + (f" (stopped: {stop})" if r.stop and r.stop != "trials" else "")
+
+
 def summary_text(result: RunResult) -> str:
     lines = []
     for b in result.blades:
@@ -249,12 +265,16 @@ def summary_text(result: RunResult) -> str:
         r = result.ratio(b)
         if r:
             ci = f" [95% CI {r.ci95_low:.2f}-{r.ci95_high:.2f}]" if r.ci95_low is not None and r.ci95_high else ""
-            line += f"; NFS/NBD ratio {r.ratio:.2f}{ci} (gate {r.gate})"
+            line += f"; NFS/NBD ratio {r.ratio:.2f}{ci} (gate {r.gate}); {precision_words(r)}"
         lines.append(line)
     t = result.to_json()["timings_s"]
     parts = [f"{k} {t[k]:.0f} s" for k in TIMINGS if k in t]
     if t.get("overhead_pct") is not None:
         parts.append(f"overhead {t['overhead']:.0f} s ({t['overhead_pct']:.1f}%)")
     lines.append("timings: " + ", ".join(parts))
+    budget = result.options.get("run_budget_s")
+    if isinstance(budget, int) and budget > 0 and isinstance(t.get("total"), float | int):
+        within = "within" if t["total"] <= budget else "OVER"
+        lines.append(f"run budget: {t['total']:.0f} s of {budget} s ({within} it)")
     lines.append(f"verdict: {result.verdict} (exit {result.exit_code})")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from swaplab import errors
+from swaplab import errors, machine
 from swaplab.history.nightly import HistoryOptions
 from swaplab.options import RunOptions
 from swaplab.report import journal
@@ -70,6 +70,7 @@ class Run:
 
     def execute(self) -> tuple[int, Path]:
         t0 = time.monotonic()
+        deadline = time.time() + self.opts.run_budget_s if self.opts.run_budget_s else None
         checked = validate(self.opts, self.log)
         problems = checked.problems + (self.history.problems() if self.history else [])
         if problems or checked.kernel is None:
@@ -87,7 +88,8 @@ class Run:
         run_dir = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
         self.log(f"run directory: {run_dir}" + (" (resumed)" if prior else ""))
         ctx = RunContext(opts=self.opts, log=self.log, kernel=kernel, run_dir=run_dir, journal=journal.Journal(run_dir),
-                         commit=commit, inventory=checked.inventory, prior=prior)  # fmt: skip
+                         commit=commit, inventory=checked.inventory, prior=prior, deadline=deadline)  # fmt: skip
+        ctx.extra["machine"] = {"host": machine.host()}  # before the lab loads the host
         stages, finish = plan(ctx, _History(self.history) if self.history else None, t0)
         execute(ctx, stages, finish)
         return ctx.exit_code, run_dir

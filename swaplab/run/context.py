@@ -49,6 +49,7 @@ class RunContext:
     consoles: dict[str, dict[str, str]] | None = None  # each blade's console, open from the suites to the end
     started_lab: bool = False
     exit_code: int = 2
+    deadline: float | None = None  # --run-budget: when the run should be over (seconds since the epoch)
 
     @property
     def kvars(self) -> dict[str, Any]:

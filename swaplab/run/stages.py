@@ -176,6 +176,7 @@ class Properties(Step):
     def run(self, ctx: RunContext) -> None:
         inv, kv = ctx.inv, ctx.kvars
         hw = ctx.extra.setdefault("hw_class", {})
+        calibrated = ctx.extra.setdefault("machine", {}).setdefault("blades", {})
         for b in ctx.blades:
             props = {"kernel.release": str(kv.get("release", "")), "kernel.sha256": str(kv.get("sha256", "")),
                      "kernel.file": Path(str(kv.get("path", ""))).name, "swaplab.version": __version__,
@@ -185,6 +186,8 @@ class Properties(Step):
             for facts in b.of(Facts):
                 if "nfs_mount_options" in facts.values:
                     props["nfs.mount_options"] = str(facts.values["nfs_mount_options"])
+                if isinstance(facts.values.get("calibration"), dict):
+                    calibrated[b.name] = facts.values["calibration"]
             for r in b.of(RatioRecord):
                 props["ratio.nfs_nbd"] = f"{r.ratio:.3f}"
                 props["ratio.ci95"] = (f"{r.ci95_low:.3f}-{r.ci95_high:.3f}" if r.ci95_low is not None

@@ -36,6 +36,9 @@ from .context import RunContext
 
 Log = Callable[[str], None]
 BMC_CHECKS_AT_ONCE = 16  # BMCs asked at once before a run (each answers in about a second)
+# What a run does after its last hog trial, set aside from --run-budget: the verdict suite, the outputs
+# and the virtual lab brought down (about 20 s on the virtual lab, measured 2026-12-06; the rest margin).
+AFTER_TRIALS_S = 40
 
 
 def check_consoles(inv: Inventory, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -165,6 +168,7 @@ def run_suites(ctx: RunContext, names: list[str], rerun: list[str] | None = None
                 control_dir=str(control), blades={n: {"console": cons.get(n)} for n in names}, kernel=ctx.kernel,
                 options=ctx.opts, prior=prior_records(prior, names), nas=inv.nas,
                 virtual=virtual(inv.path), resumed=prior is not None, inventory_data=inv.raw,
+                deadline=ctx.deadline - AFTER_TRIALS_S if ctx.deadline is not None else None,
             )  # fmt: skip
             settings.save(where / CONTEXT)
             collector.exit_status = int(pytest.main(args, plugins=[collector]))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from swaplab import machine
 from swaplab.fleet.recording import Recorder
 from swaplab.fleet.session import BladeSession
-from swaplab.fleet.settings import Settings
+from swaplab.fleet.settings import InfraError, Settings
 from swaplab.kernel.check import check_path, render_text
 from swaplab.records import Facts
 
@@ -22,6 +23,14 @@ def test_reachable(blade: BladeSession, settings: Settings, record: Recorder) ->
         record.add(Facts(contact))  # the release and the counters at first contact (a resumed run's baseline)
     want = settings.kernel.release if settings.kernel else None
     assert not want or baseline["release"] == want, f"{blade.name} runs {baseline['release']}, not {want}"
+    # What the blade could do (swaplab.machine): compare tells runs on unlike machines apart by it. A blade
+    # without python3 has no figure; that is no reason to fail its first contact.
+    try:
+        calibration = machine.parse_blade(blade.sh(machine.BLADE_COMMAND, timeout=120))
+    except InfraError:
+        calibration = None
+    if calibration is not None:
+        record.add(Facts({"calibration": calibration}))
 
 
 def test_nfs_swap_active(blade: BladeSession, record: Recorder) -> None:

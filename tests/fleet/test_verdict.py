@@ -29,7 +29,8 @@ def test_nfs_nbd_ratio(blade: BladeSession, settings: Settings, record: Recorder
     r = paired_ratio(nfs, nbd)
     plan = settings.options.trial_plan()
     reached = plan.reached(nfs, nbd)
-    stop = blade.trials.stop or plan.stop_reason(nfs, nbd, blade.trials.started(), blade.trials.elapsed_s) or ""
+    stop = blade.trials.stop or plan.stop_reason(nfs, nbd, blade.trials.started(), blade.trials.elapsed_s,
+                                                 *blade.trials.budget_left()) or ""  # fmt: skip
     record.add(RatioRecord(ratio=r.ratio, ci95_low=r.low, ci95_high=r.high, ci95_half_width_pct=r.half_width_pct,
                            pairs=r.pairs, per_pair=r.per_pair, gate=gate, nfs_s=tuple(nfs), nbd_s=tuple(nbd),
                            precision_pct=plan.precision_pct, precision_reached=reached, stop=stop))  # fmt: skip

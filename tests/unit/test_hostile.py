@@ -170,6 +170,7 @@ def test_the_guarded_command_dies_with_its_parent(tmp_path: Path) -> None:
         (RunOptions(precision_pct=float("nan")), "--precision nan: choose 0 to 100"),
         (RunOptions(max_trials=0), "--max-trials 0: choose 1 to 50"),
         (RunOptions(trials_budget_s=1), "--trials-budget 1: choose 60 to 86400"),
+        (RunOptions(run_budget_s=-1), "--run-budget -1: choose 0 to 604800"),
         (RunOptions(trials=5, max_trials=4), "--max-trials 4 is below --trials 5"),
         (RunOptions(fault="meteor@hog-t1-nfs+1"), "--fault 'meteor@hog-t1-nfs+1': give SCENARIO"),
         (RunOptions(fault="nas-freeze:99999@hog-t1-nfs+1"), "nas-freeze:99999: choose 1 to 3600 seconds"),

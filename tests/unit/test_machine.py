@@ -1,0 +1,110 @@
+"""The machine in the report, and the run that fits its budget: the host's and a blade's calibration
+(``swaplab.machine``), compare's warning when two runs' machines were not alike, and the hog pairs a run
+starts within --run-budget (``fleet.trials.TrialPairs`` on a clock of the test's)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+from swaplab import machine
+from swaplab.fleet.trials import TrialPairs
+from swaplab.records import HogTrial, RatioRecord
+from swaplab.report.compare import compare
+from swaplab.report.results import RunResult, precision_words, summary_text
+from swaplab.stats import STOP_RUN_BUDGET, TrialPlan
+
+RUNS = Path(__file__).parent / "data" / "runs"
+
+
+def test_the_blades_calibration_is_read_from_what_the_command_prints() -> None:
+    # The command itself, run here by the same python3 a blade has: one line, a rate and the cores.
+    out = subprocess.run([sys.executable, "-c", machine.BLADE_COMMAND.split("'")[1]], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    got = machine.parse_blade(out)
+    assert got is not None and got["hash_mib_s"] > 0 and got["cpus"] >= 1
+    # What a blade prints is untrusted: anything else is no calibration.
+    for bad in ("", "12.5", "fast 2", "12.5 2 3", "-1 2", "1e9 2", "12.5 0", "nan 2", "12.5 2.5"):
+        assert machine.parse_blade(bad) is None, bad
+
+
+def test_the_host_calibration_names_cores_cpu_and_rate() -> None:
+    h = machine.host()
+    assert h["cpus"] >= 1 and h["hash_mib_s"] > 0 and isinstance(h["kvm"], bool)
+
+
+def test_machines_apart_are_named_alike_ones_are_not() -> None:
+    base = {"host": {"cpus": 2, "hash_mib_s": 900.0}, "blades": {"blade1": {"hash_mib_s": 40.0, "cpus": 2}}}
+    alike = copy.deepcopy(base)
+    alike["host"]["hash_mib_s"] = 1000.0  # 11% apart: one machine's run-to-run spread
+    assert machine.differences(base, alike) == []
+    slow = {"host": {"cpus": 1, "hash_mib_s": 450.0}, "blades": {"blade1": {"hash_mib_s": 15.0, "cpus": 2}}}
+    words = machine.differences(base, slow)
+    assert any("1 on the candidate" in w for w in words)
+    assert any(w.startswith("the controller hashed 900") and "100% apart" in w for w in words)
+    assert any(w.startswith("blade blade1 hashed 40") for w in words)
+    # Untrusted documents: nothing that is not a calibration is compared, and nothing raises.
+    for junk in (None, [], {"host": "x"}, {"host": {"hash_mib_s": "fast"}}, {"blades": {"b": {"hash_mib_s": True}}}):
+        assert machine.differences(base, junk) == []
+    assert machine.unrecorded(base, None) is not None and machine.unrecorded(base, slow) is None
+
+
+def _run(name: str) -> RunResult:
+    return RunResult.load(RUNS / name / "results.json")
+
+
+def test_compare_warns_when_the_two_runs_machines_were_not_alike() -> None:
+    base, cand = _run("kernel-6.1-a"), _run("kernel-6.1-b")
+    base.options["machine"] = {"host": {"cpus": 2, "hash_mib_s": 900.0}}
+    cand.options["machine"] = {"host": {"cpus": 2, "hash_mib_s": 400.0}}
+    cmp = compare(base, cand)
+    assert any(w.startswith("the machines differ: the controller hashed 900") for w in cmp.warnings), cmp.warnings
+    assert cmp.comparable  # a warning: read the figures with it in mind, not a refusal
+    cand.options["machine"] = copy.deepcopy(base.options["machine"])
+    assert not any("machine" in w for w in compare(base, cand).warnings)
+    del cand.options["machine"]
+    assert any("recorded no machine calibration" in w for w in compare(base, cand).warnings)
+
+
+def _trial(t: int, store: str, s: float) -> HogTrial:
+    return HogTrial(store, t, "done", s, None, 100)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pairs_stop_when_the_next_would_overrun_the_runs_deadline() -> None:
+    """A 2-core machine twice as slow as another: the same plan (at least 5 pairs) stops where the deadline
+    leaves no room for one more pair, and says why; the fast machine runs its five."""
+    plan = TrialPlan(minimum=5, maximum=5, precision_pct=None, budget_s=float("inf"))
+    for pair_s, expected in ((100.0, 5), (200.0, 3)):
+        clock = Clock()
+        pairs = TrialPairs(plan, [], lambda m: None, deadline=700.0, clock=clock)
+        ran = 0
+        for t in range(1, 6):
+            if pairs.wanted(t):
+                break
+            ran += 1
+            for store in ("nfs", "nbd"):
+                clock.now += pair_s / 2
+                pairs.done.append(_trial(t, store, pair_s / 2 - 5))
+        assert ran == expected, (pair_s, ran)
+        assert (pairs.stop == STOP_RUN_BUDGET) == (expected < 5)
+
+
+def test_the_summary_says_the_precision_reached_and_why_the_pairs_stopped() -> None:
+    r = RatioRecord(ratio=1.15, ci95_low=1.01, ci95_high=1.30, ci95_half_width_pct=12.3, pairs=3, per_pair=(),
+                    gate=2.5, nfs_s=(), nbd_s=(), precision_pct=10.0, precision_reached=False,
+                    stop=STOP_RUN_BUDGET)  # fmt: skip
+    assert precision_words(r) == "+-12.3% after 3 pair(s) (asked +-10%: NOT reached; stopped: the run's --run-budget)"
+    result = _run("kernel-6.1-a")
+    result.options["run_budget_s"] = 600
+    result.timings_s["total"] = 637.0
+    assert "run budget: 637 s of 600 s (OVER it)" in summary_text(result)
