@@ -12,7 +12,7 @@ TEST_PACKAGES := chromium postgresql-15
 # What `make bindeb-pkg` of a kernel tree needs (swaplab bisect, swaplab's kernel builds), and the demo's tree.
 BUILD_PACKAGES := build-essential bc bison flex libelf-dev libssl-dev dpkg-dev rsync kmod cpio xz-utils linux-source-6.1
 
-.PHONY: run test lint unit integration faults faults-soak limit scale history-bench bisect-demo lint-deps deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
+.PHONY: run test lint unit integration wheel-venv faults faults-soak limit scale history-bench bisect-demo lint-deps deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -28,10 +28,20 @@ test: venv kernel-deb lab-deps test-deps sim-deps lint-deps
 
 ## integration: build the lab images (needs the Debian mirror), then run the lab tests in a
 ## network namespace that has only loopback
-integration: venv kernel-deb lab-deps test-deps sim-deps
+integration: venv kernel-deb lab-deps test-deps sim-deps wheel-venv
 	$(VENV)/bin/tox -e integration --notest
 	.tox/integration/bin/swaplab lab build
 	$(VENV)/bin/tox -e integration
+
+## wheel-venv: swaplab's wheel built, and installed into a venv outside the checkout ($(WHEEL_VENV)):
+## the integration tests provision and run the virtual lab from that install
+WHEEL_VENV ?= /tmp/swaplab-wheel-venv
+wheel-venv: venv
+	rm -rf build $(CACHE)/wheel
+	$(VENV)/bin/pip wheel --no-deps -q -w $(CACHE)/wheel .
+	rm -rf build $(WHEEL_VENV)
+	$(PY) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install -q $(CACHE)/wheel/swaplab-*.whl
 
 ## faults: every fault scenario on the virtual lab (CI runs the blade freeze and crash; this adds the
 ## NAS freeze, link down, nfsd restart and nbd-server kill: about 25 minutes more)

@@ -113,9 +113,9 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
 def _cmd_provision(args: argparse.Namespace) -> int:
     from swaplab.provision import ProvisionError, provision
-    from swaplab.repo import ROOT
+    from swaplab.repo import VIRTUAL_INVENTORY
 
-    inventory = args.inventory or str(ROOT / "inventories" / "virtual" / "hosts.yml")
+    inventory = args.inventory or str(VIRTUAL_INVENTORY)
     try:
         res = provision(inventory, args.kernel, _log, playbook=args.playbook)
     except ProvisionError as e:
@@ -292,9 +292,24 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(**{k: v for k, v in vars(args).items() if k in names})
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and the commit (the checkout's HEAD, or the one the wheel was built from),
+    asked for only when the option is given."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from swaplab import repo
+
+        where = f"installed in {repo.PACKAGE.parent}" if repo.INSTALLED else f"checkout {repo.SHARE}"
+        print(f"swaplab {__version__} (commit {repo.commit()}; {where})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="swaplab", description="Swap-over-NFS fleet testing for diskless Linux blades.")
-    p.add_argument("--version", action="version", version=f"swaplab {__version__}")
+    p.add_argument("--version", action=_Version, help="the version and the commit it was built from, and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("scan-log", help="find kernel failure signatures in logs")

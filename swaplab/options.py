@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from swaplab.labshape import BMCS, DHCPS, HELP, NASES, LabShape
-from swaplab.repo import ROOT
+from swaplab.repo import HOME
 from swaplab.stats import TrialPlan
 
 # The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
@@ -163,7 +163,7 @@ class RunOptions:
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
                               "same lab and kernel: its finished cases are kept and not run again",
                               metavar="RUN_DIR")  # fmt: skip
-    reports: Path = _opt(ROOT / "reports", None, "where run directories go")
+    reports: Path = _opt(HOME / "reports", None, "where run directories go")
 
     @property
     def shape(self) -> LabShape:

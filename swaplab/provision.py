@@ -25,7 +25,7 @@ from typing import Any
 from swaplab import ansible_events, errors, hostkeys, proctree
 from swaplab.inventory import STATIC_INVENTORY_ENV, Inventory, InventoryError, load_and_validate, warnings
 from swaplab.kernel.under_test import KernelError, resolve
-from swaplab.repo import ROOT
+from swaplab.repo import SHARE
 
 Log = Callable[[str], None]
 
@@ -49,7 +49,7 @@ class ProvisionResult:
         return sum(self.changed.values())
 
 
-PLAYBOOKS = ROOT / "playbooks"
+PLAYBOOKS = SHARE / "playbooks"
 # Environment variables that hold a secret by their name, beside those the inventory looks up.
 SECRET_NAME_RE = re.compile(r"PASSW(OR)?D|SECRET|TOKEN|CREDENTIAL|_KEY$", re.I)
 ENV_LOOKUP_RE = re.compile(r"lookup\(\s*['\"](?:ansible\.builtin\.)?env['\"]\s*,\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]")
@@ -142,13 +142,13 @@ def run_playbook(
             extravars=extravars,
             limit=limit,
             envvars={
-                "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "ANSIBLE_CONFIG": str(SHARE / "ansible.cfg"),
                 # ansible-runner sets this False unless told otherwise, overriding ansible.cfg.
                 "ANSIBLE_HOST_KEY_CHECKING": "True",
                 "SWAPLAB_SECRET_ENV": str(secret_fd),
                 "PATH": os.pathsep.join([str(guard_bin), venv_bin, os.environ.get("PATH", "")]),
-                "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
-                "ANSIBLE_LIBRARY": str(ROOT / "plugins" / "modules"),
+                "ANSIBLE_ROLES_PATH": str(SHARE / "roles"),
+                "ANSIBLE_LIBRARY": str(SHARE / "plugins" / "modules"),
                 **STATIC_INVENTORY_ENV,
             },
             event_handler=on_event,

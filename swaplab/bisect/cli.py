@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import errors
-from swaplab.repo import ROOT
+from swaplab.repo import HOME, VIRTUAL_INVENTORY
 from swaplab.textsafe import visible
 
 from .engine import STATE_FILE, BisectError, Bisection, Outcome, State, hold, start, step_bound
@@ -25,7 +25,7 @@ from .gittree import GitTree
 from .report import write_report
 from .steps import RunJudge, Target
 
-CACHE = ROOT / ".cache" / "kernel-builds"
+CACHE = HOME / ".cache" / "kernel-builds"
 
 
 def add_parser(sub: Any) -> None:
@@ -67,7 +67,7 @@ def _problems(args: argparse.Namespace) -> list[str]:
         out.append(f"--max-pairs {args.max_pairs}: choose 2 to 50")
     if args.inventory and not Path(args.inventory).is_file():
         out.append(f"-i {visible(args.inventory)[:200]}: no such inventory")
-    elif not args.inventory and not (ROOT / "inventories" / "virtual" / "hosts.yml").is_file():
+    elif not args.inventory and not VIRTUAL_INVENTORY.is_file():
         out.append("no -i, and the virtual lab is not up: `swaplab lab up` first, or give a rack's inventory")
     return out
 
@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     if problems := _problems(args):
         print("swaplab bisect: cannot start:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
-    inv = str(Path(args.inventory).resolve()) if args.inventory else str(ROOT / "inventories" / "virtual" / "hosts.yml")
+    inv = str(Path(args.inventory).resolve()) if args.inventory else str(VIRTUAL_INVENTORY)
     try:
         if args.resume:
             directory = Path(args.resume)
@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
                                  else (args.good, args.bad, Target(args.gate, args.case)))  # fmt: skip
             state = start(tree, good, bad, target.what())
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-            directory = ROOT / "reports" / f"bisect-{stamp}"
+            directory = HOME / "reports" / f"bisect-{stamp}"
             directory.mkdir(parents=True)
             lock = hold(directory)
             state.save(directory)

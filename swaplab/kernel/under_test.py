@@ -23,9 +23,9 @@ from typing import Any
 from swaplab import errors
 from swaplab.kernel.check import judge
 from swaplab.kernel.sources import KernelUnreadable, load_kernel
-from swaplab.repo import ROOT
+from swaplab.repo import HOME
 
-CACHE = ROOT / ".cache" / "kernel"  # Debian's stock kernel package, and kernel trees' packed modules
+CACHE = HOME / ".cache" / "kernel"  # Debian's stock kernel package, and kernel trees' packed modules
 WHAT = "a kernel .deb, or a directory holding boot/vmlinuz-<release> and lib/modules/<release>"
 # A release, package name and version from a build farm reach paths, the iPXE script and shells.
 RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}")

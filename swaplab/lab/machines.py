@@ -28,7 +28,7 @@ from swaplab.lab.procs import NAS_STOP_S, LabError, free_port, pid_of, stop, wai
 from swaplab.lab.state import Blade, LabState
 from swaplab.labshape import LabShape
 from swaplab.options import MAX_BLADE_MEMORY_MIB, MAX_BLADES, MIN_BLADE_MEMORY_MIB
-from swaplab.repo import ROOT
+from swaplab.repo import VIRTUAL_INVENTORY
 from swaplab.rundir import HOST_LABEL_RE
 
 Log = Callable[[str], None]
@@ -187,7 +187,7 @@ def up(
         log(f"switch and {blades} blade(s) (powered off) started; NAS {kind} booting, ssh on {nas_host}:{port}")
         wait_ssh_banner(nas_host, port, ssh_timeout)
         log(f"NAS up: ssh answered {time.monotonic() - t0:.0f} s after its {kind} started")
-        write_inventory(state, ROOT / "inventories" / "virtual" / "hosts.yml")
+        write_inventory(state, VIRTUAL_INVENTORY)
     except (subprocess.CalledProcessError, LabError, vbmc.BMCError, labdhcp.LabDHCPError, hostnas.HostNASError,
             OSError) as e:  # fmt: skip
         detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else ""

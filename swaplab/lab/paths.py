@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from swaplab.repo import ROOT
+from swaplab.repo import HOME
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class LabPaths:
 
     @classmethod
     def default(cls) -> LabPaths:
-        return cls(Path(os.environ.get("SWAPLAB_LAB_DIR", ROOT / ".cache" / "lab")))
+        return cls(Path(os.environ.get("SWAPLAB_LAB_DIR", HOME / ".cache" / "lab")))
 
     def secure(self) -> None:
         """Make the lab private to root: its disks hold the NAS's private host key and the blade roots.

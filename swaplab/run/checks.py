@@ -8,13 +8,12 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from swaplab import errors
+from swaplab import errors, repo
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.kernel import under_test
 from swaplab.lab import bmc as vbmc
@@ -24,12 +23,12 @@ from swaplab.lab.paths import LabPaths
 from swaplab.labshape import LabShape
 from swaplab.options import RANGES, SUITES, RunOptions, range_problem
 from swaplab.provision import lab_problems
-from swaplab.repo import ROOT
+from swaplab.repo import VIRTUAL_INVENTORY as _VIRTUAL
 from swaplab.report import journal
 from swaplab.textsafe import shown
 
 Log = Callable[[str], None]
-VIRTUAL_INVENTORY = ROOT / "inventories" / "virtual" / "hosts.yml"
+VIRTUAL_INVENTORY = _VIRTUAL
 
 
 class RunError(errors.BadInput):
@@ -180,11 +179,8 @@ def _kernel_checked(opts: RunOptions, log: Log) -> tuple[under_test.KernelUnderT
 
 
 def git_commit() -> str:
-    r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                       check=False)  # fmt: skip
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
-    return (r.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
+    """The commit of the swaplab that runs (``repo.commit``: the checkout's HEAD, or the wheel's)."""
+    return repo.commit()
 
 
 def new_run_dir(reports: Path) -> Path:

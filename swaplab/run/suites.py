@@ -27,7 +27,7 @@ from swaplab.fleet.settings import Settings
 from swaplab.inventory import Inventory
 from swaplab.options import SUITES
 from swaplab.records import Facts, HogTrial, to_json
-from swaplab.repo import ROOT
+from swaplab.repo import SHARE
 from swaplab.report import collect, journal
 from swaplab.rundir import CONTEXT, NAS_PROBE, PROGRESS_LOG
 
@@ -144,10 +144,10 @@ def run_suites(ctx: RunContext, names: list[str], rerun: list[str] | None = None
     control = Path(tempfile.mkdtemp(prefix="swaplab-ssh-"))  # ssh control sockets need short paths
     cfg = where / "ssh_config"
     cfg.write_text(ssh_config(inv.hostvars, [*names, inv.nas]))
-    targets = [str(ROOT / "tests" / "fleet" / f"test_{s}.py") for s in SUITES if s in ctx.opts.suites]
+    targets = [str(SHARE / "tests" / "fleet" / f"test_{s}.py") for s in SUITES if s in ctx.opts.suites]
     collector = collect.Collector(ctx.log, journal.Journal(where) if rerun else ctx.journal, names)
     args = [*targets, f"--swaplab-context={where / CONTEXT}", "-p", "no:cacheprovider", "-p", collect.PLUGIN,
-            "-o", "timeout=7200", f"--rootdir={ROOT}", "-q", "--no-header", "-rN",
+            "-o", "timeout=7200", f"--rootdir={SHARE}", "-q", "--no-header", "-rN",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # fmt: skip
     for nodeid in sorted(prior.finished_nodeids()) if prior else []:
         if not rerun or nodeid not in rerun:

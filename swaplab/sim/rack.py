@@ -36,14 +36,14 @@ from swaplab import errors, proctree
 from swaplab.drivers.ipmidriver import rmcp_ping
 from swaplab.inventory.writer import Host, RackInventory
 from swaplab.lab import bmc as vbmc
-from swaplab.repo import ROOT
+from swaplab.repo import HOME
 from swaplab.rundir import HOST_LABEL_RE, RESERVED_NAMES
 from swaplab.textsafe import shown
 
 from .blade_files import BLADE_MOUNT, MEMINFO, SHIMS, VMSTAT, sshd_config
 
 MAX_BLADES = 250  # one /24 of loopback addresses per kind
-SSHD = ROOT / ".cache" / "sim" / "usr" / "sbin" / "sshd"  # extracted from Debian's openssh-server (make sim-deps)
+SSHD = HOME / ".cache" / "sim" / "usr" / "sbin" / "sshd"  # extracted from Debian's openssh-server (make sim-deps)
 PRIVSEP_UID = 60999
 AGENT_DIR = "/var/lib/swaplab"
 SOL_PORT = 2323

@@ -36,7 +36,7 @@ from typing import Any
 
 from swaplab import proctree
 from swaplab.lab.bmc import PASSWORD_ENV
-from swaplab.repo import ROOT
+from swaplab.repo import HOME
 from swaplab.sim import rack as sim
 
 
@@ -217,7 +217,7 @@ def power_ons(rack: Path) -> list[float]:
 
 
 def latest_run(before: set[str]) -> Path | None:
-    runs = sorted(p for p in (ROOT / "reports").iterdir() if p.is_dir() and p.name not in before)
+    runs = sorted(p for p in (HOME / "reports").iterdir() if p.is_dir() and p.name not in before)
     return runs[-1] if runs else None
 
 
@@ -232,7 +232,7 @@ def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None]
     def say(text: str) -> None:
         tell(f"[{n} blades, {storm or 'loads'}] {text}")
 
-    rack_dir = args.rack_dir or ROOT / ".cache" / "sim" / f"rack-{n}"
+    rack_dir = args.rack_dir or HOME / ".cache" / "sim" / f"rack-{n}"
     if rack_dir.exists():
         sim.down(rack_dir)
     names = sim.rack_names(n)
@@ -249,7 +249,7 @@ def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None]
         t0 = time.time()
         # The blades' bring-up as a hung blade's recovery does it: the boot play, then the swap play.
         r = subprocess.run([*SWAPLAB, "provision", "-i", str(inv), "--playbook", "recover.yml"], capture_output=True,
-                           text=True, timeout=1800, cwd=ROOT)  # fmt: skip
+                           text=True, timeout=1800, cwd=HOME)  # fmt: skip
         out["boot_play_s"] = round(time.time() - t0, 1)
         out["boot_play_rc"] = r.returncode
         if r.returncode != 0:
@@ -265,7 +265,7 @@ def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None]
         for log in (rack_dir / "bmc").glob("*/chassis.log"):
             log.unlink()
         sim.ask(rack_dir, f"chatter {args.chatter}")
-        before = {p.name for p in (ROOT / "reports").iterdir()} if (ROOT / "reports").is_dir() else set()
+        before = {p.name for p in (HOME / "reports").iterdir()} if (HOME / "reports").is_dir() else set()
         cmd = [*SWAPLAB, "run", "-i", str(inv), "--no-provision", "--suite", "hog,verdict", "--trials",
                str(args.trials), *(["--precision", "0"] if args.precision == 0 else [])]  # fmt: skip
         if storm:
@@ -275,7 +275,7 @@ def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None]
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         run_log = open(rack_dir / "run.log", "w")  # noqa: SIM115 - closed below
         say(f"booted in {out['boot_play_s']} s; swaplab run started")
-        proc = subprocess.Popen(cmd, stdout=run_log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=run_log, stderr=subprocess.STDOUT, cwd=HOME)
         sampler = Sampler(proc.pid)
         sampler.start()
         probe = SessionProbe([sim.SimBlade(nm, i).bmc for i, nm in enumerate(names, 1)])

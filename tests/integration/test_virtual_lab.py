@@ -36,6 +36,7 @@ import jsonschema
 import pytest
 import yaml
 
+from swaplab import __version__ as swaplab_version
 from swaplab.report import junit, results
 from tests.integration.conftest import BIN, BMC_PASSWORD, ROOT, swaplab
 from tests.integration.conftest import on_host as _blade
@@ -212,6 +213,40 @@ def test_second_provision_changes_nothing(kept_run: Path) -> None:
     assert r.returncode == 0
     assert "changed=0 " in r.stdout or r.stdout.rstrip().endswith("changed=0"), r.stdout[-2000:]
     assert "/mnt/nfsswap/swapfile" in _blade("blade1", "cat /proc/swaps")
+
+
+# `make wheel-venv`: the wheel, installed outside the checkout.
+WHEEL_VENV = Path(os.environ.get("SWAPLAB_WHEEL_VENV", "/tmp/swaplab-wheel-venv"))
+
+
+def test_the_installed_wheel_provisions_and_runs_the_lab(kept_run: Path, tmp_path: Path) -> None:
+    """swaplab as a lab installs it: the wheel in a venv of its own, started from a directory outside the
+    checkout. It names its version and commit, provisions the lab with the playbooks it carries, runs the
+    config suite, and writes its run directory where it was started."""
+    exe = WHEEL_VENV / "bin" / "swaplab"
+    assert exe.is_file(), f"no installed wheel at {WHEEL_VENV}: `make wheel-venv` builds and installs it"
+    home = tmp_path / "job"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("SWAPLAB_HOME", "VIRTUAL_ENV", "PYTHONPATH")}
+    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, cwd=home, env=env, check=True)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert version.stdout.startswith(f"swaplab {swaplab_version} (commit {head}"), version.stdout
+    assert f"installed in {WHEEL_VENV}" in version.stdout, version.stdout
+    deb = sorted((ROOT / ".cache" / "kernel").glob("linux-image-*.deb"))[0]
+    r = subprocess.run([str(exe), "run", "-i", str(INVENTORY), "--kernel", str(deb), "--suite", "config",
+                        "--trials", "1", "--precision", "0"], capture_output=True, text=True, cwd=home, env=env,
+                       timeout=1800, check=False)  # fmt: skip
+    sys.stdout.write(r.stdout + r.stderr)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run_dir = _run_dir(r)
+    assert run_dir.parent == home / "reports"  # where the job was started, not inside the package
+    cases = _cases(run_dir)
+    assert cases["blade1/test_reachable"].find("failure") is None and "blade1/provision" in cases
+    # The playbooks it ran are the wheel's own copies, not the checkout's.
+    ran = " ".join(p.read_text(errors="replace") for p in (run_dir / "ansible").rglob("command") if p.is_file())
+    assert f"{WHEEL_VENV}/lib/" in ran and "/swaplab/_share/playbooks/" in ran, ran[:2000]
+    assert str(ROOT / "playbooks") not in ran
 
 
 def test_an_unmanaged_nas_is_checked_never_changed(kept_run: Path, tmp_path: Path) -> None:
