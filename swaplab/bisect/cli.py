@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from swaplab import errors
+from swaplab.inventory import load_and_validate
 from swaplab.repo import HOME, VIRTUAL_INVENTORY
 from swaplab.textsafe import visible
 
@@ -42,6 +43,8 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--patches", help="a patch series applied on every step (quilt series, directory, mbox)")
     b.add_argument("--kconfig", help="the config to build with (default: x86_64_defconfig + what blades need)")
     b.add_argument("--max-pairs", type=int, default=8, help="pairs a step may take before it is skipped")
+    b.add_argument("--split", type=int, default=1, metavar="K", help="test K commits at once, each on its own "
+                   "group of blades (default 1: every blade tests the same commit, their pairs pooled)")  # fmt: skip
     b.add_argument("--resume", metavar="DIR", help="go on with the bisection saved in DIR")
     b.add_argument("run_args", nargs="*", metavar="-- RUN_ARG", help="passed to each step's swaplab run")
     b.set_defaults(func=main)
@@ -65,6 +68,10 @@ def _problems(args: argparse.Namespace) -> list[str]:
         out.append("--good and --bad: give both ends (or --from-history)")
     if not 2 <= args.max_pairs <= 50:
         out.append(f"--max-pairs {args.max_pairs}: choose 2 to 50")
+    if not 1 <= args.split <= 64:
+        out.append(f"--split {args.split}: choose 1 to 64")
+    elif args.split > 1 and "--limit" in args.run_args:
+        out.append("--split with a --limit for the runs: give one (--split makes each group's --limit)")
     if args.inventory and not Path(args.inventory).is_file():
         out.append(f"-i {visible(args.inventory)[:200]}: no such inventory")
     elif not args.inventory and not VIRTUAL_INVENTORY.is_file():
@@ -94,12 +101,24 @@ def ends_from_history(args: argparse.Namespace) -> tuple[str, str, Target]:
                       "the nights with --kernel-commit, or give --good and --bad")  # fmt: skip
 
 
+def groups(inventory: str, k: int) -> list[list[str]]:
+    """``--split K``: the inventory's blades dealt into K groups, as ``--limit`` arguments for each group's
+    runs (K = 1: no --limit, every blade). More groups than blades is bad input."""
+    if k == 1:
+        return [[]]
+    blades = sorted(load_and_validate(inventory).blades)
+    if len(blades) < k:
+        raise BisectError(f"--split {k}: the inventory has {len(blades)} blade(s); give at most that many groups")
+    return [["--limit", ",".join(blades[i::k])] for i in range(k)]
+
+
 def main(args: argparse.Namespace) -> int:
     if problems := _problems(args):
         print("swaplab bisect: cannot start:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     inv = str(Path(args.inventory).resolve()) if args.inventory else str(VIRTUAL_INVENTORY)
     try:
+        limits = groups(inv, args.split)  # before the bisection's directory: more groups than blades is bad input
         if args.resume:
             directory = Path(args.resume)
             lock = hold(directory)  # before the state is read: a second writer never reads it
@@ -120,10 +139,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"bisect: {n} candidate commit(s) between {state.good[:12]} and {state.bad[:12]}; at most "
               f"{step_bound(n)} build-and-test steps, skips aside; judged: {target.words()}")  # fmt: skip
         print(f"bisect: state in {directory / STATE_FILE}")
-        judge = RunJudge(tree, inv, target, directory, CACHE, Path(args.patches) if args.patches else None,
-                         Path(args.kconfig) if args.kconfig else None, max_pairs=args.max_pairs,
-                         run_args=list(args.run_args))  # fmt: skip
-        outcome: Outcome = Bisection(tree, state, judge, directory).run()
+        judges = [RunJudge(tree, inv, target, directory, CACHE, Path(args.patches) if args.patches else None,
+                           Path(args.kconfig) if args.kconfig else None, max_pairs=args.max_pairs,
+                           run_args=[*args.run_args, *limit])
+                  for limit in limits]  # fmt: skip
+        outcome: Outcome = Bisection(tree, state, judges[0], directory).run(judges=judges)
         os.close(lock)
     except errors.SwaplabError as e:
         print(f"swaplab bisect: {errors.message(e)}", file=sys.stderr)

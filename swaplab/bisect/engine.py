@@ -13,6 +13,10 @@ bisections did it:
    again and must pass again.
 
 With N candidates between the ends, that is at most ceil(log2(N)) + 4 steps, skips aside.
+
+A rack may test several commits at once, one group of blades each (``swaplab bisect --split K``): the two
+ends together, then K commits that cut the candidates into K+1 parts, then the confirmations together.
+Each step is saved as it ends; a batch cut short by a kill is taken up again from the steps it saved.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import fcntl
 import json
 import math
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -163,14 +169,21 @@ class Bisection:
     def __init__(self, tree: GitTree, state: State, judge: Judge, directory: Path,
                  log: Callable[[str], None] = print) -> None:  # fmt: skip
         self.tree, self.state, self.judge, self.dir, self.log = tree, state, judge, directory, log
+        self._saving = threading.Lock()  # the steps of a batch end in any order, each saved whole
 
-    def run(self, max_steps: int | None = None) -> Outcome:
-        limit = max_steps if max_steps is not None else step_bound(len(self.candidates())) + 16
+    def run(self, max_steps: int | None = None, judges: Sequence[Judge] = ()) -> Outcome:
+        """To the outcome; ``judges``: one per group of blades, each taking one step of a batch at once
+        (none given: this bisection's one judge, one step at a time)."""
+        judges = list(judges) or [self.judge]
+        limit = max_steps if max_steps is not None else step_bound(len(self.candidates())) * len(judges) + 16
         while (outcome := self.decided()) is None:
             if len(self.state.steps) >= limit:
                 raise Unsettled(f"the bisection took {limit} steps without settling: see {self.dir / STATE_FILE}")
-            role, sha = self.next_action()
-            self.take(role, sha)
+            actions = self.next_actions(len(judges))
+            if len(actions) == 1:
+                self.take(*actions[0], judge=judges[0])
+            else:
+                self.take_batch(actions, judges)
         return outcome
 
     def candidates(self) -> list[str]:
@@ -182,14 +195,17 @@ class Bisection:
 
     def current(self) -> tuple[str, list[str], set[str]]:
         """The bad commit the search stands on, the good ones, and the skipped ones."""
-        bad, goods, skipped = self.state.bad, [self.state.good], set()
+        bads, goods, skipped = [self.state.bad], [self.state.good], set()
         for s in self._by_role("search"):
             if s.verdict.kind == "bad":
-                bad = s.sha  # always a candidate of the bad before it: an ancestor of it
+                bads.append(s.sha)  # one at a time, a candidate of the bad before it: an ancestor of it
             elif s.verdict.kind == "good":
                 goods.append(s.sha)
             else:
                 skipped.add(s.sha)
+        # Tested side by side, the bads of one batch are in no order: the search stands on the one that
+        # leaves the fewest candidates (in a linear history, the oldest).
+        bad = bads[-1] if len(bads) <= 2 else min(bads, key=lambda b: len(self.tree.candidates(b, goods)))
         return bad, goods, skipped
 
     def found(self) -> tuple[str, ...] | None:
@@ -217,6 +233,28 @@ class Bisection:
         confirmed = {s.sha for s in self._by_role("confirm-parent")}
         parent = next(p for p in self.tree.parents(culprit) if p not in confirmed)
         return "confirm-parent", parent
+
+    def next_actions(self, k: int) -> list[tuple[Role, str]]:
+        """Up to ``k`` steps to take at once: both ends; ``k`` commits cutting the candidates left into
+        ``k`` + 1 parts (one at a time, git's own choice); the culprit's confirmation and its parents'."""
+        if k <= 1:
+            return [self.next_action()]
+        both: list[tuple[Role, str]] = [("bad-end", self.state.bad), ("good-end", self.state.good)]
+        ends = [(role, sha) for role, sha in both if not self._by_role(role)]
+        if ends:
+            return ends
+        suspects = self.found()
+        if suspects is None:
+            bad, goods, skipped = self.current()
+            left = [s for s in reversed(self.tree.candidates(bad, goods)) if s != bad and s not in skipped]
+            n = len(left)  # oldest first, in a linear history
+            picks = sorted({min(n - 1, max(0, round(i * (n + 1) / (k + 1)) - 1)) for i in range(1, k + 1)})
+            return [("search", left[p]) for p in picks]
+        culprit = suspects[0]
+        out: list[tuple[Role, str]] = [] if self._by_role("confirm-bad") else [("confirm-bad", culprit)]
+        confirmed = {s.sha for s in self._by_role("confirm-parent")}
+        out += [("confirm-parent", p) for p in self.tree.parents(culprit) if p not in confirmed]
+        return out[:k] or [self.next_action()]
 
     def decided(self) -> Outcome | None:
         """The outcome, once the steps settle it; None while a step is still to take."""
@@ -254,16 +292,26 @@ class Bisection:
         return Outcome(culprit, True, suspects, f"the first bad commit is {culprit[:12]} ({subject}): bad again "
                        f"when tested again, and its parent{'s' * (len(parents) > 1)} good again")  # fmt: skip
 
-    def take(self, role: Role, sha: str) -> Step:
-        index = len(self.state.steps) + 1
+    def take(self, role: Role, sha: str, index: int | None = None, judge: Judge | None = None) -> Step:
+        index = index or max((s.index for s in self.state.steps), default=0) + 1
         commit = self.tree.commit(sha)
         self.log(f"bisect step {index} ({role}): {commit.short} {commit.subject}")
-        verdict = self.judge(sha, index, role)
+        verdict = (judge or self.judge)(sha, index, role)
         step = Step(index, role, sha, commit.subject, verdict)
-        self.state.steps.append(step)
-        self.state.save(self.dir)
+        with self._saving:
+            self.state.steps.append(step)
+            self.state.steps.sort(key=lambda s: s.index)
+            self.state.save(self.dir)
         self.log(f"bisect step {index}: {verdict.kind}" + (f": {verdict.note}" if verdict.note else ""))
         return step
+
+    def take_batch(self, actions: list[tuple[Role, str]], judges: Sequence[Judge]) -> list[Step]:
+        """The steps side by side, each on its own judge (group of blades); each saved as it ends."""
+        first = max((s.index for s in self.state.steps), default=0) + 1
+        with ThreadPoolExecutor(max_workers=len(actions), thread_name_prefix="bisect-step") as pool:
+            futures = [pool.submit(self.take, role, sha, first + i, judges[i])
+                       for i, (role, sha) in enumerate(actions)]  # fmt: skip
+            return [f.result() for f in futures]
 
 
 def start(tree: GitTree, good_rev: str, bad_rev: str, what: str) -> State:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from swaplab import errors
+from swaplab import errors, locks
 from swaplab.kernel.check import judge
 from swaplab.kernel.sources import KernelInfo
 
@@ -274,7 +274,17 @@ def build(inp: TreeInput, cache: Path, out_dir: Path, log: Log, jobs: int | None
     if found:
         log(f"kernel build {key}: cached ({found[0].name})")
         return Built(found[0], key, True, 0.0, None)
-    jobs = jobs or os.cpu_count() or 1
+    # One build at a time in a cache (a bisection's groups build their commits in turn; so do two
+    # bisections sharing it): the scratch trees are shared, and a build may have made this package meanwhile.
+    with locks.turn(cache / "build.lock", "kernel build", log, BUILD_TIMEOUT_S):
+        found = sorted(done.glob("linux-image-*.deb")) if done.is_dir() else []
+        if found:
+            log(f"kernel build {key}: built meanwhile ({found[0].name})")
+            return Built(found[0], key, True, 0.0, None)
+        return _build(inp, key, done, cache, out_dir, log, jobs or os.cpu_count() or 1)
+
+
+def _build(inp: TreeInput, key: str, done: Path, cache: Path, out_dir: Path, log: Log, jobs: int) -> Built:
     t0 = time.monotonic()
     scratch = prepare(inp, cache / "trees", log)
     configure(scratch, inp.kconfig, jobs)

@@ -8,12 +8,13 @@ A resumed run is a plan, not a branch: ``plan()`` picks ``Resumed`` where a fres
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from swaplab import __version__, ansible_events
+from swaplab import __version__, ansible_events, locks
 from swaplab.ansible_events import BOOT_WAIT
 from swaplab.inventory import load_and_validate
 from swaplab.lab import bmc as vbmc
@@ -21,6 +22,7 @@ from swaplab.lab import machines
 from swaplab.lab.paths import LabPaths
 from swaplab.provision import provision
 from swaplab.records import Facts, RatioRecord
+from swaplab.repo import HOME
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.outputs import write_outputs
 from swaplab.report.results import RunResult, summary_text
@@ -78,6 +80,9 @@ class Blades(Step):
             ctx.journal.write("resumed", options=ctx.opts.to_json())
 
 
+PROVISION_WAIT_S = 3600  # another run's provisioning of the same NAS: a rack's takes minutes, not an hour
+
+
 class Provision(Step):
     """The playbooks: NAS, kernel, blades, swap. A blade whose provisioning failed gets an ``<error>`` case
     and is not tested; a failed NAS is the cause of whatever its blades then report."""
@@ -89,7 +94,10 @@ class Provision(Step):
         limit = ",".join([inv.nas, *names]) if ctx.opts.limit else None
         # With --limit the NAS plays act on these blades' roots, kernels and swapfiles only (swaplab_acted_on).
         extra = {"swaplab_acted_on": names} if ctx.opts.limit else None
-        with ctx.timed("provision"):
+        # Runs from this controller that share the NAS provision it in turn (a bisection's groups of blades,
+        # two jobs with --limit): its exports, DHCP and TFTP files are the NAS's, not one run's.
+        lock = HOME / ".cache" / "locks" / f"provision-{hashlib.sha256(inv.nas.encode()).hexdigest()[:16]}.lock"
+        with ctx.timed("provision"), locks.turn(lock, f"provisioning {inv.nas}", ctx.log, PROVISION_WAIT_S):
             res = provision(inv, ctx.opts.kernel, ctx.log, kvars=ctx.kvars, limit=limit,
                             artifacts=ctx.run_dir / "ansible", extra=extra)  # fmt: skip
         ctx.provision_tasks = {k: round(v, 1) for k, v in res.task_seconds.items()}

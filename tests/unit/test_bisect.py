@@ -246,7 +246,7 @@ def test_the_command_names_every_problem_before_anything_is_built(repo, tmp_path
 
     tree, shas = repo
     rc = cli.main(["bisect", "--tree", f"{tree.path}/../linux", "--good", shas[0], "--max-pairs", "1",
-                   "-i", str(tmp_path / "nowhere.yml")])  # fmt: skip
+                   "--split", "0", "-i", str(tmp_path / "nowhere.yml")])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "cannot start" in err
     for words in (
@@ -254,6 +254,7 @@ def test_the_command_names_every_problem_before_anything_is_built(repo, tmp_path
         "without '..'",
         "--good and --bad: give both",
         "--max-pairs 1",
+        "--split 0: choose 1 to 64",
         "nowhere.yml: no such inventory",
     ):
         assert words in err, err
@@ -263,6 +264,10 @@ def test_the_command_names_every_problem_before_anything_is_built(repo, tmp_path
     rc = cli.main(["bisect", "--tree", str(tree.path), "--good", shas[9], "--bad", shas[2], "--gate", "1.2",
                    "-i", example])  # fmt: skip
     assert rc == 2 and "swap them" in capsys.readouterr().err
+    # More groups of blades than the rack has: named before anything is built.
+    rc = cli.main(["bisect", "--tree", str(tree.path), "--good", shas[2], "--bad", shas[9], "--gate", "1.2",
+                   "--split", "64", "-i", example])  # fmt: skip
+    assert rc == 2 and "--split 64: the inventory has" in capsys.readouterr().err
     assert set((Path(cli.__file__).parents[1] / "reports").glob("bisect-*")) == before
 
 
@@ -382,3 +387,57 @@ def test_a_second_bisection_in_the_same_directory_is_refused_before_it_reads_the
     with pytest.raises(BisectError, match="cannot lock it"):
         hold(out)
     assert not (tmp_path / "elsewhere").exists()
+
+
+class Rounds(Bisection):
+    """A bisection that counts its rounds: what takes a rack's wall-clock time when steps run side by side."""
+
+    rounds = 0
+
+    def next_actions(self, k: int):  # type: ignore[no-untyped-def]
+        self.rounds += 1
+        return super().next_actions(k)
+
+
+def test_a_rack_tests_several_commits_at_once_in_fewer_rounds(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--split 3: three groups of blades, three commits a round. The same first bad commit, confirmed, in
+    fewer rounds than one group takes; the ends share the first round, the confirmations the last."""
+    tree, shas = repo
+    rounds = {}
+    for k in (1, 3):
+        state = start(tree, shas[0], shas[-1], "stand-in")
+        out = tmp_path / f"split-{k}"
+        out.mkdir()
+        judges = [StandIn(shas, culprit=20) for _ in range(k)]
+        b = Rounds(tree, state, judges[0], out, log=lambda _m: None)
+        outcome = b.run(judges=judges)
+        assert outcome.confirmed and outcome.first_bad == shas[20], outcome.words
+        assert [s.index for s in state.steps] == list(range(1, len(state.steps) + 1))
+        assert State.load(out).steps == state.steps  # every step saved, in order
+        rounds[k] = b.rounds
+        if k == 3:
+            assert {s.role for s in state.steps[:2]} == {"bad-end", "good-end"}
+            assert all(len(j.calls) > 0 for j in judges)  # every group took steps
+    assert rounds[3] < rounds[1], rounds
+
+
+def test_a_batch_cut_short_keeps_the_steps_that_ended_and_resumes(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tree, shas = repo
+    state = start(tree, shas[0], shas[-1], "stand-in")
+    out = tmp_path / "cut"
+    out.mkdir()
+
+    class Lost(StandIn):
+        def __call__(self, sha: str, index: int, role: str) -> Verdict:
+            if role == "search":
+                raise RuntimeError("the controller went away")
+            return super().__call__(sha, index, role)
+
+    with pytest.raises(RuntimeError):
+        Bisection(tree, state, StandIn(shas, 20), out, log=lambda _m: None).run(
+            judges=[StandIn(shas, 20), Lost(shas, 20)])  # fmt: skip
+    saved = State.load(out)
+    assert [s.role for s in saved.steps][:2] in (["bad-end", "good-end"], ["good-end", "bad-end"])
+    outcome = Bisection(tree, saved, StandIn(shas, 20), out, log=lambda _m: None).run(
+        judges=[StandIn(shas, 20), StandIn(shas, 20)])  # fmt: skip
+    assert outcome.confirmed and outcome.first_bad == shas[20]
