@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--patches", help="a patch series applied on every step (quilt series, directory, mbox)")
     b.add_argument("--kconfig", help="the config to build with (default: x86_64_defconfig + what blades need)")
     b.add_argument("--max-pairs", type=int, default=8, help="pairs a step may take before it is skipped")
+    b.add_argument("--pairs-per-run", type=int, default=3, metavar="N", help="hog pairs each run of a step takes "
+                   "(a step runs again, N more, while it is not sure; default 3)")  # fmt: skip
     b.add_argument("--split", type=int, default=1, metavar="K", help="test K commits at once, each on its own "
                    "group of blades (default 1: every blade tests the same commit, their pairs pooled)")  # fmt: skip
     b.add_argument("--resume", metavar="DIR", help="go on with the bisection saved in DIR")
@@ -68,6 +71,8 @@ def _problems(args: argparse.Namespace) -> list[str]:
         out.append("--good and --bad: give both ends (or --from-history)")
     if not 2 <= args.max_pairs <= 50:
         out.append(f"--max-pairs {args.max_pairs}: choose 2 to 50")
+    if not 2 <= args.pairs_per_run <= args.max_pairs:
+        out.append(f"--pairs-per-run {args.pairs_per_run}: choose 2 to --max-pairs ({args.max_pairs})")
     if not 1 <= args.split <= 64:
         out.append(f"--split {args.split}: choose 1 to 64")
     elif args.split > 1 and "--limit" in args.run_args:
@@ -101,6 +106,10 @@ def ends_from_history(args: argparse.Namespace) -> tuple[str, str, Target]:
                       "the nights with --kernel-commit, or give --good and --bad")  # fmt: skip
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def groups(inventory: str, k: int) -> list[list[str]]:
     """``--split K``: the inventory's blades dealt into K groups, as ``--limit`` arguments for each group's
     runs (K = 1: no --limit, every blade). More groups than blades is bad input."""
@@ -117,6 +126,7 @@ def main(args: argparse.Namespace) -> int:
         print("swaplab bisect: cannot start:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     inv = str(Path(args.inventory).resolve()) if args.inventory else str(VIRTUAL_INVENTORY)
+    directory: Path | None = None
     try:
         limits = groups(inv, args.split)  # before the bisection's directory: more groups than blades is bad input
         if args.resume:
@@ -140,14 +150,19 @@ def main(args: argparse.Namespace) -> int:
               f"{step_bound(n)} build-and-test steps, skips aside; judged: {target.words()}")  # fmt: skip
         print(f"bisect: state in {directory / STATE_FILE}")
         judges = [RunJudge(tree, inv, target, directory, CACHE, Path(args.patches) if args.patches else None,
-                           Path(args.kconfig) if args.kconfig else None, max_pairs=args.max_pairs,
-                           run_args=[*args.run_args, *limit])
+                           Path(args.kconfig) if args.kconfig else None, pairs_per_run=args.pairs_per_run,
+                           max_pairs=args.max_pairs, run_args=[*args.run_args, *limit])
                   for limit in limits]  # fmt: skip
+        signal.signal(signal.SIGTERM, _interrupt)  # Jenkins's abort: the step's run stopped, the state kept
         outcome: Outcome = Bisection(tree, state, judges[0], directory).run(judges=judges)
         os.close(lock)
     except errors.SwaplabError as e:
         print(f"swaplab bisect: {errors.message(e)}", file=sys.stderr)
         return errors.exit_code(e)
+    except KeyboardInterrupt:
+        where = f": go on with `swaplab bisect --resume {directory}`" if directory else ""
+        print(f"swaplab bisect: interrupted; the steps that ended are kept{where}", file=sys.stderr)
+        return 2
     write_report(directory, state, outcome, tree)
     print(f"bisect: {outcome.words}")
     print(f"{directory}/")

@@ -311,7 +311,14 @@ class Bisection:
         with ThreadPoolExecutor(max_workers=len(actions), thread_name_prefix="bisect-step") as pool:
             futures = [pool.submit(self.take, role, sha, first + i, judges[i])
                        for i, (role, sha) in enumerate(actions)]  # fmt: skip
-            return [f.result() for f in futures]
+            try:
+                return [f.result() for f in futures]
+            except KeyboardInterrupt:  # stopped: the other groups' steps are stopped too, and none is saved
+                for judge in judges:
+                    stop = getattr(judge, "stop", None)
+                    if stop is not None:
+                        stop()
+                raise
 
 
 def start(tree: GitTree, good_rev: str, bad_rev: str, what: str) -> State:

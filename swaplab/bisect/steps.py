@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,18 @@ from .gittree import GitTree
 
 MAX_RESULTS = 64 << 20
 RUN_TIMEOUT_S = 4 * 3600
+STOP_GRACE_S = 300
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """A step's run stopped as Jenkins stops one: SIGTERM (it keeps what finished and lets its lab go), then
+    SIGKILL if it has not ended within its grace."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 @dataclass(frozen=True)
@@ -73,10 +86,19 @@ class RunJudge:
     cache: Path
     patches: Path | None = None
     kconfig: Path | None = None
-    pairs_per_run: int = 2
+    pairs_per_run: int = 3  # three pairs give an interval a clear regression settles (two: t = 12.7)
     max_pairs: int = 8
     run_args: list[str] = field(default_factory=list)  # passed to every run (--working-set, --limit, ...)
     log: Callable[[str], None] = print
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _running: subprocess.Popen[str] | None = None
+
+    def stop(self) -> None:
+        """The bisection is stopped while this judge's step runs in a thread of its own: its run stopped, and
+        the step raises instead of returning a verdict (an interrupted step is taken again on resume)."""
+        self._stopping.set()
+        if self._running is not None:
+            self._running.terminate()
 
     def __call__(self, sha: str, index: int, role: Role) -> Verdict:
         where = self.directory / "steps" / f"{index:02d}-{sha[:12]}"
@@ -115,19 +137,30 @@ class RunJudge:
         argv = [sys.executable, "-m", "swaplab", "run", "-i", self.inventory, "--kernel", str(deb),
                 "--suite", self.target.suites, "--trials", str(self.pairs_per_run), "--precision", "0",
                 *(() if provision else ("--no-provision",)), *self.run_args]  # fmt: skip
+        if self._stopping.is_set():
+            raise KeyboardInterrupt("the bisection is stopping")
+        proc = self._running = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+            out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            _stop(proc)
             return None, -1, None
-        last = (r.stdout.strip().splitlines() or [""])[-1].strip()
+        except KeyboardInterrupt:  # the bisection is stopped: its run too, as Jenkins stops a run (SIGTERM)
+            _stop(proc)
+            raise
+        finally:
+            self._running = None
+        if self._stopping.is_set():
+            raise KeyboardInterrupt("the bisection is stopping")
+        last = (out.strip().splitlines() or [""])[-1].strip()
         run_dir = Path(last) if last.startswith("/") else None
-        if r.returncode not in (0, 1) or run_dir is None:
-            return run_dir, r.returncode, None
+        if proc.returncode not in (0, 1) or run_dir is None:
+            return run_dir, proc.returncode, None
         try:
             doc = json_strict(read_inside(run_dir, "results.json", MAX_RESULTS))
         except (UnsafeFile, ValueError):
-            return run_dir, r.returncode, None
-        return run_dir, r.returncode, doc if isinstance(doc, dict) else None
+            return run_dir, proc.returncode, None
+        return run_dir, proc.returncode, doc if isinstance(doc, dict) else None
 
     def case_verdict(self, doc: dict[str, Any], build_s: float, test_s: float, runs: list[str]) -> Verdict:
         name = (self.target.case or "::").split("::", 1)[1]
