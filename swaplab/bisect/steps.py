@@ -135,7 +135,9 @@ class RunJudge:
 
     def run_once(self, deb: Path, provision: bool) -> tuple[Path | None, int, dict[str, Any] | None]:
         argv = [sys.executable, "-m", "swaplab", "run", "-i", self.inventory, "--kernel", str(deb),
-                "--suite", self.target.suites, "--trials", str(self.pairs_per_run), "--precision", "0",
+                # A case is judged by its outcome: one pair of hog trials is enough to see it fail.
+                "--suite", self.target.suites, "--trials", str(1 if self.target.case else self.pairs_per_run),
+                "--precision", "0",
                 *(() if provision else ("--no-provision",)), *self.run_args]  # fmt: skip
         if self._stopping.is_set():
             raise KeyboardInterrupt("the bisection is stopping")
