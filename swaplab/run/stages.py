@@ -194,8 +194,9 @@ class Properties(Step):
             for facts in b.of(Facts):
                 if "nfs_mount_options" in facts.values:
                     props["nfs.mount_options"] = str(facts.values["nfs_mount_options"])
-                if isinstance(facts.values.get("calibration"), dict):
-                    calibrated[b.name] = facts.values["calibration"]
+                if "calibration_hash_mib_s" in facts.values:  # test_reachable's (swaplab.machine)
+                    calibrated[b.name] = {"hash_mib_s": facts.values["calibration_hash_mib_s"],
+                                          "cpus": facts.values.get("calibration_cpus")}  # fmt: skip
             for r in b.of(RatioRecord):
                 props["ratio.nfs_nbd"] = f"{r.ratio:.3f}"
                 props["ratio.ci95"] = (f"{r.ci95_low:.3f}-{r.ci95_high:.3f}" if r.ci95_low is not None
