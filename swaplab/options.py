@@ -105,9 +105,14 @@ def _opt(default: Any, flag: str | None, help: str, **kw: Any) -> Any:
 @dataclass
 class RunOptions:
     inventory: str | None = _opt(None, "-i/--inventory", "a lab's inventory (default: bring up the virtual lab)")
-    kernel: str | None = _opt(None, "--kernel", "the kernel under test: a linux-image .deb, or a directory "
+    kernel: str | None = _opt(None, "--kernel", "the kernel under test: a linux-image .deb, a directory "
                               "holding boot/vmlinuz-RELEASE and lib/modules/RELEASE (a bare bzImage cannot boot a "
-                              "blade; default: Debian 12's stock kernel)")  # fmt: skip
+                              "blade), or a kernel source tree, built first (a git work tree or an unpacked source; "
+                              "default: Debian 12's stock kernel)")  # fmt: skip
+    patches: str | None = _opt(None, "--patches", "with --kernel SOURCE_TREE: a patch series applied on a scratch "
+                               "copy (a quilt series, a directory of *.patch, or an mbox)", metavar="PATH")  # fmt: skip
+    kconfig: str | None = _opt(None, "--kconfig", "with --kernel SOURCE_TREE: the config to build with (default: "
+                               "x86_64_defconfig with what the blades need)", metavar="PATH")  # fmt: skip
     trials: int = _opt(3, "--trials", "NFS/NBD pairs of hog trials (with --precision: the least)")
     precision_pct: float = _opt(10.0, "--precision", "add pairs until the NFS/NBD ratio's 95%% interval is within "
                                 "+-PCT%% (0: off, exactly --trials pairs)", metavar="PCT")  # fmt: skip

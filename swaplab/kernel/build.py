@@ -101,6 +101,36 @@ class TreeInput:
         return out
 
 
+def is_source_tree(path: str | None) -> bool:
+    """Is ``--kernel``'s path a kernel source tree to build (not a package, nor an installed tree)?"""
+    return path is not None and Path(path).is_dir() and all((Path(path) / m).exists() for m in KERNEL_MARKERS)
+
+
+def source_input(tree: Path, patches: Path | None, kconfig: Path | None, log: Log) -> TreeInput:
+    """``--kernel SOURCE_TREE`` as a build input: a git work tree without uncommitted changes by its HEAD
+    commit (a one-commit change then rebuilds incrementally); anything else by its content."""
+    if (tree / ".git").exists():
+        try:
+            head = _run(["git", "rev-parse", "--verify", "HEAD^{commit}"], tree, "reading the tree's HEAD").strip()
+            dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"], tree, "git status").strip()
+        except BuildFailed:
+            head, dirty = "", "?"
+        if head and not dirty:
+            return TreeInput(tree, head, patches, kconfig)
+        log(f"{tree}: uncommitted changes: built as it is, by its content (a commit builds incrementally)")
+    return TreeInput(tree, None, patches, kconfig)
+
+
+def source_record(inp: TreeInput, built: Built) -> dict[str, object]:
+    """What results.json, JUnit and the history keep of a kernel built from its tree."""
+    patches = [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+               for p in (series(inp.patches) if inp.patches else [])]  # fmt: skip
+    config = (f"--kconfig {inp.kconfig.name} (sha256 {hashlib.sha256(inp.kconfig.read_bytes()).hexdigest()[:16]})"
+              if inp.kconfig else "x86_64_defconfig + swaplab's fragment")  # fmt: skip
+    return {"tree": str(inp.tree), "commit": inp.commit, "patches": patches, "config": config, "build_key": built.key,
+            "built_s": round(built.seconds, 1), "cached": built.cached}  # fmt: skip
+
+
 def series_problems(path: Path) -> list[str]:
     if ".." in path.parts:
         return [f"{path}: give the path without '..'"]

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from swaplab import errors, machine
 from swaplab.history.nightly import HistoryOptions
+from swaplab.kernel import build, under_test
+from swaplab.kernel.under_test import KernelUnderTest
 from swaplab.options import RunOptions
+from swaplab.repo import HOME
 from swaplab.report import journal
 from swaplab.textsafe import shown
 
@@ -73,11 +76,18 @@ class Run:
         deadline = time.time() + self.opts.run_budget_s if self.opts.run_budget_s else None
         checked = validate(self.opts, self.log)
         problems = checked.problems + (self.history.problems() if self.history else [])
-        if problems or checked.kernel is None:
+        if problems or (checked.kernel is None and checked.source is None):
             raise RunError(problems or ["the kernel under test could not be resolved"])
-        kernel = checked.kernel
-        self.log(f"kernel under test: {kernel.release} ({Path(kernel.path).name})")
         commit = git_commit()  # now: the checkout may change while the run goes on
+        built_in: Path | None = None
+        source: dict[str, object] | None = None
+        if checked.source is not None:  # everything else is known good: the kernel is built now
+            built_in = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
+            kernel, source = self._build(checked.source, built_in)
+        else:
+            assert checked.kernel is not None
+            kernel = checked.kernel
+        self.log(f"kernel under test: {kernel.release} ({Path(kernel.path).name})")
         prior = journal.read(Path(self.opts.resume)) if self.opts.resume else None
         if prior is not None and prior.kernel.sha256 != kernel.sha256:
             raise RunError([f"--resume {shown(self.opts.resume)}: the kernel differs from the interrupted run's "
@@ -85,14 +95,31 @@ class Run:
                             "--kernel its package"])  # fmt: skip
         if prior is not None:
             self._same_blades(prior, checked)
-        run_dir = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
+        run_dir = built_in or (Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports))
         self.log(f"run directory: {run_dir}" + (" (resumed)" if prior else ""))
         ctx = RunContext(opts=self.opts, log=self.log, kernel=kernel, run_dir=run_dir, journal=journal.Journal(run_dir),
                          commit=commit, inventory=checked.inventory, prior=prior, deadline=deadline)  # fmt: skip
         ctx.extra["machine"] = {"host": machine.host()}  # before the lab loads the host
+        if source is not None:
+            ctx.extra["kernel_source"] = source
+            if self.history is not None and not self.history.kernel_commit and source.get("commit"):
+                self.history.kernel_commit = str(source["commit"])  # the night's kernel, by its commit
         stages, finish = plan(ctx, _History(self.history) if self.history else None, t0)
         execute(ctx, stages, finish)
         return ctx.exit_code, run_dir
+
+    def _build(self, source: build.TreeInput, run_dir: Path) -> tuple[KernelUnderTest, dict[str, object]]:
+        """``--kernel SOURCE_TREE``: built (or taken from the cache) into a package, its log in the run
+        directory, then checked as any package is. A tree that does not build is exit 2 naming the log."""
+        inp = build.source_input(source.tree, source.patches, source.kconfig, self.log)
+        where = run_dir / "kernel-build"
+        try:
+            built = build.build(inp, HOME / ".cache" / "kernel-builds", where, self.log)
+            kernel = under_test.resolve(str(built.deb), self.log)
+        except (build.BuildInputError, build.BuildFailed, under_test.KernelError) as e:
+            raise RunError([f"--kernel {shown(str(source.tree))}: {errors.message(e)} (the build's log, if it "
+                            f"started: {where / 'build.log'})"]) from None  # fmt: skip
+        return kernel, build.source_record(inp, built)
 
     def _same_blades(self, prior: journal.JournalState, checked: Checked) -> None:
         """``--resume``: the lab must have the interrupted run's blades, no more and no fewer (its finished cases

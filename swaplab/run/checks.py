@@ -15,7 +15,7 @@ from pathlib import Path
 
 from swaplab import errors, repo
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
-from swaplab.kernel import under_test
+from swaplab.kernel import build, under_test
 from swaplab.lab import bmc as vbmc
 from swaplab.lab import hostnas, machines
 from swaplab.lab.faults import FaultSpec
@@ -77,13 +77,24 @@ class Checked:
     problems: list[str]
     inventory: Inventory | None = None
     kernel: under_test.KernelUnderTest | None = None
+    source: build.TreeInput | None = None  # --kernel SOURCE_TREE: built once everything else is known good
 
 
 def validate(opts: RunOptions, log: Log) -> Checked:
     """The run's three checks, each of its own stage and all reported together: the options, the inventory
     (or the virtual lab it will bring up), the kernel under test."""
     inv, inv_problems = _inventory_checked(opts)
+    if build.is_source_tree(opts.kernel):
+        assert opts.kernel is not None
+        tree = Path(opts.kernel)
+        source = build.TreeInput(tree, None, Path(opts.patches) if opts.patches else None,
+                                 Path(opts.kconfig) if opts.kconfig else None)  # fmt: skip
+        problems = [f"--kernel {p}" for p in source.problems()]
+        return Checked(_option_problems(opts) + inv_problems + problems, inv, None, source)
     kernel, kernel_problems = _kernel_checked(opts, log)
+    if opts.patches or opts.kconfig:
+        kernel_problems.append("--patches and --kconfig are for --kernel SOURCE_TREE (a kernel's source, built "
+                               "first): a package or an installed tree is tested as it is")  # fmt: skip
     return Checked(_option_problems(opts) + inv_problems + kernel_problems, inv, kernel)
 
 

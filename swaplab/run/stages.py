@@ -191,6 +191,11 @@ class Properties(Step):
                      "swaplab.commit": ctx.commit, "nas": f"{inv.nas} ({inv.nas_address})"}  # fmt: skip
             if b.name in inv.blades:
                 hw[b.name] = props["hw.class"] = inv.hw_class(b.name)
+            if isinstance(src := ctx.extra.get("kernel_source"), dict):  # --kernel SOURCE_TREE
+                props["kernel.source.tree"] = str(src.get("tree"))
+                props["kernel.source.commit"] = str(src.get("commit") or "(uncommitted: by content)")
+                props["kernel.source.patches"] = ", ".join(str(p.get("name")) for p in src.get("patches") or [])
+                props["kernel.source.config"] = str(src.get("config"))
             for facts in b.of(Facts):
                 if "nfs_mount_options" in facts.values:
                     props["nfs.mount_options"] = str(facts.values["nfs_mount_options"])

@@ -121,3 +121,57 @@ def test_an_unchanged_input_is_never_built_twice(tmp_path: Path) -> None:
     # (6.1.192-swaplab) is the same for every commit.
     versions = {build.package_version(k) for k in keys}
     assert len(versions) == 4 and all(build.DEB_VERSION_RE.fullmatch(v) for v in versions)
+
+
+def test_a_source_tree_is_built_by_its_commit_when_clean_and_by_its_content_when_not(tmp_path: Path) -> None:
+    tree = tmp_path / "linux"
+    head = kernel_like(tree)
+    assert build.is_source_tree(str(tree)) and not build.is_source_tree(str(tmp_path))
+    assert build.source_input(tree, None, None, print).commit == head  # a one-commit change: incremental
+    (tree / "fs" / "nfs" / "write.c").write_text("int nfs_swap_write(void) { return 1; }\n")
+    said: list[str] = []
+    assert build.source_input(tree, None, None, said.append).commit is None  # the edit is built, not HEAD
+    assert "uncommitted changes" in said[0]
+    p = patch_file(tmp_path / "0001-fix.patch", "return 0;", "return 1;")
+    record = build.source_record(build.TreeInput(tree, head, p), build.Built(Path("x.deb"), "k" * 24, True, 0.0, None))
+    assert record["commit"] == head and record["patches"][0]["name"] == "0001-fix.patch"  # type: ignore[index]
+    assert record["config"] == "x86_64_defconfig + swaplab's fragment"
+
+
+def test_run_with_a_source_tree_checks_it_with_everything_else_then_builds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`swaplab run --kernel SOURCE_TREE`: a bad series is named with the other problems, before anything (no
+    run directory); --patches with a package is refused; a tree that does not build is exit 2 naming its log,
+    in the run directory it made."""
+    from swaplab import cli
+
+    tree = tmp_path / "linux"
+    kernel_like(tree)
+    reports = tmp_path / "reports"
+    inv = str(Path(build.__file__).parents[2] / "inventories" / "lab.example" / "hosts.yml")
+    rc = cli.main(["run", "-i", inv, "--kernel", str(tree), "--patches", str(tmp_path / "no-such.patch"),
+                   "--trials", "0"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "no-such.patch: no such file or directory" in err and "--trials 0" in err, err
+    rc = cli.main(["run", "-i", inv, "--kernel", str(tmp_path / "nothing.deb"), "--kconfig", str(tmp_path / "c")])
+    assert rc == 2 and "--patches and --kconfig are for --kernel SOURCE_TREE" in capsys.readouterr().err
+    # The example rack's inventory fails its own checks (no host keys here) before anything is built:
+    from swaplab import run
+    from swaplab.options import RunOptions
+
+    with pytest.raises(run.RunError) as e:
+        run.Run(RunOptions(inventory=inv, kernel=str(tree), reports=reports), print).execute()
+    assert "no host key" in "; ".join(e.value.problems) and not reports.exists()
+    # With everything else good, the tree is built. This small one has a kernel's landmarks and no build
+    # system: its build fails, exit 2, with its log kept in the run directory made for it.
+    checked = run.Checked([], None, None, build.TreeInput(tree))
+    monkeypatch.setattr(run, "validate", lambda opts, log: checked)
+    monkeypatch.setattr(build, "BUILD_TIMEOUT_S", 60)
+    monkeypatch.setattr("swaplab.run.HOME", tmp_path)
+    with pytest.raises(run.RunError) as e:
+        run.Run(RunOptions(kernel=str(tree), reports=reports), print).execute()
+    text = "; ".join(e.value.problems)
+    assert "make x86_64_defconfig" in text and "kernel-build/build.log" in text, text
+    made = [d for d in reports.iterdir() if d.name != "latest"]  # the run directory made for the build
+    assert len(made) == 1 and str(made[0] / "kernel-build" / "build.log") in text
