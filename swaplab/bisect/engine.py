@@ -21,10 +21,8 @@ Each step is saved as it ends; a batch cut short by a kill is taken up again fro
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from swaplab import atomic, errors
+from swaplab import atomic, errors, locks
 from swaplab.untrusted import UnsafeFile, json_strict, read_inside
 
 from .gittree import SHA_RE, GitTree
@@ -146,14 +144,11 @@ def hold(directory: Path) -> int:
     """One bisection at a time in ``directory``: an exclusive lock on its ``bisect.lock`` (a file of its own,
     never followed through a link), held until the process ends; a second one is refused (BisectError)."""
     try:
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as e:
-        raise BisectError(f"{directory}: cannot lock it ({e.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise BisectError(f"{directory}: another bisection is running in it: let it finish, or stop it") from None
+        fd = locks.try_hold(directory / LOCK_FILE, f"{directory}: cannot lock it")
+    except locks.LockError as e:
+        raise BisectError(str(e)) from None
+    if fd is None:
+        raise BisectError(f"{directory}: another bisection is running in it: let it finish, or stop it")
     return fd
 
 

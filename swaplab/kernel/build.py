@@ -300,18 +300,22 @@ def build(inp: TreeInput, cache: Path, out_dir: Path, log: Log, jobs: int | None
         raise BuildInputError("; ".join(problems))
     key = input_key(inp)
     done = cache / "debs" / key
-    found = sorted(done.glob("linux-image-*.deb")) if done.is_dir() else []
-    if found:
-        log(f"kernel build {key}: cached ({found[0].name})")
-        return Built(found[0], key, True, 0.0, None)
+    if (deb := _cached(done)) is not None:
+        log(f"kernel build {key}: cached ({deb.name})")
+        return Built(deb, key, True, 0.0, None)
     # One build at a time in a cache (a bisection's groups build their commits in turn; so do two
     # bisections sharing it): the scratch trees are shared, and a build may have made this package meanwhile.
     with locks.turn(cache / "build.lock", "kernel build", log, BUILD_TIMEOUT_S):
-        found = sorted(done.glob("linux-image-*.deb")) if done.is_dir() else []
-        if found:
-            log(f"kernel build {key}: built meanwhile ({found[0].name})")
-            return Built(found[0], key, True, 0.0, None)
+        if (deb := _cached(done)) is not None:
+            log(f"kernel build {key}: built meanwhile ({deb.name})")
+            return Built(deb, key, True, 0.0, None)
         return _build(inp, key, done, cache, out_dir, log, jobs or os.cpu_count() or 1)
+
+
+def _cached(done: Path) -> Path | None:
+    """The package an input's cache directory holds, if it was built before."""
+    found = sorted(done.glob("linux-image-*.deb")) if done.is_dir() else []
+    return found[0] if found else None
 
 
 def _build(inp: TreeInput, key: str, done: Path, cache: Path, out_dir: Path, log: Log, jobs: int) -> Built:

@@ -20,7 +20,7 @@ from swaplab.report import timeline
 from swaplab.report.compare import TOLERANCE_PCT, Comparison
 from swaplab.report.merge import summary
 from swaplab.report.model import OUTCOMES, BladeResult, account, headline
-from swaplab.report.results import RunResult
+from swaplab.report.results import STOP_WORDS, RunResult, run_budget
 from swaplab.rundir import LOAD_SAMPLES, NAS_SAMPLES, TIMINGS, load_dir
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -31,9 +31,11 @@ TIMELINE_PREFIXES = ("hog-", "fio-hog-")
 
 def _environment() -> jinja2.Environment:
     """The templates, HTML-escaped, an undefined name an error (not an empty string)."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
+    env.globals["stop_words"] = STOP_WORDS  # why the pairs stopped, in the words summary_text uses
+    return env
 
 
 def clean(text: str) -> str:
@@ -167,9 +169,9 @@ def render(result: RunResult, run_dir: Path | None = None) -> str:
     if t.get("overhead_pct") is not None:
         timings.append(("overhead", f"{t['overhead_pct']:.0f}%"))
     o = result.options
-    budget = o.get("run_budget_s")
-    if isinstance(budget, int) and budget > 0 and isinstance(t.get("total"), int | float):
-        timings.append(("run budget", f"{t['total']:.0f} s of {budget} s" + (" (OVER)" if t["total"] > budget else "")))
+    if (spent := run_budget(result)) is not None:
+        total, budget = spent
+        timings.append(("run budget", f"{total:.0f} s of {budget} s" + (" (OVER)" if total > budget else "")))
     host = o.get("machine", {}).get("host") if isinstance(o.get("machine"), dict) else None
     if isinstance(host, dict) and isinstance(host.get("hash_mib_s"), int | float):
         timings.append(("machine", f"{host.get('cpus')} core(s), {host['hash_mib_s']:g} MiB/s SHA-256 per core"))

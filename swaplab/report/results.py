@@ -257,6 +257,14 @@ def precision_words(r: RatioRecord) -> str:
     return out + (f" (stopped: {stop})" if r.stop and r.stop != "trials" else "")
 
 
+def run_budget(result: RunResult) -> tuple[float, int] | None:
+    """The run's time and its --run-budget, (seconds taken, budget); None without a budget or a total."""
+    budget, total = result.options.get("run_budget_s"), result.timings_s.get("total")
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0 and isinstance(total, int | float):
+        return float(total), budget
+    return None
+
+
 def summary_text(result: RunResult) -> str:
     lines = []
     for b in result.blades:
@@ -272,9 +280,8 @@ def summary_text(result: RunResult) -> str:
     if t.get("overhead_pct") is not None:
         parts.append(f"overhead {t['overhead']:.0f} s ({t['overhead_pct']:.1f}%)")
     lines.append("timings: " + ", ".join(parts))
-    budget = result.options.get("run_budget_s")
-    if isinstance(budget, int) and budget > 0 and isinstance(t.get("total"), float | int):
-        within = "within" if t["total"] <= budget else "OVER"
-        lines.append(f"run budget: {t['total']:.0f} s of {budget} s ({within} it)")
+    if (spent := run_budget(result)) is not None:
+        total, budget = spent
+        lines.append(f"run budget: {total:.0f} s of {budget} s ({'within' if total <= budget else 'OVER'} it)")
     lines.append(f"verdict: {result.verdict} (exit {result.exit_code})")
     return "\n".join(lines)

@@ -16,21 +16,19 @@ import sys
 import time
 from pathlib import Path
 
-from swaplab import errors, machine
+from swaplab import errors, machine, repo
 from swaplab.history.nightly import HistoryOptions
 from swaplab.kernel import build, under_test
 from swaplab.kernel.under_test import KernelUnderTest
 from swaplab.options import RunOptions
-from swaplab.repo import HOME
+from swaplab.repo import HOME, VIRTUAL_INVENTORY
 from swaplab.report import journal
 from swaplab.textsafe import shown
 
 from .checks import (
-    VIRTUAL_INVENTORY,
     Checked,
     Log,
     RunError,
-    git_commit,
     limit_problems,
     new_run_dir,
     planned_loads,
@@ -78,12 +76,11 @@ class Run:
         problems = checked.problems + (self.history.problems() if self.history else [])
         if problems or (checked.kernel is None and checked.source is None):
             raise RunError(problems or ["the kernel under test could not be resolved"])
-        commit = git_commit()  # now: the checkout may change while the run goes on
-        built_in: Path | None = None
+        commit = repo.commit()  # now: the checkout may change while the run goes on
+        run_dir = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
         source: dict[str, object] | None = None
         if checked.source is not None:  # everything else is known good: the kernel is built now
-            built_in = Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports)
-            kernel, source = self._build(checked.source, built_in)
+            kernel, source = self._build(checked.source, run_dir)
         else:
             assert checked.kernel is not None
             kernel = checked.kernel
@@ -95,7 +92,6 @@ class Run:
                             "--kernel its package"])  # fmt: skip
         if prior is not None:
             self._same_blades(prior, checked)
-        run_dir = built_in or (Path(self.opts.resume) if self.opts.resume else new_run_dir(self.opts.reports))
         self.log(f"run directory: {run_dir}" + (" (resumed)" if prior else ""))
         ctx = RunContext(opts=self.opts, log=self.log, kernel=kernel, run_dir=run_dir, journal=journal.Journal(run_dir),
                          commit=commit, inventory=checked.inventory, prior=prior, deadline=deadline)  # fmt: skip

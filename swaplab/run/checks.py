@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from swaplab import errors, repo
+from swaplab import errors
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.kernel import build, under_test
 from swaplab.lab import bmc as vbmc
@@ -23,12 +23,11 @@ from swaplab.lab.paths import LabPaths
 from swaplab.labshape import LabShape
 from swaplab.options import RANGES, SUITES, RunOptions, range_problem
 from swaplab.provision import lab_problems
-from swaplab.repo import VIRTUAL_INVENTORY as _VIRTUAL
+from swaplab.repo import VIRTUAL_INVENTORY
 from swaplab.report import journal
 from swaplab.textsafe import shown
 
 Log = Callable[[str], None]
-VIRTUAL_INVENTORY = _VIRTUAL
 
 
 class RunError(errors.BadInput):
@@ -187,11 +186,6 @@ def _kernel_checked(opts: RunOptions, log: Log) -> tuple[under_test.KernelUnderT
         return under_test.resolve(opts.kernel, log), []
     except under_test.KernelError as e:
         return None, [str(e)]
-
-
-def git_commit() -> str:
-    """The commit of the swaplab that runs (``repo.commit``: the checkout's HEAD, or the wheel's)."""
-    return repo.commit()
 
 
 def new_run_dir(reports: Path) -> Path:

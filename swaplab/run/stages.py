@@ -22,12 +22,12 @@ from swaplab.lab import machines
 from swaplab.lab.paths import LabPaths
 from swaplab.provision import provision
 from swaplab.records import Facts, RatioRecord
-from swaplab.repo import HOME
+from swaplab.repo import HOME, VIRTUAL_INVENTORY
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.outputs import write_outputs
 from swaplab.report.results import RunResult, summary_text
 
-from .checks import VIRTUAL_INVENTORY, select_blades
+from .checks import select_blades
 from .context import RunContext, Stage, Step
 from .suites import check_consoles, consoles, run_suites
 
