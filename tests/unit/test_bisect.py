@@ -255,6 +255,7 @@ def test_the_command_names_every_problem_before_anything_is_built(repo, tmp_path
         "--good and --bad: give both",
         "--max-pairs 1",
         "--split 0: choose 1 to 64",
+        "--pairs-per-run 3: choose 2 to --max-pairs (1)",
         "nowhere.yml: no such inventory",
     ):
         assert words in err, err
