@@ -164,6 +164,8 @@ class RunOptions:
     pin: bool = _opt(True, "--no-pin", "benchmarks: leave the hog's and the sampler's own pages swappable (by "
                      "default they are locked in RAM as they are touched, so that swap cannot stop the heartbeat "
                      "or kill the hog)")  # fmt: skip
+    settle_nas: bool = _opt(False, "--settle-nas", "before each hog trial, the NAS writes back and drops its cached "
+                            "pages of the blade's swapfile and NBD file (swaplab.fleet.nas_settle)")  # fmt: skip
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
                               "same lab and kernel: its finished cases are kept and not run again",

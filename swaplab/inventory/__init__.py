@@ -68,6 +68,12 @@ class Inventory:
     def nas_address(self) -> str:
         return str(self.hostvars.get(self.nas, {}).get("swaplab_lab_address", "?"))
 
+    def nas_var(self, name: str, default: str) -> str:
+        """A role variable the NAS's host vars set (validated: a ``_dir`` is a plain absolute path), else the
+        role's default."""
+        value = self.hostvars.get(self.nas, {}).get(name)
+        return value if isinstance(value, str) and value else default
+
     def power(self, host: str) -> dict[str, Any]:
         """The host's ``swaplab_power`` as written (credentials still templates: ``credentials`` resolves them)."""
         return dict(self.hostvars.get(host, {}).get("swaplab_power") or {})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from swaplab.fleet import nas_settle
 from swaplab.fleet.loads import hog_command
 from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, hog_trial
 from swaplab.fleet.session import BladeSession
@@ -22,12 +23,18 @@ def test_hog(blade: BladeSession, settings: Settings, trial: int, store: str, re
     measures one clean pass of the excess through the swap path each way (comparable across stores).
     """
     size_arg, mib = blade.working_set_args()
+    unsettled = ""
+    if settings.options.settle_nas and settings.nas:
+        seconds, unsettled = nas_settle.settle(settings, blade.name)
+        blade.progress(unsettled or f"hog-t{trial}-{store}: the NAS settled in {seconds:.1f} s")
     report = blade.load(
         f"hog-t{trial}-{store}",
         hog_command(size_arg, pin=blade.settings.options.pin),
         blade.settings.options.load_budget(mib),
         use=store,
     )
+    if unsettled:
+        report.verdict.warnings.append(f"{unsettled}: this trial met the NAS as the last one left it")
     result = report.json_file("hog.json") or {}
     trial_record = hog_trial(store, trial, result)
     if report.nas_outage and trial_record.status == "done":
