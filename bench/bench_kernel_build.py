@@ -9,7 +9,7 @@ build of the next commit, each timed, each package's size and the kernel's confi
                                        [--tuxmake PATH] [--only swaplab|tuxmake]
 
 tuxmake is not a dependency of swaplab: give its executable (``pip install tuxmake`` in a venv of its
-own). Work directories go under .cache/build-bench (removed first; some 6 GB while it runs).
+own). Work directories go under .cache/build-bench (a tool's removed before it builds again; some 6 GB).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def tuxmake_builds(tuxmake: str, tree: Path, commits: list[str], jobs: int) -> l
     for commit in commits:
         git(src, "checkout", "-q", "--force", commit)
         outdir = WORK / "tuxmake-out" / commit[:12]
+        outdir.parent.mkdir(parents=True, exist_ok=True)
         argv = [tuxmake, "--runtime", "null", "--target-arch", "x86_64", "--toolchain", "gcc",
                 "--kconfig", "x86_64_defconfig", "--kconfig-add", str(fragment),
                 "--build-dir", str(WORK / "tuxmake-build"), "--output-dir", str(outdir), "--jobs", str(jobs),
@@ -96,8 +97,11 @@ def main() -> int:
     if a.only != "swaplab" and not a.tuxmake:
         print("no tuxmake: give --tuxmake PATH (pip install tuxmake in a venv of its own), or --only swaplab")
         return 2
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    for tool in ("swaplab", "tuxmake"):
+        if a.only in (None, tool):  # the other tool's builds and figures are kept
+            for old in WORK.glob(f"{tool}*"):
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+    WORK.mkdir(parents=True, exist_ok=True)
     result: dict[str, object] = {"tree": str(tree), "commits": [c[:12] for c in commits], "jobs": a.jobs}
     if a.only != "tuxmake":
         rows = swaplab_builds(tree, commits, a.jobs)
@@ -111,7 +115,7 @@ def main() -> int:
         result["tuxmake"] = rows
         result["tuxmake_config"] = config_of(rows[-1]["deb"])  # type: ignore[arg-type]
         print(json.dumps(rows, indent=1), flush=True)
-    (WORK / "result.json").write_text(json.dumps(result, indent=1))
+    (WORK / f"result-{a.only or 'both'}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
     return 0
 

@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from swaplab.lab import machines  # noqa: E402
 from swaplab.lab.paths import LabPaths  # noqa: E402
 from swaplab.repo import VIRTUAL_INVENTORY  # noqa: E402
 
@@ -80,7 +81,8 @@ def lab_pids() -> tuple[list[int], list[int]]:
             return int((run / name).read_text().split()[0])
         return None
 
-    blades = [p for f in sorted(run.glob("blade*.pid")) if (p := pid(f.name))]
+    files = [f for f in sorted(run.glob("*.pid")) if f.stem not in machines.RESERVED_NAMES and not f.stem.startswith("bmc-")]
+    blades = [p for f in files if (p := pid(f.name))]
     nas = pid("nas.pid")
     return blades, descendants(nas) if nas else []
 

@@ -23,7 +23,7 @@ from swaplab.stats import TrialPlan
 
 # The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
 # class (<blade>.<name>) share, in the order they run.
-SUITES = ("config", "fio", "hog", "verdict")
+SUITES = ("config", "hog", "fio", "verdict")
 DEFAULT_BLADE_MEMORY_MIB = 192
 # The smallest blade measured to boot and pass a default run (see swaplab.lab.machines).
 MIN_BLADE_MEMORY_MIB = 160
@@ -88,6 +88,15 @@ class WorkingSet:
     def hog_argument(self) -> str:
         """The hog agent's size argument."""
         return f"--times-ram {self.value:g}" if self.unit == "times_ram" else f"--mib {int(self.value)}"
+
+    def scaled(self, share: float, mem_total_kib: int, floor: float) -> WorkingSet:
+        """This working set with its excess over RAM cut to ``share`` (0 to 1), never below ``floor`` x RAM
+        nor above itself."""
+        ram, full = mem_total_kib / 1024, self.mib(mem_total_kib)
+        target = max(ram + (full - ram) * max(0.0, min(1.0, share)), min(full, floor * ram))
+        if self.unit == "times_ram":
+            return WorkingSet("times_ram", round(target / ram, 2))
+        return WorkingSet("mib", float(int(target)))
 
     def mib(self, mem_total_kib: int) -> float:
         """The working set in MiB on a blade with this much RAM."""

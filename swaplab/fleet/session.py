@@ -34,7 +34,7 @@ from swaplab.fleet.outcome import LoadReport, judge_load
 from swaplab.fleet.recovery import recover
 from swaplab.fleet.remote import Remote, RemoteError
 from swaplab.fleet.settings import InfraError, Settings
-from swaplab.fleet.trials import TrialPairs
+from swaplab.fleet.trials import TrialPairs, after_trials_s
 from swaplab.fleet.watch import ConsoleWatch
 from swaplab.options import WorkingSet
 from swaplab.records import Facts, from_json
@@ -67,7 +67,9 @@ class BladeSession:
         self._host: testinfra.host.Host | None = None
         prior = [from_json(r) for r in settings.prior.get(name, [])]
         self._outage_excused: set[ExcuseKey] = excused_before(prior)  # a resumed run's health check reads them again
-        self.trials = TrialPairs(settings.options.trial_plan(), prior, self.progress, settings.deadline)
+        opts = settings.options
+        self.trials = TrialPairs(opts.trial_plan(), prior, self.progress, settings.deadline,
+                                 after=lambda pair_s: after_trials_s(opts.suites, opts.fio_runtime_s, pair_s))  # fmt: skip
         for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
             self.start = dict(facts.values)  # the first contact of the interrupted run
         self._contact_journaled = bool(self.start)
@@ -166,11 +168,14 @@ class BladeSession:
             self.sh(f"mkdir -p {AGENT_DIR} && cat > {dest}.tmp && mv {dest}.tmp {dest}", stdin=program.read_bytes())
         self._agent = True
 
+    def mem_total_kib(self) -> int:
+        """The blade's MemTotal now."""
+        return int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip())
+
     def working_set_args(self, working_set: WorkingSet | None = None) -> tuple[str, float]:
         """hog.py's size argument, and the working set in MiB it will mean on this blade (for the budget)."""
         ws = working_set or self.settings.options.working_set
-        mem_kib = int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip()) if ws.unit == "times_ram" else 0
-        return ws.hog_argument(), ws.mib(mem_kib)
+        return ws.hog_argument(), ws.mib(self.mem_total_kib() if ws.unit == "times_ram" else 0)
 
     def load(
         self, load_id: str, command: str, budget_s: int, use: str = "all", mkswap: list[str] | None = None,

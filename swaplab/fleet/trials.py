@@ -1,7 +1,12 @@
 """One blade's pairs of hog trials: which ran, which count for the NFS/NBD ratio, and whether one more
 pair is wanted (``swaplab.stats.TrialPlan``: --trials, --precision, --max-trials, --trials-budget, and the
 run's own --run-budget: once two pairs have shown what a pair costs here, wall clock, no pair starts that
-would not end before the run's deadline)."""
+would not end before the run's deadline, with the suites after the trials set aside).
+
+What a pair cost also sizes what follows it: fio beside the hog is about one trial's hog each, so when
+the budget cannot hold both at full size (a slow machine: the first two pairs always run), the hog beside
+fio gets a smaller excess over RAM (``pressure_share``), never below ``PRESSURE_FLOOR`` x RAM.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,30 @@ from collections.abc import Callable, Sequence
 from swaplab.records import HogTrial, Record
 from swaplab.stats import TrialPlan, paired_times
 
+# A load's cost on the blade beyond its own work: the page-cache drop, swapoff and swapon, starting
+# python, polling, fetching its files (25-35 s on the virtual lab, bench/README.md).
+LOAD_OVERHEAD_S = 30.0
+FIO_JOBS = 4  # swaplab.fleet.fio.JOBS
+PRESSURE_FLOOR = 1.25  # fio beside the hog still swaps a quarter of RAM out and back
+
+
+def after_trials_s(suites: Sequence[str], fio_runtime_s: float, pair_wall_s: float) -> float:
+    """What the suites after the hog trials cost on this machine, from what a pair of trials cost: fio alone
+    on both stores (its jobs, each ``fio_runtime_s``), and fio beside the hog on both (a trial's hog each)."""
+    if "fio" not in suites:
+        return 0.0
+    return 2 * (FIO_JOBS * fio_runtime_s + LOAD_OVERHEAD_S) + pair_wall_s
+
 
 class TrialPairs:
     def __init__(self, plan: TrialPlan, prior: Sequence[Record], progress: Callable[[str], None],
-                 deadline: float | None = None, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 deadline: float | None = None, clock: Callable[[], float] = time.time,
+                 after: Callable[[float], float] | None = None) -> None:  # fmt: skip
         """``prior``: a resumed run's records of this blade (its finished trials count); ``deadline``: when
-        the trials must be over (``clock``'s time, seconds since the epoch), or None."""
-        self.plan, self.progress, self.deadline, self.clock = plan, progress, deadline, clock
+        the run's suites must be over (``clock``'s time, seconds since the epoch), or None; ``after``: what
+        the suites after the trials will cost, given what a pair cost (``after_trials_s``)."""
+        self.plan, self.progress, self.deadline, self.clock, self.after = plan, progress, deadline, clock, after
+        self.pair_wall_s: float | None = None  # what one of this run's pairs cost, wall clock (once known)
         self._first_start: float | None = None  # when this run's first pair started
         self.done: list[HogTrial] = [r for r in prior if isinstance(r, HogTrial) and r.status == "done"
                                      and r.trial is not None]  # finished hog trials, for the ratio  # fmt: skip
@@ -49,14 +71,25 @@ class TrialPairs:
         return self._pairs[trial]
 
     def budget_left(self) -> tuple[float | None, float | None]:
-        """Seconds left before the deadline, and what one of this run's pairs has cost, wall clock (trials
-        and what goes on between them); None for what is not known yet."""
+        """Seconds left for trials before the deadline (what follows them set aside), and what one of this
+        run's pairs has cost, wall clock (trials and what goes on between them); None for what is not known."""
         if self.deadline is None:
             return None, None
         now = self.clock()
         ran = sum(1 for why in self._pairs.values() if not why)
-        pair_wall = (now - self._first_start) / ran if ran and self._first_start is not None else None
-        return self.deadline - now, pair_wall
+        if ran and self._first_start is not None and not self.stop:
+            self.pair_wall_s = (now - self._first_start) / ran
+        pair_wall = self.pair_wall_s
+        reserve = self.after(pair_wall) if self.after is not None and pair_wall is not None else 0.0
+        return self.deadline - now - reserve, pair_wall
+
+    def pressure_share(self, loads_left: int) -> float:
+        """How much of the hog's excess over RAM each of the ``loads_left`` loads of fio beside the hog can
+        have within the run's deadline (1.0: all of it; also when no deadline, or no pair told the cost)."""
+        if self.deadline is None or self.pair_wall_s is None or loads_left < 1:
+            return 1.0
+        full = loads_left * self.pair_wall_s / 2  # one trial's hog each
+        return max(0.0, min(1.0, (self.deadline - self.clock()) / full))
 
     def started(self) -> int:
         """How many pairs have been started (this run's, and a resumed run's finished ones)."""

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 from swaplab import machine
-from swaplab.fleet.trials import TrialPairs
+from swaplab.fleet.trials import PRESSURE_FLOOR, TrialPairs, after_trials_s
 from swaplab.records import HogTrial, RatioRecord
 from swaplab.report.compare import compare
 from swaplab.report.results import RunResult, precision_words, summary_text
+from swaplab.options import WorkingSet
 from swaplab.stats import STOP_RUN_BUDGET, TrialPlan
 
 RUNS = Path(__file__).parent / "data" / "runs"
@@ -97,6 +98,54 @@ def test_pairs_stop_when_the_next_would_overrun_the_runs_deadline() -> None:
                 pairs.done.append(_trial(t, store, pair_s / 2 - 5))
         assert ran == expected, (pair_s, ran)
         assert (pairs.stop == STOP_RUN_BUDGET) == (expected < 5)
+
+
+def _run_pairs(pairs: TrialPairs, clock: Clock, pair_s: float, most: int) -> int:
+    ran = 0
+    for t in range(1, most + 1):
+        if pairs.wanted(t):
+            break
+        ran += 1
+        for store in ("nfs", "nbd"):
+            clock.now += pair_s / 2
+            pairs.done.append(_trial(t, store, pair_s / 2 - 5))
+    return ran
+
+
+def test_the_suites_after_the_trials_are_set_aside_from_the_pairs_time() -> None:
+    """With fio after the trials (about one pair's cost, and fio alone on both stores), a 600 s deadline at
+    100 s a pair holds four pairs and fio (200 s) where it held five without fio."""
+    plan = TrialPlan(minimum=5, maximum=5, precision_pct=None, budget_s=float("inf"))
+    assert after_trials_s(["config", "hog", "verdict"], 5, 100.0) == 0.0
+    assert after_trials_s(["hog", "fio"], 5, 100.0) == 2 * (4 * 5 + 30) + 100.0
+    ran = {}
+    for suites in (["hog"], ["hog", "fio"]):
+        clock = Clock()
+        pairs = TrialPairs(plan, [], lambda m: None, deadline=600.0, clock=clock,
+                           after=lambda pair_s, s=suites: after_trials_s(s, 5, pair_s))  # fmt: skip
+        ran[len(suites)] = _run_pairs(pairs, clock, 100.0, 5)
+    assert ran == {1: 5, 2: 4}
+
+
+def test_the_hog_beside_fio_gets_what_the_budget_left_never_below_its_floor() -> None:
+    plan = TrialPlan(minimum=2, maximum=2, precision_pct=None, budget_s=float("inf"))
+    clock = Clock()
+    pairs = TrialPairs(plan, [], lambda m: None, deadline=600.0, clock=clock)
+    assert pairs.pressure_share(2) == 1.0  # no pair has told what one costs
+    _run_pairs(pairs, clock, 200.0, 3)  # two pairs ran: 400 s; one trial's hog is 100 s
+    assert clock.now == 400.0 and pairs.pair_wall_s == 200.0
+    assert pairs.pressure_share(2) == 1.0  # 200 s left holds two 100 s loads
+    clock.now = 500.0
+    assert pairs.pressure_share(2) == 0.5 and pairs.pressure_share(1) == 1.0
+    clock.now = 700.0
+    assert pairs.pressure_share(2) == 0.0
+    mem_kib = 140 * 1024
+    two = WorkingSet("times_ram", 2.0)
+    assert two.scaled(1.0, mem_kib, PRESSURE_FLOOR) == two
+    assert two.scaled(0.5, mem_kib, PRESSURE_FLOOR) == WorkingSet("times_ram", 1.5)
+    assert two.scaled(0.0, mem_kib, PRESSURE_FLOOR) == WorkingSet("times_ram", 1.25)
+    assert WorkingSet("times_ram", 1.1).scaled(0.0, mem_kib, PRESSURE_FLOOR) == WorkingSet("times_ram", 1.1)
+    assert WorkingSet("mib", 420.0).scaled(0.5, mem_kib, PRESSURE_FLOOR) == WorkingSet("mib", 280.0)
 
 
 def test_the_summary_says_the_precision_reached_and_why_the_pairs_stopped() -> None:
