@@ -15,11 +15,12 @@ from pathlib import Path
 
 from swaplab import errors
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
+from swaplab.inventory.provider import PhysicalRack, RackProvider
 from swaplab.kernel import build, under_test
 from swaplab.lab import bmc as vbmc
-from swaplab.lab import hostnas, machines
+from swaplab.lab import machines
 from swaplab.lab.faults import FaultSpec
-from swaplab.lab.paths import LabPaths
+from swaplab.lab.provider import VirtualLab
 from swaplab.labshape import LabShape
 from swaplab.options import RANGES, SUITES, RunOptions, range_problem
 from swaplab.provision import lab_problems
@@ -37,10 +38,10 @@ class RunError(errors.BadInput):
 def planned_loads(opts: RunOptions) -> list[str]:
     """The loads a run with these options may run on each blade (their ids: a fault names one)."""
     out = []
-    if "fio" in opts.suites:
-        out += ["fio-nfs", "fio-nbd", "fio-hog-nfs", "fio-hog-nbd"]
     if "hog" in opts.suites:
         out += [f"hog-t{t}-{s}" for t in range(1, opts.trial_plan().maximum + 1) for s in ("nfs", "nbd")]
+    if "fio" in opts.suites:
+        out += ["fio-nfs", "fio-nbd", "fio-hog-nfs", "fio-hog-nbd"]
     return out
 
 
@@ -97,6 +98,13 @@ def validate(opts: RunOptions, log: Log) -> Checked:
     return Checked(_option_problems(opts) + inv_problems + kernel_problems, inv, kernel)
 
 
+def rack_provider(opts: RunOptions) -> RackProvider:
+    """What gives this run its blades: the lab's rack (``-i``), else the virtual lab the options shape."""
+    if opts.inventory is not None:
+        return PhysicalRack(Path(opts.inventory))
+    return VirtualLab(opts.lab_blade_names(), opts.blade_memory, opts.shape)
+
+
 def _option_problems(opts: RunOptions) -> list[str]:
     problems: list[str] = []
     # Every ranged option of a run; the virtual lab's --blades and --blade-memory are checked below.
@@ -122,10 +130,7 @@ def _option_problems(opts: RunOptions) -> list[str]:
                         "--trials is the least number of pairs and --max-trials the most")  # fmt: skip
     if "verdict" in opts.suites and "hog" not in opts.suites:
         problems.append("--suite verdict needs the hog suite too (the ratio comes from the hog trials)")
-    if opts.inventory is None and (problem := machines.blade_memory_problem(opts.blade_memory)):
-        problems.append(problem)
-    if opts.inventory is None and opts.nas == "host":
-        problems += hostnas.problems()
+    problems += rack_provider(opts).problems()
     problems += opts.shape.problems()
     if opts.inventory is not None:
         problems += [f"--{key} is for the virtual lab: a lab's inventory says {what}"
@@ -168,12 +173,6 @@ def _inventory_checked(opts: RunOptions) -> tuple[Inventory | None, list[str]]:
                 problems += found
             else:
                 problems += lab_problems(inv, select_blades(inv, opts.limit), provisioned=opts.provision)
-    else:
-        if machines.running(LabPaths.default()):
-            problems.append(
-                f"a virtual lab is already up in {LabPaths.default().run}: `swaplab run` brings up its own; "
-                "run `swaplab lab down` first, or pass -i inventories/virtual/hosts.yml to test that lab"
-            )
     if opts.inventory is None and opts.limit is not None:
         problems += limit_problems(opts.limit, opts.lab_blade_names(), "the virtual lab")
     return inv, problems

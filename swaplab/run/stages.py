@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,50 +16,46 @@ from typing import Any
 from swaplab import __version__, ansible_events, locks
 from swaplab.ansible_events import BOOT_WAIT
 from swaplab.inventory import load_and_validate
-from swaplab.lab import bmc as vbmc
-from swaplab.lab import machines
-from swaplab.lab.paths import LabPaths
+from swaplab.inventory.provider import RackProvider
 from swaplab.provision import provision
 from swaplab.records import Facts, RatioRecord
-from swaplab.repo import HOME, VIRTUAL_INVENTORY
+from swaplab.repo import HOME
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.outputs import write_outputs
 from swaplab.report.results import RunResult, summary_text
 
-from .checks import select_blades
+from .checks import rack_provider, select_blades
 from .context import RunContext, Stage, Step
 from .suites import check_consoles, consoles, run_suites
 
 
-class VirtualLab:
-    """Build the virtual lab's images and bring it up; bring it down at the end (unless ``--keep``)."""
+class RackUp:
+    """The run's rack brought up (``swaplab.inventory.provider.RackProvider``: the virtual lab's images
+    built, its NAS and blades started, its inventory written), its inventory validated; brought down at the
+    end, unless ``--keep``."""
 
     name = "lab"
 
-    def run(self, ctx: RunContext) -> None:
-        from swaplab.lab import images
+    def __init__(self, provider: RackProvider) -> None:
+        self.provider = provider
 
-        paths = LabPaths.default()
+    def run(self, ctx: RunContext) -> None:
         with ctx.timed("lab_build"):
-            images.build(paths, ctx.log)
+            self.provider.prepare(ctx.log)
         with ctx.timed("lab_up"):
             ctx.started_lab = True
-            if ctx.opts.bmc != "qmp" and not os.environ.get(vbmc.PASSWORD_ENV):
-                # The virtual BMCs' password: made up for this run, handed to Ansible through the
-                # environment only (the generated inventory looks it up), never written to the run.
-                os.environ[vbmc.PASSWORD_ENV] = vbmc.new_password()
-            names = ctx.opts.lab_blade_names()
-            machines.up(paths, len(names), ctx.opts.blade_memory, ctx.log, shape=ctx.opts.shape, names=names)
-        ctx.inventory = load_and_validate(str(VIRTUAL_INVENTORY))
+            inventory = self.provider.up(ctx.log)
+        ctx.inventory = load_and_validate(str(inventory))
 
     def cleanup(self, ctx: RunContext) -> None:
         if not ctx.started_lab:
             return
         if ctx.opts.keep:
-            ctx.log("--keep: the lab stays up (`swaplab lab down` stops it)")
+            ctx.log(f"--keep: {self.provider.kind} stays up (`swaplab lab down` stops it)")
             return
         with ctx.timed("lab_down"):
-            machines.down(LabPaths.default(), ctx.log)
+            for left in self.provider.down(ctx.log):
+                ctx.log(f"{self.provider.kind}: {left}")
 
 
 class Blades(Step):
@@ -239,7 +234,7 @@ class Outputs(Step):
 
 def plan(ctx: RunContext, history: Any = None, t0: float | None = None) -> tuple[list[Stage], list[Stage]]:
     """The stages of this run, and those that finish it whatever happened."""
-    stages: list[Stage] = [VirtualLab()] if ctx.inventory is None else []
+    stages: list[Stage] = [RackUp(rack_provider(ctx.opts))] if ctx.inventory is None else []
     stages.append(Blades())
     stages.append(Resumed() if ctx.prior is not None else Provision() if ctx.opts.provision else AsIs())
     stages.append(Suites())

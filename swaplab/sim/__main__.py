@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from swaplab.sim import rack
+from swaplab.sim.provider import SimRack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise rack.SimError(f"--blades {args.blades}: a simulated rack has 1 to {rack.MAX_BLADES}")
             else:
                 names = rack.rack_names(args.blades)
-            print(rack.up(args.rack_dir.resolve(), names, args.release, args.boot, args.trial))
+            sim = SimRack(args.rack_dir.resolve(), names, args.release, args.boot, args.trial)
+            if found := sim.problems():
+                raise rack.SimError("; ".join(found))
+            print(sim.up(lambda line: print(line, file=sys.stderr)))
         elif args.cmd == "down":
-            left = rack.down(args.rack_dir.resolve())
+            left = SimRack(args.rack_dir.resolve(), [], "").down(lambda line: None)
             for line in left:
                 print(f"swaplab.sim: {line}", file=sys.stderr)
             return 1 if left else 0

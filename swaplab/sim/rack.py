@@ -165,10 +165,8 @@ def _namespace(d: Path, binds: list[tuple[str, str]], private: bool = False) -> 
     _run("unshare", f"--mount={ns}", "--propagation", "private", "sh", "-c", script)
 
 
-def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s: float = 20.0,
-       blade_vars: dict[str, float | int] | None = None) -> Path:  # fmt: skip
-    """Bring the rack up; the inventory's path (``blade_vars``: more variables of the blades group, numbers).
-    Raises SimError (with the rack brought down) on failure."""
+def up_problems(rack: Path, names: list[str]) -> list[str]:
+    """What stops a rack of these blades coming up in ``rack`` (a new or empty directory), all at once."""
     found = problems(names)
     if rack.is_symlink() or (rack.exists() and not rack.is_dir()):
         found.append(f"{rack} is not a directory: name a new directory for the rack")
@@ -176,7 +174,14 @@ def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s:
         found.append(f"{rack} is not empty: bring that rack down first (python -m swaplab.sim down {rack})")
     elif not rack.parent.is_dir():
         found.append(f"{rack.parent} is not a directory: name a rack directory in one that exists")
-    if found:
+    return found
+
+
+def up(rack: Path, names: list[str], release: str, boot_s: float = 3.0, trial_s: float = 20.0,
+       blade_vars: dict[str, float | int] | None = None) -> Path:  # fmt: skip
+    """Bring the rack up; the inventory's path (``blade_vars``: more variables of the blades group, numbers).
+    Raises SimError (with the rack brought down) on failure."""
+    if found := up_problems(rack, names):
         raise SimError("; ".join(found))
     rack.mkdir(mode=0o700, exist_ok=True)
     (rack / MARKER).write_text(_marker_text(rack))

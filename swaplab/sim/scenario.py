@@ -38,6 +38,7 @@ from swaplab import proctree
 from swaplab.lab.bmc import PASSWORD_ENV
 from swaplab.repo import HOME
 from swaplab.sim import rack as sim
+from swaplab.sim.provider import SimRack
 
 
 @dataclass
@@ -242,7 +243,8 @@ def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None]
         k: v for k, v in (("blade_boot__wave", args.wave), ("blade_boot__pxe_s", args.pxe_s)) if v is not None
     }
     say("bringing the rack up")
-    inv = sim.up(rack_dir, names, release, boot_s=args.boot, trial_s=args.trial, blade_vars=boot_vars)
+    provider = SimRack(rack_dir, names, release, args.boot, args.trial, boot_vars)
+    inv = provider.up(say)
     out: dict[str, Any] = {"blades": n, "scenario": storm or "loads", "rack_up_s": round(time.time() - t, 1)}
     try:
         say(f"rack up in {out['rack_up_s']} s; booting the blades (the boot and swap plays)")
@@ -372,5 +374,6 @@ def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None]
             out["cases"] = verdicts
         out["power_cycles_during_run"] = len(power_ons(rack_dir))
     finally:
-        sim.down(rack_dir)
+        for left in provider.down(say):
+            say(f"not stopped: {left}")
     return out

@@ -3,6 +3,7 @@ deciding the run's own case from the error's type."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,11 @@ from swaplab.options import RunOptions
 from swaplab.report.journal import Journal, JournalState
 from swaplab.run import _History
 from swaplab.run.context import RunContext, execute
-from swaplab.run.stages import plan
+from swaplab.inventory.provider import PhysicalRack
+from swaplab.inventory.writer import Host, RackInventory
+from swaplab.lab.provider import VirtualLab
+from swaplab.run.checks import rack_provider
+from swaplab.run.stages import RackUp, plan
 
 
 def _ctx(tmp_path: Path, opts: RunOptions, inventory: Inventory | None = None,
@@ -84,3 +89,53 @@ def test_the_loop_stops_cleans_up_last_first_and_finishes_whatever_happened(
     assert [(c.name, c.outcome) for c in run_cases] == [("infrastructure", outcome), ("lab_down", "error")]
     assert run_cases[0].message == message
     assert ("Traceback" in run_cases[0].details) == isinstance(exc, ZeroDivisionError)
+
+
+class FakeRack:
+    """A ``RackProvider`` that writes a real inventory (through the typed writer) and records what it was asked."""
+
+    kind = "a test rack"
+
+    def __init__(self, where: Path, said: list[str]) -> None:
+        self.where, self.said = where, said
+
+    def problems(self) -> list[str]:
+        return []
+
+    def prepare(self, log: Callable[[str], None]) -> None:
+        self.said.append("prepare")
+
+    def up(self, log: Callable[[str], None]) -> Path:
+        self.said.append("up")
+        path = self.where / "hosts.yml"
+        RackInventory("a test", {"ansible_user": "root"}, Host("nas", {"ansible_host": "127.0.0.1", "swaplab_lab_address": "10.0.0.1"}),
+                      [Host("r1-b01", {"ansible_host": "127.0.1.1", "swaplab_mac": "52:54:00:00:00:01",
+                                       "swaplab_power": {"driver": "qmp", "socket": "/tmp/b.qmp"}})]).write(path)  # fmt: skip
+        return path
+
+    def down(self, log: Callable[[str], None]) -> list[str]:
+        self.said.append("down")
+        return ["1 process would not stop"]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_any_rack_provider_is_brought_up_validated_and_down_unless_kept(tmp_path: Path, keep: bool) -> None:
+    said: list[str] = []
+    logged: list[str] = []
+    ctx = _ctx(tmp_path, RunOptions(keep=keep))
+    ctx.log = logged.append
+    stage = RackUp(FakeRack(tmp_path, said))
+    stage.run(ctx)
+    assert ctx.inventory is not None and ctx.inventory.blades == ("r1-b01",) and ctx.inventory.nas == "nas"
+    assert {"lab_build", "lab_up"} <= set(ctx.timings)
+    stage.cleanup(ctx)
+    assert said == ["prepare", "up"] + ([] if keep else ["down"])
+    assert ("a test rack: 1 process would not stop" in logged) is not keep
+    assert any("--keep: a test rack stays up" in m for m in logged) is keep
+
+
+def test_the_run_finds_its_rack_by_its_options() -> None:
+    assert rack_provider(RunOptions(inventory="/labs/r1/hosts.yml")) == PhysicalRack(Path("/labs/r1/hosts.yml"))
+    lab = rack_provider(RunOptions(blades=2, blade_memory=256))
+    assert isinstance(lab, VirtualLab) and lab.names == ["blade1", "blade2"] and lab.memory_mib == 256
+    assert lab.kind == "the virtual lab" and PhysicalRack(Path("x")).up(print) == Path("x")
