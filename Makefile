@@ -12,7 +12,7 @@ TEST_PACKAGES := chromium postgresql-15
 # What `make bindeb-pkg` of a kernel tree needs (swaplab bisect, swaplab's kernel builds), and the demo's tree.
 BUILD_PACKAGES := build-essential bc bison flex libelf-dev libssl-dev dpkg-dev rsync kmod cpio xz-utils linux-source-6.1
 
-.PHONY: run test lint unit integration wheel-venv faults faults-soak limit scale history-bench bisect-demo lint-deps deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
+.PHONY: run test lint unit integration wheel-venv faults faults-soak limit scale history-bench bisect-demo noise-bench lint-deps deps lab-deps test-deps sim-deps venv swaplab-env kernel-deb clean
 
 ## run: the main job on the virtual lab: installs what it needs, builds the lab images (host mirror),
 ## then runs `swaplab run` in a network namespace that has only loopback. Options: ARGS="--trials 5"
@@ -85,6 +85,12 @@ bisect-demo: lab-deps swaplab-env
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
 	$(VENV)/bin/swaplab lab build
 	$(VENV)/bin/python bench/bisect_demo.py $(ARGS)
+
+## noise-bench: where the NFS/NBD ratio's noise comes from: pairs of hog trials on one virtual lab under
+## each candidate setting (--settle-nas, CPU placement), side by side (some 30 minutes; outside CI)
+noise-bench: lab-deps swaplab-env kernel-deb
+	$(VENV)/bin/swaplab lab build
+	unshare --net -- sh -c 'ip link set lo up && exec $(VENV)/bin/python bench/bench_noise.py $(ARGS)'
 
 lint: venv lint-deps
 	$(VENV)/bin/tox -e lint
