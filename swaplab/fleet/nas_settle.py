@@ -7,7 +7,8 @@ NAS: GNU dd opens each file for writing without truncating it, ``fdatasync`` wri
 ``oflag=nocache`` with ``count=0`` drops the whole file's cached pages (``posix_fadvise(DONTNEED)``; no
 write to ``/proc/sys``, which a container cannot make). Only this blade's two files: other blades'
 trials go on meanwhile. The paths are the roles' (``nfs_server__swap_dir``, ``nbd_server__dir``), from
-the validated inventory.
+the validated inventory. A NAS swaplab does not manage (``swaplab_nas_managed: false``) is left alone: the
+hog suite settles only a NAS the run provisions.
 """
 
 from __future__ import annotations

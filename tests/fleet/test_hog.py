@@ -24,7 +24,7 @@ def test_hog(blade: BladeSession, settings: Settings, trial: int, store: str, re
     """
     size_arg, mib = blade.working_set_args()
     unsettled = ""
-    if settings.options.settle_nas and settings.nas:
+    if settings.options.settle_nas and settings.nas and settings.inv().nas_managed:  # an unmanaged NAS: not ours
         seconds, unsettled = nas_settle.settle(settings, blade.name)
         blade.progress(unsettled or f"hog-t{trial}-{store}: the NAS settled in {seconds:.1f} s")
     report = blade.load(
