@@ -10,9 +10,10 @@ hog,verdict --trials PAIRS --precision 0 --run-budget 0``, the settings' order r
 so that a drift of the machine does not land on one setting. The lab is taken down at the end, whatever
 happened. The candidates:
 
-- ``default``: today's defaults (trials alternate NFS-first and NBD-first already: ``stats.pair_order``).
-- ``settle``: ``--settle-nas``: before each trial the NAS writes back and drops its cache of the blade's
-  swapfile and NBD file.
+- ``plain``: the defaults before 6 December 2026 (``--no-settle-nas``; trials alternate NFS-first and
+  NBD-first: ``stats.pair_order``).
+- ``settle``: the NAS writes back and drops its cache of the blade's swapfile and NBD file before each
+  trial (``swaplab.fleet.nas_settle``; the default since).
 - ``pinned``: the blade's QEMU (every thread) on the last CPU, the NAS container's processes and the
   controller (this run's swaplab, its ssh and pytest) on the others: the emulated CPU no longer competes
   with the servers it swaps to.
@@ -43,7 +44,7 @@ from swaplab.lab.paths import LabPaths  # noqa: E402
 from swaplab.repo import VIRTUAL_INVENTORY  # noqa: E402
 
 SWAPLAB = str(Path(sys.executable).parent / "swaplab")
-SETTINGS = ("default", "settle", "pinned", "pinned+settle")
+SETTINGS = ("plain", "settle", "pinned", "pinned+settle")
 OUT = ROOT / ".cache" / "bench-noise.json"
 
 
@@ -106,22 +107,18 @@ def placed(setting: str) -> Iterator[list[str]]:
 
 
 def trials_of(run_dir: Path) -> list[dict[str, object]]:
+    """The run's finished hog trials (results.json: each blade's ``hog_trials``)."""
     doc = json.loads((run_dir / "results.json").read_text())
-    out = []
-    for blade in doc["blades"]:
-        for case in blade["cases"]:
-            for rec in case.get("records", []):
-                v = rec.get("values", {})
-                if rec.get("type") == "hog" and v.get("trial") is not None and v.get("status") == "done":
-                    out.append({"trial": v["trial"], "store": v["store"], "total_s": v["total_s"]})
-    return out
+    return [{"trial": t["trial"], "store": t["store"], "total_s": t["total_s"]}
+            for blade in doc["blades"] for t in blade.get("hog_trials", [])
+            if t.get("trial") is not None and t.get("status") == "done" and t.get("total_s")]  # fmt: skip
 
 
 def one_run(setting: str, pairs: int) -> dict[str, object]:
     args = ["run", "-i", str(VIRTUAL_INVENTORY), "--no-provision", "--suite", "hog,verdict", "--trials", str(pairs),
             "--precision", "0", "--run-budget", "0"]  # fmt: skip
-    if "settle" in setting:
-        args.append("--settle-nas")
+    if "settle" not in setting:
+        args.append("--no-settle-nas")
     with placed(setting) as prefix:
         t0 = time.monotonic()
         r = subprocess.run([*prefix, SWAPLAB, *args], capture_output=True, text=True, check=False)
@@ -161,7 +158,16 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=2, help="pairs per run")
     ap.add_argument("--settings", default=",".join(SETTINGS))
+    ap.add_argument("--table", type=Path, help="print the table of a saved result (its run directories read again)")
     a = ap.parse_args()
+    if a.table:
+        saved = json.loads(a.table.read_text())["runs"]
+        for runs in saved.values():
+            for run in runs:
+                if Path(run["run_dir"], "results.json").is_file():
+                    run["trials"] = trials_of(Path(run["run_dir"]))
+        print_table({s: summary(r) for s, r in saved.items()})
+        return 0
     settings = a.settings.split(",")
     t0 = time.monotonic()
     up = subprocess.run([SWAPLAB, "run", "--keep", "--suite", "config"], capture_output=True, text=True, check=False)
@@ -181,12 +187,16 @@ def main() -> int:
     table = {s: summary(runs[s]) for s in settings}
     OUT.write_text(json.dumps({"rounds": a.rounds, "pairs_per_run": a.pairs, "summary": table, "runs": runs,
                                "wall_s": round(time.monotonic() - t0)}, indent=1))  # fmt: skip
+    print_table(table)
+    return 0
+
+
+def print_table(table: dict[str, dict[str, object]]) -> None:
     print(f"{'setting':<15} {'pairs':>5} {'ratio':>6} {'CV':>6} {'NFS s':>7} {'CV':>6} {'NBD s':>7} {'CV':>6} {'wall s':>7}")
     for s, row in table.items():
         f = lambda k: "-" if row[k] is None else f"{row[k]:.3g}"  # noqa: E731
         print(f"{s:<15} {row['pairs']:>5} {f('ratio_mean'):>6} {f('ratio_cv'):>6} {f('nfs_mean_s'):>7} "
               f"{f('nfs_cv'):>6} {f('nbd_mean_s'):>7} {f('nbd_cv'):>6} {row['wall_s']:>7}")  # fmt: skip
-    return 0
 
 
 if __name__ == "__main__":

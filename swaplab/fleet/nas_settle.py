@@ -1,6 +1,7 @@
-"""``run --settle-nas``: before each hog trial, the NAS writes back and forgets what its page cache holds of
-this blade's NFS swapfile and NBD file, so that every trial meets the NAS in the same state, not in whatever
-the previous trial left (dirty pages still being written back, or the other store's pages in its cache).
+"""Before each hog trial (the default; ``run --no-settle-nas`` turns it off), the NAS writes back and
+forgets what its page cache holds of this blade's NFS swapfile and NBD file, so that every trial meets the
+NAS in the same state, not in whatever the previous trial left (its dirty pages still being written back,
+or the other store's pages in its cache).
 
 One command over the NAS's ssh, the same for the virtual lab's NAS container, its VM NAS and a rack's
 NAS: GNU dd opens each file for writing without truncating it, ``fdatasync`` writes it back, and
