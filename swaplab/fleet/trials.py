@@ -16,19 +16,22 @@ from collections.abc import Callable, Sequence
 from swaplab.records import HogTrial, Record
 from swaplab.stats import TrialPlan, paired_times
 
-# A load's cost on the blade beyond its own work: the page-cache drop, swapoff and swapon, starting
-# python, polling, fetching its files (25-35 s on the virtual lab, bench/README.md).
-LOAD_OVERHEAD_S = 30.0
+# A load's cost beyond its own work (the page-cache drop, swapoff and swapon, polling, fetching its files):
+# fio alone, four 5 s jobs, took 21-22 s on the virtual lab (bench/README.md, 6 December 2026).
+LOAD_OVERHEAD_S = 5.0
 FIO_JOBS = 4  # swaplab.fleet.fio.JOBS
+# The hog beside fio takes longer than a trial's: 72-76 s in the same run whose trials took 34-49 s.
+PRESSURE_FACTOR = 1.8
 PRESSURE_FLOOR = 1.25  # fio beside the hog still swaps a quarter of RAM out and back
 
 
 def after_trials_s(suites: Sequence[str], fio_runtime_s: float, pair_wall_s: float) -> float:
     """What the suites after the hog trials cost on this machine, from what a pair of trials cost: fio alone
-    on both stores (its jobs, each ``fio_runtime_s``), and fio beside the hog on both (a trial's hog each)."""
+    on both stores (its jobs, each ``fio_runtime_s``), and fio beside the hog on both (a trial's hog each,
+    slowed by fio beside it)."""
     if "fio" not in suites:
         return 0.0
-    return 2 * (FIO_JOBS * fio_runtime_s + LOAD_OVERHEAD_S) + pair_wall_s
+    return 2 * (FIO_JOBS * fio_runtime_s + LOAD_OVERHEAD_S) + PRESSURE_FACTOR * pair_wall_s
 
 
 class TrialPairs:
@@ -88,7 +91,7 @@ class TrialPairs:
         have within the run's deadline (1.0: all of it; also when no deadline, or no pair told the cost)."""
         if self.deadline is None or self.pair_wall_s is None or loads_left < 1:
             return 1.0
-        full = loads_left * self.pair_wall_s / 2  # one trial's hog each
+        full = loads_left * PRESSURE_FACTOR * self.pair_wall_s / 2  # one trial's hog each, slowed by fio
         return max(0.0, min(1.0, (self.deadline - self.clock()) / full))
 
     def started(self) -> int:

@@ -106,18 +106,18 @@ def test_pairs_stop_when_the_next_would_overrun_the_runs_deadline() -> None:
 
 
 def test_the_suites_after_the_trials_are_set_aside_from_the_pairs_time() -> None:
-    """With fio after the trials (about one pair's cost, and fio alone on both stores), a 600 s deadline at
-    100 s a pair holds four pairs and fio (200 s) where it held five without fio."""
+    """With fio after the trials (fio alone on both stores, and its hogs at 1.8 times a trial's), a 600 s
+    deadline at 100 s a pair holds three pairs and fio (230 s) where it held five without fio."""
     plan = TrialPlan(minimum=5, maximum=5, precision_pct=None, budget_s=float("inf"))
     assert after_trials_s(["config", "hog", "verdict"], 5, 100.0) == 0.0
-    assert after_trials_s(["hog", "fio"], 5, 100.0) == 2 * (4 * 5 + 30) + 100.0
+    assert after_trials_s(["hog", "fio"], 5, 100.0) == 2 * (4 * 5 + 5) + 1.8 * 100.0
     ran = {}
     for suites in (["hog"], ["hog", "fio"]):
         clock = Clock()
         pairs = TrialPairs(plan, [], lambda m: None, deadline=600.0, clock=clock,
                            after=lambda pair_s, s=suites: after_trials_s(s, 5, pair_s))  # fmt: skip
         ran[len(suites)] = _run_pairs(pairs, clock, 100.0, 5)
-    assert ran == {1: 5, 2: 4}
+    assert ran == {1: 5, 2: 3}
 
 
 def test_the_hog_beside_fio_gets_what_the_budget_left_never_below_its_floor() -> None:
@@ -125,10 +125,11 @@ def test_the_hog_beside_fio_gets_what_the_budget_left_never_below_its_floor() ->
     clock = Clock()
     pairs = TrialPairs(plan, [], lambda m: None, deadline=600.0, clock=clock)
     assert pairs.pressure_share(2) == 1.0  # no pair has told what one costs
-    _run_pairs(pairs, clock, 200.0, 3)  # two pairs ran: 400 s; one trial's hog is 100 s
+    _run_pairs(pairs, clock, 200.0, 3)  # two pairs ran: 400 s; a hog beside fio is 1.8 x 100 s
     assert clock.now == 400.0 and pairs.pair_wall_s == 200.0
-    assert pairs.pressure_share(2) == 1.0  # 200 s left holds two 100 s loads
-    clock.now = 500.0
+    clock.now = 240.0  # (as if) 360 s left: two 180 s loads fit
+    assert pairs.pressure_share(2) == 1.0
+    clock.now = 420.0
     assert pairs.pressure_share(2) == 0.5 and pairs.pressure_share(1) == 1.0
     clock.now = 700.0
     assert pairs.pressure_share(2) == 0.0
