@@ -82,7 +82,8 @@ def lab_pids() -> tuple[list[int], list[int]]:
             return int((run / name).read_text().split()[0])
         return None
 
-    files = [f for f in sorted(run.glob("*.pid")) if f.stem not in machines.RESERVED_NAMES and not f.stem.startswith("bmc-")]
+    files = [f for f in sorted(run.glob("*.pid"))
+             if f.stem not in machines.RESERVED_NAMES and not f.stem.startswith("bmc-")]  # fmt: skip
     blades = [p for f in files if (p := pid(f.name))]
     nas = pid("nas.pid")
     return blades, descendants(nas) if nas else []
@@ -178,7 +179,7 @@ def main() -> int:
     runs: dict[str, list[dict[str, object]]] = {s: [] for s in settings}
     try:
         for rnd in range(a.rounds):
-            order = settings[rnd % len(settings):] + settings[: rnd % len(settings)]
+            order = settings[rnd % len(settings) :] + settings[: rnd % len(settings)]
             for setting in order:
                 runs[setting].append(one_run(setting, a.pairs))
                 OUT.write_text(json.dumps({"runs": runs}, indent=1))
@@ -192,9 +193,13 @@ def main() -> int:
 
 
 def print_table(table: dict[str, dict[str, object]]) -> None:
-    print(f"{'setting':<15} {'pairs':>5} {'ratio':>6} {'CV':>6} {'NFS s':>7} {'CV':>6} {'NBD s':>7} {'CV':>6} {'wall s':>7}")
+    print(f"{'setting':<15} {'pairs':>5} {'ratio':>6} {'CV':>6} {'NFS s':>7} {'CV':>6} {'NBD s':>7} {'CV':>6} "
+          f"{'wall s':>7}")  # fmt: skip
     for s, row in table.items():
-        f = lambda k: "-" if row[k] is None else f"{row[k]:.3g}"  # noqa: E731
+
+        def f(k: str, row: dict[str, object] = row) -> str:
+            return "-" if row[k] is None else f"{row[k]:.3g}"
+
         print(f"{s:<15} {row['pairs']:>5} {f('ratio_mean'):>6} {f('ratio_cv'):>6} {f('nfs_mean_s'):>7} "
               f"{f('nfs_cv'):>6} {f('nbd_mean_s'):>7} {f('nbd_cv'):>6} {row['wall_s']:>7}")  # fmt: skip
 

@@ -174,8 +174,9 @@ class RunOptions:
                      "default they are locked in RAM as they are touched, so that swap cannot stop the heartbeat "
                      "or kill the hog)")  # fmt: skip
     settle_nas: bool = _opt(True, "--no-settle-nas", "benchmarks: do not have the NAS write back and drop its "
-                            "cached pages of the blade's swapfile and NBD file before each hog trial (by default it "
-                            "does, so that no trial meets what the last one left: swaplab.fleet.nas_settle)")  # fmt: skip
+                            "cached pages of the blade's swapfile and NBD file before each hog trial (by "
+                            "default it does, so that no trial meets what the last one left: "
+                            "swaplab.fleet.nas_settle)")  # fmt: skip
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
                               "same lab and kernel: its finished cases are kept and not run again",

@@ -27,8 +27,10 @@ TIMEOUT_S = 120.0  # writing back a swapfile's dirty pages on a slow NAS disk
 def command(swap_dir: str, nbd_dir: str, blade: str) -> str:
     """The NAS's shell command for ``blade`` (each path a validated inventory value, quoted again)."""
     files = " ".join(shlex.quote(f) for f in (f"{swap_dir}/{blade}/swapfile", f"{nbd_dir}/{blade}.img"))
-    return (f"for f in {files}; do [ -f \"$f\" ] && [ ! -L \"$f\" ] || continue; "
-            'dd if=/dev/null of="$f" oflag=nocache conv=notrunc,fdatasync count=0 status=none || exit 1; done')
+    return (
+        f'for f in {files}; do [ -f "$f" ] && [ ! -L "$f" ] || continue; '
+        'dd if=/dev/null of="$f" oflag=nocache conv=notrunc,fdatasync count=0 status=none || exit 1; done'
+    )
 
 
 def settle(settings: Settings, blade: str) -> tuple[float, str]:

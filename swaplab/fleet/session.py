@@ -68,8 +68,10 @@ class BladeSession:
         prior = [from_json(r) for r in settings.prior.get(name, [])]
         self._outage_excused: set[ExcuseKey] = excused_before(prior)  # a resumed run's health check reads them again
         opts = settings.options
-        self.trials = TrialPairs(opts.trial_plan(), prior, self.progress, settings.deadline,
-                                 after=lambda pair_s: after_trials_s(opts.suites, opts.fio_runtime_s, pair_s))  # fmt: skip
+        self.trials = TrialPairs(
+            opts.trial_plan(), prior, self.progress, settings.deadline,
+            after=lambda pair_s: after_trials_s(opts.suites, opts.fio_runtime_s, pair_s),
+        )  # fmt: skip
         for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
             self.start = dict(facts.values)  # the first contact of the interrupted run
         self._contact_journaled = bool(self.start)

@@ -28,7 +28,10 @@ Log = Callable[[str], None]
 class RackProvider(Protocol):
     """What brings a rack up for a run and down after it."""
 
-    kind: str  # in the run's words: "the virtual lab", "a simulated rack", "the rack"
+    @property
+    def kind(self) -> str:
+        """In the run's words: "the virtual lab", "a simulated rack", "the rack"."""
+        ...
 
     def problems(self) -> list[str]:
         """What stops it coming up, each with its fix (empty: nothing); nothing is started to find out."""

@@ -30,8 +30,10 @@ class VirtualLab:
         if self.shape.nas == "host":
             found += hostnas.problems()
         if machines.running(self.paths):
-            found.append(f"a virtual lab is already up in {self.paths.run}: `swaplab run` brings up its own; run "
-                         "`swaplab lab down` first, or pass -i inventories/virtual/hosts.yml to test that lab")
+            found.append(
+                f"a virtual lab is already up in {self.paths.run}: `swaplab run` brings up its own; run "
+                "`swaplab lab down` first, or pass -i inventories/virtual/hosts.yml to test that lab"
+            )
         return found
 
     def prepare(self, log: Log) -> None:

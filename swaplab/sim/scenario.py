@@ -374,6 +374,6 @@ def measure(n: int, args: Settings, storm: str = "", tell: Callable[[str], None]
             out["cases"] = verdicts
         out["power_cycles_during_run"] = len(power_ons(rack_dir))
     finally:
-        for left in provider.down(say):
-            say(f"not stopped: {left}")
+        for not_stopped in provider.down(say):
+            say(f"not stopped: {not_stopped}")
     return out

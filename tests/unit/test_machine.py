@@ -11,10 +11,10 @@ from pathlib import Path
 
 from swaplab import machine
 from swaplab.fleet.trials import PRESSURE_FLOOR, TrialPairs, after_trials_s
+from swaplab.options import WorkingSet
 from swaplab.records import HogTrial, RatioRecord
 from swaplab.report.compare import compare
 from swaplab.report.results import RunResult, precision_words, summary_text
-from swaplab.options import WorkingSet
 from swaplab.stats import STOP_RUN_BUDGET, TrialPlan
 
 RUNS = Path(__file__).parent / "data" / "runs"

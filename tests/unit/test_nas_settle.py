@@ -1,4 +1,5 @@
-"""The NAS settled before each hog trial: its command, run for real by sh and GNU dd on files laid out as the roles lay them out."""
+"""The NAS settled before each hog trial: its command, run for real by sh and GNU dd on files laid out as
+the roles lay them out."""
 
 from __future__ import annotations
 

@@ -11,15 +11,15 @@ import pytest
 from swaplab import errors
 from swaplab.history.nightly import HistoryOptions
 from swaplab.inventory import Inventory
+from swaplab.inventory.provider import PhysicalRack
+from swaplab.inventory.writer import Host, RackInventory
 from swaplab.kernel.under_test import KernelUnderTest
+from swaplab.lab.provider import VirtualLab
 from swaplab.options import RunOptions
 from swaplab.report.journal import Journal, JournalState
 from swaplab.run import _History
-from swaplab.run.context import RunContext, execute
-from swaplab.inventory.provider import PhysicalRack
-from swaplab.inventory.writer import Host, RackInventory
-from swaplab.lab.provider import VirtualLab
 from swaplab.run.checks import rack_provider
+from swaplab.run.context import RunContext, execute
 from swaplab.run.stages import RackUp, plan
 
 
@@ -108,9 +108,10 @@ class FakeRack:
     def up(self, log: Callable[[str], None]) -> Path:
         self.said.append("up")
         path = self.where / "hosts.yml"
-        RackInventory("a test", {"ansible_user": "root"}, Host("nas", {"ansible_host": "127.0.0.1", "swaplab_lab_address": "10.0.0.1"}),
-                      [Host("r1-b01", {"ansible_host": "127.0.1.1", "swaplab_mac": "52:54:00:00:00:01",
-                                       "swaplab_power": {"driver": "qmp", "socket": "/tmp/b.qmp"}})]).write(path)  # fmt: skip
+        nas = Host("nas", {"ansible_host": "127.0.0.1", "swaplab_lab_address": "10.0.0.1"})
+        blade = Host("r1-b01", {"ansible_host": "127.0.1.1", "swaplab_mac": "52:54:00:00:00:01",
+                                "swaplab_power": {"driver": "qmp", "socket": "/tmp/b.qmp"}})  # fmt: skip
+        RackInventory("a test", {"ansible_user": "root"}, nas, [blade]).write(path)
         return path
 
     def down(self, log: Callable[[str], None]) -> list[str]:
