@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swaplab import __version__
 from swaplab.report.model import BladeResult, Case, exit_code
 from swaplab.report.results import KernelRecord, RunResult, case_problem
 from swaplab.rundir import HOST_LABEL_RE, JOURNAL
 from swaplab.untrusted import json_strict, read_inside
+
+VERSION_RE = re.compile(r"|[0-9][0-9A-Za-z.+-]{0,39}")  # '': a journal from before 0.2.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Journal:
             os.fsync(f.fileno())
 
     def run(self, kernel: KernelRecord, options: dict[str, Any], blades: list[str]) -> None:
-        self.write("run", kernel=vars(kernel), options=options, blades=blades)
+        self.write("run", kernel=vars(kernel), options=options, blades=blades, swaplab_version=__version__)
 
     def planned(self, cases: list[Planned]) -> None:
         self.write("planned", cases=[vars(c) for c in cases])
@@ -74,6 +78,7 @@ class JournalState:
     kernel: KernelRecord = field(default_factory=KernelRecord)
     options: dict[str, Any] = field(default_factory=dict)
     blades: list[str] = field(default_factory=list)
+    swaplab_version: str = ""  # the swaplab that wrote it ('' in a journal from before 0.2.0)
     finished: list[tuple[str, Case]] = field(default_factory=list)  # (node id, case)
     interrupted: list[Planned] = field(default_factory=list)
     never_started: list[Planned] = field(default_factory=list)
@@ -120,7 +125,11 @@ def read(run_dir: Path) -> JournalState:
                 blades = [str(b) for b in ev["blades"]]
                 if not all(_blade_name(b) for b in blades):
                     raise ValueError("a blade name that is not a host name")
+                version = ev.get("swaplab_version", "")
+                if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+                    raise ValueError("a swaplab version that is not a version")
                 st.kernel, st.options, st.blades = KernelRecord(**ev["kernel"]), dict(ev["options"]), blades
+                st.swaplab_version = version
             elif kind == "planned":
                 for c in ev["cases"]:
                     p = Planned(**{k: str(c[k]) for k in ("nodeid", "blade", "suite", "name")})
@@ -172,4 +181,6 @@ def rebuild(run_dir: Path) -> RunResult:
         interrupted = Case("run", "run", "infrastructure", "error",
                            message="the run was interrupted (its journal has no end)")  # fmt: skip
         blades.append(BladeResult("run", cases=[interrupted]))
-    return RunResult(exit_code=exit_code(blades), kernel=st.kernel, blades=blades, options=st.options)
+    # A journal from before 0.2.0 does not say which swaplab wrote it: taken as this one, as it was then.
+    return RunResult(exit_code=exit_code(blades), kernel=st.kernel, blades=blades, options=st.options,
+                     swaplab_version=st.swaplab_version or __version__)  # fmt: skip

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from swaplab import __version__
 from swaplab.cli import main
 from swaplab.report import journal, junit
 from swaplab.report.merge import MergeError, merge
@@ -98,6 +99,7 @@ def test_every_refusal_is_listed_at_once(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_a_missing_rack_and_an_interrupted_run_are_errors_and_exit_2(tmp_path: Path) -> None:
     a = _copy(tmp_path, "kernel-6.1-a")
+    _edit(a, swaplab_version=__version__)  # the interrupted rack's journal is this swaplab's
     # An interrupted rack: a journal with its finished cases, no results.json.
     done = RunResult.load(RUNS / "kernel-6.1-b" / "results.json")
     cut = tmp_path / "cut"
@@ -135,3 +137,25 @@ def test_run_directories_are_untrusted(tmp_path: Path) -> None:
         merge([str(bad)], tmp_path / "f3")
     with pytest.raises(MergeError, match="no-such: not a run directory"):
         merge([str(tmp_path / "no-such")], tmp_path / "f4")
+
+
+def test_an_interrupted_rack_is_of_the_swaplab_its_journal_names(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The journal records the swaplab that wrote it: an interrupted rack of an older swaplab is refused beside
+    a rack of this one, and one of the same accepted; a version that is not a version leaves the run's event unread, and the journal with no run."""
+    done = RunResult.load(RUNS / "kernel-6.1-b" / "results.json")
+    monkeypatch.setattr(journal, "__version__", "0.1.0")
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    journal.Journal(cut).run(done.kernel, done.options, ["r2b1"])
+    assert journal.read(cut).swaplab_version == "0.1.0"
+    a = _copy(tmp_path, "kernel-6.1-a")  # captured by swaplab 0.1.0
+    assert "rack rack2" in {c.name for b in merge([f"rack1={a}", f"rack2={cut}"], tmp_path / "ok").blades
+                            for c in b.cases if c.outcome == "error"}  # fmt: skip
+    _edit(a, swaplab_version=__version__)
+    with pytest.raises(MergeError, match=f"ran swaplab 0.1.0, rack rack1 {__version__}"):
+        merge([f"rack1={a}", f"rack2={cut}"], tmp_path / "refused")
+    text = (cut / journal.JOURNAL).read_text().replace('"0.1.0"', '"0.1.0; rm -rf /"')
+    (cut / journal.JOURNAL).write_text(text)
+    with pytest.raises(ValueError, match="no run in it"):  # its run event is not read at all
+        journal.read(cut)
