@@ -142,7 +142,8 @@ def test_run_directories_are_untrusted(tmp_path: Path) -> None:
 def test_an_interrupted_rack_is_of_the_swaplab_its_journal_names(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """The journal records the swaplab that wrote it: an interrupted rack of an older swaplab is refused beside
-    a rack of this one, and one of the same accepted; a version that is not a version leaves the run's event unread, and the journal with no run."""
+    a rack of this one, and one of the same accepted; a version that is not a version leaves the run's event
+    unread, and the journal with no run."""
     done = RunResult.load(RUNS / "kernel-6.1-b" / "results.json")
     monkeypatch.setattr(journal, "__version__", "0.1.0")
     cut = tmp_path / "cut"
