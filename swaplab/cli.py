@@ -16,7 +16,7 @@ from typing import Any
 
 from swaplab import __version__
 from swaplab.detect.lines import FORMATS
-from swaplab.options import RunOptions, WorkingSet
+from swaplab.options import RunOptions, add_arguments, from_arguments
 from swaplab.rundir import JOURNAL, RESULTS
 from swaplab.textsafe import shown, visible
 
@@ -92,7 +92,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         elif args.lab_command == "up":
             if args.names and (problem := machines.names_problem(args.names, args.blades)):
                 raise machines.LabError(problem)
-            opts = run_options(args)
+            opts = from_arguments(args)
             names = opts.lab_blade_names()
             machines.up(paths, len(names), args.blade_memory, _log, shape=opts.shape, names=names)
         elif args.lab_command == "down":
@@ -244,52 +244,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from swaplab.history import nightly
     from swaplab.run import main
 
-    return main(run_options(args), _log, nightly.from_args(args))
-
-
-def add_run_options(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
-    """``RunOptions``'s fields as arguments: flag, help, default and choices come from the type."""
-    for f in dataclasses.fields(RunOptions):
-        meta = f.metadata
-        if not meta.get("flag") or (only is not None and f.name not in only):
-            continue
-        flags = meta["flag"].split("/")
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        help_text = meta["help"]
-        kw: dict[str, Any] = {"dest": f.name, "help": help_text}
-        if isinstance(default, bool):
-            kw["action"] = "store_false" if flags[-1].startswith("--no-") else "store_true"
-        else:
-            if default not in (None, []):
-                shown = ",".join(default) if isinstance(default, list) else str(default)
-                kw["help"] = f"{help_text} (default {shown})"
-            kw["default"] = default
-            if isinstance(default, WorkingSet):
-                kw["type"] = _working_set
-            elif isinstance(default, list):
-                kw["type"] = _names
-            elif isinstance(default, bool | int | float) and not isinstance(default, bool):
-                kw["type"] = type(default)
-            for k in ("metavar", "choices"):
-                if k in meta:
-                    kw[k] = meta[k]
-        parser.add_argument(*flags, **kw)
-
-
-def _working_set(text: str) -> WorkingSet:
-    try:
-        return WorkingSet.parse(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
-
-
-def _names(text: str) -> list[str]:
-    return [s.strip() for s in text.split(",") if s.strip()]
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
-    names = {f.name for f in dataclasses.fields(RunOptions)}
-    return RunOptions(**{k: v for k, v in vars(args).items() if k in names})
+    return main(from_arguments(args), _log, nightly.from_args(args))
 
 
 class _Version(argparse.Action):
@@ -333,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = lsub.add_parser("build", help="build (or reuse) the NAS disk and the blade image")
     b.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     u = lsub.add_parser("up", help="start the switch, the NAS and N powered-off blades; write the inventory")
-    add_run_options(u, only=("blades", "names", "blade_memory", "bmc", "dhcp", "nas"))
+    add_arguments(u, only=("blades", "names", "blade_memory", "bmc", "dhcp", "nas"))
     lsub.add_parser("down", help="stop everything `lab up` started, by pidfile")
     lsub.add_parser("status", help="power state and address of each machine")
     pw = lsub.add_parser(
@@ -352,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     from swaplab.history import nightly
 
     r = sub.add_parser("run", help="the main job: (virtual lab,) provision, suites, JUnit/JSON/HTML report")
-    add_run_options(r)
+    add_arguments(r)
     nightly.add_arguments(r)
     r.set_defaults(func=_cmd_run)
 

@@ -11,6 +11,7 @@ takes the same fields.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -255,3 +256,50 @@ def range_problem(option: str, key: str, value: float) -> str | None:
     if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
         return f"{option} {value}: choose {lo:g} to {hi:g}"
     return None
+
+
+# RunOptions as command-line arguments (``swaplab run``, ``swaplab lab up``): the CLI's one source of them.
+def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """``RunOptions``'s fields as arguments: flag, help, default and choices come from the type."""
+    for f in dataclasses.fields(RunOptions):
+        meta = f.metadata
+        if not meta.get("flag") or (only is not None and f.name not in only):
+            continue
+        flags = meta["flag"].split("/")
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        help_text = meta["help"]
+        kw: dict[str, Any] = {"dest": f.name, "help": help_text}
+        if isinstance(default, bool):
+            kw["action"] = "store_false" if flags[-1].startswith("--no-") else "store_true"
+        else:
+            if default not in (None, []):
+                shown = ",".join(default) if isinstance(default, list) else str(default)
+                kw["help"] = f"{help_text} (default {shown})"
+            kw["default"] = default
+            if isinstance(default, WorkingSet):
+                kw["type"] = _working_set_arg
+            elif isinstance(default, list):
+                kw["type"] = _names_arg
+            elif isinstance(default, bool | int | float) and not isinstance(default, bool):
+                kw["type"] = type(default)
+            for k in ("metavar", "choices"):
+                if k in meta:
+                    kw[k] = meta[k]
+        parser.add_argument(*flags, **kw)
+
+
+def _working_set_arg(text: str) -> WorkingSet:
+    try:
+        return WorkingSet.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+
+
+def _names_arg(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def from_arguments(args: argparse.Namespace) -> RunOptions:
+    """The options ``add_arguments``'s arguments were parsed into."""
+    names = {f.name for f in dataclasses.fields(RunOptions)}
+    return RunOptions(**{k: v for k, v in vars(args).items() if k in names})

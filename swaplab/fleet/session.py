@@ -34,7 +34,7 @@ from swaplab.fleet.outcome import LoadReport, judge_load
 from swaplab.fleet.recovery import recover
 from swaplab.fleet.remote import Remote, RemoteError
 from swaplab.fleet.settings import InfraError, Settings
-from swaplab.fleet.trials import TrialPairs, after_trials_s
+from swaplab.fleet.trials import TrialPairs
 from swaplab.fleet.watch import ConsoleWatch
 from swaplab.options import WorkingSet
 from swaplab.records import Facts, from_json
@@ -67,11 +67,7 @@ class BladeSession:
         self._host: testinfra.host.Host | None = None
         prior = [from_json(r) for r in settings.prior.get(name, [])]
         self._outage_excused: set[ExcuseKey] = excused_before(prior)  # a resumed run's health check reads them again
-        opts = settings.options
-        self.trials = TrialPairs(
-            opts.trial_plan(), prior, self.progress, settings.deadline,
-            after=lambda pair_s: after_trials_s(opts.suites, opts.fio_runtime_s, pair_s),
-        )  # fmt: skip
+        self.trials = TrialPairs.for_run(settings.options, prior, self.progress, settings.deadline)
         for facts in (r for r in prior if isinstance(r, Facts) and "release" in r.values):
             self.start = dict(facts.values)  # the first contact of the interrupted run
         self._contact_journaled = bool(self.start)
@@ -90,8 +86,7 @@ class BladeSession:
         return self.life.down
 
     def lost(self, why: str) -> None:
-        """The lab lost the blade (no answer, a load that could not start): down, unless its life has
-        already ended, or a recovery holds it (the recovery decides its end)."""
+        """The lab lost the blade (no answer, a load not started): down, unless its life ended or a recovery has it."""
         if self.life.usable:
             self.life.to(State.DOWN, why)
 
@@ -171,7 +166,6 @@ class BladeSession:
         self._agent = True
 
     def mem_total_kib(self) -> int:
-        """The blade's MemTotal now."""
         return int(self.sh("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip())
 
     def working_set_args(self, working_set: WorkingSet | None = None) -> tuple[str, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from swaplab.options import RunOptions
 from swaplab.records import HogTrial, Record
 from swaplab.stats import TrialPlan, paired_times
 
@@ -50,6 +51,13 @@ class TrialPairs:
         self.voided: list[str] = []  # trials left out of the ratio: the NAS was out during them
         self.stop = ""  # why no further pair starts (set once a pair is not wanted)
         self._pairs: dict[int, str] = {}
+
+    @classmethod
+    def for_run(cls, opts: RunOptions, prior: Sequence[Record], progress: Callable[[str], None],
+                deadline: float | None) -> TrialPairs:  # fmt: skip
+        """A blade's pairs as the run's options plan them, what follows the trials set aside."""
+        return cls(opts.trial_plan(), prior, progress, deadline,
+                   after=lambda pair_s: after_trials_s(opts.suites, opts.fio_runtime_s, pair_s))  # fmt: skip
 
     def paired_times(self) -> tuple[list[float], list[float]]:
         """The NFS and NBD times of the complete pairs so far."""

@@ -147,7 +147,8 @@ def test_working_set_option() -> None:
 
 
 def test_the_cli_takes_its_defaults_from_the_options_type() -> None:
-    from swaplab.cli import build_parser, run_options
+    from swaplab.cli import build_parser
+    from swaplab.options import from_arguments as run_options
 
     assert run_options(build_parser().parse_args(["run"])) == RunOptions()
     argv = ["run", "--trials", "5", "--working-set", "300M", "--suite", "config,hog", "--no-provision", "--keep",
