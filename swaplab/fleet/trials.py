@@ -3,7 +3,7 @@ pair is wanted (``swaplab.stats.TrialPlan``: --trials, --precision, --max-trials
 run's own --run-budget: once two pairs have shown what a pair costs here, wall clock, no pair starts that
 would not end before the run's deadline, with the suites after the trials set aside).
 
-What a pair cost also sizes what follows it: fio beside the hog is about one trial's hog each, so when
+What a pair cost also sizes what follows it: fio beside the hog costs some 1.8 trials each, so when
 the budget cannot hold both at full size (a slow machine: the first two pairs always run), the hog beside
 fio gets a smaller excess over RAM (``pressure_share``), never below ``PRESSURE_FLOOR`` x RAM.
 """
