@@ -24,7 +24,7 @@ from swaplab.stats import TrialPlan
 
 # The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
 # class (<blade>.<name>) share, in the order they run.
-SUITES = ("config", "hog", "fio", "verdict")
+SUITES = ("config", "fio", "hog", "verdict")
 DEFAULT_BLADE_MEMORY_MIB = 192
 # The smallest blade measured to boot and pass a default run (see swaplab.lab.machines).
 MIN_BLADE_MEMORY_MIB = 160

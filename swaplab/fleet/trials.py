@@ -3,9 +3,10 @@ pair is wanted (``swaplab.stats.TrialPlan``: --trials, --precision, --max-trials
 run's own --run-budget: once two pairs have shown what a pair costs here, wall clock, no pair starts that
 would not end before the run's deadline, with the suites after the trials set aside).
 
-What a pair cost also sizes what follows it: fio beside the hog costs some 1.8 trials each, so when
-the budget cannot hold both at full size (a slow machine: the first two pairs always run), the hog beside
-fio gets a smaller excess over RAM (``pressure_share``), never below ``PRESSURE_FLOOR`` x RAM.
+When the hog trials run before fio (not the suites' order today: fio first warms up the NFS swap path,
+and a first NFS trial after a boot is slow), what a pair cost would also size fio: the pairs stop with its
+cost set aside (``after_trials_s``), and the hog beside fio gets what is left (``pressure_share``), never
+below ``PRESSURE_FLOOR`` x RAM.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from swaplab.options import RunOptions
+from swaplab.options import SUITES, RunOptions
 from swaplab.records import HogTrial, Record
 from swaplab.stats import TrialPlan, paired_times
 
@@ -30,7 +31,7 @@ def after_trials_s(suites: Sequence[str], fio_runtime_s: float, pair_wall_s: flo
     """What the suites after the hog trials cost on this machine, from what a pair of trials cost: fio alone
     on both stores (its jobs, each ``fio_runtime_s``), and fio beside the hog on both (a trial's hog each,
     slowed by fio beside it)."""
-    if "fio" not in suites:
+    if "fio" not in suites or SUITES.index("fio") < SUITES.index("hog"):  # fio runs first: nothing to set aside
         return 0.0
     return 2 * (FIO_JOBS * fio_runtime_s + LOAD_OVERHEAD_S) + PRESSURE_FACTOR * pair_wall_s
 

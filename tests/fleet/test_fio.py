@@ -1,8 +1,8 @@
 """fio on each store, alone and beside the memory hog.
 
 Every load runs on the blade, detached, under a hard time limit; its console and kernel log are
-judged (``swaplab.fleet.judge``). Per blade, after the hog trials: fio alone first, then fio under
-memory pressure, whose hog the run's budget may make smaller (``swaplab.fleet.trials.pressure_share``).
+judged (``swaplab.fleet.judge``). Per blade, fio alone runs first, then fio under memory pressure; both
+before the hog trials, which they warm up (a first NFS trial after a boot is slow).
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def test_fio_under_pressure(blade: BladeSession, settings: Settings, store: str,
         # The NBD device is the swap area itself here: fio writes a file on the NFS mount instead,
         # so that the pressure (swap over NBD) and the I/O (NFS) meet in the network stack.
         target = posixpath.join(posixpath.dirname(blade.area("nfs").path), "fio.dat")
-    # The hog trials ran first: what a pair cost sizes this hog to what is left of the run's budget.
+    # Had hog trials run before (not in today's suite order), what a pair cost would size this hog to the
+    # run's budget; with fio first, pressure_share is 1.0.
     asked = settings.options.working_set
     share = blade.trials.pressure_share(len(STORES) - STORES.index(store))  # this load and those after it
     ws = asked.scaled(share, blade.mem_total_kib(), PRESSURE_FLOOR) if share < 1.0 else asked
