@@ -17,7 +17,6 @@ from swaplab.fleet.loads import hog_command
 from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, fio_results, fio_run, hog_trial
 from swaplab.fleet.session import BladeSession
 from swaplab.fleet.settings import InfraError, Settings
-from swaplab.fleet.trials import PRESSURE_FLOOR
 
 STORES = ("nfs", "nbd")
 
@@ -57,21 +56,13 @@ def test_fio_under_pressure(blade: BladeSession, settings: Settings, store: str,
         # The NBD device is the swap area itself here: fio writes a file on the NFS mount instead,
         # so that the pressure (swap over NBD) and the I/O (NFS) meet in the network stack.
         target = posixpath.join(posixpath.dirname(blade.area("nfs").path), "fio.dat")
-    # Had hog trials run before (not in today's suite order), what a pair cost would size this hog to the
-    # run's budget; with fio first, pressure_share is 1.0.
-    asked = settings.options.working_set
-    share = blade.trials.pressure_share(len(STORES) - STORES.index(store))  # this load and those after it
-    ws = asked.scaled(share, blade.mem_total_kib(), PRESSURE_FLOOR) if share < 1.0 else asked
-    size_arg, mib = blade.working_set_args(ws)
+    size_arg, mib = blade.working_set_args()
     budget = blade.settings.options.load_budget(mib) * 2
     cmd = fio.beside_hog(target, size_mib, budget, hog_command(size_arg, pin=blade.settings.options.pin, exec_=False))
     report = blade.load(f"fio-hog-{store}", cmd, budget, use=store)
     hog_result = report.json_file("hog.json") or {}
     if report.outcome.rc == fio.LAYOUT_FAILED and not hog_result and not report.verdict.failures:
         raise InfraError(f"{blade.name}: fio could not lay out {target}: {report.outcome.text('stderr')[-500:]}")
-    if ws != asked:
-        report.verdict.warnings.append(f"the hog beside fio worked on {ws}, not {asked}: all that the run's "
-                                       "--run-budget had left after the hog trials")  # fmt: skip
     record.load(report, store)
     record.add(hog_trial(store, None, hog_result))
     assert_kernel_ok(report)

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-# The virtual BMCs' password for this session, in the environment only (as Jenkins would hand it
+# The virtual BMCs' password for this test session, in the environment only (as Jenkins would hand it
 # over): every swaplab the tests start inherits it, and no file of a run may hold it.
 BMC_PASSWORD = os.environ.setdefault("SWAPLAB_BMC_PASSWORD", "it-" + secrets.token_hex(8))  # IPMI: <= 20 bytes
 
