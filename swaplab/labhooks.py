@@ -17,6 +17,18 @@ from swaplab.fleet.remote import Remote
 from swaplab.fleet.settings import Settings
 
 
+def _running_hog(load_dir: str, also: str = "true", wait_s: int = 90) -> str:
+    """Shell that sets ``$p`` to the pid of the hog running in ``load_dir`` once its pid file names a
+    running hog and ``also`` holds, waiting ``wait_s`` seconds at most (``$p`` empty then). A pid file left
+    by an earlier trial of the same name (the blade's root is on the NAS, it outlives a reboot) names no
+    running hog: its pid is never used, whatever now holds it."""
+    return (
+        f"i=0; p=; while [ $i -lt {int(wait_s)} ]; do p=$(cat {load_dir}/hog.pid 2>/dev/null); "
+        f'[ -n "$p" ] && [ "$p" -gt 1 ] 2>/dev/null && grep -q hog.py "/proc/$p/cmdline" 2>/dev/null && {also} '
+        "&& break; p=; sleep 1; i=$((i + 1)); done;"
+    )
+
+
 def for_settings(settings: Settings) -> LabHooks:
     def reprovision(blade: str, local_dir: Path, progress: Callable[[str], None]) -> tuple[bool, str]:
         """The boot and swap plays for this blade alone, with a forced power-cycle: (ok, why not)."""
@@ -68,11 +80,16 @@ def for_settings(settings: Settings) -> LabHooks:
 
         def hog_swapfile() -> tuple[int, str]:
             """The running hog's run number (its pid) and its NFS swapfile as the NAS names it (the export the
-            blade mounted, and the file's name in it)."""
+            blade mounted, and the file's name in it). Once the pid file names a running hog, not before: the
+            fault's clock starts before the load's directory is made anew, and on a slow host the hog was not
+            yet running 5 s into the trial (the fresh-clone CI of 2026-12-07, commit 49bab40); a pid file left
+            by an earlier run's trial of the same name names no running hog."""
+            d = f"{AGENT_DIR}/loads/{load_id}"
             r = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir)).run(
-                f"cat {AGENT_DIR}/loads/{load_id}/hog.pid; f=$(awk '$2 == \"file\" {{print $1}}' /proc/swaps); "
+                f'{_running_hog(d)} echo "$p"; '
+                "f=$(awk '$2 == \"file\" {print $1}' /proc/swaps); "
                 "m=$(df --output=target \"$f\" | tail -1); awk -v m=\"$m\" '$2 == m {print $1}' /proc/mounts; "
-                'basename "$f"', timeout=60)  # fmt: skip
+                'basename "$f"', timeout=120)  # fmt: skip
             lines = r.stdout.split()
             if r.rc != 0 or len(lines) != 3 or not lines[0].isdigit() or ":" not in lines[1]:
                 raise RuntimeError(f"the hog's run and swapfile not found on {blade}: {r.stdout[-200:]!r}")
@@ -86,8 +103,7 @@ def for_settings(settings: Settings) -> LabHooks:
             d = f"{AGENT_DIR}/loads/{load_id}"
             # Once the hog runs and has said how far it is (its pid file, its first progress), not before.
             r = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir)).run(
-                f"i=0; while [ $i -lt 90 ] && ! {{ [ -s {d}/hog.pid ] && [ -s {d}/progress.json ]; }}; do "
-                f'sleep 1; i=$((i + 1)); done; p=$(cat {d}/hog.pid) && [ "$p" -gt 1 ] && kill -STOP "$p" && echo "$p"',
+                f'{_running_hog(d, f"[ -s {d}/progress.json ]")} [ -n "$p" ] && kill -STOP "$p" && echo "$p"',
                 timeout=120)  # fmt: skip
             if r.rc != 0 or not r.stdout.strip().isdigit():
                 raise RuntimeError(f"the hog could not be stopped on {blade}: {(r.stderr or r.stdout)[-200:]!r}")

@@ -99,3 +99,34 @@ def test_the_scribble_overwrites_every_eighth_block_and_spares_the_header(tmp_pa
     blocks = [after[i * hog.PAGE : (i + 1) * hog.PAGE] for i in range(100)]
     hit = [i for i, b in enumerate(blocks) if b != b"\xaa" * hog.PAGE]
     assert hit == list(range(SCRIBBLE_EVERY, 100, SCRIBBLE_EVERY)) and len(after) == 100 * hog.PAGE
+
+
+def _find_hog(load_dir: Path, also: str = "true", wait_s: int = 2) -> str:
+    from swaplab.labhooks import _running_hog
+
+    script = _running_hog(str(load_dir), also, wait_s) + ' echo "[$p]"'
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def test_the_fault_finds_the_running_hog_never_a_pid_an_earlier_trial_left(tmp_path: Path) -> None:
+    """The fault's clock starts before the load's directory is made anew: a pid file an earlier trial left
+    (the blade's root outlives its reboot) may still be there, and its pid may now be anyone's."""
+    fake = tmp_path / "hog.py"
+    fake.symlink_to("/bin/sleep")
+    (tmp_path / "hog.pid").write_text("1\n")
+    assert _find_hog(tmp_path) == "[]"  # pid 1 is never a hog
+    other = subprocess.Popen(["sleep", "30"])  # a live process that is not a hog
+    hog_ = subprocess.Popen([str(fake), "30"])
+    try:
+        (tmp_path / "hog.pid").write_text(f"{other.pid}\n")
+        assert _find_hog(tmp_path) == "[]"
+        (tmp_path / "hog.pid").write_text(f"{hog_.pid}\n")
+        assert _find_hog(tmp_path) == f"[{hog_.pid}]"
+        # hog-stop also waits for the hog's first progress
+        assert _find_hog(tmp_path, f"[ -s {tmp_path}/progress.json ]") == "[]"
+        (tmp_path / "progress.json").write_text("{}")
+        assert _find_hog(tmp_path, f"[ -s {tmp_path}/progress.json ]") == f"[{hog_.pid}]"
+    finally:
+        for p in (other, hog_):
+            p.kill()
+            p.wait()
