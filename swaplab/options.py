@@ -24,7 +24,7 @@ from swaplab.stats import TrialPlan
 
 # The fleet suites, by the one name the CLI, the file (tests/fleet/test_<name>.py) and the JUnit
 # class (<blade>.<name>) share, in the order they run.
-SUITES = ("config", "fio", "hog", "verdict")
+SUITES = ("config", "hog", "fio", "verdict")
 DEFAULT_BLADE_MEMORY_MIB = 192
 # The smallest blade measured to boot and pass a default run (see swaplab.lab.machines).
 MIN_BLADE_MEMORY_MIB = 160
@@ -91,10 +91,11 @@ class WorkingSet:
         return f"--times-ram {self.value:g}" if self.unit == "times_ram" else f"--mib {int(self.value)}"
 
     def scaled(self, share: float, mem_total_kib: int, floor: float) -> WorkingSet:
-        """This working set with its excess over RAM cut to ``share`` (0 to 1), never below ``floor`` x RAM
-        nor above itself."""
+        """This working set cut to ``share`` (0 to 1) of the way from ``floor`` x RAM to itself: 0 is the floor,
+        1 itself, never above itself."""
         ram, full = mem_total_kib / 1024, self.mib(mem_total_kib)
-        target = max(ram + (full - ram) * max(0.0, min(1.0, share)), min(full, floor * ram))
+        low = min(full, floor * ram)
+        target = low + (full - low) * max(0.0, min(1.0, share))
         if self.unit == "times_ram":
             return WorkingSet("times_ram", round(target / ram, 2))
         return WorkingSet("mib", float(int(target)))
@@ -129,7 +130,7 @@ class RunOptions:
     max_trials: int = _opt(10, "--max-trials", "with --precision: the most pairs")
     trials_budget_s: int = _opt(900, "--trials-budget", "with --precision: no pair starts that would take the hog "
                                 "trials past this many seconds", metavar="S")  # fmt: skip
-    run_budget_s: int = _opt(600, "--run-budget", "the whole run's time budget: once two pairs have shown what a "
+    run_budget_s: int = _opt(600, "--run-budget", "the whole run's time budget: once a pair has shown what a "
                              "pair costs on this machine, no pair starts that would take the run past it (the "
                              "report says the precision reached in it; 0: none)", metavar="S")  # fmt: skip
     working_set: WorkingSet = _opt(WorkingSet("times_ram", 2.0), "--working-set",
@@ -178,6 +179,9 @@ class RunOptions:
                             "cached pages of the blade's swapfile and NBD file before each hog trial (by "
                             "default it does, so that no trial meets what the last one left: "
                             "swaplab.fleet.nas_settle)")  # fmt: skip
+    warm_up: bool = _opt(True, "--no-warm-up", "benchmarks: no warm-up before the hog trials (by default the hog "
+                         "runs once on each store at up to 1.25x RAM first, not counted: a first trial after a "
+                         "boot is slow, and would weigh on the ratio)")  # fmt: skip
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
                               "same lab and kernel: its finished cases are kept and not run again",

@@ -1,12 +1,12 @@
 """One blade's pairs of hog trials: which ran, which count for the NFS/NBD ratio, and whether one more
 pair is wanted (``swaplab.stats.TrialPlan``: --trials, --precision, --max-trials, --trials-budget, and the
-run's own --run-budget: once two pairs have shown what a pair costs here, wall clock, no pair starts that
+run's own --run-budget: once a pair has shown what a pair costs here, wall clock, no pair starts that
 would not end before the run's deadline, with the suites after the trials set aside).
 
-When the hog trials run before fio (not the suites' order today: fio first warms up the NFS swap path,
-and a first NFS trial after a boot is slow), what a pair cost would also size fio: the pairs stop with its
-cost set aside (``after_trials_s``), and the hog beside fio gets what is left (``pressure_share``), never
-below ``PRESSURE_FLOOR`` x RAM.
+The hog trials run before fio (after a warm-up on each store, not counted: a first trial after a boot is
+slow), so what a pair cost sizes fio too: the pairs stop with its cost set aside (``after_trials_s``), and
+the hog beside fio gets what is left (``pressure_share``), never below ``PRESSURE_FLOOR`` x RAM; when not
+even that fits, it is not run, and its case says why.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ FIO_JOBS = 4  # swaplab.fleet.fio.JOBS
 # The hog beside fio takes longer than a trial's: 72-76 s in the same run whose trials took 34-49 s.
 PRESSURE_FACTOR = 1.8
 PRESSURE_FLOOR = 1.25  # fio beside the hog still swaps a quarter of RAM out and back
+# ... and at its floor still most of a trial's: 115 and 134 s on one core, whose 2x trials took 117-143 s
+# (bench/README.md, 6 December 2026): fio's own I/O and the load's overhead do not shrink with the hog.
+PRESSURE_FLOOR_FACTOR = 0.95
 
 
 def after_trials_s(suites: Sequence[str], fio_runtime_s: float, pair_wall_s: float) -> float:
     """What the suites after the hog trials cost on this machine, from what a pair of trials cost: fio alone
     on both stores (its jobs, each ``fio_runtime_s``), and fio beside the hog on both (a trial's hog each,
     slowed by fio beside it)."""
-    if "fio" not in suites or SUITES.index("fio") < SUITES.index("hog"):  # fio runs first: nothing to set aside
+    if "fio" not in suites or SUITES.index("fio") < SUITES.index("hog"):  # fio would run first: nothing to set aside
         return 0.0
     return 2 * (FIO_JOBS * fio_runtime_s + LOAD_OVERHEAD_S) + PRESSURE_FACTOR * pair_wall_s
 
@@ -95,13 +98,25 @@ class TrialPairs:
         reserve = self.after(pair_wall) if self.after is not None and pair_wall is not None else 0.0
         return self.deadline - now - reserve, pair_wall
 
-    def pressure_share(self, loads_left: int) -> float:
-        """How much of the hog's excess over RAM each of the ``loads_left`` loads of fio beside the hog can
-        have within the run's deadline (1.0: all of it; also when no deadline, or no pair told the cost)."""
+    def pressure_share(self, loads_left: int) -> float | None:
+        """How far from ``PRESSURE_FLOOR`` x RAM to the whole working set the hog beside fio can go in each of
+        the ``loads_left`` loads of fio beside the hog within the run's deadline: 1.0 all the way (also when
+        no deadline, or no pair told the cost), 0.0 the floor; None when not even the floor fits. A load
+        costs a trial's time times ``PRESSURE_FLOOR_FACTOR`` at the floor, ``PRESSURE_FACTOR`` at the
+        whole working set, and in proportion between."""
         if self.deadline is None or self.pair_wall_s is None or loads_left < 1:
             return 1.0
-        full = loads_left * PRESSURE_FACTOR * self.pair_wall_s / 2  # one trial's hog each, slowed by fio
-        return max(0.0, min(1.0, (self.deadline - self.clock()) / full))
+        per_load = (self.deadline - self.clock()) / loads_left / (self.pair_wall_s / 2)  # in trials
+        share = (per_load - PRESSURE_FLOOR_FACTOR) / (PRESSURE_FACTOR - PRESSURE_FLOOR_FACTOR)
+        return None if share < 0 else min(1.0, share)
+
+    def seconds_left(self) -> float:
+        """Seconds until the run's deadline (infinite without one)."""
+        return float("inf") if self.deadline is None else self.deadline - self.clock()
+
+    def trial_s(self) -> float:
+        """What one trial has cost on this machine, wall clock (half a pair; 0 until a pair told it)."""
+        return (self.pair_wall_s or 0.0) / 2
 
     def started(self) -> int:
         """How many pairs have been started (this run's, and a resumed run's finished ones)."""

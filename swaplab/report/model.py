@@ -20,7 +20,7 @@ R = TypeVar("R")
 @dataclass
 class Case:
     blade: str
-    suite: str  # config, fio, hog, verdict (swaplab.options.SUITES); provision, run
+    suite: str  # config, hog, fio, verdict (swaplab.options.SUITES); provision, run
     name: str
     outcome: str  # one of OUTCOMES
     seconds: float = 0.0

@@ -51,6 +51,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(("trial", "store"), pairs, ids=[f"t{t}-{s}" for t, s in pairs])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--no-warm-up``: the warm-up's cases are not part of the run (not skipped: never planned)."""
+    if _settings(config).options.warm_up:
+        return
+    dropped = [i for i in items if getattr(i, "originalname", "") == "test_warm_up"]
+    if dropped:
+        items[:] = [i for i in items if i not in dropped]
+        config.hook.pytest_deselected(items=dropped)
+
+
 @pytest.fixture(scope="session")
 def settings(request: pytest.FixtureRequest) -> Settings:
     return _settings(request.config)

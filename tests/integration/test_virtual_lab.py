@@ -118,7 +118,8 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
     cases = _cases(kept_run)
     for name in ("provision", "test_reachable", "test_nfs_swap_active", "test_nbd_swap_active",
                  "test_kernel_config_fit", "test_fio[nfs]", "test_fio[nbd]", "test_fio_under_pressure[nfs]",
-                 "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
+                 "test_warm_up[nfs]", "test_warm_up[nbd]", "test_hog[t1-nfs]", "test_hog[t1-nbd]",
+                 "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
         case = cases.get(f"blade1/{name}")
         assert case is not None, f"no JUnit case blade1/{name}: {sorted(cases)}"
         assert case.find("failure") is None and case.find("error") is None, name
@@ -299,7 +300,7 @@ def test_a_nas_stall_under_nfs_swap_is_survived_and_reported(kept_run: Path) -> 
     # NFS trial ended (38 s) before the stall began, which then landed in the NBD trial (its swapoff of the NFS
     # area blocked for 245 s); at 2x a fast machine ended it within 20 s. The blade's swapfile holds 3x.
     cmd = [str(BIN / "swaplab"), "run", "-i", str(INVENTORY), "--no-provision", "--suite", "config,hog",
-           "--trials", "1", "--precision", "0", "--working-set", "3x"]  # fmt: skip
+           "--trials", "1", "--precision", "0", "--working-set", "3x", "--no-warm-up"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     paused = False
     try:
@@ -406,7 +407,7 @@ def test_a_first_failure_is_confirmed_on_its_blade_before_it_is_new(kept_run: Pa
             common = ["run", "-i", str(INVENTORY), "--no-provision", "--history", history]
             first = swaplab(*common, "--suite", "config", timeout=600)
             assert first.returncode == 0, first.stdout[-2000:]
-            bad = swaplab(*common, "--suite", "hog,verdict", *SHORT, "--ratio-gate", "1", timeout=900)
+            bad = swaplab(*common, "--suite", "hog,verdict", *SHORT, "--ratio-gate", "1", "--no-warm-up", timeout=900)
             if "FAIL  blade1 test_nfs_nbd_ratio" in bad.stdout:
                 break
     finally:

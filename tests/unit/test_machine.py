@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from swaplab import machine
 from swaplab.fleet.trials import PRESSURE_FLOOR, TrialPairs, after_trials_s
 from swaplab.options import WorkingSet
@@ -95,9 +97,10 @@ def _run_pairs(pairs: TrialPairs, clock: Clock, pair_s: float, most: int) -> int
 
 def test_pairs_stop_when_the_next_would_overrun_the_runs_deadline() -> None:
     """A 2-core machine twice as slow as another: the same plan (at least 5 pairs) stops where the deadline
-    leaves no room for one more pair, and says why; the fast machine runs its five."""
+    leaves no room for one more pair, and says why; the fast machine runs its five. One four times as slow
+    runs one pair: the budget does not wait for an interval it cannot afford."""
     plan = TrialPlan(minimum=5, maximum=5, precision_pct=None, budget_s=float("inf"))
-    for pair_s, expected in ((100.0, 5), (200.0, 3)):
+    for pair_s, expected in ((100.0, 5), (200.0, 3), (400.0, 1)):
         clock = Clock()
         pairs = TrialPairs(plan, [], lambda m: None, deadline=700.0, clock=clock)
         ran = _run_pairs(pairs, clock, pair_s, 5)
@@ -105,41 +108,47 @@ def test_pairs_stop_when_the_next_would_overrun_the_runs_deadline() -> None:
         assert (pairs.stop == STOP_RUN_BUDGET) == (expected < 5)
 
 
-def test_what_follows_the_trials_is_set_aside_from_the_pairs_time() -> None:
-    """With 230 s of suites after the trials (as fio alone on both stores and its hogs at 1.8 times a trial's
-    would be), a 600 s deadline at 100 s a pair holds three pairs where it held five. fio runs before the
-    hog trials today (they warm up the NFS swap path: a first NFS trial after a boot is slow), so a run's
-    own suites set nothing aside."""
+def test_the_suites_after_the_trials_are_set_aside_from_the_pairs_time() -> None:
+    """With fio after the trials (fio alone on both stores, and its hogs at 1.8 times a trial's), a 600 s
+    deadline at 100 s a pair holds three pairs and fio (230 s) where it held five without fio."""
     plan = TrialPlan(minimum=5, maximum=5, precision_pct=None, budget_s=float("inf"))
-    assert after_trials_s(["config", "fio", "hog", "verdict"], 5, 100.0) == 0.0
+    assert after_trials_s(["config", "hog", "verdict"], 5, 100.0) == 0.0
+    assert after_trials_s(["config", "hog", "fio", "verdict"], 5, 100.0) == 2 * (4 * 5 + 5) + 1.8 * 100.0
     ran = {}
-    for reserve in (None, lambda pair_s: 2 * (4 * 5 + 5) + 1.8 * pair_s):
+    for suites in (["hog"], ["hog", "fio"]):
         clock = Clock()
-        pairs = TrialPairs(plan, [], lambda m: None, deadline=600.0, clock=clock, after=reserve)
-        ran[reserve is None] = _run_pairs(pairs, clock, 100.0, 5)
-    assert ran == {True: 5, False: 3}
+        pairs = TrialPairs(plan, [], lambda m: None, deadline=600.0, clock=clock,
+                           after=lambda pair_s, s=suites: after_trials_s(s, 5, pair_s))  # fmt: skip
+        ran[len(suites)] = _run_pairs(pairs, clock, 100.0, 5)
+    assert ran == {1: 5, 2: 3}
 
 
 def test_the_hog_beside_fio_gets_what_the_budget_left_never_below_its_floor() -> None:
+    """A load of fio beside the hog costs 0.95 of a trial at its floor (1.25x RAM), 1.8 at the whole working
+    set; in between, in proportion. When not even the floor fits, it is not run (None)."""
     plan = TrialPlan(minimum=2, maximum=2, precision_pct=None, budget_s=float("inf"))
     clock = Clock()
     pairs = TrialPairs(plan, [], lambda m: None, deadline=600.0, clock=clock)
     assert pairs.pressure_share(2) == 1.0  # no pair has told what one costs
-    _run_pairs(pairs, clock, 200.0, 3)  # two pairs ran: 400 s; a hog beside fio is 1.8 x 100 s
-    assert clock.now == 400.0 and pairs.pair_wall_s == 200.0
-    clock.now = 240.0  # (as if) 360 s left: two 180 s loads fit
+    _run_pairs(pairs, clock, 200.0, 3)  # two pairs ran: 400 s; a trial is 100 s
+    assert clock.now == 400.0 and pairs.pair_wall_s == 200.0 and pairs.trial_s() == 100.0
+    clock.now = 240.0  # (as if) 360 s left: two loads of 1.8 trials fit
     assert pairs.pressure_share(2) == 1.0
-    clock.now = 420.0
-    assert pairs.pressure_share(2) == 0.5 and pairs.pressure_share(1) == 1.0
+    clock.now = 325.0  # 275 s left: 1.375 trials a load, halfway from the floor's 0.95 to 1.8
+    assert pairs.pressure_share(2) == pytest.approx(0.5)
+    clock.now = 420.0  # 180 s left: 0.9 trial each for two, not the floor's 0.95; one fits whole
+    assert pairs.pressure_share(2) is None and pairs.pressure_share(1) == 1.0
+    assert pairs.seconds_left() == 180.0
     clock.now = 700.0
-    assert pairs.pressure_share(2) == 0.0
+    assert pairs.pressure_share(1) is None
     mem_kib = 140 * 1024
     two = WorkingSet("times_ram", 2.0)
     assert two.scaled(1.0, mem_kib, PRESSURE_FLOOR) == two
-    assert two.scaled(0.5, mem_kib, PRESSURE_FLOOR) == WorkingSet("times_ram", 1.5)
+    assert two.scaled(0.4, mem_kib, PRESSURE_FLOOR) == WorkingSet("times_ram", 1.55)
     assert two.scaled(0.0, mem_kib, PRESSURE_FLOOR) == WorkingSet("times_ram", 1.25)
+    # The warm-up's working set: the floor, or the run's own when smaller.
     assert WorkingSet("times_ram", 1.1).scaled(0.0, mem_kib, PRESSURE_FLOOR) == WorkingSet("times_ram", 1.1)
-    assert WorkingSet("mib", 420.0).scaled(0.5, mem_kib, PRESSURE_FLOOR) == WorkingSet("mib", 280.0)
+    assert WorkingSet("mib", 420.0).scaled(0.5, mem_kib, PRESSURE_FLOOR) == WorkingSet("mib", 297.0)  # 175 + 245 / 2
 
 
 def test_the_summary_says_the_precision_reached_and_why_the_pairs_stopped() -> None:
