@@ -180,8 +180,8 @@ class RunOptions:
                             "default it does, so that no trial meets what the last one left: "
                             "swaplab.fleet.nas_settle)")  # fmt: skip
     warm_up: bool = _opt(True, "--no-warm-up", "benchmarks: no warm-up before the hog trials (by default the hog "
-                         "runs once on each store at up to 1.25x RAM first, not counted: a first trial after a "
-                         "boot is slow, and would weigh on the ratio)")  # fmt: skip
+                         "runs once through NFS swap at up to 1.25x RAM first, not counted: a first NFS trial "
+                         "after a boot is slow, and would weigh on the ratio)")  # fmt: skip
     provision: bool = _opt(True, "--no-provision", "with -i: test the lab as it is, without the playbooks")
     resume: str | None = _opt(None, "--resume", "continue an interrupted run in this run directory, against the "
                               "same lab and kernel: its finished cases are kept and not run again",

@@ -3,10 +3,10 @@ pair is wanted (``swaplab.stats.TrialPlan``: --trials, --precision, --max-trials
 run's own --run-budget: once a pair has shown what a pair costs here, wall clock, no pair starts that
 would not end before the run's deadline, with the suites after the trials set aside).
 
-The hog trials run before fio (after a warm-up on each store, not counted: a first trial after a boot is
-slow), so what a pair cost sizes fio too: the pairs stop with its cost set aside (``after_trials_s``), and
-the hog beside fio gets what is left (``pressure_share``), never below ``PRESSURE_FLOOR`` x RAM; when not
-even that fits, it is not run, and its case says why.
+The hog trials run before fio (after a warm-up through NFS swap, not counted: a first NFS trial after a
+boot is slow), so what a pair cost sizes fio too: the pairs stop with its cost set aside
+(``after_trials_s``), and the hog beside fio gets what is left (``pressure_share``), never below
+``PRESSURE_FLOOR`` x RAM; when not even that fits, it is not run, and its case says why.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def planned_loads(opts: RunOptions) -> list[str]:
     """The loads a run with these options may run on each blade (their ids: a fault names one)."""
     out = []
     if "hog" in opts.suites:
-        out += ["hog-warm-nfs", "hog-warm-nbd"] if opts.warm_up else []
+        out += ["hog-warm-nfs"] if opts.warm_up else []
         out += [f"hog-t{t}-{s}" for t in range(1, opts.trial_plan().maximum + 1) for s in ("nfs", "nbd")]
     if "fio" in opts.suites:
         out += ["fio-nfs", "fio-nbd", "fio-hog-nfs", "fio-hog-nbd"]

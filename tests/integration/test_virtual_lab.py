@@ -118,8 +118,8 @@ def test_run_passes_and_reports(kept_run: Path) -> None:
     cases = _cases(kept_run)
     for name in ("provision", "test_reachable", "test_nfs_swap_active", "test_nbd_swap_active",
                  "test_kernel_config_fit", "test_fio[nfs]", "test_fio[nbd]", "test_fio_under_pressure[nfs]",
-                 "test_warm_up[nfs]", "test_warm_up[nbd]", "test_hog[t1-nfs]", "test_hog[t1-nbd]",
-                 "test_nfs_nbd_ratio", "test_kernel_health"):  # fmt: skip
+                 "test_warm_up", "test_hog[t1-nfs]", "test_hog[t1-nbd]", "test_nfs_nbd_ratio",
+                 "test_kernel_health"):  # fmt: skip
         case = cases.get(f"blade1/{name}")
         assert case is not None, f"no JUnit case blade1/{name}: {sorted(cases)}"
         assert case.find("failure") is None and case.find("error") is None, name
