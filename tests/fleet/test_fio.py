@@ -18,7 +18,7 @@ from swaplab.fleet.loads import hog_command
 from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, fio_results, fio_run, hog_trial
 from swaplab.fleet.session import BladeSession
 from swaplab.fleet.settings import InfraError, Settings
-from swaplab.fleet.trials import PRESSURE_FLOOR, PRESSURE_FLOOR_FACTOR
+from swaplab.fleet.trials import PRESSURE_FLOOR, PRESSURE_FLOOR_FACTOR, fio_alone_s
 
 STORES = ("nfs", "nbd")
 
@@ -35,6 +35,9 @@ def _fio_target(blade: BladeSession, store: str) -> tuple[str, list[str], str]:
 def test_fio(blade: BladeSession, settings: Settings, store: str, record: Recorder) -> None:
     """fio alone on the store: sequential 64k and random 4k, write and read, direct I/O."""
     opts = settings.options
+    if (left := blade.trials.seconds_left()) < fio_alone_s(opts.fio_runtime_s):
+        pytest.skip(f"not run: the run's --run-budget had {left:.0f} s left, and fio alone takes about "
+                    f"{fio_alone_s(opts.fio_runtime_s):.0f} s")  # fmt: skip
     target, mkswap, use = _fio_target(blade, store)
     cmd = fio.command(target, opts.fio_size_mib, opts.fio_runtime_s, "fio.json")
     if store == "nfs":
