@@ -130,21 +130,25 @@ def test_fleet_suites_group_each_blades_tests_for_xdist(tmp_path: Path) -> None:
 def test_with_precision_every_pair_it_may_take_is_collected_in_alternating_order(tmp_path: Path) -> None:
     from swaplab.fleet.settings import Settings
 
-    ctx = tmp_path / "context.json"
-    opts = RunOptions(trials=3, precision_pct=10, max_trials=5)
-    Settings(str(tmp_path), "inv.yml", "ssh_config", str(tmp_path), {"blade1": {}}, options=opts).save(ctx)
-    items: list[pytest.Item] = []
+    pairs = ["t1-nfs", "t1-nbd", "t2-nbd", "t2-nfs", "t3-nfs", "t3-nbd", "t4-nbd", "t4-nfs", "t5-nfs", "t5-nbd"]
+    for warm_up in (True, False):
+        ctx = tmp_path / f"context-{warm_up}.json"
+        opts = RunOptions(trials=3, precision_pct=10, max_trials=5, warm_up=warm_up)
+        Settings(str(tmp_path), "inv.yml", "ssh_config", str(tmp_path), {"blade1": {}}, options=opts).save(ctx)
+        items: list[pytest.Item] = []
 
-    class Grab:
-        def pytest_collection_finish(self, session: pytest.Session) -> None:
-            items.extend(session.items)
+        class Grab:
+            def pytest_collection_finish(self, session: pytest.Session, into: list[pytest.Item] = items) -> None:
+                into.extend(session.items)
 
-    fleet = Path(__file__).parents[1] / "fleet" / "test_hog.py"
-    rc = pytest.main([str(fleet), "--collect-only", "-q", "-p", "no:cacheprovider", f"--swaplab-context={ctx}"],
-                     plugins=[Grab()])  # fmt: skip
-    assert rc == 0
-    ids = [i.nodeid.split("[", 1)[1].rstrip("]").removeprefix("blade1-") for i in items]
-    assert ids == ["t1-nfs", "t1-nbd", "t2-nbd", "t2-nfs", "t3-nfs", "t3-nbd", "t4-nbd", "t4-nfs", "t5-nfs", "t5-nbd"]
+        fleet = Path(__file__).parents[1] / "fleet" / "test_hog.py"
+        rc = pytest.main([str(fleet), "--collect-only", "-q", "-p", "no:cacheprovider", f"--swaplab-context={ctx}"],
+                         plugins=[Grab()])  # fmt: skip
+        assert rc == 0
+        names = [i.name for i in items]
+        # The warm-up first (not with --no-warm-up: never planned, not skipped), then every pair it may take.
+        expected = (["test_warm_up[blade1]"] if warm_up else []) + [f"test_hog[blade1-{p}]" for p in pairs]
+        assert names == expected, names
 
 
 NOT_NEEDED_SUITE = """
