@@ -71,6 +71,8 @@ def for_settings(settings: Settings) -> LabHooks:
             return None
         paths = LabPaths.default()
         nas = Remote(settings.nas, Path(settings.ssh_config), Path(settings.control_dir))
+        on_blade = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir))
+        load_dir = f"{AGENT_DIR}/loads/{load_id}"
 
         def nas_shell(command: str, timeout: float) -> str:
             r = nas.run(command, timeout=timeout)
@@ -84,9 +86,8 @@ def for_settings(settings: Settings) -> LabHooks:
             fault's clock starts before the load's directory is made anew, and on a slow host the hog was not
             yet running 5 s into the trial (the fresh-clone CI of 2026-12-07, commit 49bab40); a pid file left
             by an earlier run's trial of the same name names no running hog."""
-            d = f"{AGENT_DIR}/loads/{load_id}"
-            r = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir)).run(
-                f'{_running_hog(d)} echo "$p"; '
+            r = on_blade.run(
+                f'{_running_hog(load_dir)} echo "$p"; '
                 "f=$(awk '$2 == \"file\" {print $1}' /proc/swaps); "
                 "m=$(df --output=target \"$f\" | tail -1); awk -v m=\"$m\" '$2 == m {print $1}' /proc/mounts; "
                 'basename "$f"', timeout=120)  # fmt: skip
@@ -100,11 +101,9 @@ def for_settings(settings: Settings) -> LabHooks:
 
         def hog_stop() -> int:
             """SIGSTOP to the running hog (its pid file): its progress stands still, the blade's heartbeat goes on."""
-            d = f"{AGENT_DIR}/loads/{load_id}"
             # Once the hog runs and has said how far it is (its pid file, its first progress), not before.
-            r = Remote(blade, Path(settings.ssh_config), Path(settings.control_dir)).run(
-                f'{_running_hog(d, f"[ -s {d}/progress.json ]")} [ -n "$p" ] && kill -STOP "$p" && echo "$p"',
-                timeout=120)  # fmt: skip
+            wait = _running_hog(load_dir, f"[ -s {load_dir}/progress.json ]")
+            r = on_blade.run(f'{wait} [ -n "$p" ] && kill -STOP "$p" && echo "$p"', timeout=120)
             if r.rc != 0 or not r.stdout.strip().isdigit():
                 raise RuntimeError(f"the hog could not be stopped on {blade}: {(r.stderr or r.stdout)[-200:]!r}")
             return int(r.stdout.strip())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from swaplab.options import SUITES, RunOptions
+from swaplab.options import RunOptions
 from swaplab.records import HogTrial, Record
 from swaplab.stats import TrialPlan, paired_times
 
@@ -28,6 +28,10 @@ PRESSURE_FLOOR = 1.25  # fio beside the hog still swaps a quarter of RAM out and
 # ... and at its floor still most of a trial's: 115 and 134 s on one core, whose 2x trials took 117-143 s
 # (bench/README.md, 6 December 2026): fio's own I/O and the load's overhead do not shrink with the hog.
 PRESSURE_FLOOR_FACTOR = 0.95
+# The warm-up before the trials (tests/fleet/test_hog.py): its load, and its working set, this x RAM or the
+# run's own if smaller.
+WARM_UP_LOAD = "hog-warm-nfs"
+WARM_UP_TIMES_RAM = 1.25
 
 
 def fio_alone_s(fio_runtime_s: float) -> float:
@@ -42,7 +46,7 @@ def after_trials_s(suites: Sequence[str], fio_runtime_s: float, pair_wall_s: flo
     hog beside fio, which gets what the pairs leave (``TrialPairs.pressure_share``). With the whole working
     set set aside (1.8 trials each), the default run on the virtual lab stopped after one pair and ended
     169 s inside its budget (7 December 2026)."""
-    if "fio" not in suites or SUITES.index("fio") < SUITES.index("hog"):  # fio would run first: nothing to set aside
+    if "fio" not in suites:
         return 0.0
     return 2 * fio_alone_s(fio_runtime_s) + PRESSURE_FLOOR_FACTOR * pair_wall_s
 
@@ -114,7 +118,7 @@ class TrialPairs:
         whole working set, and in proportion between."""
         if self.deadline is None or self.pair_wall_s is None or loads_left < 1:
             return 1.0
-        per_load = (self.deadline - self.clock()) / loads_left / (self.pair_wall_s / 2)  # in trials
+        per_load = self.seconds_left() / loads_left / self.trial_s()  # in trials
         share = (per_load - PRESSURE_FLOOR_FACTOR) / (PRESSURE_FACTOR - PRESSURE_FLOOR_FACTOR)
         return None if share < 0 else min(1.0, share)
 

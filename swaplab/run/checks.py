@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from swaplab import errors
+from swaplab.fleet import trials
 from swaplab.inventory import Inventory, InventoryError, load_and_validate
 from swaplab.inventory.provider import PhysicalRack, RackProvider
 from swaplab.kernel import build, under_test
@@ -39,7 +40,7 @@ def planned_loads(opts: RunOptions) -> list[str]:
     """The loads a run with these options may run on each blade (their ids: a fault names one)."""
     out = []
     if "hog" in opts.suites:
-        out += ["hog-warm-nfs"] if opts.warm_up else []
+        out += [trials.WARM_UP_LOAD] if opts.warm_up else []
         out += [f"hog-t{t}-{s}" for t in range(1, opts.trial_plan().maximum + 1) for s in ("nfs", "nbd")]
     if "fio" in opts.suites:
         out += ["fio-nfs", "fio-nbd", "fio-hog-nfs", "fio-hog-nbd"]

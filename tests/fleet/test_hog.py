@@ -18,10 +18,8 @@ from swaplab.fleet.loads import hog_command
 from swaplab.fleet.recording import Recorder, assert_hog_ok, assert_kernel_ok, hog_trial
 from swaplab.fleet.session import BladeSession
 from swaplab.fleet.settings import Settings
+from swaplab.fleet.trials import WARM_UP_LOAD, WARM_UP_TIMES_RAM
 from swaplab.records import NAS_OUTAGE
-
-WARM_UP_TIMES_RAM = 1.25  # the warm-up's working set: this x RAM, or the run's own if smaller
-WARM_UP_LOAD = "hog-warm-nfs"
 
 
 def test_warm_up(blade: BladeSession, settings: Settings, record: Recorder) -> None:
